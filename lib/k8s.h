@@ -1,0 +1,225 @@
+/* k8s.h - a small Kubernetes API client on libcurl and jansson.
+ *
+ * Connection: a kubeconfig file (see kubeconfig.h), the in-cluster service
+ * account, or explicit host + bearer token + CA, with the same parameter names
+ * and K8S_AUTH_* environment fallbacks as kubernetes.core.
+ *
+ * Verbs: get, list (paginated with limit/continue, selectors), watch
+ * (streamed, bookmarks, timeouts), server-side apply, merge patch, create,
+ * delete (propagation policy, uid / resourceVersion preconditions).
+ * Batches: many requests in flight at once on one curl multi handle.
+ *
+ * Every failing call fills a k8s_error: the HTTP status, and the API
+ * `Status` reason and message when the server sent one, or the curl error.
+ * Secrets (tokens, keys) never appear in error messages.
+ *
+ * Transient failures (connection errors, 429, 500, 502, 503, 504) are retried
+ * with exponential backoff and jitter, honouring Retry-After, up to
+ * k8s_config.max_retries times.  Writes are retried only when the request
+ * never reached the server or the server answered 429/503 (safe to repeat:
+ * apply and delete-with-precondition are idempotent).
+ */
+#ifndef OCPVDR_K8S_H
+#define OCPVDR_K8S_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ---- errors ------------------------------------------------------------- */
+
+typedef struct k8s_error {
+    long status;          /* HTTP status, 0 when no response (see curl_code) */
+    int curl_code;        /* CURLcode when the transport failed, else 0 */
+    char reason[64];      /* API Status.reason, e.g. "NotFound", "Forbidden", "Conflict" */
+    char message[1024];   /* human-readable, names the request (verb + path) */
+} k8s_error;
+
+/* ---- connection --------------------------------------------------------- */
+
+/* Connection parameters, kubernetes.core names.  NULL / -1 = not given.
+ * Resolution order: explicit host (+api_key/client cert) > kubeconfig
+ * (+context) > in-cluster service account > ~/.kube/config.
+ * k8s_conn_from_env() fills unset fields from K8S_AUTH_KUBECONFIG,
+ * K8S_AUTH_CONTEXT, K8S_AUTH_HOST, K8S_AUTH_API_KEY, K8S_AUTH_VERIFY_SSL,
+ * K8S_AUTH_SSL_CA_CERT, K8S_AUTH_CERT_FILE, K8S_AUTH_KEY_FILE (and KUBECONFIG). */
+typedef struct k8s_conn {
+    const char *kubeconfig;
+    const char *context;
+    const char *host;
+    const char *api_key;
+    const char *ca_cert;       /* path */
+    const char *client_cert;   /* path */
+    const char *client_key;    /* path */
+    int validate_certs;        /* 1, 0, or -1 = default (true) */
+    bool in_cluster;           /* force the service account */
+} k8s_conn;
+
+void k8s_conn_from_env(k8s_conn *c);
+
+/* Fills a k8s_conn from a JSON object holding kubernetes.core-style
+ * parameters (a module's params, or a `source:` sub-dict).  Borrowed strings
+ * point into `params`, which must outlive the k8s_conn. */
+void k8s_conn_from_json(k8s_conn *c, json_t *params);
+
+/* The module-spec entries for the kubernetes.core connection parameters, so
+ * every module declares them the same way: kubeconfig, context, host,
+ * api_key (no_log), validate_certs, ca_cert, client_cert, client_key, with
+ * K8S_AUTH_* fallbacks.  {0}-terminated; see K8S_CONN_OPTS in module specs. */
+struct mod_opt;
+extern const struct mod_opt k8s_conn_opts[];
+#define K8S_CONN_OPT_COUNT 8
+
+typedef struct k8s_client k8s_client;
+
+typedef struct k8s_config {
+    int max_retries;           /* default 5 */
+    long timeout_ms;           /* per request, default 30000; 0 = none */
+    long connect_timeout_ms;   /* default 10000 */
+    int max_in_flight;         /* batch parallelism, default 16 */
+    const char *user_agent;    /* default "ocpv-dr/<version>" */
+    const char *field_manager; /* default "ocpv-dr" */
+} k8s_config;
+
+/* Creates a client; cfg may be NULL for defaults.  Returns NULL and fills err
+ * (e.g. "kubeconfig /x: context \"foo\" not found"). */
+k8s_client *k8s_client_new(const k8s_conn *conn, const k8s_config *cfg, k8s_error *err);
+void k8s_client_free(k8s_client *c);
+const char *k8s_client_server(const k8s_client *c);   /* the API server URL */
+
+/* ---- resources ---------------------------------------------------------- */
+
+typedef struct k8s_resource {
+    const char *group;       /* "" for core */
+    const char *version;     /* "v1", "v1beta2" */
+    const char *kind;        /* "PersistentVolume" */
+    const char *plural;      /* "persistentvolumes" */
+    bool namespaced;
+} k8s_resource;
+
+/* Built-in table: core/v1 PersistentVolume, PersistentVolumeClaim, Namespace,
+ * ConfigMap, Secret; snapshot.storage.k8s.io/v1 VolumeSnapshot,
+ * VolumeSnapshotContent, VolumeSnapshotClass; kubevirt.io/v1 VirtualMachine,
+ * VirtualMachineInstance; cdi.kubevirt.io/v1beta1 DataVolume; velero.io/v1
+ * Backup, Restore, BackupStorageLocation, Schedule; longhorn.io/v1beta2
+ * Volume, BackupVolume, Backup, BackupTarget, Setting. */
+const k8s_resource *k8s_resource_builtin(const char *api_version, const char *kind);
+
+/* Built-in table first, then API discovery (cached per client).  Returns
+ * NULL with err filled ("unknown kind Foo in apiVersion x/v1") when the
+ * server does not serve it. */
+const k8s_resource *k8s_resource_find(k8s_client *c, const char *api_version,
+                                      const char *kind, k8s_error *err);
+
+/* "/api/v1/namespaces/ns/persistentvolumeclaims/name" etc.  ns ignored for
+ * cluster-scoped resources; name may be NULL (collection).  malloc'd. */
+char *k8s_path(const k8s_resource *r, const char *ns, const char *name);
+
+/* ---- verbs (all return 0 on success, -1 with err filled) ---------------- */
+
+int k8s_get(k8s_client *c, const k8s_resource *r, const char *ns,
+            const char *name, json_t **out, k8s_error *err);
+
+typedef struct k8s_list_opts {
+    const char *label_selector;
+    const char *field_selector;
+    long limit;                 /* page size, default 500 */
+} k8s_list_opts;
+
+/* Lists all pages.  *items is a new JSON array of objects, each with
+ * apiVersion and kind filled in (the API omits them in lists).
+ * resource_version (optional) receives the list's resourceVersion for a
+ * subsequent watch (malloc'd).  ns NULL = all namespaces. */
+int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns,
+             const k8s_list_opts *opts, json_t **items, char **resource_version,
+             k8s_error *err);
+
+typedef struct k8s_write_opts {
+    bool dry_run;               /* dryRun=All */
+    bool force;                 /* apply: force=true (take over conflicting fields) */
+    const char *field_manager;  /* default from k8s_config */
+} k8s_write_opts;
+
+/* Server-side apply (PATCH application/apply-patch+yaml, body in JSON). */
+int k8s_apply(k8s_client *c, const k8s_resource *r, json_t *obj,
+              const k8s_write_opts *opts, json_t **out, k8s_error *err);
+int k8s_create(k8s_client *c, const k8s_resource *r, json_t *obj,
+               const k8s_write_opts *opts, json_t **out, k8s_error *err);
+int k8s_merge_patch(k8s_client *c, const k8s_resource *r, const char *ns,
+                    const char *name, json_t *patch, const k8s_write_opts *opts,
+                    json_t **out, k8s_error *err);
+/* Replaces the status subresource (used by lab test controllers). */
+int k8s_update_status(k8s_client *c, const k8s_resource *r, json_t *obj,
+                      json_t **out, k8s_error *err);
+
+typedef struct k8s_delete_opts {
+    const char *propagation;    /* "Foreground", "Background", "Orphan"; NULL = server default */
+    const char *uid;            /* precondition */
+    const char *resource_version; /* precondition */
+    bool dry_run;
+} k8s_delete_opts;
+
+/* NotFound is an error here (status 404, reason NotFound); callers that
+ * treat it as success check err->status. */
+int k8s_delete(k8s_client *c, const k8s_resource *r, const char *ns,
+               const char *name, const k8s_delete_opts *opts, k8s_error *err);
+
+/* ---- watch -------------------------------------------------------------- */
+
+/* Called for each event.  type is "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
+ * or "ERROR" (object is then a Status; code 410 means the resourceVersion is
+ * too old: relist).  Return 0 to continue, non-zero to stop the watch. */
+typedef int (*k8s_watch_cb)(void *ud, const char *type, json_t *object);
+
+typedef struct k8s_watch_opts {
+    const char *resource_version;  /* start point (from k8s_list) */
+    const char *label_selector;
+    const char *field_selector;
+    long timeout_seconds;          /* server-side timeoutSeconds; 0 = server default */
+    bool allow_bookmarks;
+    volatile int *stop;            /* optional: watch returns soon after *stop != 0 */
+} k8s_watch_opts;
+
+/* Streams one watch request until the server closes it, the callback stops
+ * it, *stop is set, or the connection fails.  Returns 0 when the stream ended
+ * normally (server timeout or callback/stop), -1 with err otherwise.  Does
+ * not retry: the caller resumes from the last resourceVersion it saw. */
+int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns,
+              const k8s_watch_opts *opts, k8s_watch_cb cb, void *ud,
+              k8s_error *err);
+
+/* ---- batches: many requests in flight ---------------------------------- */
+
+typedef struct k8s_batch k8s_batch;
+
+/* Called once per request when it completes (after retries). rc 0 = success,
+ * out is the parsed response (owned by the callee: incref to keep). */
+typedef void (*k8s_batch_cb)(void *ud, int rc, json_t *out, const k8s_error *err);
+
+k8s_batch *k8s_batch_new(k8s_client *c);
+/* Queue requests; the body is copied.  Nothing is sent until run. */
+void k8s_batch_apply(k8s_batch *b, const k8s_resource *r, json_t *obj,
+                     const k8s_write_opts *opts, k8s_batch_cb cb, void *ud);
+void k8s_batch_get(k8s_batch *b, const k8s_resource *r, const char *ns,
+                   const char *name, k8s_batch_cb cb, void *ud);
+void k8s_batch_delete(k8s_batch *b, const k8s_resource *r, const char *ns,
+                      const char *name, const k8s_delete_opts *opts,
+                      k8s_batch_cb cb, void *ud);
+/* Runs everything queued with up to max_in_flight requests at once; returns
+ * the number of failed requests.  The batch can be reused afterwards. */
+int k8s_batch_run(k8s_batch *b);
+void k8s_batch_free(k8s_batch *b);
+
+/* ---- generic request --------------------------------------------------- */
+
+/* method "GET"/"POST"/"PUT"/"PATCH"/"DELETE"; path with query string; body
+ * may be NULL.  Non-2xx is an error (err filled from the Status).  out may be
+ * NULL.  Retries as described above. */
+int k8s_request(k8s_client *c, const char *method, const char *path,
+                const char *content_type, const char *body, json_t **out,
+                k8s_error *err);
+
+/* Formats an error as "verb path: 403 Forbidden: message" into buf. */
+const char *k8s_strerror(const k8s_error *err, char *buf, size_t len);
+
+#endif

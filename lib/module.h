@@ -1,0 +1,136 @@
+/* module.h - the Ansible binary-module runtime.
+ *
+ * Ansible runs a binary module as `<module> <args-file>`: argv[1] names a JSON
+ * file holding the task's arguments plus `_ansible_*` control keys.  Ansible
+ * neither validates nor masks the arguments of binary modules, so this runtime
+ * does what AnsibleModule does for Python modules:
+ *
+ *   - validates the arguments against a declarative spec (types, required,
+ *     defaults, choices, list element types, sub-options of dicts,
+ *     mutually-exclusive / required-together groups, environment fallbacks),
+ *     failing with a message that names the parameter;
+ *   - honours _ansible_check_mode, _ansible_diff and _ansible_no_log and
+ *     ignores every other _ansible_* key (each ansible-core release adds some);
+ *   - builds one JSON result and prints it as the only thing on stdout:
+ *     changed, failed, msg, diff, warnings, invocation.module_args (no_log
+ *     values masked, suppressed entirely under _ansible_no_log), plus the
+ *     module's own return values;
+ *   - scrubs every no_log value from every string in the result (messages
+ *     built from server errors can echo a token);
+ *   - exits 0 on success, 1 on failure.
+ *
+ * Typical use:
+ *
+ *   static const mod_opt opts[] = {
+ *       { .name = "state", .type = OPT_STR, .def = "\"present\"",
+ *         .choices = (const char *[]){ "present", "absent", NULL } },
+ *       { .name = "api_key", .type = OPT_STR, .no_log = true,
+ *         .env_fallback = "K8S_AUTH_API_KEY" },
+ *       { 0 }
+ *   };
+ *   static const mod_spec spec = { .name = "example", .opts = opts,
+ *                                  .supports_check_mode = true };
+ *   int main(int argc, char **argv) {
+ *       module m;
+ *       mod_init(&m, &spec, argc, argv);      // exits with failed=true on bad input
+ *       ...
+ *       mod_exit(&m);                         // prints the result, exit(0)
+ *   }
+ *
+ * Tests call mod_parse() directly with a json_t and get the error back.
+ */
+#ifndef OCPVDR_MODULE_H
+#define OCPVDR_MODULE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdnoreturn.h>
+
+typedef enum {
+    OPT_STR = 1,   /* string; numbers and bools given for it are converted */
+    OPT_BOOL,      /* true/false, also "yes"/"no"/"true"/"false"/"1"/"0"/"on"/"off" */
+    OPT_INT,       /* integer; "42" is accepted */
+    OPT_FLOAT,     /* number; "1.5" is accepted */
+    OPT_LIST,      /* JSON array, or a comma-separated string; see .elements */
+    OPT_DICT,      /* JSON object; see .suboptions */
+    OPT_PATH,      /* string, with a leading ~ expanded */
+    OPT_RAW,       /* anything, unvalidated */
+} opt_type;
+
+typedef struct mod_opt mod_opt;
+struct mod_opt {
+    const char *name;
+    opt_type type;
+    bool required;
+    const char *def;                 /* default as JSON text ("true", "\"x\"", "[]"); NULL = none */
+    const char *const *choices;      /* NULL-terminated; for OPT_STR and list elements */
+    opt_type elements;               /* for OPT_LIST: element type (0 = any) */
+    const mod_opt *suboptions;       /* for OPT_DICT (or list of dicts): nested spec, {0}-terminated */
+    bool no_log;                     /* mask in invocation, scrub from all output */
+    const char *env_fallback;        /* environment variable used when the option is absent */
+    const char *const *aliases;      /* NULL-terminated other names accepted for this option */
+};
+
+typedef struct mod_spec {
+    const char *name;                      /* module name, for messages */
+    const mod_opt *opts;                   /* {0}-terminated */
+    const char *const *const *mutually_exclusive; /* NULL-terminated list of NULL-terminated name groups */
+    const char *const *const *required_together;
+    const char *const *const *required_one_of;
+    bool supports_check_mode;
+} mod_spec;
+
+typedef struct module {
+    const mod_spec *spec;
+    json_t *params;        /* validated parameters, defaults applied (owned) */
+    json_t *result;        /* the result object being built (owned) */
+    bool check_mode;       /* _ansible_check_mode */
+    bool diff_mode;        /* _ansible_diff */
+    bool no_log;           /* _ansible_no_log */
+    int verbosity;         /* _ansible_verbosity */
+    char **secrets;        /* no_log values to scrub from output */
+    size_t nsecrets;
+} module;
+
+/* Validates `args` (borrowed) against `spec` into m.  Returns 0, or -1 with a
+ * malloc'd message in *err naming the offending parameter.  Does not print. */
+int mod_parse(module *m, const mod_spec *spec, json_t *args, char **err);
+
+/* Reads argv[1], parses and validates it.  On any error prints a failed
+ * result and exits 1.  Also exits (skipped) when check mode is requested and
+ * the spec does not support it, as Ansible does. */
+void mod_init(module *m, const mod_spec *spec, int argc, char **argv);
+
+/* Releases everything mod_parse/mod_init allocated (valgrind-clean exits). */
+void mod_free(module *m);
+
+/* Parameter accessors (validated values; NULL/false/0 when absent). */
+json_t     *mod_param(const module *m, const char *name);
+const char *mod_str(const module *m, const char *name);
+bool        mod_bool(const module *m, const char *name);
+long long   mod_int(const module *m, const char *name);
+double      mod_float(const module *m, const char *name);
+/* Accessors on a sub-dict (e.g. a `source` connection dict). */
+const char *mod_dict_str(json_t *dict, const char *name);
+
+/* Result building.  mod_set steals `value`.  mod_diff records before/after
+ * only when diff mode is on (and not no_log); it steals both. */
+void mod_set(module *m, const char *key, json_t *value);
+void mod_changed(module *m, bool changed);
+void mod_diff(module *m, json_t *before, json_t *after);
+void mod_warn(module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mod_deprecate(module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print the result (scrubbed) and exit 0 / exit 1 with failed=true. */
+noreturn void mod_exit(module *m);
+noreturn void mod_fail(module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Renders the final result object without printing or exiting (tests). */
+json_t *mod_render(module *m, bool failed, const char *msg);
+
+/* Replaces every occurrence of each secret inside every string of `v`
+ * (recursively, keys included) with "********".  Used by mod_render; also
+ * for logs in the forwarder. */
+void mod_scrub(json_t *v, char *const *secrets, size_t nsecrets);
+
+#endif
