@@ -299,8 +299,8 @@ int lh_selector_match(const char *selector, json_t *labels)
     if (!copy)
         return -1;
     int result = 1, nreq = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    char *rest = copy, *tok;
+    while ((tok = strsep(&rest, ",")) != NULL) {   /* strsep keeps empty terms: "a,,b" is an error */
         char *req = trim(tok);
         if (!*req) {
             result = -1;
