@@ -1,0 +1,397 @@
+/* test_rsync_paths.c - unit tests for lib/storage_profile.c: where a volume's
+ * data is on the primary and DR storage hosts for each storage profile
+ * (nfs-subdir, nfs-dynamic, nfs-csi), traversal and symlink-escape refusal,
+ * and the DR rewrite of PVs.  PV fixtures are in tests/unit/data/nfs/.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jsonx.h"
+#include "storage_profile.h"
+
+static json_t *load(const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/nfs/%s", TEST_DATA_DIR, name);
+    json_error_t e;
+    json_t *j = json_load_file(path, 0, &e);
+    if (!j)
+        fail_msg("%s: %s", path, e.text);
+    return j;
+}
+
+static void profile(const char *cls, sp_profile *p)
+{
+    json_t *all = load("profiles.json");
+    char *err = NULL;
+    if (sp_profile_parse(cls, json_object_get(all, cls), p, &err) != 0)
+        fail_msg("profile %s: %s", cls, err);
+    json_decref(all);
+}
+
+/* resolve expecting failure; checks that the message contains `needle` */
+static void expect_resolve_error(const sp_profile *p, json_t *pv, const char *needle)
+{
+    sp_volume v;
+    char *err = NULL;
+    assert_int_equal(sp_resolve(p, pv, &v, &err), -1);
+    assert_non_null(err);
+    if (!strstr(err, needle))
+        fail_msg("error '%s' does not mention '%s'", err, needle);
+    free(err);
+}
+
+static void test_norm(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    char *s = sp_norm_abs("/a//b/./c/", "x", &err);
+    assert_string_equal(s, "/a/b/c");
+    free(s);
+    s = sp_norm_abs("/", "x", &err);
+    assert_string_equal(s, "/");
+    free(s);
+    assert_null(sp_norm_abs("/a/../etc", "spec.nfs.path", &err));
+    assert_non_null(strstr(err, "spec.nfs.path"));
+    assert_non_null(strstr(err, "'..'"));
+    assert_null(sp_norm_abs("/a/..", "x", &err));
+    assert_null(sp_norm_abs("relative/x", "x", &err));
+    assert_non_null(strstr(err, "absolute"));
+    assert_null(sp_norm_abs("/a b", "x", &err));
+    assert_non_null(strstr(err, "' '"));
+    assert_null(sp_norm_abs("/a\nb", "x", &err));
+    assert_non_null(strstr(err, "0x0a"));
+    assert_null(sp_norm_abs("/a/$(id)", "x", &err));
+    assert_null(sp_norm_abs("/a/'b", "x", &err));
+    assert_null(sp_norm_abs("", "x", &err));
+    /* '...' is a legal name, not a traversal */
+    s = sp_norm_abs("/a/.../b", "x", &err);
+    assert_string_equal(s, "/a/.../b");
+    free(s);
+    s = sp_norm_rel("./.snapshot//hourly.0/", "snapshot_dir", &err);
+    assert_string_equal(s, ".snapshot/hourly.0");
+    free(s);
+    assert_null(sp_norm_rel("/abs", "snapshot_dir", &err));
+    assert_null(sp_norm_rel("../x", "snapshot_dir", &err));
+    assert_null(sp_norm_rel(".", "snapshot_dir", &err));
+    free(err);
+}
+
+static void test_rel_under(void **state)
+{
+    (void)state;
+    char *r = sp_rel_under("/exports", "/exports/a/b");
+    assert_string_equal(r, "a/b");
+    free(r);
+    r = sp_rel_under("/exports", "/exports");
+    assert_string_equal(r, "");
+    free(r);
+    assert_null(sp_rel_under("/exports", "/exports2/a"));   /* component boundary */
+    assert_null(sp_rel_under("/exports", "/export"));
+    r = sp_rel_under("/", "/x");
+    assert_string_equal(r, "x");
+    free(r);
+}
+
+static void test_subdir(void **state)
+{
+    (void)state;
+    sp_profile p;
+    profile("nfs-subdir", &p);
+    assert_int_equal(p.kind, SP_NFS_SUBDIR);
+    json_t *pv = load("pv-subdir.json");
+    sp_volume v;
+    char *err = NULL;
+    assert_int_equal(sp_resolve(&p, pv, &v, &err), 0);
+    const char *dir = "vm-prod-rhel9-disk-pvc-6f1c2a9e-1b1d-4c57-9a0e-2b7e1d0c4f11";
+    assert_string_equal(v.rel, dir);
+    char want[512];
+    snprintf(want, sizeof want, "/data/primary-export/%s", dir);
+    assert_string_equal(v.src_dir, want);
+    snprintf(want, sizeof want, "/data/dr-export/%s", dir);
+    assert_string_equal(v.dest_dir, want);
+    snprintf(want, sizeof want, "/srv/nfs/dr/%s", dir);
+    assert_string_equal(v.dr_path, want);
+
+    json_t *dr = sp_rewrite_pv(&p, pv, &v, &err);
+    assert_non_null(dr);
+    assert_string_equal(jx_str(dr, "spec.nfs.server"), "10.20.0.7");
+    assert_string_equal(jx_str(dr, "spec.nfs.path"), want);
+    assert_string_equal(jx_str(dr, "spec.persistentVolumeReclaimPolicy"), "Retain");
+    /* the input is not modified */
+    assert_string_equal(jx_str(pv, "spec.nfs.server"), "10.0.10.5");
+    assert_string_equal(jx_str(pv, "spec.persistentVolumeReclaimPolicy"), "Delete");
+    json_decref(dr);
+    sp_volume_free(&v);
+
+    /* the path must agree with the provisioner's pattern */
+    jx_set(pv, "spec.nfs.path", json_string("/srv/nfs/primary/vm-prod-other-disk-x"));
+    expect_resolve_error(&p, pv, "does not match the nfs-subdir path_pattern");
+    /* traversal via the pattern inputs or the path */
+    jx_set(pv, "spec.nfs.path", json_string("/srv/nfs/primary/../../../etc"));
+    expect_resolve_error(&p, pv, "'..'");
+    /* the server must be the profile's primary */
+    jx_set(pv, "spec.nfs.server", json_string("10.9.9.9"));
+    expect_resolve_error(&p, pv, "primary_server");
+    json_decref(pv);
+
+    /* no claimRef: the pattern cannot be checked */
+    pv = load("pv-subdir.json");
+    jx_del(pv, "spec.claimRef");
+    expect_resolve_error(&p, pv, "spec.claimRef");
+    json_decref(pv);
+    sp_profile_free(&p);
+}
+
+static void test_dynamic(void **state)
+{
+    (void)state;
+    sp_profile p;
+    profile("nfs-dynamic", &p);
+    json_t *pv = load("pv-dynamic.json");
+    sp_volume v;
+    char *err = NULL;
+    assert_int_equal(sp_resolve(&p, pv, &v, &err), 0);
+    assert_string_equal(v.rel, "dynamic/win2022-data");
+    assert_string_equal(v.src_dir, "/exports/dynamic/win2022-data");
+    assert_string_equal(v.dest_dir, "/exports-dr/dynamic/win2022-data");
+    json_t *dr = sp_rewrite_pv(&p, pv, &v, &err);
+    assert_string_equal(jx_str(dr, "spec.nfs.server"), "nfs-dr.example.com");
+    assert_string_equal(jx_str(dr, "spec.nfs.path"), "/exports-dr/dynamic/win2022-data");
+    json_decref(dr);
+    sp_volume_free(&v);
+
+    jx_set(pv, "spec.nfs.path", json_string("/exports"));
+    expect_resolve_error(&p, pv, "export root itself");
+    jx_set(pv, "spec.nfs.path", json_string("/exports/."));
+    expect_resolve_error(&p, pv, "export root itself");
+    jx_set(pv, "spec.nfs.path", json_string("/exportsX/a"));
+    expect_resolve_error(&p, pv, "outside the primary export");
+    jx_set(pv, "spec.nfs.path", json_string("/etc"));
+    expect_resolve_error(&p, pv, "outside the primary export");
+    jx_set(pv, "spec.nfs.path", json_string("/exports/a/../../etc"));
+    expect_resolve_error(&p, pv, "'..'");
+    jx_del(pv, "spec.nfs");
+    expect_resolve_error(&p, pv, "spec.nfs is missing");
+    json_decref(pv);
+    sp_profile_free(&p);
+}
+
+static void test_csi(void **state)
+{
+    (void)state;
+    sp_profile p;
+    profile("nfs-csi", &p);
+    json_t *pv = load("pv-csi.json");
+    sp_volume v;
+    char *err = NULL;
+    assert_int_equal(sp_resolve(&p, pv, &v, &err), 0);
+    assert_string_equal(v.rel, "csi/pvc-9a8b7c6d-aaaa-4bbb-8ccc-ddddeeeeffff");
+    assert_string_equal(v.src_dir, "/srv/nfs/primary/csi/pvc-9a8b7c6d-aaaa-4bbb-8ccc-ddddeeeeffff");
+    assert_string_equal(v.dest_dir, "/srv/nfs/dr/csi/pvc-9a8b7c6d-aaaa-4bbb-8ccc-ddddeeeeffff");
+    json_t *dr = sp_rewrite_pv(&p, pv, &v, &err);
+    assert_non_null(dr);
+    assert_string_equal(jx_str(dr, "spec.csi.volumeAttributes.server"), "10.20.0.7");
+    assert_string_equal(jx_str(dr, "spec.csi.volumeAttributes.share"), "/srv/nfs/dr/csi");
+    assert_string_equal(jx_str(dr, "spec.csi.volumeAttributes.subdir"),
+                        "pvc-9a8b7c6d-aaaa-4bbb-8ccc-ddddeeeeffff");
+    assert_string_equal(jx_str(dr, "spec.csi.volumeHandle"),
+                        "10.20.0.7#srv/nfs/dr/csi#pvc-9a8b7c6d-aaaa-4bbb-8ccc-ddddeeeeffff##");
+    assert_string_equal(jx_str(dr, "spec.persistentVolumeReclaimPolicy"), "Retain");
+    /* everything else is kept (dotted keys are not paths: look them up directly) */
+    assert_string_equal(json_string_value(json_object_get(jx_get(dr, "spec.csi.volumeAttributes"),
+                                                          "csi.storage.k8s.io/pvc/name")),
+                        "fedora-root");
+    assert_string_equal(jx_str(dr, "metadata.name"), "pvc-9a8b7c6d-aaaa-4bbb-8ccc-ddddeeeeffff");
+    json_decref(dr);
+    sp_volume_free(&v);
+
+    /* static CSI PV without subdir: the share itself is the volume dir */
+    json_t *st = load("pv-csi.json");
+    jx_del(st, "spec.csi.volumeAttributes.subdir");
+    jx_set(st, "spec.csi.volumeAttributes.share", json_string("/srv/nfs/primary/static-vol"));
+    jx_set(st, "spec.csi.volumeHandle", json_string("static-vol-handle"));
+    assert_int_equal(sp_resolve(&p, st, &v, &err), 0);
+    assert_string_equal(v.rel, "static-vol");
+    dr = sp_rewrite_pv(&p, st, &v, &err);
+    assert_string_equal(jx_str(dr, "spec.csi.volumeAttributes.share"), "/srv/nfs/dr/static-vol");
+    assert_string_equal(jx_str(dr, "spec.csi.volumeHandle"), "static-vol-handle");
+    json_decref(dr);
+    sp_volume_free(&v);
+    json_decref(st);
+
+    jx_set(pv, "spec.csi.volumeAttributes.subdir", json_string("../../../../etc"));
+    expect_resolve_error(&p, pv, "'..'");
+    jx_set(pv, "spec.csi.volumeAttributes.subdir", json_string("/etc"));
+    expect_resolve_error(&p, pv, "must be relative");
+    jx_set(pv, "spec.csi.volumeAttributes.subdir", json_string("x"));
+    jx_set(pv, "spec.csi.volumeAttributes.share", json_string("/srv"));
+    expect_resolve_error(&p, pv, "outside the primary export");
+    jx_set(pv, "spec.csi.driver", json_string("rook-ceph.rbd.csi.ceph.com"));
+    expect_resolve_error(&p, pv, "not nfs.csi.k8s.io");
+    jx_del(pv, "spec.csi");
+    expect_resolve_error(&p, pv, "spec.csi is missing");
+    json_decref(pv);
+    sp_profile_free(&p);
+}
+
+static void test_profile_errors(void **state)
+{
+    (void)state;
+    sp_profile p;
+    char *err = NULL;
+    json_t *o = json_pack("{s:s,s:s}", "primary_export", "/e", "dr_export", "/d");
+    assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), -1);
+    assert_string_equal(err, "storage_profiles.nfs-dynamic.dr_server is required");
+    json_object_set_new(o, "dr_server", json_string("dr"));
+    assert_int_equal(sp_profile_parse("fast-nfs", o, &p, &err), -1);
+    assert_non_null(strstr(err, "storage_profiles.fast-nfs.type is required"));
+    assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), 0);
+    assert_string_equal(p.primary_root, "/e");
+    assert_string_equal(p.dr_root, "/d");
+    assert_null(p.path_pattern);
+    sp_profile_free(&p);
+    json_object_set_new(o, "dr_server", json_string("-oProxyCommand=x"));
+    assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), 0);   /* '-' leading is caught by the module's host check */
+    sp_profile_free(&p);
+    json_object_set_new(o, "dr_server", json_string("dr host"));
+    assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), -1);
+    assert_non_null(strstr(err, "dr_server"));
+    json_object_set_new(o, "dr_server", json_string("dr"));
+    json_object_set_new(o, "dr_exprot", json_string("/typo"));
+    assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), -1);
+    assert_non_null(strstr(err, "storage_profiles.nfs-dynamic.dr_exprot: unknown field"));
+    json_object_del(o, "dr_exprot");
+    json_object_set_new(o, "dr_root", json_string("/d/../etc"));
+    assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), -1);
+    assert_non_null(strstr(err, "storage_profiles.nfs-dynamic.dr_root"));
+    json_object_set_new(o, "dr_root", json_string("/d"));
+    json_object_set_new(o, "path_pattern", json_string("${pvName}"));
+    assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), -1);
+    assert_non_null(strstr(err, "only for type nfs-subdir"));
+    json_object_set_new(o, "type", json_string("nfs-subdir"));
+    assert_int_equal(sp_profile_parse("gold", o, &p, &err), 0);
+    assert_string_equal(p.path_pattern, "${pvName}");
+    sp_profile_free(&p);
+    json_object_set_new(o, "type", json_string("ceph"));
+    assert_int_equal(sp_profile_parse("gold", o, &p, &err), -1);
+    assert_non_null(strstr(err, "type 'ceph'"));
+    json_t *notdict = json_string("x");
+    assert_int_equal(sp_profile_parse("gold", notdict, &p, &err), -1);
+    assert_non_null(strstr(err, "storage_profiles.gold must be a dict"));
+    json_decref(notdict);
+    json_decref(o);
+    free(err);
+}
+
+static void test_custom_pattern(void **state)
+{
+    (void)state;
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "type", "nfs-subdir", "dr_server", "dr",
+                          "primary_export", "/e", "dr_export", "/d");
+    json_object_set_new(o, "path_pattern", json_string("${.PVC.namespace}/${.PVC.name}"));
+    sp_profile p;
+    char *err = NULL;
+    assert_int_equal(sp_profile_parse("nfs-subdir", o, &p, &err), 0);
+    json_t *pv = json_pack("{s:{s:s},s:{s:{s:s,s:s},s:{s:s,s:s}}}", "metadata", "name", "pv1",
+                           "spec", "claimRef", "namespace", "vm-prod", "name", "disk0",
+                           "nfs", "server", "s", "path", "/e/vm-prod/disk0");
+    sp_volume v;
+    assert_int_equal(sp_resolve(&p, pv, &v, &err), 0);
+    assert_string_equal(v.dest_dir, "/d/vm-prod/disk0");
+    sp_volume_free(&v);
+    /* a claim name that would climb out is refused by normalization */
+    jx_set(pv, "spec.claimRef.name", json_string(".."));
+    jx_set(pv, "spec.nfs.path", json_string("/e/vm-prod"));
+    expect_resolve_error(&p, pv, "'..'");
+    sp_profile_free(&p);
+    json_object_set_new(o, "path_pattern", json_string("${.PVC.annotations.x}"));
+    assert_int_equal(sp_profile_parse("nfs-subdir", o, &p, &err), 0);
+    expect_resolve_error(&p, pv, "not supported");
+    sp_profile_free(&p);
+    json_decref(pv);
+    json_decref(o);
+    free(err);
+}
+
+static void test_realpath_checks(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/test_rsync_paths.XXXXXX";
+    char *base = mkdtemp(tmpl);
+    assert_non_null(base);
+    char root[256], vol[512], esc[512], inner[512], outside[512], file[512];
+    snprintf(root, sizeof root, "%s/export", base);
+    snprintf(vol, sizeof vol, "%s/vol", root);
+    snprintf(outside, sizeof outside, "%s/outside", base);
+    snprintf(esc, sizeof esc, "%s/escape", root);
+    snprintf(inner, sizeof inner, "%s/alias", root);
+    snprintf(file, sizeof file, "%s/afile", root);
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(mkdir(vol, 0700), 0);
+    assert_int_equal(mkdir(outside, 0700), 0);
+    assert_int_equal(symlink(outside, esc), 0);
+    assert_int_equal(symlink("vol", inner), 0);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+
+    char *err = NULL;
+    char *r = sp_check_local(root, vol, "source directory", &err);
+    assert_non_null(r);
+    free(r);
+    r = sp_check_local(root, inner, "source directory", &err);   /* symlink staying inside */
+    assert_non_null(r);
+    assert_non_null(strstr(r, "/export/vol"));
+    free(r);
+    assert_null(sp_check_local(root, esc, "source directory", &err));
+    assert_non_null(strstr(err, "outside the export root"));
+    assert_null(sp_check_local(root, root, "source directory", &err));
+    assert_non_null(strstr(err, "export root"));
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s/nope", root);
+    assert_null(sp_check_local(root, missing, "source directory", &err));
+    assert_non_null(strstr(err, "does not exist"));
+    assert_null(sp_check_local(root, file, "source directory", &err));
+    assert_non_null(strstr(err, "not a directory"));
+
+    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr/x", "dest", &err), 0);
+    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr", "dest", &err), -1);
+    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr2/x", "dest", &err), -1);
+    assert_int_equal(sp_check_resolved("/srv/dr", "/etc", "dest", &err), -1);
+    assert_int_equal(sp_check_resolved("/", "/x", "dest", &err), 0);
+    assert_int_equal(sp_check_resolved("/", "/", "dest", &err), -1);
+    free(err);
+
+    unlink(esc);
+    unlink(inner);
+    unlink(file);
+    rmdir(vol);
+    rmdir(root);
+    rmdir(outside);
+    rmdir(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_norm),
+        cmocka_unit_test(test_rel_under),
+        cmocka_unit_test(test_subdir),
+        cmocka_unit_test(test_dynamic),
+        cmocka_unit_test(test_csi),
+        cmocka_unit_test(test_profile_errors),
+        cmocka_unit_test(test_custom_pattern),
+        cmocka_unit_test(test_realpath_checks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
