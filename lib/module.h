@@ -90,10 +90,14 @@ typedef struct module {
     int verbosity;         /* _ansible_verbosity */
     char **secrets;        /* no_log values to scrub from output */
     size_t nsecrets;
+    char *fqcn;            /* name for messages: _ansible_module_name, else
+                              "ocpv.dr.<spec name>" (owned) */
 } module;
 
 /* Validates `args` (borrowed) against `spec` into m.  Returns 0, or -1 with a
- * malloc'd message in *err naming the offending parameter.  Does not print. */
+ * malloc'd message in *err naming the offending parameter (no_log values
+ * already scrubbed from it).  Does not print.  Either way m is initialised
+ * and must be released with mod_free. */
 int mod_parse(module *m, const mod_spec *spec, json_t *args, char **err);
 
 /* Reads argv[1], parses and validates it.  On any error prints a failed
