@@ -26,9 +26,14 @@ static char *trim(char *s)
     return s;
 }
 
-static void set_err(char **err, const char *fmt, const char *a, const char *b)
+static void set_err(char **err, const char *path, const char *profile, const char *missing)
 {
-    if (err && asprintf(err, fmt, a, b) < 0)
+    if (!err)
+        return;
+    int r = missing
+        ? asprintf(err, "credentials file %s: profile [%s] has no %s", path, profile, missing)
+        : asprintf(err, "credentials file %s has no [%s] profile", path, profile);
+    if (r < 0)
         *err = NULL;
 }
 
@@ -43,7 +48,8 @@ int s3_load_credentials(const char *path, const char *profile,
         profile = "default";
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(err, "cannot read credentials file %s: %s", path, strerror(errno));
+        if (err && asprintf(err, "cannot read credentials file %s: %s", path, strerror(errno)) < 0)
+            *err = NULL;
         return S3_ERR;
     }
     char *line = NULL;
@@ -85,18 +91,8 @@ int s3_load_credentials(const char *path, const char *profile,
     const char *missing = !found ? NULL
                         : !*access_key ? "aws_access_key_id"
                         : !*secret_key ? "aws_secret_access_key" : NULL;
-    if (!found)
-        set_err(err, "credentials file %s has no [%s] profile", path, profile);
-    else if (missing)
-        set_err(err, "credentials file %s: profile [%s] lacks ", path, profile);
     if (!found || missing) {
-        if (missing && err && *err) {
-            char *full = NULL;
-            if (asprintf(&full, "%s%s", *err, missing) >= 0) {
-                free(*err);
-                *err = full;
-            }
-        }
+        set_err(err, path, profile, missing);
         free(*access_key);
         free(*secret_key);
         *access_key = *secret_key = NULL;

@@ -1,0 +1,354 @@
+/* velero_store.c - finds Velero backups in object storage (velero-backup.json
+ * beside each tarball), picks the latest Completed one, and streams a
+ * tarball from S3 into the archive reader through a socket pair fed by a
+ * download thread (optionally teeing it into a kept copy). */
+#include "velero_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define META_MAX (8u * 1024 * 1024)
+
+char *vs_backups_root(const char *prefix)
+{
+    const char *p = prefix ? prefix : "";
+    while (*p == '/')
+        p++;
+    size_t n = strlen(p);
+    while (n > 0 && p[n - 1] == '/')
+        n--;
+    char *out = NULL;
+    if (n == 0)
+        return strdup("backups/");
+    if (asprintf(&out, "%.*s/backups/", (int)n, p) < 0)
+        return NULL;
+    return out;
+}
+
+bool vs_parse_time(const char *s, time_t *out)
+{
+    if (!s)
+        return false;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *r = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!r)
+        return false;
+    if (*r == '.')
+        for (r++; *r >= '0' && *r <= '9'; r++)
+            ;
+    long off = 0;
+    if (*r == 'Z' || *r == 'z') {
+        r++;
+    } else if ((*r == '+' || *r == '-') && strlen(r) >= 6 && r[3] == ':') {
+        int hh = atoi(r + 1), mm = atoi(r + 4);
+        off = (hh * 3600L + mm * 60L) * (*r == '+' ? 1 : -1);
+        r += 6;
+    } else {
+        return false;
+    }
+    if (*r)
+        return false;
+    *out = timegm(&tm) - off;
+    return true;
+}
+
+bool vs_phase_ok(const char *phase, bool accept_partial)
+{
+    if (!phase)
+        return false;
+    return strcmp(phase, "Completed") == 0 ||
+           (accept_partial && strcmp(phase, "PartiallyFailed") == 0);
+}
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+json_t *vs_backup_summary(json_t *b, const char *fallback_name, time_t now)
+{
+    json_t *md = json_object_get(b, "metadata");
+    json_t *spec = json_object_get(b, "spec");
+    json_t *status = json_object_get(b, "status");
+    const char *name = json_string_value(json_object_get(md, "name"));
+    const char *started = json_string_value(json_object_get(status, "startTimestamp"));
+    const char *completed = json_string_value(json_object_get(status, "completionTimestamp"));
+    json_t *s = json_object();
+    json_object_set_new(s, "name", str_or_null(name ? name : fallback_name));
+    json_object_set_new(s, "phase", str_or_null(json_string_value(json_object_get(status, "phase"))));
+    json_object_set_new(s, "started", str_or_null(started));
+    json_object_set_new(s, "completed", str_or_null(completed));
+    json_object_set_new(s, "expiration",
+                        str_or_null(json_string_value(json_object_get(status, "expiration"))));
+    json_object_set_new(s, "format_version",
+                        str_or_null(json_string_value(json_object_get(status, "formatVersion"))));
+    json_object_set_new(s, "storage_location",
+                        str_or_null(json_string_value(json_object_get(spec, "storageLocation"))));
+    json_t *inc = json_object_get(spec, "includedNamespaces");
+    json_object_set_new(s, "included_namespaces", json_is_array(inc) ? json_copy(inc) : json_array());
+    json_object_set_new(s, "errors", json_integer(json_integer_value(json_object_get(status, "errors"))));
+    json_object_set_new(s, "warnings", json_integer(json_integer_value(json_object_get(status, "warnings"))));
+    time_t t;
+    if (vs_parse_time(completed, &t) || vs_parse_time(started, &t))
+        json_object_set_new(s, "age_seconds", json_integer((json_int_t)(now - t)));
+    else
+        json_object_set_new(s, "age_seconds", json_null());
+    return s;
+}
+
+int vs_get_backup(s3_client *c, const char *root, const char *name, json_t **out, char **err)
+{
+    *out = NULL;
+    char *key = NULL;
+    if (asprintf(&key, "%s%s/velero-backup.json", root, name) < 0)
+        return S3_ERR;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = s3_get_mem(c, key, META_MAX, &buf, &len, err);
+    if (rc == 0) {
+        json_error_t je;
+        *out = json_loadb(buf, len, 0, &je);
+        if (!*out || !json_is_object(*out)) {
+            char *what = s3_display(c, key);
+            free(*err);
+            if (asprintf(err, "%s is not a valid Backup JSON document (line %d: %s)", what,
+                         je.line, je.text) < 0)
+                *err = NULL;
+            free(what);
+            json_decref(*out);
+            *out = NULL;
+            rc = S3_ERR;
+        }
+    }
+    free(buf);
+    free(key);
+    return rc;
+}
+
+int vs_find_latest(s3_client *c, const char *root, bool accept_partial, time_t now,
+                   json_t **out, json_t **considered, char **err)
+{
+    *out = NULL;
+    *considered = json_array();
+    s3_listing l;
+    int rc = s3_list(c, root, "/", 100000, &l, err);
+    if (rc != 0) {
+        s3_listing_free(&l);
+        return rc;
+    }
+    json_t *best = NULL;
+    time_t best_t = 0;
+    size_t rootlen = strlen(root);
+    for (size_t i = 0; i < l.nprefixes; i++) {
+        const char *p = l.prefixes[i];
+        if (strncmp(p, root, rootlen) != 0)
+            continue;
+        char *name = strndup(p + rootlen, strlen(p + rootlen) - 1);   /* drop the '/' */
+        json_t *b = NULL;
+        char *e = NULL;
+        int r = name && *name ? vs_get_backup(c, root, name, &b, &e) : S3_NOTFOUND;
+        if (r == S3_NOTFOUND) {
+            json_array_append_new(*considered, json_pack("{s:s?, s:s}", "name", name,
+                                                         "phase", "(no velero-backup.json)"));
+        } else if (r != 0) {
+            free(name);
+            free(*err);
+            *err = e;
+            json_decref(best);
+            s3_listing_free(&l);
+            return r;
+        } else {
+            json_t *sum = vs_backup_summary(b, name, now);
+            const char *phase = json_string_value(json_object_get(sum, "phase"));
+            time_t t;
+            bool has_t = vs_parse_time(json_string_value(json_object_get(sum, "completed")), &t);
+            if (vs_phase_ok(phase, accept_partial) && has_t && (!best || t > best_t)) {
+                json_decref(best);
+                best = json_incref(b);
+                best_t = t;
+            }
+            json_array_append_new(*considered, sum);
+        }
+        free(e);
+        json_decref(b);
+        free(name);
+    }
+    s3_listing_free(&l);
+    if (!best) {
+        char *where = s3_display(c, root);
+        size_t n = json_array_size(*considered);
+        char *list = NULL;
+        size_t ll = 0;
+        FILE *f = open_memstream(&list, &ll);
+        for (size_t i = 0; f && i < n && i < 10; i++) {
+            json_t *s = json_array_get(*considered, i);
+            fprintf(f, "%s%s (%s)", i ? ", " : "",
+                    json_string_value(json_object_get(s, "name")),
+                    json_string_value(json_object_get(s, "phase")));
+        }
+        if (f) {
+            if (n > 10)
+                fprintf(f, ", ... %zu more", n - 10);
+            fclose(f);
+        }
+        free(*err);
+        if (asprintf(err, "no %s backup found under %s: %zu backup%s there%s%s",
+                     accept_partial ? "Completed or PartiallyFailed" : "Completed", where, n,
+                     n == 1 ? "" : "s", n ? ": " : "", n ? list : "") < 0)
+            *err = NULL;
+        free(list);
+        free(where);
+        return S3_NOTFOUND;
+    }
+    *out = best;
+    return 0;
+}
+
+/* ------------------------------------------------------------ streaming */
+
+typedef struct dl {
+    s3_client *c;
+    const char *key;
+    int wfd, dest_fd;
+    int rc;
+    char *err;
+    bool reader_gone, dest_failed;
+    int dest_errno;
+    s3_get_info info;
+} dl;
+
+static int write_all(int fd, const void *buf, size_t len, bool sock)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = sock ? send(fd, p, len, MSG_NOSIGNAL) : write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int dl_sink(void *ud, const void *buf, size_t len)
+{
+    dl *d = ud;
+    if (d->dest_fd >= 0 && !d->dest_failed && write_all(d->dest_fd, buf, len, false) != 0) {
+        d->dest_failed = true;
+        d->dest_errno = errno;
+        return 1;
+    }
+    if (write_all(d->wfd, buf, len, true) != 0) {
+        d->reader_gone = true;
+        return 1;
+    }
+    return 0;
+}
+
+static void *dl_main(void *arg)
+{
+    dl *d = arg;
+    d->rc = s3_get(d->c, d->key, dl_sink, d, &d->info, &d->err);
+    shutdown(d->wfd, SHUT_WR);
+    close(d->wfd);
+    return NULL;
+}
+
+int vs_stream_backup(s3_client *c, const char *root, const char *name, const char *dest,
+                     const vb_limits *lim, const vb_handler *h, void *ud,
+                     vb_stats *st, vs_stream_result *res, char **err)
+{
+    memset(res, 0, sizeof *res);
+    char *key = NULL, *part = NULL;
+    if (asprintf(&key, "%s%s/%s.tar.gz", root, name, name) < 0)
+        return S3_ERR;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        if (asprintf(err, "socketpair: %s", strerror(errno)) < 0)
+            *err = NULL;
+        free(key);
+        return S3_ERR;
+    }
+    int sz = 1 << 20;
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    dl d = {.c = c, .key = key, .wfd = sv[1], .dest_fd = -1};
+    if (dest) {
+        if (asprintf(&part, "%s.part", dest) < 0)
+            part = NULL;
+        d.dest_fd = part ? open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+        if (d.dest_fd < 0) {
+            if (asprintf(err, "cannot create %s: %s", part ? part : dest, strerror(errno)) < 0)
+                *err = NULL;
+            close(sv[0]);
+            close(sv[1]);
+            free(part);
+            free(key);
+            return S3_ERR;
+        }
+    }
+    pthread_t th;
+    if (pthread_create(&th, NULL, dl_main, &d) != 0) {
+        if (asprintf(err, "cannot start the download thread") < 0)
+            *err = NULL;
+        close(sv[0]);
+        close(sv[1]);
+        if (d.dest_fd >= 0) {
+            close(d.dest_fd);
+            unlink(part);
+        }
+        free(part);
+        free(key);
+        return S3_ERR;
+    }
+    char *perr = NULL;
+    int prc = vb_read_fd(sv[0], lim, h, ud, st, &perr);
+    close(sv[0]);                     /* a still-running download gets EPIPE */
+    pthread_join(th, NULL);
+    res->downloaded = d.info.received;
+    res->attempts = d.info.attempts;
+    int rc = 0;
+    if (d.rc != 0 && !d.reader_gone) {
+        rc = d.rc;                    /* the download failed: that is the cause */
+        *err = d.err;
+        d.err = NULL;
+        if (d.dest_failed) {
+            free(*err);
+            if (asprintf(err, "writing %s failed: %s", part, strerror(d.dest_errno)) < 0)
+                *err = NULL;
+        }
+    } else if (prc != 0) {
+        rc = S3_ERR;
+        char *what = s3_display(c, key);
+        if (asprintf(err, "%s: %s", what, perr ? perr : "read failed") < 0)
+            *err = NULL;
+        free(what);
+    }
+    free(perr);
+    free(d.err);
+    if (d.dest_fd >= 0) {
+        bool ok = rc == 0 && fsync(d.dest_fd) == 0;
+        close(d.dest_fd);
+        if (ok && rename(part, dest) == 0) {
+            res->dest_written = true;
+        } else {
+            unlink(part);
+            if (rc == 0) {
+                if (asprintf(err, "cannot save the archive as %s: %s", dest, strerror(errno)) < 0)
+                    *err = NULL;
+                rc = S3_ERR;
+            }
+        }
+    }
+    free(part);
+    free(key);
+    return rc;
+}
