@@ -1,0 +1,253 @@
+/* deliver.c - webhook delivery workers (see deliver.h). */
+#include "deliver.h"
+
+#include "log.h"
+#include "metrics.h"
+#include "payload.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct deliver {
+    const fwd_config *cfg;
+    fwd_queue *q;
+    fwd_state *st;
+    pthread_t *threads;
+    long n;
+    atomic_int abort_retries;
+};
+
+int deliver_sign(const char *algo, const char *format, const char *secret, const char *body,
+                 size_t len, char *out, size_t outlen)
+{
+    const EVP_MD *md = config_hmac_md(algo);
+    if (!md || !secret)
+        return -1;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mlen = 0;
+    if (!HMAC(md, secret, (int)strlen(secret), (const unsigned char *)body, len, mac, &mlen))
+        return -1;
+    if (!strcmp(format, "hex")) {
+        if (outlen < 2 * (size_t)mlen + 1)
+            return -1;
+        for (unsigned i = 0; i < mlen; i++)
+            snprintf(out + 2 * i, 3, "%02x", mac[i]);
+        return 0;
+    }
+    if (!strcmp(format, "base64")) {
+        if (outlen < 4 * (((size_t)mlen + 2) / 3) + 1)
+            return -1;
+        EVP_EncodeBlock((unsigned char *)out, mac, (int)mlen);
+        return 0;
+    }
+    return -1;
+}
+
+typedef struct resp { char text[256]; size_t len; } resp;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t total = sz * n, room = sizeof r->text - 1 - r->len;
+    size_t take = total < room ? total : room;
+    memcpy(r->text + r->len, p, take);
+    r->len += take;
+    r->text[r->len] = '\0';
+    return total;
+}
+
+static CURL *make_handle(const fwd_config *c, resp *r)
+{
+    CURL *h = curl_easy_init();
+    if (!h)
+        return NULL;
+    curl_easy_setopt(h, CURLOPT_URL, c->webhook_url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->webhook_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     c->webhook_timeout_ms < 5000 ? c->webhook_timeout_ms : 5000L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "ocpv-dr-forwarder/0.1");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->ca_bundle)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_bundle);
+    if (c->client_cert) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, c->client_cert);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, c->client_key);
+    }
+    if (!c->webhook_verify_tls) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    return h;
+}
+
+/* One POST.  Returns -1 on success, else the W_* reason; *status set. */
+static int post(deliver *d, CURL *h, resp *r, const char *body, size_t len, long *status,
+                char *cerr, size_t cerrlen)
+{
+    const fwd_config *c = d->cfg;
+    struct curl_slist *hdr = NULL;
+    hdr = curl_slist_append(hdr, "Content-Type: application/json");
+    hdr = curl_slist_append(hdr, "Expect:");
+    char line[1024];
+    if (c->token) {
+        char *auth = NULL;
+        if (asprintf(&auth, "Authorization: Bearer %s", c->token) >= 0) {
+            hdr = curl_slist_append(hdr, auth);
+            memset(auth, 0, strlen(auth));
+            free(auth);
+        }
+    }
+    if (c->hmac_secret) {
+        char sig[EVP_MAX_MD_SIZE * 2 + 8];
+        if (deliver_sign(c->hmac_algo, c->hmac_format, c->hmac_secret, body, len, sig,
+                         sizeof sig) == 0) {
+            snprintf(line, sizeof line, "%s: %s", c->hmac_header, sig);
+            hdr = curl_slist_append(hdr, line);
+        }
+    }
+    r->len = 0;
+    r->text[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdr);   /* the token line is in a curl-owned copy */
+    *status = 0;
+    if (rc != CURLE_OK) {
+        snprintf(cerr, cerrlen, "%s", curl_easy_strerror(rc));
+        return rc == CURLE_OPERATION_TIMEDOUT ? W_TIMEOUT : W_TRANSPORT;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    if (*status >= 200 && *status < 300)
+        return -1;
+    snprintf(cerr, cerrlen, "HTTP %ld", *status);
+    return *status >= 500 ? W_HTTP_5XX : W_HTTP_4XX;
+}
+
+/* Sleeps ms in slices, returning early when retries are aborted. */
+static void backoff_sleep(deliver *d, long ms)
+{
+    double until = fwd_mono() + ms / 1000.0;
+    while (!atomic_load(&d->abort_retries)) {
+        double left = until - fwd_mono();
+        if (left <= 0)
+            break;
+        fwd_sleep(left < 0.05 ? left : 0.05);
+    }
+}
+
+static void *worker(void *arg)
+{
+    deliver *d = arg;
+    resp r = { { 0 }, 0 };
+    CURL *h = make_handle(d->cfg, &r);
+    unsigned seed = (unsigned)(uintptr_t)&r ^ (unsigned)fwd_mono();
+    for (;;) {
+        if (atomic_load(&d->abort_retries))
+            break;              /* leftovers are counted as dropped by queue_free */
+        fwd_event *ev = queue_take(d->q, 0.5);
+        if (!ev) {
+            if (queue_finished(d->q))
+                break;
+            continue;
+        }
+        size_t len = 0;
+        char *body = payload_dump(ev, d->cfg->cluster_name, &len);
+        long delay = d->cfg->backoff_min_ms;
+        for (;;) {
+            long status = 0;
+            char cerr[256] = "";
+            double t0 = fwd_mono();
+            int why = body && h ? post(d, h, &r, body, len, &status, cerr, sizeof cerr) : W_TRANSPORT;
+            ev->attempts++;
+            if (why < 0) {
+                double now = fwd_mono();
+                metrics_webhook_latency(now - t0);
+                metrics_event_latency(fwd_now() - ev->observed);
+                metrics_count(M_FORWARDED, ev->kind, ev->type);
+                state_delivered(d->st, ev);
+                if (ev->attempts > 1)
+                    LOGJ(LOGL_INFO, "webhook delivery recovered", "{s:s,s:s,s:s,s:I,s:i}",
+                         "kind", fwd_kinds[ev->kind].kind, "name", ev->name, "uid", ev->uid,
+                         "sequence", (json_int_t)ev->seq, "attempts", ev->attempts);
+                else
+                    LOGJ(LOGL_DEBUG, "event forwarded", "{s:s,s:s,s:s?,s:s,s:I}",
+                         "type", fwd_type_names[ev->type], "kind", fwd_kinds[ev->kind].kind,
+                         "namespace", ev->ns, "name", ev->name, "sequence", (json_int_t)ev->seq);
+                break;
+            }
+            metrics_webhook_error(why);
+            if (ev->attempts == 1 || ev->attempts % 10 == 0) {
+                char *scrubbed = log_scrub(r.text);
+                LOGJ(LOGL_WARN, "webhook delivery failed, will retry", "{s:s,s:s,s:s,s:I,s:i,s:s,s:s,s:I}",
+                     "kind", fwd_kinds[ev->kind].kind, "name", ev->name, "uid", ev->uid,
+                     "sequence", (json_int_t)ev->seq, "attempts", ev->attempts,
+                     "error", cerr, "response", scrubbed ? scrubbed : "",
+                     "retry_in_ms", (json_int_t)delay);
+                free(scrubbed);
+            }
+            if (atomic_load(&d->abort_retries)) {
+                metrics_count(M_DROPPED, ev->kind, ev->type);
+                LOGJ(LOGL_ERROR, "event not delivered before shutdown", "{s:s,s:s,s:s,s:s,s:I}",
+                     "type", fwd_type_names[ev->type], "kind", fwd_kinds[ev->kind].kind,
+                     "name", ev->name, "uid", ev->uid, "sequence", (json_int_t)ev->seq);
+                break;
+            }
+            long jitter = delay / 4 ? (long)(rand_r(&seed) % (unsigned)(delay / 4 + 1)) : 0;
+            backoff_sleep(d, delay - delay / 8 + jitter);
+            delay = delay * 2 > d->cfg->backoff_max_ms ? d->cfg->backoff_max_ms : delay * 2;
+        }
+        free(body);
+        queue_done(d->q, ev);
+    }
+    if (h)
+        curl_easy_cleanup(h);
+    return NULL;
+}
+
+deliver *deliver_start(const fwd_config *cfg, fwd_queue *q, fwd_state *st, char *err, size_t errlen)
+{
+    deliver *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->cfg = cfg;
+    d->q = q;
+    d->st = st;
+    d->threads = calloc((size_t)cfg->parallel, sizeof *d->threads);
+    for (long i = 0; i < cfg->parallel; i++) {
+        if (pthread_create(&d->threads[i], NULL, worker, d) != 0) {
+            snprintf(err, errlen, "cannot start delivery worker %ld", i);
+            d->n = i;
+            deliver_stop(d, 1);
+            return NULL;
+        }
+        d->n = i + 1;
+    }
+    return d;
+}
+
+void deliver_stop(deliver *d, int abort_retries)
+{
+    if (!d)
+        return;
+    if (abort_retries)
+        atomic_store(&d->abort_retries, 1);
+    queue_close(d->q);
+    for (long i = 0; i < d->n; i++)
+        pthread_join(d->threads[i], NULL);
+    free(d->threads);
+    free(d);
+}

@@ -1,0 +1,58 @@
+/* fwd.h - types shared by the forwarder's parts: the watched kinds, the
+ * event record that travels from a watcher through the queue to a delivery
+ * worker, and event types. */
+#ifndef OCPVDR_FWD_H
+#define OCPVDR_FWD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The four kinds DR cares about, in a fixed order (indexes into arrays). */
+enum { FWD_PV = 0, FWD_PVC, FWD_VS, FWD_VSC, FWD_NKINDS };
+
+typedef struct fwd_kind {
+    const char *short_name;   /* "pv" */
+    const char *kind;         /* "PersistentVolume" */
+    const char *api_version;  /* "v1" */
+    const char *group;        /* "" */
+    const char *version;      /* "v1" */
+    const char *plural;       /* "persistentvolumes" */
+    bool namespaced;
+} fwd_kind;
+
+extern const fwd_kind fwd_kinds[FWD_NKINDS];
+/* Index of a kind from its short name, plural or Kind (case-insensitive); -1. */
+int fwd_kind_find(const char *name);
+
+enum { EV_ADDED = 0, EV_MODIFIED, EV_DELETED, EV_NTYPES };
+extern const char *const fwd_type_names[EV_NTYPES];
+
+/* Where an event came from: a watch stream, the first LIST at start (diffed
+ * against the state directory when there is one), or a relist after 410. */
+enum { ORIGIN_WATCH = 0, ORIGIN_LIST, ORIGIN_RELIST };
+extern const char *const fwd_origin_names[3];
+
+typedef struct fwd_event {
+    struct fwd_event *next;   /* queue link */
+    int type;                 /* EV_* */
+    int kind;                 /* FWD_* */
+    int origin;               /* ORIGIN_* */
+    uint64_t seq;             /* assigned by the queue */
+    double observed;          /* epoch seconds when the forwarder saw it */
+    char *uid, *ns, *name, *rv;   /* ns NULL for cluster-scoped */
+    uint64_t hash;            /* significant-content hash (noise.h) */
+    json_t *object;           /* the full object (owned reference) */
+    int attempts;             /* delivery attempts so far */
+} fwd_event;
+
+/* Builds an event; copies the strings, takes a new reference to object. */
+fwd_event *fwd_event_new(int type, int kind, int origin, json_t *object,
+                         uint64_t hash);
+void fwd_event_free(fwd_event *ev);
+
+double fwd_now(void);          /* CLOCK_REALTIME seconds */
+double fwd_mono(void);         /* CLOCK_MONOTONIC seconds */
+void fwd_sleep(double seconds);
+
+#endif
