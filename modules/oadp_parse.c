@@ -1,0 +1,361 @@
+/* oadp_parse.c - Ansible binary module ocpv.dr.oadp_parse: finds an OADP
+ * (Velero) backup - a local .tar.gz (`src`) or in S3 (`s3`: by `backup_name`,
+ * or the latest Completed one) - and streams it (download -> gunzip -> tar)
+ * without extracting anything, returning the PVs, PVCs, VolumeSnapshots,
+ * VolumeSnapshotContents, VirtualMachines and DataVolumes it holds, filtered
+ * by namespace / resource / label selector, plus the backup's times and age
+ * (the RPO a failover will have).
+ *
+ * Reads only; `changed` is true only when `dest` (a kept copy of the archive)
+ * was written, and check mode never writes it.  Secrets (secret_key, session
+ * token, and keys read from credentials_file) are scrubbed from all output.
+ */
+#include "module.h"
+#include "s3.h"
+#include "velero_backup.h"
+#include "velero_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const mod_opt s3_opts[] = {
+    { .name = "endpoint", .type = OPT_STR },
+    { .name = "region", .type = OPT_STR, .def = "\"us-east-1\"" },
+    { .name = "bucket", .type = OPT_STR, .required = true },
+    { .name = "prefix", .type = OPT_STR, .def = "\"\"" },
+    { .name = "access_key", .type = OPT_STR, .no_log = true,
+      .aliases = (const char *[]){ "aws_access_key_id", NULL } },
+    { .name = "secret_key", .type = OPT_STR, .no_log = true,
+      .aliases = (const char *[]){ "aws_secret_access_key", NULL } },
+    { .name = "session_token", .type = OPT_STR, .no_log = true },
+    { .name = "credentials_file", .type = OPT_PATH },
+    { .name = "profile", .type = OPT_STR, .def = "\"default\"" },
+    { .name = "ca_cert", .type = OPT_PATH },
+    { .name = "validate_certs", .type = OPT_BOOL, .def = "true" },
+    { .name = "path_style", .type = OPT_BOOL },
+    { .name = "retries", .type = OPT_INT, .def = "3" },
+    { 0 }
+};
+
+static const mod_opt opts[] = {
+    { .name = "src", .type = OPT_PATH },
+    { .name = "s3", .type = OPT_DICT, .suboptions = s3_opts },
+    { .name = "backup_name", .type = OPT_STR },
+    { .name = "namespaces", .type = OPT_LIST, .elements = OPT_STR, .def = "[]" },
+    { .name = "resources", .type = OPT_LIST, .elements = OPT_STR, .def = "[]" },
+    { .name = "label_selector", .type = OPT_STR, .def = "\"\"" },
+    { .name = "accept_partial", .type = OPT_BOOL, .def = "false" },
+    { .name = "dest", .type = OPT_PATH },
+    { .name = "max_entry_size", .type = OPT_INT, .def = "16777216" },
+    { .name = "max_entries", .type = OPT_INT, .def = "2000000" },
+    { .name = "max_warnings", .type = OPT_INT, .def = "20" },
+    { 0 }
+};
+
+static const char *const *const exclusive[] = {
+    (const char *[]){ "src", "s3", NULL }, NULL };
+static const char *const *const one_of[] = {
+    (const char *[]){ "src", "s3", NULL }, NULL };
+
+static const mod_spec spec = {
+    .name = "oadp_parse", .opts = opts, .mutually_exclusive = exclusive,
+    .required_one_of = one_of, .supports_check_mode = true,
+};
+
+/* Everything main() owns, released by cleanup() on every exit path. */
+static struct {
+    module m;
+    s3_client *s3;
+    vb_selector *sel;
+    vb_collector *col;
+    const char **ns, **res;
+    json_t *backup_doc, *considered;
+    char *root, *err;
+    int fd;
+} G = { .fd = -1 };
+
+/* Releases everything but the module itself (mod_exit / mod_fail free that). */
+static void cleanup(void)
+{
+    s3_free(G.s3);
+    vb_selector_free(G.sel);
+    vb_collector_free(G.col);
+    free(G.ns);
+    free(G.res);
+    json_decref(G.backup_doc);
+    json_decref(G.considered);
+    free(G.root);
+    free(G.err);
+    if (G.fd >= 0)
+        close(G.fd);
+}
+
+/* Adds a value the runtime must scrub (a key read from a credentials file). */
+static void add_secret(module *m, const char *s)
+{
+    if (!s || !*s)
+        return;
+    char **nv = realloc(m->secrets, (m->nsecrets + 1) * sizeof *nv);
+    char *copy = strdup(s);
+    if (!nv || !copy)
+        abort();
+    m->secrets = nv;
+    m->secrets[m->nsecrets++] = copy;
+}
+
+static noreturn void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static noreturn void fail(const char *fmt, ...)
+{
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cleanup();
+    mod_fail(&G.m, "%s", msg);
+}
+
+static const char **str_list(json_t *arr, size_t *n)
+{
+    *n = json_array_size(arr);
+    const char **v = calloc(*n + 1, sizeof *v);
+    for (size_t i = 0; v && i < *n; i++)
+        v[i] = json_string_value(json_array_get(arr, i));
+    return v;
+}
+
+static s3_client *make_s3(json_t *d)
+{
+    const char *ak = mod_dict_str(d, "access_key");
+    const char *sk = mod_dict_str(d, "secret_key");
+    const char *tok = mod_dict_str(d, "session_token");
+    const char *cf = mod_dict_str(d, "credentials_file");
+    char *fak = NULL, *fsk = NULL, *ftok = NULL;
+    if (cf && (ak || sk))
+        fail("s3: give either access_key/secret_key or credentials_file, not both");
+    if (cf) {
+        if (s3_load_credentials(cf, mod_dict_str(d, "profile"), &fak, &fsk, &ftok, &G.err) != 0)
+            fail("s3: %s", G.err);
+        add_secret(&G.m, fsk);
+        add_secret(&G.m, ftok);
+        ak = fak;
+        sk = fsk;
+        tok = ftok;
+    } else if (!ak || !sk) {
+        fail("s3: access_key and secret_key (or credentials_file) are required");
+    }
+    json_t *ps = json_object_get(d, "path_style");
+    const char *ep = mod_dict_str(d, "endpoint");
+    s3_conf conf = {
+        .endpoint = ep,
+        .region = mod_dict_str(d, "region"),
+        .bucket = mod_dict_str(d, "bucket"),
+        .access_key = ak,
+        .secret_key = sk,
+        .session_token = tok,
+        .ca_cert = mod_dict_str(d, "ca_cert"),
+        .validate_certs = json_is_true(json_object_get(d, "validate_certs")),
+        /* Default: path style for a custom endpoint (MinIO, ODF/NooBaa), as
+         * OADP's s3ForcePathStyle usually is; virtual-host for AWS. */
+        .path_style = json_is_boolean(ps) ? json_is_true(ps) : (ep && *ep),
+        .retries = (int)json_integer_value(json_object_get(d, "retries")),
+    };
+    s3_client *c = s3_new(&conf, &G.err);
+    if (fsk)
+        memset(fsk, 0, strlen(fsk));
+    free(fak);
+    free(fsk);
+    free(ftok);
+    if (!c)
+        fail("%s", G.err);
+    return c;
+}
+
+static void check_phase(json_t *summary, bool accept_partial, const char *where)
+{
+    const char *phase = json_string_value(json_object_get(summary, "phase"));
+    if (!vs_phase_ok(phase, accept_partial))
+        fail("backup '%s' (%s) has phase %s: only Completed backups are used%s",
+             json_string_value(json_object_get(summary, "name")), where,
+             phase ? phase : "(none)",
+             phase && strcmp(phase, "PartiallyFailed") == 0 ? " (set accept_partial: true "
+                                                              "to use a PartiallyFailed one)" : "");
+}
+
+/* Local src: summary from a velero-backup.json beside the tarball, if any. */
+static json_t *local_summary(const char *src, const char *name_opt, time_t now)
+{
+    char *copy = strdup(src), *base = strdup(src);
+    char *dir = dirname(copy);
+    char *bn = basename(base);
+    size_t bl = strlen(bn);
+    if (bl > 7 && strcmp(bn + bl - 7, ".tar.gz") == 0)
+        bn[bl - 7] = '\0';
+    else if (bl > 4 && strcmp(bn + bl - 4, ".tgz") == 0)
+        bn[bl - 4] = '\0';
+    char *meta = NULL;
+    json_t *summary = NULL;
+    if (asprintf(&meta, "%s/velero-backup.json", dir) >= 0 && access(meta, R_OK) == 0) {
+        json_error_t je;
+        json_t *doc = json_load_file(meta, 0, &je);
+        if (!doc || !json_is_object(doc)) {
+            json_decref(doc);
+            fail("%s is not a valid Backup JSON document (line %d: %s)", meta, je.line, je.text);
+        }
+        summary = vs_backup_summary(doc, name_opt ? name_opt : bn, now);
+        json_decref(doc);
+    }
+    if (!summary) {
+        summary = json_pack("{s:s, s:n, s:n, s:n, s:n, s:n, s:n}", "name", name_opt ? name_opt : bn,
+                            "phase", "started", "completed", "expiration", "format_version",
+                            "age_seconds");
+    }
+    json_object_set_new(summary, "source", json_string(src));
+    free(meta);
+    free(copy);
+    free(base);
+    return summary;
+}
+
+int main(int argc, char **argv)
+{
+    module *m = &G.m;
+    mod_init(m, &spec, argc, argv);
+    time_t now = time(NULL);
+
+    /* ---- validate everything before touching the network or the disk */
+    size_t nns = 0, nres = 0;
+    G.ns = str_list(mod_param(m, "namespaces"), &nns);
+    G.res = str_list(mod_param(m, "resources"), &nres);
+    G.sel = vb_selector_parse(mod_str(m, "label_selector"), &G.err);
+    if (!G.sel)
+        fail("%s", G.err);
+    vb_filter f = { .namespaces = G.ns, .nnamespaces = nns, .resources = G.res,
+                    .nresources = nres, .selector = G.sel };
+    long long maxw = mod_int(m, "max_warnings");
+    G.col = vb_collector_new(&f, maxw < 0 ? 0 : (size_t)maxw, &G.err);
+    if (!G.col)
+        fail("%s", G.err ? G.err : "out of memory");
+    long long mes = mod_int(m, "max_entry_size"), mne = mod_int(m, "max_entries");
+    if (mes <= 0 || mne <= 0)
+        fail("max_entry_size and max_entries must be positive");
+    vb_limits lim = { .max_entry_bytes = (size_t)mes, .max_entries = (size_t)mne };
+    const char *backup_name = mod_str(m, "backup_name");
+    if (backup_name && !*backup_name)
+        backup_name = NULL;
+    if (backup_name && (strchr(backup_name, '/') || strcmp(backup_name, "..") == 0 ||
+                        strcmp(backup_name, ".") == 0))
+        fail("backup_name '%s' is not a backup name (no '/' allowed)", backup_name);
+    bool accept_partial = mod_bool(m, "accept_partial");
+    const char *dest = mod_str(m, "dest");
+    const char *src = mod_str(m, "src");
+
+    vb_stats st;
+    json_t *summary = NULL;
+    bool changed = false;
+    if (src) {
+        if (dest)
+            mod_warn(m, "dest is only used with s3 (a local src is read in place)");
+        G.fd = open(src, O_RDONLY | O_CLOEXEC);
+        struct stat sb;
+        if (G.fd < 0)
+            fail("cannot open src %s: %s", src, strerror(errno));
+        if (fstat(G.fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+            fail("src %s is not a regular file", src);
+        summary = local_summary(src, backup_name, now);
+        if (!json_is_null(json_object_get(summary, "phase")))
+            check_phase(summary, accept_partial, src);
+        if (vb_read_fd(G.fd, &lim, &vb_collector_handler, G.col, &st, &G.err) != 0)
+            fail("%s: %s", src, G.err);
+        json_object_set_new(summary, "size_bytes", json_integer((json_int_t)sb.st_size));
+    } else {
+        json_t *d = mod_param(m, "s3");
+        G.s3 = make_s3(d);
+        G.root = vs_backups_root(mod_dict_str(d, "prefix"));
+        int rc;
+        if (backup_name) {
+            rc = vs_get_backup(G.s3, G.root, backup_name, &G.backup_doc, &G.err);
+            if (rc == S3_NOTFOUND) {
+                char *where = s3_display(G.s3, G.root);
+                char msg[1024];
+                snprintf(msg, sizeof msg, "backup '%s' not found: %s%s/velero-backup.json does not "
+                         "exist (%s)", backup_name, where, backup_name, G.err);
+                free(where);
+                fail("%s", msg);
+            }
+        } else {
+            rc = vs_find_latest(G.s3, G.root, accept_partial, now, &G.backup_doc,
+                                &G.considered, &G.err);
+        }
+        if (rc != 0)
+            fail("%s", G.err);
+        summary = vs_backup_summary(G.backup_doc, backup_name, now);
+        const char *name = json_string_value(json_object_get(summary, "name"));
+        if (backup_name && strcmp(name, backup_name) != 0)
+            mod_warn(m, "velero-backup.json of '%s' names the backup '%s'", backup_name, name);
+        if (backup_name) {
+            json_object_set_new(summary, "name", json_string(backup_name));
+            name = backup_name;
+        }
+        check_phase(summary, accept_partial, "velero-backup.json");
+        const char *keep = m->check_mode ? NULL : dest;
+        char *dest_path = NULL;
+        struct stat sb;
+        if (keep && stat(keep, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            if (asprintf(&dest_path, "%s/%s.tar.gz", keep, name) < 0)
+                dest_path = NULL;
+            keep = dest_path;
+        }
+        vs_stream_result sr;
+        rc = vs_stream_backup(G.s3, G.root, name, keep, &lim, &vb_collector_handler, G.col,
+                              &st, &sr, &G.err);
+        if (rc != 0) {
+            free(dest_path);
+            fail("%s", G.err);
+        }
+        char *key = NULL;
+        if (asprintf(&key, "%s%s/%s.tar.gz", G.root, name, name) >= 0) {
+            char *disp = s3_display(G.s3, key);
+            json_object_set_new(summary, "source", json_string(disp));
+            free(disp);
+        }
+        free(key);
+        json_object_set_new(summary, "size_bytes", json_integer(sr.downloaded));
+        if (dest) {
+            changed = true;       /* written, or would be in check mode */
+            json_object_set_new(summary, "dest", json_string(dest_path ? dest_path : dest));
+        }
+        free(dest_path);
+        if (G.considered)
+            json_object_set(summary, "considered", G.considered);
+    }
+
+    json_t *res = vb_collector_result(G.col, &st);
+    const char *fv = json_string_value(json_object_get(res, "format_version"));
+    json_t *sfv = json_object_get(summary, "format_version");
+    if (fv && (!json_is_string(sfv) || !*json_string_value(sfv)))
+        json_object_set_new(summary, "format_version", json_string(fv));
+    json_object_set_new(summary, "archive_format_version", fv ? json_string(fv) : json_null());
+    json_object_set_new(summary, "uncompressed_bytes", json_integer((json_int_t)st.tar_bytes));
+    json_t *w;
+    size_t i;
+    json_array_foreach(json_object_get(res, "warnings"), i, w)
+        mod_warn(m, "%s", json_string_value(w));
+    static const char *const keys[] = { "pv_info_list", "pvc_info_list", "vs_info_list",
+        "vsc_info_list", "vm_info_list", "dv_info_list", "other_lists", "counts", NULL };
+    for (const char *const *k = keys; *k; k++)
+        mod_set(m, *k, json_incref(json_object_get(res, *k)));
+    json_decref(res);
+    mod_set(m, "backup", summary);
+    mod_changed(m, changed);
+
+    cleanup();
+    mod_exit(m);
+}
