@@ -75,7 +75,7 @@ typedef struct item {
     enum action action;
     char *reason;               /* malloc'd */
     bool looked_up;
-    bool unauthorized;          /* a read got 401 */
+    bool fatal;                 /* a read got 401 or no answer: the whole run stops */
 } item;
 
 typedef struct run {
@@ -353,7 +353,7 @@ static void on_get(void *ud, int rc, json_t *out, const k8s_error *err)
     if (rc == 0)
         it->live = json_incref(out);
     else if (err && err->status != 404) {
-        it->unauthorized = err->status == 401;
+        it->fatal = err->status == 401 || err->status == 0;
         fail_item_k8s(it, "read of the DR object", err);
     }
 }
@@ -392,10 +392,10 @@ static void lookup(run *r)
         k8s_error e = { 0 };
         if (k8s_list(r->dr, first->res, first->res->namespaced ? first->ns : NULL, NULL,
                      &list, NULL, &e) != 0) {
-            if (e.status == 401) {
+            if (e.status == 401 || e.status == 0) {
                 char eb[1400];
                 json_decref(groups);
-                mod_fail(&r->m, "DR cluster %s: %s (credential rejected: expired or wrong token?)",
+                mod_fail(&r->m, "DR cluster %s: %s (credential rejected or server unreachable)",
                          k8s_client_server(r->dr), k8s_strerror(&e, eb, sizeof eb));
             }
             continue;   /* e.g. no list permission: fall back to GETs */
@@ -440,7 +440,7 @@ static void lookup(run *r)
     k8s_batch_free(b);
     for (size_t i = 0; i < r->n; i++) {
         item *it = &r->items[i];
-        if (it->unauthorized)
+        if (it->fatal)
             mod_fail(&r->m, "DR cluster %s: nothing written: %s", k8s_client_server(r->dr),
                      it->reason);
     }

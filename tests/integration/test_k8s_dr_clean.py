@@ -1,0 +1,547 @@
+"""Lab tests of ocpv.dr.k8s_dr_clean through real ansible-playbook against the
+lab's real kube-apiservers (primary, dr) and kube-controller-managers.
+
+Every test works in namespaces of its own (created on both clusters, removed
+afterwards), so tests and people sharing one lab do not see each other's
+objects.  The module binary is taken from K8S_DR_CLEAN_BIN (default: the one
+installed in the repo's collection) and run from a private copy of the
+collection, so nobody else's installed modules are touched.
+"""
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+COLL = REPO / "collections/ansible_collections/ocpv/dr"
+
+
+# ------------------------------------------------------------------ lab env
+
+def _load_env():
+    path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
+    if not path.is_file():
+        pytest.skip(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line.startswith("export "):
+            continue
+        key, _, val = line[len("export "):].partition("=")
+        parts = shlex.split(val)
+        env[key] = parts[0] if parts else ""
+    return env
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return _load_env()
+
+
+def kubectl(lab, cluster, *args, kubeconfig=None, input=None, check=True):
+    kc = kubeconfig or lab[f"{cluster.upper()}_KUBECONFIG"]
+    p = subprocess.run([str(Path(lab["LAB_BIN"]) / "kubectl"), "--kubeconfig", kc, *args],
+                       input=input, capture_output=True, text=True, timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} on {cluster}: {p.stderr}")
+    return p
+
+
+def kget(lab, cluster, kind, name=None, ns=None, selector=None):
+    args = ["get", kind, "-o", "json"]
+    if name:
+        args.insert(2, name)
+    if ns:
+        args += ["-n", ns]
+    if selector:
+        args += ["-l", selector]
+    p = kubectl(lab, cluster, *args, check=False)
+    if p.returncode != 0:
+        if "NotFound" in p.stderr:
+            return None
+        raise AssertionError(p.stderr)
+    return json.loads(p.stdout)
+
+
+def kapply(lab, cluster, objs):
+    kubectl(lab, cluster, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                                "items": objs}))
+
+
+def wait_for(what, fn, timeout=60):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last})")
+
+
+# ------------------------------------------------------------------ objects
+
+def pv(name, ns, claim, size="1Gi"):
+    return {"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": name, "labels": {"test": "k8s-dr-clean"},
+                         "annotations": {"pv.kubernetes.io/provisioned-by": "nfs.csi.k8s.io"}},
+            "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteMany"],
+                     "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "nfs-csi",
+                     "claimRef": {"namespace": ns, "name": claim},
+                     "nfs": {"server": "10.0.0.10", "path": f"/srv/nfs/{name}"}}}
+
+
+def pvc(name, ns, volume, size="1Gi"):
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+            "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "nfs-csi",
+                     "resources": {"requests": {"storage": size}}, "volumeName": volume}}
+
+
+def vsc(name, ns, snap):
+    return {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+            "metadata": {"name": name},
+            "spec": {"deletionPolicy": "Delete", "driver": "nfs.csi.k8s.io",
+                     "source": {"volumeHandle": f"10.0.0.10#srv#{name}##"},
+                     "volumeSnapshotClassName": "csi-nfs-snapclass",
+                     "volumeSnapshotRef": {"apiVersion": "snapshot.storage.k8s.io/v1",
+                                           "kind": "VolumeSnapshot", "namespace": ns, "name": snap}}}
+
+
+def vs(name, ns, claim):
+    return {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"source": {"persistentVolumeClaimName": claim},
+                     "volumeSnapshotClassName": "csi-nfs-snapclass"}}
+
+
+class Scope:
+    """Fresh namespaces on both clusters plus the PV/VSC names made here."""
+
+    def __init__(self, lab, n_ns=1):
+        self.lab = lab
+        self.tag = uuid.uuid4().hex[:8]
+        self.namespaces = [f"cl-{self.tag}-{i}" for i in range(n_ns)]
+        self.cluster_objs = []   # (cluster, kind, name)
+        for c in ("primary", "dr"):
+            for ns in self.namespaces:
+                kubectl(lab, c, "create", "namespace", ns)
+
+    def pairs(self, n, ns=None, cluster="primary"):
+        """n PV+PVC pairs on `cluster`, waits until the controller bound them."""
+        ns = ns or self.namespaces[0]
+        objs = []
+        for i in range(n):
+            pvn, pvcn = f"pv-{self.tag}-{ns[-1]}-{i}", f"data-{i}"
+            objs += [pv(pvn, ns, pvcn), pvc(pvcn, ns, pvn)]
+            self.cluster_objs.append((cluster, "pv", pvn))
+        kapply(self.lab, cluster, objs)
+        wait_for(f"{n} PVCs Bound on {cluster}/{ns}", lambda: all(
+            o["status"].get("phase") == "Bound"
+            for o in kget(self.lab, cluster, "pvc", ns=ns)["items"]) and kget(
+            self.lab, cluster, "pvc", ns=ns)["items"])
+        return self.primary_objects()
+
+    def snapshots(self, n, ns=None):
+        """n VS/VSC pairs on the primary with the status a snapshot controller
+        and CSI driver would write (no snapshot controller runs in the lab)."""
+        ns = ns or self.namespaces[0]
+        for i in range(n):
+            cn, sn = f"snapcontent-{self.tag}-{i}", f"snap-{i}"
+            kapply(self.lab, "primary", [vsc(cn, ns, sn), vs(sn, ns, "data-0")])
+            self.cluster_objs.append(("primary", "volumesnapshotcontent", cn))
+            kubectl(self.lab, "primary", "patch", "volumesnapshotcontent", cn, "--subresource=status",
+                    "--type=merge", "-p", json.dumps({"status": {
+                        "readyToUse": True, "restoreSize": 1073741824,
+                        "snapshotHandle": f"10.0.0.10#srv#{cn}#snap#"}}))
+            kubectl(self.lab, "primary", "patch", "volumesnapshot", sn, "-n", ns,
+                    "--subresource=status", "--type=merge", "-p", json.dumps({"status": {
+                        "boundVolumeSnapshotContentName": cn, "readyToUse": True}}))
+
+    def primary_objects(self):
+        out = []
+        for ns in self.namespaces:
+            out += kget(self.lab, "primary", "pvc", ns=ns)["items"]
+            out += kget(self.lab, "primary", "volumesnapshot", ns=ns)["items"]
+        for kind in ("pv", "volumesnapshotcontent"):
+            for o in kget(self.lab, "primary", kind)["items"]:
+                ref = o["spec"].get("claimRef") or o["spec"].get("volumeSnapshotRef") or {}
+                if ref.get("namespace") in self.namespaces:
+                    out.append(o)
+        return out
+
+    def dr_state(self):
+        """{(kind, ns, name): resourceVersion} of everything in scope on DR."""
+        st = {}
+        for ns in self.namespaces:
+            for kind in ("pvc", "volumesnapshot"):
+                for o in kget(self.lab, "dr", kind, ns=ns)["items"]:
+                    st[(o["kind"], ns, o["metadata"]["name"])] = o["metadata"]["resourceVersion"]
+        for kind in ("pv", "volumesnapshotcontent"):
+            for o in kget(self.lab, "dr", kind)["items"]:
+                ref = o["spec"].get("claimRef") or o["spec"].get("volumeSnapshotRef") or {}
+                if ref.get("namespace") in self.namespaces or self.tag in o["metadata"]["name"]:
+                    st[(o["kind"], "", o["metadata"]["name"])] = o["metadata"]["resourceVersion"]
+        return st
+
+    def cleanup(self):
+        for c in ("primary", "dr"):
+            for ns in self.namespaces:
+                kubectl(self.lab, c, "delete", "namespace", ns, "--wait=false", check=False)
+            for kind in ("pv", "volumesnapshotcontent"):
+                items = kget(self.lab, c, kind)["items"]
+                names = [o["metadata"]["name"] for o in items if self.tag in o["metadata"]["name"]]
+                if names:
+                    kubectl(self.lab, c, "delete", kind, *names, "--wait=false", check=False)
+
+
+def wait_dr_bound(scope, n, ns=None):
+    ns = ns or scope.namespaces[0]
+
+    def bound():
+        items = kget(scope.lab, "dr", "pvc", ns=ns)["items"]
+        claims = [o for o in items if o["spec"].get("volumeName")]
+        return len(claims) == n and all(o["status"].get("phase") == "Bound" for o in claims) and claims
+    return wait_for(f"{n} DR PVCs Bound in {ns}", bound)
+
+
+@pytest.fixture
+def scope(lab):
+    s = Scope(lab)
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture
+def scope2(lab):
+    s = Scope(lab, n_ns=2)
+    yield s
+    s.cleanup()
+
+
+# ------------------------------------------------------------------ running the module
+
+@pytest.fixture(scope="module")
+def collection(lab, tmp_path_factory):
+    """A private copy of the collection holding the module under test."""
+    binary = Path(os.environ.get("K8S_DR_CLEAN_BIN", COLL / "plugins/modules/k8s_dr_clean"))
+    if not binary.is_file():
+        pytest.fail(f"module binary {binary} missing: build it (meson install --tags modules) "
+                    "or set K8S_DR_CLEAN_BIN")
+    root = tmp_path_factory.mktemp("coll")
+    dst = root / "ansible_collections/ocpv/dr"
+    (dst / "plugins/modules").mkdir(parents=True)
+    for f in ("galaxy.yml", "meta"):
+        src = COLL / f
+        if src.is_dir():
+            shutil.copytree(src, dst / f)
+        elif src.exists():
+            shutil.copy(src, dst / f)
+    shutil.copy(binary, dst / "plugins/modules/k8s_dr_clean")
+    shutil.copy(COLL / "plugins/modules/k8s_dr_clean.yml", dst / "plugins/modules/")
+    return root
+
+
+def run_module(lab, collection, args, check=False, diff=False):
+    """Runs one ocpv.dr.k8s_dr_clean task through ansible-playbook; returns
+    the task result (dict)."""
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "vars.json").write_text(json.dumps({"dr_args": args}))
+        Path(d, "play.yml").write_text(
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+            "    - ocpv.dr.k8s_dr_clean: '{{ dr_args }}'\n")
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collection),
+                   ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOCALHOST_WARNING="false",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
+        for k in list(env):
+            if k.startswith("K8S_AUTH_"):
+                del env[k]
+        cmd = [str(Path(lab["LAB_VENV"]) / "bin/ansible-playbook"), "-i", "localhost,",
+               "-c", "local", "-e", "@" + str(Path(d, "vars.json")),
+               "-e", "ansible_python_interpreter=" + str(Path(lab["LAB_VENV"]) / "bin/python"),
+               str(Path(d, "play.yml"))]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=d)
+    try:
+        out = json.loads(p.stdout)
+        return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    except (ValueError, KeyError, IndexError):
+        raise AssertionError(f"ansible-playbook rc={p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+
+
+def dr_conn(lab, limited=False):
+    return {"kubeconfig": lab["DR_KUBECONFIG_LIMITED" if limited else "DR_KUBECONFIG"]}
+
+
+def actions(res):
+    return {(r["kind"], r["namespace"], r["name"]): r["action"] for r in res["results"]}
+
+
+# ------------------------------------------------------------------ tests
+
+def test_apply_binds_pairs_on_dr_and_rerun_writes_nothing(lab, collection, scope):
+    objs = scope.pairs(3)
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=objs,
+                                           source_cluster="primary"))
+    assert not res.get("failed"), res.get("msg")
+    assert res["changed"] is True
+    assert res["counts"]["created"] == 6 and res["counts"]["failed"] == 0
+    # objects come back in apply order: PVs first
+    kinds = [o["kind"] for o in res["objects"]]
+    assert kinds == ["PersistentVolume"] * 3 + ["PersistentVolumeClaim"] * 3
+    ns = scope.namespaces[0]
+
+    # the real controller-manager binds each DR PVC to its own DR PV
+    for claim in wait_dr_bound(scope, 3):
+        i = claim["metadata"]["name"].split("-")[1]
+        volume = f"pv-{scope.tag}-{ns[-1]}-{i}"
+        assert claim["spec"]["volumeName"] == volume
+        drpv = kget(lab, "dr", "pv", volume)
+        assert drpv["status"]["phase"] == "Bound"
+        assert drpv["spec"]["claimRef"]["name"] == claim["metadata"]["name"]
+        assert drpv["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]   # the DR claim's uid
+        assert drpv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+        ann = drpv["metadata"]["annotations"]
+        assert drpv["metadata"]["labels"]["dr.ocpv.io/managed-by"] == "ocpv-dr"
+        assert ann["dr.ocpv.io/source-cluster"] == "primary"
+        src = kget(lab, "primary", "pv", volume)
+        assert ann["dr.ocpv.io/source-uid"] == src["metadata"]["uid"]
+        assert len(ann["dr.ocpv.io/hash"]) == 64
+
+    # re-run with the primary's current objects: nothing to do.  It runs with
+    # the least-privilege DR credential, which may read PVs/PVCs everywhere
+    # but write neither PVs nor PVCs in this namespace: any write would fail
+    # with 403, so success proves zero writes; resourceVersions prove it too.
+    before = scope.dr_state()
+    res2 = run_module(lab, collection, dict(dr_conn(lab, limited=True), mode="apply",
+                                            resources=scope.primary_objects(),
+                                            source_cluster="primary"))
+    assert not res2.get("failed"), res2.get("msg")
+    assert res2["changed"] is False
+    assert res2["counts"]["unchanged"] == 6
+    assert set(actions(res2).values()) == {"unchanged"}
+    assert scope.dr_state() == before
+
+
+def test_check_mode_writes_nothing_and_diff_shows_after(lab, collection, scope):
+    objs = scope.pairs(2)
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=objs),
+                     check=True, diff=True)
+    assert not res.get("failed"), res.get("msg")
+    assert res["changed"] is True and res["counts"]["created"] == 4
+    assert scope.dr_state() == {}
+    diff = res["diff"]
+    diff = diff[0] if isinstance(diff, list) else diff
+    assert len(diff["after"]) == 4
+    assert all(v is None for v in diff["before"].values())
+
+
+def test_update_only_changed_objects(lab, collection, scope):
+    objs = scope.pairs(2)
+    assert not run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=objs)).get("failed")
+    ns = scope.namespaces[0]
+    wait_dr_bound(scope, 2)
+    kubectl(lab, "primary", "label", "pvc", "data-1", "-n", ns, "tier=gold")
+    before = scope.dr_state()
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=scope.primary_objects()),
+                     diff=True)
+    assert not res.get("failed"), res.get("msg")
+    acts = actions(res)
+    assert acts[("PersistentVolumeClaim", ns, "data-1")] == "updated"
+    assert list(acts.values()).count("unchanged") == 3
+    after = scope.dr_state()
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {("PersistentVolumeClaim", ns, "data-1")}
+    assert kget(lab, "dr", "pvc", "data-1", ns=ns)["metadata"]["labels"]["tier"] == "gold"
+    # the bound DR PV's claimRef (completed by the DR controller) was not disturbed
+    assert kget(lab, "dr", "pvc", "data-1", ns=ns)["status"]["phase"] == "Bound"
+
+
+def test_mirror_snapshots_point_at_preprovisioned_content(lab, collection, scope):
+    scope.pairs(1)
+    scope.snapshots(2)
+    # one snapshot still being cut: skipped, not failed
+    ns = scope.namespaces[0]
+    kapply(lab, "primary", [vs("in-progress", ns, "data-0")])
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=scope.namespaces,
+                                           source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]}))
+    assert not res.get("failed"), res.get("msg")
+    acts = actions(res)
+    assert acts[("VolumeSnapshot", ns, "in-progress")] == "skipped"
+    assert res["counts"]["created"] == 6   # PV, PVC, 2 VSC, 2 VS
+    for i in range(2):
+        dvs = kget(lab, "dr", "volumesnapshot", f"snap-{i}", ns=ns)
+        assert dvs["spec"]["source"] == {"volumeSnapshotContentName": f"snapcontent-{scope.tag}-{i}"}
+        dvsc = kget(lab, "dr", "volumesnapshotcontent", f"snapcontent-{scope.tag}-{i}")
+        assert dvsc["spec"]["deletionPolicy"] == "Retain"
+        assert dvsc["spec"]["source"] == {"snapshotHandle": f"10.0.0.10#srv#snapcontent-{scope.tag}-{i}#snap#"}
+        assert "uid" not in dvsc["spec"]["volumeSnapshotRef"]
+    assert kget(lab, "dr", "volumesnapshot", "in-progress", ns=ns) is None
+    wait_dr_bound(scope, 1)
+    # mirror again: no writes
+    before = scope.dr_state()
+    res2 = run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=scope.namespaces,
+                                            source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]}))
+    assert res2["changed"] is False and res2["counts"]["unchanged"] == 6
+    assert scope.dr_state() == before
+
+
+def test_prune_deletes_exactly_the_stale_ones(lab, collection, scope2):
+    s = scope2
+    ns0, ns1 = s.namespaces
+    s.pairs(3, ns=ns0)
+    s.pairs(1, ns=ns1)
+    src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
+    assert not run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=s.namespaces,
+                                                source=src)).get("failed")
+    # unmanaged object on DR in scope, and a managed one outside the scope
+    kapply(lab, "dr", [pvc("handmade", ns0, "")])
+    # the primary loses pair 2 in ns0 (claim and volume) and the pair in ns1
+    kubectl(lab, "primary", "delete", "pvc", "data-2", "-n", ns0)
+    kubectl(lab, "primary", "delete", "pv", f"pv-{s.tag}-{ns0[-1]}-2")
+    kubectl(lab, "primary", "delete", "pvc", "data-0", "-n", ns1)
+    kubectl(lab, "primary", "delete", "pv", f"pv-{s.tag}-{ns1[-1]}-0")
+    # scope = ns0 only: ns1's stale pair is outside and must stay
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns0], source=src,
+                                           max_delete_ratio=1.0), diff=True)
+    assert not res.get("failed"), res.get("msg")
+    deleted = {k for k, a in actions(res).items() if a == "deleted"}
+    assert deleted == {("PersistentVolumeClaim", ns0, "data-2"),
+                       ("PersistentVolume", "", f"pv-{s.tag}-{ns0[-1]}-2")}
+    assert res["counts"]["deleted"] == 2 and res["changed"] is True
+    wait_for("stale PVC gone", lambda: kget(lab, "dr", "pvc", "data-2", ns=ns0) is None)
+    wait_for("stale PV gone", lambda: kget(lab, "dr", "pv", f"pv-{s.tag}-{ns0[-1]}-2") is None)
+    assert kget(lab, "dr", "pvc", "handmade", ns=ns0) is not None
+    assert kget(lab, "dr", "pvc", "data-0", ns=ns1) is not None
+    assert kget(lab, "dr", "pvc", "data-1", ns=ns0) is not None
+    # nothing left to prune
+    res2 = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns0], source=src))
+    assert res2["changed"] is False and res2["counts"]["deleted"] == 0
+
+
+def test_prune_guards_stop_a_mass_delete(lab, collection, scope):
+    ns = scope.namespaces[0]
+    scope.pairs(4)
+    src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
+    assert not run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns],
+                                                source=src)).get("failed")
+    for i in range(3):
+        kubectl(lab, "primary", "delete", "pvc", f"data-{i}", "-n", ns)
+        kubectl(lab, "primary", "delete", "pv", f"pv-{scope.tag}-{ns[-1]}-{i}")
+    before = scope.dr_state()
+    # 6 of 8 managed objects stale: over the default ratio 0.5
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns], source=src))
+    assert res.get("failed") and "max_delete_ratio" in res["msg"] and "nothing deleted" in res["msg"]
+    assert scope.dr_state() == before
+    # max_delete
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns], source=src,
+                                           max_delete_ratio=1.0, max_delete=5))
+    assert res.get("failed") and "max_delete=5" in res["msg"]
+    assert scope.dr_state() == before
+    # an empty primary (everything gone) while DR holds managed objects
+    kubectl(lab, "primary", "delete", "pvc", "data-3", "-n", ns)
+    kubectl(lab, "primary", "delete", "pv", f"pv-{scope.tag}-{ns[-1]}-3")
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns], source=src,
+                                           max_delete_ratio=1.0))
+    assert res.get("failed") and "allow_empty_source" in res["msg"]
+    assert scope.dr_state() == before
+    # the primary listing fails (the limited primary credential cannot list in a
+    # namespace it cannot see? it can list: use a broken source instead)
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns],
+                                           source={"host": "https://127.0.0.1:1", "validate_certs": False},
+                                           max_delete_ratio=1.0, allow_empty_source=True))
+    assert res.get("failed") and "nothing" in res["msg"]
+    assert scope.dr_state() == before
+    # explicitly allowed: everything goes
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns], source=src,
+                                           max_delete_ratio=1.0, allow_empty_source=True))
+    assert not res.get("failed"), res.get("msg")
+    assert res["counts"]["deleted"] == 8
+
+
+def test_least_privilege_credential_gets_a_clear_rbac_error(lab, collection, lab_ns="vm-prod"):
+    tag = uuid.uuid4().hex[:8]
+    pvn, claim = f"pv-{tag}", f"rbac-{tag}"
+    objs = [pv(pvn, lab_ns, claim), pvc(claim, lab_ns, pvn)]
+    try:
+        res = run_module(lab, collection, dict(dr_conn(lab, limited=True), mode="apply", resources=objs))
+        assert res.get("failed")
+        acts = actions(res)
+        assert acts[("PersistentVolume", "", pvn)] == "failed"
+        assert acts[("PersistentVolumeClaim", lab_ns, claim)] == "created"   # allowed in vm-prod
+        reason = next(r["reason"] for r in res["results"] if r["kind"] == "PersistentVolume")
+        assert pvn in reason and "403" in reason and "Forbidden" in reason and "RBAC" in reason
+        assert "1 of 2 objects failed" in res["msg"]
+        token = Path(lab["DR_LIMITED_TOKEN_FILE"]).read_text().strip()
+        assert token not in json.dumps(res)
+    finally:
+        kubectl(lab, "dr", "delete", "pvc", claim, "-n", lab_ns, "--ignore-not-found", check=False)
+        kubectl(lab, "dr", "delete", "pv", pvn, "--ignore-not-found", check=False)
+
+
+def test_bad_inputs(lab, collection, scope):
+    ns = scope.namespaces[0]
+    good = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok", "namespace": ns},
+            "data": {"a": "1"}}
+    bad = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": ns}},
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": ns}},
+        '{"apiVersion": "v1", "kind": ',
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nons"}},
+    ]
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[good] + bad))
+    assert res.get("failed") and "4 of 5 objects failed" in res["msg"]
+    reasons = [r["reason"] for r in res["results"] if r["action"] == "failed"]
+    assert any("metadata.name is missing" in r for r in reasons)
+    assert any("Widget" in r and "unknown kind" in r for r in reasons)
+    assert any("resources[3]: malformed JSON" in r for r in reasons)
+    assert any("ConfigMap nons" in r and "namespace is missing" in r for r in reasons)
+    # the valid object was still applied; the bad ones left nothing behind
+    assert kget(lab, "dr", "configmap", "ok", ns=ns)["data"] == {"a": "1"}
+
+    # wrong connection details / rejected token: one clear message, no write
+    res = run_module(lab, collection, {"mode": "apply", "resources": [good], "host": "https://127.0.0.1:1",
+                                       "validate_certs": False})
+    assert res.get("failed") and "127.0.0.1:1" in res["msg"]
+    res = run_module(lab, collection, {"mode": "apply", "resources": [good], "host": lab["DR_API_URL"],
+                                       "ca_cert": lab["DR_CA_FILE"], "api_key": "expired-token-abc123"})
+    assert res.get("failed") and "401" in res["msg"] and "expired-token-abc123" not in json.dumps(res)
+
+    # conflicting field managers: someone else owns a label with another value
+    other = json.loads(json.dumps(good))
+    other["metadata"]["name"] = "contested"
+    other["metadata"]["labels"] = {"owner": "someone-else"}
+    kubectl(lab, "dr", "apply", "--server-side", "--field-manager=someone-else", "-f", "-",
+            input=json.dumps(other))
+    mine = json.loads(json.dumps(other))
+    mine["metadata"]["labels"] = {"owner": "ocpv-dr"}
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[mine]))
+    assert res.get("failed")
+    reason = res["results"][0]["reason"]
+    assert "ConfigMap" in reason and "contested" in reason and "409" in reason and "force_conflicts" in reason
+    assert kget(lab, "dr", "configmap", "contested", ns=ns)["metadata"]["labels"]["owner"] == "someone-else"
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[mine], force_conflicts=True))
+    assert not res.get("failed"), res.get("msg")
+    assert kget(lab, "dr", "configmap", "contested", ns=ns)["metadata"]["labels"]["owner"] == "ocpv-dr"
+
+    # bad parameters
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", resources=[good]))
+    assert res.get("failed") and "namespaces" in res["msg"]
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns]))
+    assert res.get("failed") and "source" in res["msg"]
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns],
+                                           source={"kubeconfig": lab["DR_KUBECONFIG"]}))
+    assert res.get("failed") and "same cluster" in res["msg"]
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns], kinds=["Gizmo"],
+                                           source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]}))
+    assert res.get("failed") and "Gizmo" in res["msg"]
