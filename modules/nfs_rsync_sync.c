@@ -1,0 +1,773 @@
+/* nfs_rsync_sync.c - Ansible binary module ocpv.dr.nfs_rsync_sync.
+ *
+ * Runs on the primary NFS server (delegate_to) and replicates the data of a
+ * batch of NFS-backed PVs to the DR NFS server with rsync over ssh, N volumes
+ * in parallel, then returns per-volume figures and the PVs rewritten for DR
+ * (lib/storage_profile.h).  state=absent removes volume directories on the
+ * DR server (delete handlers), only strictly inside the DR export root and
+ * only when the caller says the PV no longer exists on the primary.
+ *
+ * Flow: validate everything (profiles, hosts, paths, local realpath checks)
+ * -> one shared ssh connection per 8 parallel sessions (ControlMaster) ->
+ * one batched `realpath -m` on the DR host to refuse symlink escapes ->
+ * worker threads run rsync (argv only) -> results.  A failing volume never
+ * stops the others.  Linked statically: the host only needs rsync and ssh.
+ */
+#include "jsonx.h"
+#include "module.h"
+#include "rsync_cmd.h"
+#include "spawn.h"
+#include "storage_profile.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SESSIONS_PER_MASTER 8     /* sshd's default MaxSessions is 10 */
+#define MAX_PARALLEL 64
+
+static const mod_opt opts[] = {
+    { .name = "volumes", .type = OPT_LIST, .required = true },
+    { .name = "storage_profiles", .type = OPT_DICT, .required = true },
+    { .name = "state", .type = OPT_STR, .def = "\"present\"",
+      .choices = (const char *[]){ "present", "absent", NULL } },
+    { .name = "dr_host", .type = OPT_STR, .required = true },
+    { .name = "dr_user", .type = OPT_STR },
+    { .name = "dr_port", .type = OPT_INT },
+    { .name = "ssh_key", .type = OPT_PATH },
+    { .name = "known_hosts", .type = OPT_PATH },
+    { .name = "host_key_checking", .type = OPT_STR, .def = "\"yes\"",
+      .choices = (const char *[]){ "yes", "accept-new", "no", NULL } },
+    { .name = "connect_timeout", .type = OPT_INT, .def = "10" },
+    { .name = "ssh_multiplex", .type = OPT_BOOL, .def = "true" },
+    { .name = "parallel", .type = OPT_INT, .def = "0" },
+    { .name = "snapshot_dir", .type = OPT_STR },
+    { .name = "verify", .type = OPT_STR, .def = "\"none\"",
+      .choices = (const char *[]){ "none", "checksum", NULL } },
+    { .name = "bwlimit", .type = OPT_STR },
+    { .name = "timeout", .type = OPT_INT, .def = "300" },
+    { .name = "volume_timeout", .type = OPT_INT, .def = "0" },
+    { .name = "acls", .type = OPT_BOOL, .def = "false" },
+    { .name = "xattrs", .type = OPT_BOOL, .def = "false" },
+    { .name = "rsync_path", .type = OPT_STR },
+    { .name = "on_unknown", .type = OPT_STR, .def = "\"fail\"",
+      .choices = (const char *[]){ "fail", "skip", NULL } },
+    { .name = "pv_exists_on_primary", .type = OPT_BOOL },
+    { .name = "fail_on_error", .type = OPT_BOOL, .def = "true" },
+    { 0 }
+};
+
+static const mod_spec spec = { .name = "nfs_rsync_sync", .opts = opts,
+                               .supports_check_mode = true };
+
+/* One volume: planned by the main thread, run by a worker (plain C data
+ * only; workers never touch JSON). */
+typedef struct job {
+    char *name;
+    char *cls;
+    const sp_profile *prof;
+    sp_volume vol;
+    char *src;               /* resolved local source (snapshot or volume dir) */
+    json_t *pv_dr;           /* rewritten PV (present) */
+    bool skipped;
+    char *error;             /* set: failed (planning or run) */
+    int rc;                  /* rsync exit status; -1 when it did not run */
+    char *stderr_tail;
+    char *warning;
+    rc_stats st;
+    bool verified;
+    long long verify_diffs;
+    double duration;
+} job;
+
+typedef struct run {
+    module *m;
+    job *jobs;
+    size_t njobs;
+    bool absent, check, verify;
+    rc_conn conn;
+    rc_sync_opts so;
+    const char *empty_dir;
+    char **control_paths;   /* per master; NULL entries when not connected */
+    size_t nmasters;
+    double volume_timeout;
+    size_t next;
+    pthread_mutex_t lock;
+} run;
+
+static char *xfmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *xfmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = NULL;
+    if (vasprintf(&s, f, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static void job_fail(job *j, char *msg)
+{
+    free(j->error);
+    j->error = msg ? msg : strdup("out of memory");
+}
+
+/* ------------------------------------------------------------ planning */
+static json_t *volume_pv(json_t *item, json_t **owned)
+{
+    *owned = NULL;
+    json_t *pv = json_object_get(item, "pv");
+    if (!json_is_object(pv))
+        return item;
+    /* a PV+PVC pair: the PVC fills in a missing claimRef */
+    json_t *pvc = json_object_get(item, "pvc");
+    if (json_is_object(pvc) && !jx_get(pv, "spec.claimRef")) {
+        *owned = json_deep_copy(pv);
+        jx_set(*owned, "spec.claimRef.namespace",
+               json_string(jx_str_or(pvc, "metadata.namespace", "")));
+        jx_set(*owned, "spec.claimRef.name", json_string(jx_str_or(pvc, "metadata.name", "")));
+        return *owned;
+    }
+    return pv;
+}
+
+static void plan_volume(run *r, job *j, json_t *item, size_t idx, sp_profile *profs,
+                        const char **classes, size_t nprof, const char *snapshot_rel)
+{
+    module *m = r->m;
+    j->rc = -1;
+    json_t *owned = NULL;
+    json_t *pv = json_is_object(item) ? volume_pv(item, &owned) : NULL;
+    const char *name = pv ? jx_str(pv, "metadata.name") : NULL;
+    j->name = name ? strdup(name) : xfmt("volumes[%zu]", idx);
+    if (!pv) {
+        job_fail(j, xfmt("volumes[%zu]: must be a PV object or a {pv, pvc} pair", idx));
+        return;
+    }
+    const char *cls = jx_str(pv, "spec.storageClassName");
+    j->cls = strdup(cls ? cls : "");
+    for (size_t i = 0; i < nprof; i++)
+        if (!strcmp(classes[i], j->cls))
+            j->prof = &profs[i];
+    if (!j->prof) {
+        if (!strcmp(mod_str(m, "on_unknown"), "skip"))
+            j->skipped = true;
+        else
+            job_fail(j, xfmt("PV %s: storage class '%s' has no entry in storage_profiles "
+                             "(set on_unknown: skip to ignore such volumes)", j->name, j->cls));
+        goto out;
+    }
+    char *err = NULL;
+    if (sp_resolve(j->prof, pv, &j->vol, &err) < 0) {
+        job_fail(j, xfmt("PV %s: %s", j->name, err ? err : "cannot resolve its directory"));
+        free(err);
+        goto out;
+    }
+    if (!r->absent) {
+        char *real = sp_check_local(j->prof->primary_root, j->vol.src_dir, "source directory", &err);
+        if (!real) {
+            job_fail(j, xfmt("PV %s: %s", j->name, err));
+            free(err);
+            goto out;
+        }
+        if (snapshot_rel) {
+            char *snap = sp_join(real, snapshot_rel);
+            j->src = snap ? sp_check_local(real, snap, "snapshot_dir", &err) : NULL;
+            free(snap);
+            free(real);
+            if (!j->src) {
+                job_fail(j, xfmt("PV %s: %s", j->name, err ? err : "out of memory"));
+                free(err);
+                goto out;
+            }
+        } else {
+            j->src = real;
+        }
+        j->pv_dr = sp_rewrite_pv(j->prof, pv, &j->vol, &err);
+        if (!j->pv_dr) {
+            job_fail(j, xfmt("PV %s: %s", j->name, err ? err : "cannot rewrite"));
+            free(err);
+        }
+    }
+out:
+    json_decref(owned);
+}
+
+/* ------------------------------------------------------------ ssh */
+static void ssh_base(const run *r, const char *cp, rc_argv *a)
+{
+    rc_conn c = r->conn;
+    c.control_path = cp;
+    rc_argv_add(a, "ssh");
+    rc_ssh_opts(&c, a);
+}
+
+static char *describe_failure(const spawn_result *res, const char *prog)
+{
+    char how[256];
+    spawn_describe(res, prog, how, sizeof how);
+    char *tail = spawn_last_lines(res->err, 3);
+    char *s = (tail && *tail) ? xfmt("%s: %s", how, tail) : xfmt("%s", how);
+    free(tail);
+    return s;
+}
+
+/* Starts the shared connection(s).  Returns NULL, or why it failed. */
+static char *start_masters(run *r, const char *tmpdir, size_t nmasters)
+{
+    r->control_paths = calloc(nmasters, sizeof(char *));
+    r->nmasters = nmasters;
+    for (size_t i = 0; i < nmasters; i++) {
+        char *cp = xfmt("%s/cm%zu", tmpdir, i);
+        rc_argv a = { 0 };
+        ssh_base(r, cp, &a);
+        rc_argv_add(&a, "-o");
+        rc_argv_add(&a, "ControlMaster=yes");
+        rc_argv_add(&a, "-o");
+        rc_argv_add(&a, "ControlPersist=120");   /* idle masters go away even if we die */
+        rc_argv_add(&a, "-N");
+        rc_argv_add(&a, "-f");
+        rc_argv_add(&a, "--");
+        char *h = rc_dest_host(&r->conn, false);
+        rc_argv_add(&a, h ? h : "");
+        free(h);
+        spawn_opts so = { .timeout_s = (r->conn.connect_timeout > 0 ? r->conn.connect_timeout : 30) + 15 };
+        spawn_result res;
+        spawn_run(rc_argv_get(&a), &so, &res);
+        rc_argv_free(&a);
+        if (!spawn_ok(&res)) {
+            char *why = describe_failure(&res, "ssh");
+            char *msg = xfmt("cannot connect to DR host %s: %s", r->conn.host, why ? why : "?");
+            free(why);
+            spawn_result_free(&res);
+            free(cp);
+            return msg ? msg : strdup("cannot connect to DR host");
+        }
+        spawn_result_free(&res);
+        r->control_paths[i] = cp;
+    }
+    return NULL;
+}
+
+static void stop_masters(run *r)
+{
+    for (size_t i = 0; i < r->nmasters; i++) {
+        if (!r->control_paths[i])
+            continue;
+        rc_argv a = { 0 };
+        ssh_base(r, r->control_paths[i], &a);
+        rc_argv_add(&a, "-O");
+        rc_argv_add(&a, "exit");
+        rc_argv_add(&a, "--");
+        char *h = rc_dest_host(&r->conn, false);
+        rc_argv_add(&a, h ? h : "");
+        free(h);
+        spawn_opts so = { .timeout_s = 15 };
+        spawn_result res;
+        spawn_run(rc_argv_get(&a), &so, &res);
+        spawn_result_free(&res);
+        rc_argv_free(&a);
+        unlink(r->control_paths[i]);
+        free(r->control_paths[i]);
+    }
+    free(r->control_paths);
+    r->control_paths = NULL;
+    r->nmasters = 0;
+}
+
+/* Resolves every DR root and destination with one `realpath -m` on the DR
+ * host and refuses volumes whose destination escapes its root. */
+static void check_remote_paths(run *r)
+{
+    rc_argv a = { 0 };
+    ssh_base(r, r->nmasters ? r->control_paths[0] : NULL, &a);
+    if (r->nmasters) {
+        rc_argv_add(&a, "-o");
+        rc_argv_add(&a, "ControlMaster=no");
+    }
+    rc_argv_add(&a, "--");
+    char *h = rc_dest_host(&r->conn, false);
+    rc_argv_add(&a, h ? h : "");
+    free(h);
+
+    rc_argv cmd = { 0 };
+    rc_argv_add(&cmd, "realpath");
+    rc_argv_add(&cmd, "-m");
+    rc_argv_add(&cmd, "--");
+    size_t nargs = 0;
+    for (size_t i = 0; i < r->njobs; i++) {
+        job *j = &r->jobs[i];
+        if (j->error || j->skipped)
+            continue;
+        rc_argv_add(&cmd, j->prof->dr_root);
+        rc_argv_add(&cmd, j->vol.dest_dir);
+        nargs += 2;
+    }
+    if (nargs == 0) {
+        rc_argv_free(&a);
+        rc_argv_free(&cmd);
+        return;
+    }
+    char *remote = spawn_sh_quote(rc_argv_get(&cmd));
+    rc_argv_add(&a, remote ? remote : "false");
+    free(remote);
+    rc_argv_free(&cmd);
+
+    spawn_opts so = { .timeout_s = 120, .tail_max = 1024 * 1024 + nargs * 4200 };
+    spawn_result res;
+    spawn_run(rc_argv_get(&a), &so, &res);
+    rc_argv_free(&a);
+
+    char *why = NULL;
+    if (!spawn_ok(&res)) {
+        char *d = describe_failure(&res, "realpath on the DR host");
+        why = xfmt("cannot check destination paths on DR host %s: %s", r->conn.host, d ? d : "?");
+        free(d);
+    }
+    /* one output line per argument, in order */
+    char *save = NULL, *line = why ? NULL : strtok_r(res.out, "\n", &save);
+    for (size_t i = 0; i < r->njobs; i++) {
+        job *j = &r->jobs[i];
+        if (j->error || j->skipped)
+            continue;
+        if (why) {
+            job_fail(j, xfmt("PV %s: %s", j->name, why));
+            j->rc = 255;
+            continue;
+        }
+        const char *root = line;
+        line = line ? strtok_r(NULL, "\n", &save) : NULL;
+        const char *dest = line;
+        line = line ? strtok_r(NULL, "\n", &save) : NULL;
+        if (!root || !dest) {
+            job_fail(j, xfmt("PV %s: realpath on DR host %s returned too few lines", j->name,
+                             r->conn.host));
+            continue;
+        }
+        char *err = NULL;
+        if (sp_check_resolved(root, dest, "DR destination", &err) < 0) {
+            job_fail(j, xfmt("PV %s: %s (on %s)", j->name, err, r->conn.host));
+        }
+        free(err);
+    }
+    free(why);
+    spawn_result_free(&res);
+}
+
+/* ------------------------------------------------------------ workers */
+static void on_line(void *ctx, const char *line, size_t len)
+{
+    (void)len;
+    rc_stats_line(ctx, line);
+}
+
+/* Runs one rsync; returns its exit status (or -1) and fills st/err. */
+static int run_rsync(const run *r, rc_argv *a, rc_stats *st, spawn_result *res)
+{
+    memset(st, 0, sizeof(*st));
+    spawn_opts so = { .on_stdout_line = on_line, .cb_ctx = st, .tail_max = 16 * 1024,
+                      .timeout_s = r->volume_timeout };
+    spawn_run(rc_argv_get(a), &so, res);
+    return res->spawn_errno ? -1 : res->exit_code;
+}
+
+static void run_job(run *r, job *j, const char *cp)
+{
+    rc_conn c = r->conn;
+    c.control_path = cp;
+    rc_sync_opts so = r->so;
+    so.mkpath = strchr(j->vol.rel, '/') != NULL;   /* nested volume dirs need parents */
+    rc_argv a = { 0 };
+    char *err = NULL;
+    int ok = r->absent ? rc_remove_argv(&c, &so, r->empty_dir, j->vol.dest_dir, &a, &err)
+                       : rc_sync_argv(&c, &so, j->src, j->vol.dest_dir, &a, &err);
+    if (ok < 0) {
+        job_fail(j, xfmt("PV %s: %s", j->name, err ? err : "?"));
+        free(err);
+        rc_argv_free(&a);
+        return;
+    }
+    spawn_result res;
+    j->rc = run_rsync(r, &a, &j->st, &res);
+    j->duration = res.duration_s;
+    rc_argv_free(&a);
+    if (res.spawn_errno) {
+        job_fail(j, xfmt("PV %s: cannot run rsync: %s (is rsync installed on this host?)",
+                         j->name, strerror(res.spawn_errno)));
+    } else if (res.timed_out) {
+        job_fail(j, xfmt("PV %s: rsync did not finish within volume_timeout (%.0f s)", j->name,
+                         r->volume_timeout));
+        j->stderr_tail = spawn_last_lines(res.err, 10);
+    } else if (res.term_signal) {
+        job_fail(j, xfmt("PV %s: rsync killed by signal %d", j->name, res.term_signal));
+        j->stderr_tail = spawn_last_lines(res.err, 10);
+    } else if (j->rc == 24 && !r->absent) {
+        j->warning = xfmt("some source files vanished during the transfer (rsync exit 24); "
+                          "use snapshot_dir for a consistent copy");
+    } else if (j->rc != 0) {
+        char *tail = spawn_last_lines(res.err, 3);
+        job_fail(j, xfmt("PV %s: rsync exited with status %d (%s): %s", j->name, j->rc,
+                         rc_exit_meaning(j->rc), tail && *tail ? tail : "no error output"));
+        free(tail);
+        j->stderr_tail = spawn_last_lines(res.err, 10);
+    }
+    spawn_result_free(&res);
+    if (j->error || r->absent || r->check || !r->verify)
+        return;
+
+    /* verify: a checksum dry run must find nothing left to transfer */
+    so.checksum = true;
+    so.dry_run = true;
+    so.bwlimit = NULL;
+    rc_argv v = { 0 };
+    if (rc_sync_argv(&c, &so, j->src, j->vol.dest_dir, &v, &err) < 0) {
+        job_fail(j, xfmt("PV %s: verify: %s", j->name, err ? err : "?"));
+        free(err);
+        return;
+    }
+    rc_stats vst;
+    int vrc = run_rsync(r, &v, &vst, &res);
+    rc_argv_free(&v);
+    j->duration += res.duration_s;
+    if (vrc != 0) {
+        char *tail = spawn_last_lines(res.err, 3);
+        job_fail(j, xfmt("PV %s: verify pass failed: rsync exited with status %d: %s", j->name,
+                         vrc, tail ? tail : ""));
+        free(tail);
+    } else {
+        j->verify_diffs = vst.items;
+        j->verified = vst.items == 0;
+        if (!j->verified)
+            job_fail(j, xfmt("PV %s: verify: %lld item(s) differ between %s and the DR copy "
+                             "after the sync (source changing? use snapshot_dir)",
+                             j->name, vst.items, j->src));
+    }
+    spawn_result_free(&res);
+}
+
+typedef struct worker_arg {
+    run *r;
+    size_t id;
+} worker_arg;
+
+static void *worker(void *p)
+{
+    worker_arg *wa = p;
+    run *r = wa->r;
+    const char *cp = r->nmasters ? r->control_paths[wa->id % r->nmasters] : NULL;
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        size_t i = r->next;
+        while (i < r->njobs && (r->jobs[i].error || r->jobs[i].skipped))
+            i++;
+        r->next = i + 1;
+        pthread_mutex_unlock(&r->lock);
+        if (i >= r->njobs)
+            break;
+        run_job(r, &r->jobs[i], cp);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ results */
+static char *dest_ref(const run *r, const job *j)
+{
+    char *h = rc_dest_host(&r->conn, true);
+    char *s = xfmt("%s:%s", h ? h : "", j->vol.dest_dir);
+    free(h);
+    return s;
+}
+
+static json_t *job_result(const run *r, const job *j)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(j->name));
+    json_object_set_new(o, "storage_class", json_string(j->cls ? j->cls : ""));
+    json_object_set_new(o, "src", j->vol.src_dir ? json_string(j->src ? j->src : j->vol.src_dir)
+                                                 : json_null());
+    if (j->vol.dest_dir) {
+        char *d = dest_ref(r, j);
+        json_object_set_new(o, "dest", json_string(d));
+        free(d);
+    } else {
+        json_object_set_new(o, "dest", json_null());
+    }
+    json_object_set_new(o, "dr_path", j->vol.dr_path ? json_string(j->vol.dr_path) : json_null());
+    bool changed = !j->skipped && j->st.items > 0;
+    json_object_set_new(o, "changed", json_boolean(changed));
+    json_object_set_new(o, "skipped", json_boolean(j->skipped));
+    json_object_set_new(o, "ok", json_boolean(!j->error && !j->skipped));
+    if (r->absent)
+        json_object_set_new(o, "removed", json_boolean(!j->error && !j->skipped && j->st.deletions > 0));
+    else
+        json_object_set_new(o, "synced", json_boolean(!j->error && !j->skipped && !r->check));
+    json_object_set_new(o, "bytes_sent", json_integer(j->st.bytes_sent));
+    json_object_set_new(o, "bytes_received", json_integer(j->st.bytes_received));
+    json_object_set_new(o, "files_transferred", json_integer(j->st.files_transferred));
+    json_object_set_new(o, "files_deleted", json_integer(j->st.deletions));
+    json_object_set_new(o, "transferred_size", json_integer(j->st.transferred_size));
+    json_object_set_new(o, "items_changed", json_integer(j->st.items));
+    json_object_set_new(o, "duration_s", json_real((double)(long long)(j->duration * 1000) / 1000.0));
+    json_object_set_new(o, "rc", j->rc >= 0 ? json_integer(j->rc) : json_null());
+    json_object_set_new(o, "error", j->error ? json_string(j->error) : json_null());
+    if (j->stderr_tail)
+        json_object_set_new(o, "stderr_tail", json_string(j->stderr_tail));
+    if (j->warning)
+        json_object_set_new(o, "warning", json_string(j->warning));
+    if (r->verify && !r->absent)
+        json_object_set_new(o, "verified", j->error || r->check ? json_false()
+                                                                : json_boolean(j->verified));
+    return o;
+}
+
+static void job_free(job *j)
+{
+    free(j->name);
+    free(j->cls);
+    sp_volume_free(&j->vol);
+    free(j->src);
+    json_decref(j->pv_dr);
+    free(j->error);
+    free(j->stderr_tail);
+    free(j->warning);
+}
+
+/* ------------------------------------------------------------ main */
+static int default_parallel(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    n *= 2;
+    return (int)(n < 2 ? 2 : n > 8 ? 8 : n);
+}
+
+static void remove_tmp(const char *tmpdir, const char *empty)
+{
+    if (empty)
+        rmdir(empty);
+    if (tmpdir)
+        rmdir(tmpdir);
+}
+
+int main(int argc, char **argv)
+{
+    module m;
+    mod_init(&m, &spec, argc, argv);
+
+    run r = { .m = &m };
+    pthread_mutex_init(&r.lock, NULL);
+    r.absent = !strcmp(mod_str(&m, "state"), "absent");
+    r.check = m.check_mode;
+    r.verify = !strcmp(mod_str(&m, "verify"), "checksum");
+    r.conn = (rc_conn){
+        .host = mod_str(&m, "dr_host"),
+        .user = mod_str(&m, "dr_user"),
+        .port = (int)mod_int(&m, "dr_port"),
+        .ssh_key = mod_str(&m, "ssh_key"),
+        .known_hosts = mod_str(&m, "known_hosts"),
+        .host_key_checking = mod_str(&m, "host_key_checking"),
+        .connect_timeout = (int)mod_int(&m, "connect_timeout"),
+    };
+    r.so = (rc_sync_opts){
+        .acls = mod_bool(&m, "acls"),
+        .xattrs = mod_bool(&m, "xattrs"),
+        .dry_run = m.check_mode,
+        .timeout = (int)mod_int(&m, "timeout"),
+        .bwlimit = mod_str(&m, "bwlimit"),
+        .rsync_path = mod_str(&m, "rsync_path"),
+    };
+    r.volume_timeout = (double)mod_int(&m, "volume_timeout");
+
+    /* ---- validate everything before the first remote action */
+    char *err = NULL;
+    if (rc_check_conn(&r.conn, &err) < 0)
+        mod_fail(&m, "%s", err);
+    if (r.conn.ssh_key && access(r.conn.ssh_key, R_OK) != 0)
+        mod_fail(&m, "ssh_key '%s': cannot read it on this host: %s", r.conn.ssh_key,
+                 strerror(errno));
+    if (r.conn.known_hosts && access(r.conn.known_hosts, R_OK) != 0 &&
+        strcmp(r.conn.host_key_checking, "yes") == 0)
+        mod_fail(&m, "known_hosts '%s': cannot read it on this host: %s", r.conn.known_hosts,
+                 strerror(errno));
+    {
+        rc_argv probe = { 0 };
+        if (rc_sync_argv(&r.conn, &r.so, "/x", "/y", &probe, &err) < 0)
+            mod_fail(&m, "%s", err);
+        rc_argv_free(&probe);
+    }
+    if (mod_int(&m, "timeout") < 0 || mod_int(&m, "volume_timeout") < 0)
+        mod_fail(&m, "timeout and volume_timeout must be >= 0");
+    long long par = mod_int(&m, "parallel");
+    if (par < 0 || par > MAX_PARALLEL)
+        mod_fail(&m, "parallel %lld: must be 0 (automatic) to %d", par, MAX_PARALLEL);
+    if (par == 0)
+        par = default_parallel();
+    if (r.absent) {
+        json_t *pe = mod_param(&m, "pv_exists_on_primary");
+        if (!json_is_false(pe))
+            mod_fail(&m, "state=absent removes data on the DR server: pass "
+                         "pv_exists_on_primary: false once the PV is confirmed gone from the "
+                         "primary cluster (got %s)", json_is_true(pe) ? "true" : "nothing");
+        if (mod_str(&m, "snapshot_dir"))
+            mod_fail(&m, "snapshot_dir is only for state=present");
+    }
+    char *snapshot_rel = NULL;
+    if (mod_str(&m, "snapshot_dir")) {
+        snapshot_rel = sp_norm_rel(mod_str(&m, "snapshot_dir"), "snapshot_dir", &err);
+        if (!snapshot_rel)
+            mod_fail(&m, "%s", err);
+    }
+
+    json_t *profiles = mod_param(&m, "storage_profiles");
+    size_t nprof = json_object_size(profiles);
+    sp_profile *profs = calloc(nprof + 1, sizeof(*profs));
+    const char **classes = calloc(nprof + 1, sizeof(char *));
+    {
+        size_t i = 0;
+        const char *cls;
+        json_t *pobj;
+        json_object_foreach(profiles, cls, pobj) {
+            if (sp_profile_parse(cls, pobj, &profs[i], &err) < 0) {
+                for (size_t k = 0; k < i; k++)
+                    sp_profile_free(&profs[k]);
+                free(profs);
+                free(classes);
+                free(snapshot_rel);
+                mod_fail(&m, "%s", err);
+            }
+            classes[i] = profs[i].class_name;
+            i++;
+        }
+    }
+
+    json_t *vols = mod_param(&m, "volumes");
+    r.njobs = json_array_size(vols);
+    r.jobs = calloc(r.njobs + 1, sizeof(job));
+    for (size_t i = 0; i < r.njobs; i++)
+        plan_volume(&r, &r.jobs[i], json_array_get(vols, i), i, profs, classes, nprof, snapshot_rel);
+
+    size_t runnable = 0;
+    for (size_t i = 0; i < r.njobs; i++)
+        runnable += !r.jobs[i].error && !r.jobs[i].skipped;
+
+    /* ---- connect, check DR paths, run */
+    char tmpl[] = "/tmp/ocpvdr-nfs.XXXXXX";
+    char *tmpdir = NULL, *empty = NULL;
+    if (runnable) {
+        tmpdir = mkdtemp(tmpl);
+        if (!tmpdir && (mod_bool(&m, "ssh_multiplex") || r.absent))
+            mod_fail(&m, "cannot create a private temporary directory in /tmp: %s", strerror(errno));
+        if (r.absent) {
+            empty = xfmt("%s/empty", tmpdir);
+            if (mkdir(empty, 0700) < 0)
+                mod_fail(&m, "cannot create %s: %s", empty, strerror(errno));
+            r.empty_dir = empty;
+        }
+        char *conn_err = NULL;
+        if (mod_bool(&m, "ssh_multiplex")) {
+            size_t nm = ((size_t)par + SESSIONS_PER_MASTER - 1) / SESSIONS_PER_MASTER;
+            if (nm > runnable)
+                nm = 1;
+            conn_err = start_masters(&r, tmpdir, nm);
+        }
+        if (conn_err) {
+            for (size_t i = 0; i < r.njobs; i++) {
+                job *j = &r.jobs[i];
+                if (!j->error && !j->skipped) {
+                    job_fail(j, xfmt("PV %s: %s", j->name, conn_err));
+                    j->rc = 255;
+                }
+            }
+            free(conn_err);
+        } else {
+            check_remote_paths(&r);
+            size_t nthreads = (size_t)par < runnable ? (size_t)par : runnable;
+            pthread_t *th = calloc(nthreads, sizeof(*th));
+            worker_arg *wa = calloc(nthreads, sizeof(*wa));
+            size_t started = 0;
+            for (size_t t = 0; t < nthreads; t++) {
+                wa[t] = (worker_arg){ .r = &r, .id = t };
+                if (pthread_create(&th[t], NULL, worker, &wa[t]) == 0)
+                    started++;
+                else
+                    break;
+            }
+            if (started == 0)
+                worker(&(worker_arg){ .r = &r, .id = 0 });
+            for (size_t t = 0; t < started; t++)
+                pthread_join(th[t], NULL);
+            free(th);
+            free(wa);
+        }
+        stop_masters(&r);
+        remove_tmp(tmpdir, empty);
+    }
+
+    /* ---- results */
+    json_t *out = json_array(), *pvs = json_array();
+    size_t nfail = 0, nskip = 0, nchanged = 0;
+    json_t *failed_names = json_array();
+    for (size_t i = 0; i < r.njobs; i++) {
+        job *j = &r.jobs[i];
+        json_array_append_new(out, job_result(&r, j));
+        if (j->skipped)
+            nskip++;
+        else if (j->error) {
+            nfail++;
+            json_array_append_new(failed_names, json_string(j->error));
+        } else {
+            if (j->st.items > 0)
+                nchanged++;
+            if (!r.absent && j->pv_dr)
+                json_array_append(pvs, j->pv_dr);
+        }
+        if (j->warning)
+            mod_warn(&m, "PV %s: %s", j->name, j->warning);
+    }
+    mod_set(&m, "volumes", out);
+    mod_set(&m, "pvs", pvs);
+    mod_set(&m, "summary", json_pack("{sI,sI,sI,sI,sI}", "total", (json_int_t)r.njobs,
+                                     "ok", (json_int_t)(r.njobs - nfail - nskip),
+                                     "failed", (json_int_t)nfail, "skipped", (json_int_t)nskip,
+                                     "changed", (json_int_t)nchanged));
+    mod_changed(&m, nchanged > 0);
+
+    for (size_t i = 0; i < r.njobs; i++)
+        job_free(&r.jobs[i]);
+    free(r.jobs);
+    for (size_t i = 0; i < nprof; i++)
+        sp_profile_free(&profs[i]);
+    free(profs);
+    free(classes);
+    free(snapshot_rel);
+    free(empty);
+    free(err);
+    pthread_mutex_destroy(&r.lock);
+
+    if (nfail > 0) {
+        char *first = NULL;
+        json_t *f0 = json_array_get(failed_names, 0);
+        first = strdup(json_string_value(f0));
+        json_decref(failed_names);
+        if (mod_bool(&m, "fail_on_error")) {
+            mod_set(&m, "failed_count", json_integer((json_int_t)nfail));
+            char msg[2048];
+            snprintf(msg, sizeof msg, "%zu of %zu volume(s) failed; first: %s", nfail, r.njobs,
+                     first ? first : "?");
+            free(first);
+            mod_fail(&m, "%s", msg);
+        }
+        mod_warn(&m, "%zu of %zu volume(s) failed; first: %s", nfail, r.njobs, first ? first : "?");
+        free(first);
+    } else {
+        json_decref(failed_names);
+    }
+    mod_exit(&m);
+}
