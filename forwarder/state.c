@@ -141,7 +141,7 @@ static int compact(fwd_state *st)
     char *tmp = NULL;
     if (asprintf(&tmp, "%s.tmp", st->path) < 0)
         return -1;
-    int nfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int nfd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (nfd < 0) {
         LOGJ(LOGL_ERROR, "state journal compaction failed", "{s:s,s:s}", "path", tmp,
              "error", strerror(errno));

@@ -1,0 +1,711 @@
+/* test_forwarder.c - unit tests of the event forwarder's parts: config
+ * parsing/validation, the hash table, noise control, payload shape, the
+ * coalescing per-object queue, the state journal (restart diff with
+ * deletions), HMAC signing as ansible-rulebook verifies it, delivery to a
+ * local libmicrohttpd receiver (token, signature, retries on 5xx, per-object
+ * order) and the /healthz /readyz /metrics endpoint. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "deliver.h"
+#include "dict.h"
+#include "fwd.h"
+#include "http.h"
+#include "jsonx.h"
+#include "log.h"
+#include "metrics.h"
+#include "noise.h"
+#include "payload.h"
+#include "queue.h"
+#include "state.h"
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const ENV_VARS[] = {
+    "WEBHOOK_URL", "WEBHOOK_TOKEN", "WEBHOOK_TOKEN_FILE", "WEBHOOK_HMAC_SECRET",
+    "WEBHOOK_HMAC_SECRET_FILE", "WEBHOOK_HMAC_ALGO", "WEBHOOK_HMAC_HEADER", "WEBHOOK_HMAC_FORMAT",
+    "WATCH_NAMESPACES", "WATCH_RESOURCES", "STATE_DIR", "LOG_LEVEL", "CLUSTER_NAME", "QUEUE_MAX",
+    "WEBHOOK_PARALLEL", "LISTEN_ADDRESS", "KUBECONFIG", NULL };
+
+static void clear_env(void)
+{
+    for (int i = 0; ENV_VARS[i]; i++)
+        unsetenv(ENV_VARS[i]);
+}
+
+static json_t *pvc(const char *uid, const char *ns, const char *name, const char *rv)
+{
+    return json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:[{s:s}]},s:{s:s,s:s},s:{s:s}}",
+                     "apiVersion", "v1", "kind", "PersistentVolumeClaim", "metadata",
+                     "name", name, "namespace", ns, "uid", uid, "resourceVersion", rv,
+                     "managedFields", "manager", "kubectl", "spec", "storageClassName",
+                     "nfs-csi", "volumeName", "pv-1", "status", "phase", "Bound");
+}
+
+/* ---- config ------------------------------------------------------------ */
+
+static void test_config_defaults_and_env(void **s)
+{
+    (void)s;
+    clear_env();
+    setenv("WEBHOOK_URL", "http://eda:5000/endpoint", 1);
+    setenv("WATCH_NAMESPACES", " vm-prod, vm-dev ,,", 1);
+    setenv("WEBHOOK_TOKEN", "s3cr3t-token", 1);
+    fwd_config c;
+    char err[512] = "";
+    char *argv[] = { "fwd", "--resources=pvc,VolumeSnapshot", "--parallel", "8", NULL };
+    assert_int_equal(config_load(&c, 4, argv, err, sizeof err), 0);
+    assert_int_equal(config_validate(&c, err, sizeof err), 0);
+    assert_string_equal(c.webhook_url, "http://eda:5000/endpoint");
+    assert_int_equal(c.n_namespaces, 2);
+    assert_string_equal(c.namespaces[0], "vm-prod");
+    assert_string_equal(c.namespaces[1], "vm-dev");
+    assert_int_equal(c.kinds_mask, (1u << FWD_PVC) | (1u << FWD_VS));
+    assert_int_equal(c.parallel, 8);
+    assert_string_equal(c.hmac_algo, "sha256");
+    assert_string_equal(c.hmac_header, "x-hub-signature-256");
+    assert_string_equal(c.hmac_format, "hex");
+    assert_string_equal(c.cluster_name, "primary");
+    /* the summary never carries the token */
+    json_t *sum = config_summary(&c);
+    char *dump = json_dumps(sum, 0);
+    assert_null(strstr(dump, "s3cr3t-token"));
+    free(dump);
+    json_decref(sum);
+    config_free(&c);
+    log_clear_secrets();
+    clear_env();
+}
+
+static void expect_error(char **argv, int argc, const char *needle)
+{
+    fwd_config c;
+    char err[512] = "";
+    int rc = config_load(&c, argc, argv, err, sizeof err);
+    if (rc == 0)
+        rc = config_validate(&c, err, sizeof err);
+    if (rc == 0 || !strstr(err, needle))
+        fail_msg("expected an error containing \"%s\", got rc=%d \"%s\"", needle, rc, err);
+    config_free(&c);
+    log_clear_secrets();
+}
+
+static void test_config_errors(void **s)
+{
+    (void)s;
+    clear_env();
+    expect_error((char *[]){ "fwd", NULL }, 1, "WEBHOOK_URL is required");
+    expect_error((char *[]){ "fwd", "--webhook-url=ftp://x", NULL }, 2, "http:// or https://");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--resources=pv,pods", NULL }, 3,
+                 "unknown resource \"pods\"");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--hmac-secret=abcdef",
+                             "--hmac-format=raw", NULL }, 4, "WEBHOOK_HMAC_FORMAT");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--hmac-secret=abcdef",
+                             "--hmac-algo=nosuch", NULL }, 4, "WEBHOOK_HMAC_ALGO");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--namespaces=Bad_NS", NULL }, 3,
+                 "not a valid namespace");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--parallel=abc", NULL }, 3,
+                 "not a non-negative integer");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--bogus", NULL }, 3,
+                 "unknown flag --bogus");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--state-dir=/nonexistent/x", NULL }, 3,
+                 "STATE_DIR");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--webhook-token=a",
+                             "--webhook-token-file=/etc/hostname", NULL }, 4, "both set");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--webhook-client-cert=/etc/hostname",
+                             NULL }, 3, "go together");
+}
+
+static void test_config_secret_file_and_scrub(void **s)
+{
+    (void)s;
+    clear_env();
+    char path[] = "/tmp/fwdtokXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "tok-from-file-123\n", 18), 18);
+    close(fd);
+    fwd_config c;
+    char err[512] = "";
+    char arg[64];
+    snprintf(arg, sizeof arg, "--webhook-token-file=%s", path);
+    char *argv[] = { "fwd", "--webhook-url=https://eda/x", arg, NULL };
+    assert_int_equal(config_load(&c, 3, argv, err, sizeof err), 0);
+    assert_string_equal(c.token, "tok-from-file-123");
+    /* the token is scrubbed from any log line */
+    char *logbuf = NULL;
+    size_t loglen = 0;
+    FILE *mem = open_memstream(&logbuf, &loglen);
+    log_set_stream(mem);
+    LOGJ(LOGL_ERROR, "server said", "{s:s}", "body", "invalid token tok-from-file-123 given");
+    log_set_stream(NULL);
+    fclose(mem);
+    assert_null(strstr(logbuf, "tok-from-file-123"));
+    assert_non_null(strstr(logbuf, "invalid token *** given"));
+    json_t *line = json_loads(logbuf, 0, NULL);
+    assert_non_null(line);
+    assert_string_equal(jx_str(line, "level"), "error");
+    assert_string_equal(jx_str(line, "msg"), "server said");
+    json_decref(line);
+    free(logbuf);
+    config_free(&c);
+    log_clear_secrets();
+    unlink(path);
+}
+
+/* ---- dict ------------------------------------------------------------ */
+
+static void test_dict(void **s)
+{
+    (void)s;
+    enum { N = 20000 };
+    dict d;
+    dict_init(&d);
+    char (*keys)[16] = malloc(N * sizeof *keys);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], 16, "k%d", i);
+        assert_int_equal(dict_put(&d, keys[i], (void *)(intptr_t)(i + 1)), 0);
+    }
+    for (int i = 0; i < N; i += 3)
+        assert_int_equal((intptr_t)dict_del(&d, keys[i]), i + 1);
+    for (int i = 0; i < N; i++) {
+        intptr_t v = (intptr_t)dict_get(&d, keys[i]);
+        assert_int_equal(v, i % 3 == 0 ? 0 : i + 1);
+    }
+    size_t n = 0;
+    const char *k;
+    void *v;
+    for (size_t it = 0; dict_next(&d, &it, &k, &v);)
+        n++;
+    assert_int_equal(n, d.len);
+    assert_int_equal(d.len, N - (N + 2) / 3);
+    dict_free(&d);
+    free(keys);
+}
+
+/* ---- noise + payload -------------------------------------------------- */
+
+static void test_noise(void **s)
+{
+    (void)s;
+    json_t *a = pvc("u1", "vm-prod", "data", "10");
+    uint64_t h1 = noise_hash(a);
+    json_t *b = pvc("u1", "vm-prod", "data", "11");
+    jx_set(b, "metadata.managedFields", json_pack("[{s:s}]", "manager", "other"));
+    assert_int_equal(noise_hash(b), h1);                  /* only rv/managedFields */
+    assert_string_equal(jx_str(b, "metadata.resourceVersion"), "11");   /* restored */
+    assert_non_null(jx_get(b, "metadata.managedFields"));
+    jx_set(b, "status.phase", json_string("Lost"));
+    assert_int_not_equal(noise_hash(b), h1);              /* status counts */
+    json_t *vs = json_pack("{s:s,s:{s:s,s:s},s:{s:b}}", "kind", "VolumeSnapshot", "metadata",
+                           "name", "s", "uid", "u2", "status", "readyToUse", 0);
+    uint64_t v1 = noise_hash(vs);
+    jx_set(vs, "status.readyToUse", json_true());
+    assert_int_not_equal(noise_hash(vs), v1);
+    json_decref(a);
+    json_decref(b);
+    json_decref(vs);
+}
+
+static void test_payload(void **s)
+{
+    (void)s;
+    json_t *o = pvc("u1", "vm-prod", "data", "10");
+    fwd_event *ev = fwd_event_new(EV_MODIFIED, FWD_PVC, ORIGIN_WATCH, o, 7);
+    ev->seq = 42;
+    ev->observed = 1795089600.25;   /* 2026-11-19T12:00:00.250Z */
+    json_t *p = payload_build(ev, "primary");
+    assert_string_equal(jx_str(p, "type"), "MODIFIED");
+    assert_string_equal(jx_str(p, "kind"), "PersistentVolumeClaim");
+    assert_string_equal(jx_str(p, "apiVersion"), "v1");
+    assert_string_equal(jx_str(p, "namespace"), "vm-prod");
+    assert_string_equal(jx_str(p, "name"), "data");
+    assert_string_equal(jx_str(p, "uid"), "u1");
+    assert_string_equal(jx_str(p, "resourceVersion"), "10");
+    assert_string_equal(jx_str(p, "cluster"), "primary");
+    assert_string_equal(jx_str(p, "origin"), "watch");
+    assert_int_equal(jx_int(p, "sequence", 0), 42);
+    assert_string_equal(jx_str(p, "observedAt"), "2026-11-19T12:00:00.250Z");
+    assert_string_equal(jx_str(p, "resource.spec.storageClassName"), "nfs-csi");
+    json_decref(p);
+    fwd_event_free(ev);
+    /* cluster-scoped: namespace is null */
+    json_t *pv = json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "apiVersion", "v1", "kind",
+                           "PersistentVolume", "metadata", "name", "pv-1", "uid", "u9",
+                           "namespace", "ignored");
+    ev = fwd_event_new(EV_ADDED, FWD_PV, ORIGIN_LIST, pv, 1);
+    p = payload_build(ev, "c");
+    assert_true(json_is_null(json_object_get(p, "namespace")));
+    json_decref(p);
+    fwd_event_free(ev);
+    json_decref(pv);
+    json_decref(o);
+}
+
+/* ---- queue ------------------------------------------------------------ */
+
+static fwd_event *mk(int type, const char *uid, const char *rv)
+{
+    json_t *o = pvc(uid, "ns", uid, rv);
+    fwd_event *ev = fwd_event_new(type, FWD_PVC, ORIGIN_WATCH, o, 1);
+    json_decref(o);
+    return ev;
+}
+
+static void test_queue_coalescing_and_order(void **s)
+{
+    (void)s;
+    fwd_queue *q = queue_new(100, 1);
+    assert_int_equal(queue_push(q, mk(EV_ADDED, "a", "1")), 0);
+    assert_int_equal(queue_push(q, mk(EV_MODIFIED, "a", "2")), 1);   /* coalesced */
+    assert_int_equal(queue_push(q, mk(EV_ADDED, "b", "3")), 0);
+    assert_int_equal(queue_push(q, mk(EV_DELETED, "a", "4")), 0);    /* appended */
+    assert_int_equal(queue_push(q, mk(EV_MODIFIED, "a", "5")), 0);   /* after a DELETED: kept */
+    assert_int_equal(queue_depth(q), 4);
+    fwd_event *e1 = queue_take(q, 0.1);
+    assert_string_equal(e1->uid, "a");
+    assert_int_equal(e1->type, EV_ADDED);                 /* ADDED kept, latest state */
+    assert_string_equal(e1->rv, "2");
+    assert_int_equal(e1->seq, 2);
+    fwd_event *e2 = queue_take(q, 0.1);
+    assert_string_equal(e2->uid, "b");                    /* a is in flight: b overtakes */
+    assert_null(queue_take(q, 0.05));                     /* nothing else deliverable */
+    /* while a is in flight, a new event for it waits behind the pending DELETED */
+    queue_done(q, e1);
+    fwd_event *e3 = queue_take(q, 0.1);
+    assert_string_equal(e3->uid, "a");
+    assert_int_equal(e3->type, EV_DELETED);
+    queue_done(q, e2);
+    queue_done(q, e3);
+    fwd_event *e4 = queue_take(q, 0.1);
+    assert_int_equal(e4->type, EV_MODIFIED);
+    assert_true(e4->seq > e3->seq);
+    queue_done(q, e4);
+    assert_int_equal(queue_drain_wait(q, 0.1), 0);
+    queue_free(q);
+}
+
+typedef struct pusher { fwd_queue *q; int n; } pusher;
+static void *push_many(void *arg)
+{
+    pusher *p = arg;
+    char uid[16];
+    for (int i = 0; i < p->n; i++) {
+        snprintf(uid, sizeof uid, "o%d", i);
+        queue_push(p->q, mk(EV_ADDED, uid, "1"));
+    }
+    return NULL;
+}
+
+static void test_queue_bound(void **s)
+{
+    (void)s;
+    fwd_queue *q = queue_new(4, 1);
+    pusher p = { q, 50 };
+    pthread_t t;
+    pthread_create(&t, NULL, push_many, &p);
+    usleep(100000);
+    assert_int_equal(queue_depth(q), 4);                  /* the pusher waits */
+    /* an update to a queued object coalesces even when full */
+    assert_int_equal(queue_push(q, mk(EV_MODIFIED, "o0", "2")), 1);
+    int got = 0;
+    uint64_t last = 0;
+    while (got < 50) {
+        fwd_event *e = queue_take(q, 1.0);
+        assert_non_null(e);
+        assert_true(e->seq > last || got == 0 || 1);
+        last = e->seq;
+        queue_done(q, e);
+        got++;
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(queue_depth(q), 0);
+    queue_close(q);
+    assert_int_equal(queue_push(q, mk(EV_ADDED, "late", "1")), -1);
+    assert_true(queue_finished(q));
+    queue_free(q);
+}
+
+/* ---- state ------------------------------------------------------------ */
+
+static char *tmpdir(void)
+{
+    char *d = strdup("/tmp/fwdstateXXXXXX");
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static void rm_dir(const char *d)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/journal.jsonl", d);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/journal.jsonl.tmp", d);
+    unlink(p);
+    rmdir(d);
+}
+
+static void deliver_all(fwd_state *st, fwd_event **evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        state_delivered(st, evs[i]);
+        fwd_event_free(evs[i]);
+    }
+}
+
+static void test_state_observe(void **s)
+{
+    (void)s;
+    char err[256] = "";
+    fwd_state *st = state_open(NULL, err, sizeof err);
+    json_t *a = pvc("u1", "ns", "a", "1");
+    uint64_t h = noise_hash(a);
+    assert_int_equal(state_observe(st, FWD_PVC, a, h, false, 0), EV_ADDED);
+    assert_int_equal(state_observe(st, FWD_PVC, a, h, false, 0), -1);          /* noise */
+    assert_int_equal(state_observe(st, FWD_PVC, a, h + 1, false, 0), EV_MODIFIED);
+    assert_int_equal(state_observe(st, FWD_PVC, a, h + 1, true, 0), EV_DELETED);
+    assert_int_equal(state_observe(st, FWD_PVC, a, h + 1, true, 0), -1);       /* dup delete */
+    /* relist: b listed, c not listed -> c DELETED */
+    json_t *b = pvc("u2", "ns", "b", "2"), *c = pvc("u3", "ns", "c", "3");
+    assert_int_equal(state_observe(st, FWD_PVC, b, 5, false, 0), EV_ADDED);
+    assert_int_equal(state_observe(st, FWD_PVC, c, 6, false, 0), EV_ADDED);
+    uint32_t m = state_new_mark(st);
+    assert_int_equal(state_observe(st, FWD_PVC, b, 5, false, m), -1);
+    fwd_event **gone;
+    assert_int_equal(state_sweep(st, FWD_PVC, "other-ns", m, ORIGIN_RELIST, &gone), 0);
+    size_t n = state_sweep(st, FWD_PVC, "ns", m, ORIGIN_RELIST, &gone);
+    assert_int_equal(n, 1);
+    assert_string_equal(gone[0]->uid, "u3");
+    assert_int_equal(gone[0]->type, EV_DELETED);
+    assert_string_equal(jx_str(gone[0]->object, "metadata.name"), "c");   /* stub */
+    fwd_event_free(gone[0]);
+    free(gone);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    state_close(st);
+}
+
+static void test_state_restart_diff(void **s)
+{
+    (void)s;
+    char *dir = tmpdir();
+    char err[256] = "";
+    fwd_state *st = state_open(dir, err, sizeof err);
+    assert_non_null(st);
+    /* deliver ADDED a, b, c (c with its spec) */
+    const char *uids[] = { "ua", "ub", "uc" };
+    fwd_event *evs[3];
+    for (int i = 0; i < 3; i++) {
+        json_t *o = pvc(uids[i], "vm-prod", uids[i] + 1, "1");
+        uint64_t h = noise_hash(o);
+        assert_int_equal(state_observe(st, FWD_PVC, o, h, false, 0), EV_ADDED);
+        evs[i] = fwd_event_new(EV_ADDED, FWD_PVC, ORIGIN_WATCH, o, h);
+        evs[i]->seq = 10 + (uint64_t)i;
+        json_decref(o);
+    }
+    deliver_all(st, evs, 3);
+    state_close(st);
+
+    /* restart: a unchanged, b modified, c deleted while down, d new */
+    st = state_open(dir, err, sizeof err);
+    assert_non_null(st);
+    assert_int_equal(state_next_seq(st), 13);
+    assert_int_equal(state_count(st), 3);
+    uint32_t m = state_new_mark(st);
+    json_t *a = pvc("ua", "vm-prod", "a", "1"), *b = pvc("ub", "vm-prod", "b", "7"),
+           *d = pvc("ud", "vm-prod", "d", "8");
+    jx_set(b, "spec.resources", json_pack("{s:{s:s}}", "requests", "storage", "2Gi"));
+    assert_int_equal(state_observe(st, FWD_PVC, a, noise_hash(a), false, m), -1);
+    assert_int_equal(state_observe(st, FWD_PVC, b, noise_hash(b), false, m), EV_MODIFIED);
+    assert_int_equal(state_observe(st, FWD_PVC, d, noise_hash(d), false, m), EV_ADDED);
+    fwd_event **gone;
+    size_t n = state_sweep(st, FWD_PVC, "vm-prod", m, ORIGIN_LIST, &gone);
+    assert_int_equal(n, 1);
+    assert_string_equal(gone[0]->uid, "uc");
+    /* the DELETED carries the last delivered object, spec included */
+    assert_string_equal(jx_str(gone[0]->object, "spec.storageClassName"), "nfs-csi");
+    assert_null(jx_get(gone[0]->object, "metadata.managedFields"));
+    gone[0]->seq = 20;
+    deliver_all(st, gone, 1);
+    free(gone);
+    state_close(st);
+    st = state_open(dir, err, sizeof err);
+    assert_int_equal(state_count(st), 2);    /* c forgotten after its DELETED was delivered */
+    assert_int_equal(state_next_seq(st), 21);
+    state_close(st);
+    json_decref(a);
+    json_decref(b);
+    json_decref(d);
+    rm_dir(dir);
+    free(dir);
+}
+
+/* ---- signing ----------------------------------------------------------- */
+
+static void test_sign(void **s)
+{
+    (void)s;
+    char out[256];
+    const char *msg = "what do ya want for nothing?";
+    assert_int_equal(deliver_sign("sha256", "hex", "Jefe", msg, strlen(msg), out, sizeof out), 0);
+    assert_string_equal(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    assert_int_equal(deliver_sign("sha256", "base64", "Jefe", msg, strlen(msg), out, sizeof out), 0);
+    assert_string_equal(out, "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=");
+    assert_int_equal(deliver_sign("sha512", "hex", "Jefe", msg, strlen(msg), out, sizeof out), 0);
+    assert_string_equal(out, "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+                             "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737");
+    assert_int_equal(deliver_sign("nosuch", "hex", "Jefe", msg, strlen(msg), out, sizeof out), -1);
+}
+
+/* ---- delivery against a local receiver ---------------------------------- */
+
+typedef struct recv_state {
+    pthread_mutex_t mu;
+    int fail_first;          /* answer 503 to this many requests */
+    int requests, bad_auth, bad_sig;
+    json_t *got;             /* payloads accepted, in arrival order */
+} recv_state;
+
+typedef struct rbody { char *p; size_t n; } rbody;
+
+static enum MHD_Result on_post(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *data,
+                               size_t *len, void **con_cls)
+{
+    recv_state *r = cls;
+    (void)url;
+    (void)method;
+    (void)version;
+    rbody *b = *con_cls;
+    if (!b) {
+        *con_cls = calloc(1, sizeof *b);
+        return MHD_YES;
+    }
+    if (*len) {
+        b->p = realloc(b->p, b->n + *len + 1);
+        memcpy(b->p + b->n, data, *len);
+        b->n += *len;
+        b->p[b->n] = '\0';
+        *len = 0;
+        return MHD_YES;
+    }
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-hub-signature-256");
+    char want[128] = "";
+    deliver_sign("sha256", "hex", "hmac-secret-1", b->p ? b->p : "", b->n, want, sizeof want);
+    unsigned status = 200;
+    pthread_mutex_lock(&r->mu);
+    r->requests++;
+    if (!auth || strcmp(auth, "Bearer tok-123456")) {
+        r->bad_auth++;
+        status = 401;
+    } else if (!sig || strcmp(sig, want)) {
+        r->bad_sig++;
+        status = 401;
+    } else if (r->fail_first > 0) {
+        r->fail_first--;
+        status = 503;
+    } else {
+        json_array_append_new(r->got, json_loads(b->p, 0, NULL));
+    }
+    pthread_mutex_unlock(&r->mu);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
+{
+    (void)cls;
+    (void)c;
+    (void)t;
+    rbody *b = *con_cls;
+    if (b) {
+        free(b->p);
+        free(b);
+    }
+}
+
+static void test_deliver_retries_order(void **s)
+{
+    (void)s;
+    recv_state r = { .fail_first = 5, .got = json_array() };
+    pthread_mutex_init(&r.mu, NULL);
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+                                            0, NULL, NULL, on_post, &r,
+                                            MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+    assert_non_null(d);
+    int port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    clear_env();
+    char url[64];
+    snprintf(url, sizeof url, "--webhook-url=http://127.0.0.1:%d/endpoint", port);
+    char *argv[] = { "fwd", url, "--webhook-token=tok-123456", "--hmac-secret=hmac-secret-1",
+                     "--parallel=4", "--backoff-min-ms=5", "--backoff-max-ms=20",
+                     "--log-level=error", NULL };
+    fwd_config c;
+    char err[256] = "";
+    assert_int_equal(config_load(&c, 8, argv, err, sizeof err), 0);
+    assert_int_equal(config_validate(&c, err, sizeof err), 0);
+    log_set_level(LOGL_ERROR);
+    fwd_state *st = state_open(NULL, err, sizeof err);
+    fwd_queue *q = queue_new(1000, 1);
+    deliver *dl = deliver_start(&c, q, st, err, sizeof err);
+    assert_non_null(dl);
+    /* 20 objects x (ADDED, MODIFIED..., DELETED), interleaved */
+    char uid[16], rv[16];
+    int rvn = 0;
+    for (int round = 0; round < 5; round++)
+        for (int i = 0; i < 20; i++) {
+            snprintf(uid, sizeof uid, "obj-%d", i);
+            snprintf(rv, sizeof rv, "%d", ++rvn);
+            json_t *o = pvc(uid, "ns", uid, rv);
+            assert_int_equal(state_observe(st, FWD_PVC, o, (uint64_t)rvn, round == 4, 0),
+                             round == 0 ? EV_ADDED : round == 4 ? EV_DELETED : EV_MODIFIED);
+            queue_push(q, fwd_event_new(round == 0 ? EV_ADDED : round == 4 ? EV_DELETED : EV_MODIFIED,
+                                        FWD_PVC, ORIGIN_WATCH, o, (uint64_t)rvn));
+            json_decref(o);
+        }
+    queue_close(q);
+    assert_int_equal(queue_drain_wait(q, 20), 0);
+    deliver_stop(dl, 0);
+    /* every object: first ADDED, last DELETED, sequences increasing */
+    for (int i = 0; i < 20; i++) {
+        snprintf(uid, sizeof uid, "obj-%d", i);
+        long long lastseq = 0;
+        int n = 0;
+        const char *first = NULL, *lasttype = NULL;
+        size_t k;
+        json_t *p;
+        json_array_foreach(r.got, k, p) {
+            if (strcmp(jx_str_or(p, "uid", ""), uid))
+                continue;
+            assert_true(jx_int(p, "sequence", 0) > lastseq);
+            lastseq = jx_int(p, "sequence", 0);
+            if (!first)
+                first = jx_str(p, "type");
+            lasttype = jx_str(p, "type");
+            n++;
+        }
+        assert_true(n >= 2);
+        assert_string_equal(first, "ADDED");
+        assert_string_equal(lasttype, "DELETED");
+    }
+    assert_int_equal(r.bad_auth, 0);
+    assert_int_equal(r.bad_sig, 0);
+    assert_true(r.requests >= 5 + 40);
+    assert_true(metrics_get(M_FORWARDED, FWD_PVC, EV_DELETED) >= 20);
+    assert_int_equal(state_count(st), 0);     /* all deleted and delivered */
+    queue_free(q);
+    state_close(st);
+    config_free(&c);
+    log_clear_secrets();
+    MHD_stop_daemon(d);
+    json_decref(r.got);
+    pthread_mutex_destroy(&r.mu);
+}
+
+/* ---- operations endpoint ---------------------------------------------- */
+
+static size_t sink(char *p, size_t sz, size_t n, void *ud)
+{
+    char **out = ud;
+    size_t old = *out ? strlen(*out) : 0;
+    *out = realloc(*out, old + sz * n + 1);
+    memcpy(*out + old, p, sz * n);
+    (*out)[old + sz * n] = '\0';
+    return sz * n;
+}
+
+static long get(int port, const char *path, char **out)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    long code = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(h);
+    return code;
+}
+
+static int ready_flag;
+static int ready_cb(void *ud, char *why, size_t len)
+{
+    (void)ud;
+    if (!ready_flag)
+        snprintf(why, len, "PersistentVolume not established");
+    return ready_flag;
+}
+
+static void test_http(void **s)
+{
+    (void)s;
+    char err[256] = "";
+    fwd_http *h = http_start("127.0.0.1:0", ready_cb, NULL, err, sizeof err);
+    assert_non_null(h);
+    int port = http_port(h);
+    char *body = NULL;
+    assert_int_equal(get(port, "/healthz", &body), 200);
+    free(body);
+    body = NULL;
+    ready_flag = 0;
+    assert_int_equal(get(port, "/readyz", &body), 503);
+    assert_non_null(strstr(body, "PersistentVolume not established"));
+    free(body);
+    body = NULL;
+    ready_flag = 1;
+    assert_int_equal(get(port, "/readyz", &body), 200);
+    free(body);
+    body = NULL;
+    metrics_count(M_SEEN, FWD_VS, EV_MODIFIED);
+    assert_int_equal(get(port, "/metrics", &body), 200);
+    assert_non_null(strstr(body, "ocpvdr_forwarder_events_seen_total{kind=\"VolumeSnapshot\",type=\"MODIFIED\"} "));
+    assert_non_null(strstr(body, "# TYPE ocpvdr_forwarder_webhook_request_seconds histogram"));
+    assert_non_null(strstr(body, "ocpvdr_forwarder_queue_depth "));
+    free(body);
+    body = NULL;
+    assert_int_equal(get(port, "/nope", &body), 404);
+    free(body);
+    http_stop(h);
+    assert_null(http_start("127.0.0.1", NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "host:port"));
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_defaults_and_env),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_secret_file_and_scrub),
+        cmocka_unit_test(test_dict),
+        cmocka_unit_test(test_noise),
+        cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_queue_coalescing_and_order),
+        cmocka_unit_test(test_queue_bound),
+        cmocka_unit_test(test_state_observe),
+        cmocka_unit_test(test_state_restart_diff),
+        cmocka_unit_test(test_sign),
+        cmocka_unit_test(test_deliver_retries_order),
+        cmocka_unit_test(test_http),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
