@@ -1,0 +1,468 @@
+/* test_oadp_archive.c - unit tests of the Velero backup reader
+ * (lib/velero_*.c): layout parsing, label selectors, reading generated
+ * backups of both format versions (each object once, preferred version wins,
+ * namespace / resource / selector filters, bound PVs), and hostile or damaged
+ * archives built here with libarchive's writer (links, devices, traversal,
+ * non-JSON, oversize, entry-count limit, truncated / CRC-damaged gzip). */
+#include "velero_backup.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#define DATA TEST_DATA_DIR "/oadp/"
+
+/* ------------------------------------------------------------- helpers */
+
+typedef struct {
+    char *buf;
+    size_t len;
+} blob;
+
+static blob read_file(const char *path)
+{
+    blob b = {0};
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b.buf = malloc((size_t)n + 1);
+    assert_int_equal(fread(b.buf, 1, (size_t)n, f), (size_t)n);
+    b.len = (size_t)n;
+    fclose(f);
+    return b;
+}
+
+/* Runs the collector over a tar.gz in memory; returns the result (or NULL
+ * with *err). */
+static json_t *collect(const blob *b, const vb_filter *f, const vb_limits *lim, char **err)
+{
+    vb_filter none = {0};
+    char *cerr = NULL;
+    vb_collector *c = vb_collector_new(f ? f : &none, 100, &cerr);
+    assert_non_null(c);
+    vb_stats st;
+    int rc = vb_read_mem(b->buf, b->len, lim, &vb_collector_handler, c, &st, err);
+    json_t *res = rc == 0 ? vb_collector_result(c, &st) : NULL;
+    vb_collector_free(c);
+    return res;
+}
+
+static size_t list_len(json_t *res, const char *name)
+{
+    return json_array_size(json_object_get(res, name));
+}
+
+static json_int_t skipped(json_t *res, const char *reason)
+{
+    json_t *c = json_object_get(json_object_get(res, "counts"), "skipped_by_reason");
+    return json_integer_value(json_object_get(c, reason));
+}
+
+/* Builds a .tar.gz in memory with libarchive's writer. */
+typedef struct {
+    struct archive *a;
+    char *buf;
+    size_t cap, used;
+} tgz;
+
+static void tgz_open(tgz *t, size_t cap)
+{
+    t->cap = cap;
+    t->buf = malloc(cap);
+    t->used = 0;
+    t->a = archive_write_new();
+    archive_write_set_format_pax_restricted(t->a);
+    archive_write_add_filter_gzip(t->a);
+    archive_write_set_bytes_in_last_block(t->a, 1);
+    assert_int_equal(archive_write_open_memory(t->a, t->buf, t->cap, &t->used), ARCHIVE_OK);
+}
+
+static void tgz_add(tgz *t, const char *name, mode_t type, const void *data, size_t len,
+                    const char *link)
+{
+    struct archive_entry *e = archive_entry_new();
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_filetype(e, type);
+    archive_entry_set_perm(e, 0755);
+    archive_entry_set_size(e, type == AE_IFREG ? (la_int64_t)len : 0);
+    if (link && type == AE_IFLNK)
+        archive_entry_set_symlink(e, link);
+    if (link && type == AE_IFREG)
+        archive_entry_set_hardlink(e, link);
+    if (type == AE_IFCHR || type == AE_IFBLK)
+        archive_entry_set_rdev(e, 0x0801);
+    assert_true(archive_write_header(t->a, e) >= ARCHIVE_WARN);   /* WARN: odd names */
+    if (type == AE_IFREG && len && !link)
+        assert_int_equal(archive_write_data(t->a, data, len), (la_ssize_t)len);
+    archive_entry_free(e);
+}
+
+static void tgz_json(tgz *t, const char *name, const char *json)
+{
+    tgz_add(t, name, AE_IFREG, json, strlen(json), NULL);
+}
+
+static blob tgz_close(tgz *t)
+{
+    assert_int_equal(archive_write_close(t->a), ARCHIVE_OK);
+    archive_write_free(t->a);
+    return (blob){t->buf, t->used};
+}
+
+static const char PVC[] =
+    "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
+    "\"metadata\":{\"name\":\"disk\",\"namespace\":\"vm-prod\",\"labels\":{\"app\":\"a\"}},"
+    "\"spec\":{\"volumeName\":\"pv-1\"}}";
+static const char PV[] =
+    "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pv-1\"},"
+    "\"spec\":{\"claimRef\":{\"namespace\":\"vm-prod\",\"name\":\"disk\"}}}";
+
+/* --------------------------------------------------------------- paths */
+
+static void test_path_layouts(void **state)
+{
+    (void)state;
+    vb_path p;
+    assert_int_equal(vb_path_parse("resources/persistentvolumeclaims/namespaces/ns1/d.json", &p),
+                     VB_PATH_ITEM);
+    assert_string_equal(p.resource, "persistentvolumeclaims");
+    assert_string_equal(p.ns, "ns1");
+    assert_string_equal(p.name, "d");
+    assert_false(p.cluster);
+    assert_string_equal(p.version, "");
+
+    assert_int_equal(vb_path_parse("resources/persistentvolumes/v1-preferredversion/cluster/pv-1.json",
+                                   &p), VB_PATH_ITEM);
+    assert_true(p.cluster);
+    assert_true(p.preferred);
+    assert_string_equal(p.version, "v1");
+    assert_string_equal(p.name, "pv-1");
+
+    assert_int_equal(vb_path_parse(
+        "resources/volumesnapshots.snapshot.storage.k8s.io/v1beta1/namespaces/n/s.json", &p),
+        VB_PATH_ITEM);
+    assert_false(p.preferred);
+    assert_string_equal(p.version, "v1beta1");
+    assert_string_equal(p.resource, "volumesnapshots.snapshot.storage.k8s.io");
+
+    /* a namespace literally called "cluster" is still a namespace */
+    assert_int_equal(vb_path_parse("resources/pods/namespaces/cluster/x.json", &p), VB_PATH_ITEM);
+    assert_false(p.cluster);
+    assert_string_equal(p.ns, "cluster");
+
+    assert_int_equal(vb_path_parse("./resources/pods/namespaces/a/x.json", &p), VB_PATH_ITEM);
+    assert_int_equal(vb_path_parse("metadata/version", &p), VB_PATH_VERSION);
+    assert_int_equal(vb_path_parse("resources/pods/namespaces/a/x.yaml", &p), VB_PATH_DIR_LIKE);
+    assert_int_equal(vb_path_parse("resources/pods/elsewhere/x.json", &p), VB_PATH_DIR_LIKE);
+    assert_int_equal(vb_path_parse("resources/pods/namespaces/a/b/c/x.json", &p), VB_PATH_DIR_LIKE);
+    assert_int_equal(vb_path_parse("resources/pods/cluster/x.json/", &p), VB_PATH_OTHER);
+    assert_int_equal(vb_path_parse("velero-backup.json", &p), VB_PATH_OTHER);
+    assert_int_equal(vb_path_parse("/etc/passwd", &p), VB_PATH_UNSAFE);
+    assert_int_equal(vb_path_parse("resources/../../etc/x.json", &p), VB_PATH_UNSAFE);
+    assert_int_equal(vb_path_parse("..", &p), VB_PATH_UNSAFE);
+    assert_int_equal(vb_path_parse("", &p), VB_PATH_UNSAFE);
+    /* a 300-char name does not fit a Kubernetes name: not an item */
+    char longp[400] = "resources/pods/namespaces/a/";
+    memset(longp + strlen(longp), 'x', 300);
+    strcat(longp, ".json");
+    assert_int_equal(vb_path_parse(longp, &p), VB_PATH_DIR_LIKE);
+}
+
+static void test_printable(void **state)
+{
+    (void)state;
+    char b[16];
+    assert_string_equal(vb_printable("a\x01\xff\"b", b, sizeof b), "a???b");
+    assert_string_equal(vb_printable("0123456789abcdefghij", b, sizeof b), "0123456789ab...");
+}
+
+/* ----------------------------------------------------------- selectors */
+
+static void test_selector(void **state)
+{
+    (void)state;
+    json_t *l = json_pack("{s:s, s:s}", "app", "web", "tier", "db");
+    char *err = NULL;
+    struct { const char *sel; bool want; } cases[] = {
+        {"", true}, {"app=web", true}, {"app==web", true}, {"app!=web", false},
+        {"app=api", false}, {"app in (api, web)", true}, {"app notin (web)", false},
+        {"tier", true}, {"!tier", false}, {"missing", false}, {"!missing", true},
+        {"app=web,tier=db", true}, {"app=web, tier=x", false}, {"missing!=x", true},
+        {"missing notin (x)", true}, {"missing in (x)", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vb_selector *s = vb_selector_parse(cases[i].sel, &err);
+        assert_non_null(s);
+        if (vb_selector_match(s, l) != cases[i].want)
+            fail_msg("selector '%s' should %smatch", cases[i].sel, cases[i].want ? "" : "not ");
+        vb_selector_free(s);
+    }
+    const char *bad[] = {"app=web,", "app in web", "app in (a", "=x", "app >"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_null(vb_selector_parse(bad[i], &err));
+        assert_non_null(strstr(err, "label_selector"));
+        free(err);
+        err = NULL;
+    }
+    json_decref(l);
+}
+
+/* ----------------------------------------------------- generated backups */
+
+static void test_format_11_each_object_once(void **state)
+{
+    (void)state;
+    blob b = read_file(DATA "format-1.1-apigroupversions.tar.gz");
+    char *err = NULL;
+    json_t *r = collect(&b, NULL, NULL, &err);
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(r, "format_version")), "1.1.0");
+    const char *lists[] = {"pv_info_list", "pvc_info_list", "vs_info_list", "vsc_info_list",
+                           "vm_info_list", "dv_info_list"};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(list_len(r, lists[i]), 6);   /* 2 namespaces x 3 VMs */
+    /* the v1beta1 copies (EnableAPIGroupVersions) lose to the preferred v1 */
+    json_t *vs = json_array_get(json_object_get(r, "vs_info_list"), 0);
+    assert_string_equal(json_string_value(json_object_get(vs, "apiVersion")),
+                        "snapshot.storage.k8s.io/v1");
+    json_t *dv = json_array_get(json_object_get(r, "dv_info_list"), 0);
+    assert_string_equal(json_string_value(json_object_get(dv, "apiVersion")),
+                        "cdi.kubevirt.io/v1beta1");
+    json_t *counts = json_object_get(r, "counts");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(counts, "resources"),
+                                                        "persistentvolumes")), 6);
+    assert_int_equal(skipped(r, "invalid_json"), 0);
+    json_decref(r);
+    free(b.buf);
+}
+
+static void test_format_1_and_namespace_filter(void **state)
+{
+    (void)state;
+    blob b = read_file(DATA "format-1.tar.gz");
+    const char *ns[] = {"vm-prod"};
+    vb_filter f = {.namespaces = ns, .nnamespaces = 1};
+    char *err = NULL;
+    json_t *r = collect(&b, &f, NULL, &err);
+    assert_non_null(r);
+    assert_true(json_is_null(json_object_get(r, "format_version")));  /* format 1 has no metadata/version */
+    assert_int_equal(list_len(r, "pvc_info_list"), 3);
+    assert_int_equal(list_len(r, "pv_info_list"), 3);     /* only those bound into vm-prod */
+    assert_int_equal(list_len(r, "vsc_info_list"), 3);
+    size_t i;
+    json_t *pv;
+    json_array_foreach(json_object_get(r, "pv_info_list"), i, pv) {
+        json_t *ref = json_object_get(json_object_get(pv, "spec"), "claimRef");
+        assert_string_equal(json_string_value(json_object_get(ref, "namespace")), "vm-prod");
+    }
+    json_decref(r);
+    free(b.buf);
+}
+
+static void test_resources_and_selector(void **state)
+{
+    (void)state;
+    blob b = read_file(DATA "format-1.1-apigroupversions.tar.gz");
+    char *err = NULL;
+    /* app=app0: one VM per namespace; its PVC matches, its PV has no labels
+     * but is kept because it is bound to that PVC. */
+    vb_selector *sel = vb_selector_parse("app=app0", &err);
+    const char *res[] = {"pv", "PersistentVolumeClaim", "virtualmachines", "configmaps"};
+    vb_filter f = {.resources = res, .nresources = 4, .selector = sel};
+    json_t *r = collect(&b, &f, NULL, &err);
+    assert_non_null(r);
+    assert_int_equal(list_len(r, "pvc_info_list"), 2);
+    assert_int_equal(list_len(r, "pv_info_list"), 2);
+    assert_int_equal(list_len(r, "vm_info_list"), 2);
+    assert_int_equal(list_len(r, "vs_info_list"), 0);      /* not requested */
+    assert_int_equal(list_len(r, "dv_info_list"), 0);
+    /* configmaps are labelled app=filler: none match */
+    assert_int_equal(json_array_size(json_object_get(json_object_get(r, "other_lists"),
+                                                     "configmaps")), 0);
+    json_decref(r);
+    vb_selector_free(sel);
+
+    const char *bad[] = {"Persistent Volumes"};
+    vb_filter fb = {.resources = bad, .nresources = 1};
+    assert_null(vb_collector_new(&fb, 10, &err));
+    assert_non_null(strstr(err, "Persistent Volumes"));
+    free(err);
+    free(b.buf);
+}
+
+/* ------------------------------------------------------ hostile archives */
+
+static void test_hostile_entries_skipped(void **state)
+{
+    (void)state;
+    tgz t;
+    tgz_open(&t, 8 << 20);
+    tgz_json(&t, "metadata/version", "1.1.0\n");
+    tgz_json(&t, "resources/persistentvolumeclaims/namespaces/vm-prod/disk.json", PVC);
+    tgz_json(&t, "resources/persistentvolumes/cluster/pv-1.json", PV);
+    tgz_json(&t, "resources/persistentvolumes/cluster/../../../../etc/evil.json", PV);
+    tgz_json(&t, "/etc/abs.json", PV);
+    tgz_add(&t, "resources/persistentvolumes/cluster/link.json", AE_IFLNK, NULL, 0, "/etc/shadow");
+    tgz_add(&t, "resources/persistentvolumes/cluster/hard.json", AE_IFREG, NULL, 0,
+            "resources/persistentvolumes/cluster/pv-1.json");
+    tgz_add(&t, "resources/persistentvolumes/cluster/sda.json", AE_IFBLK, NULL, 0, NULL);
+    tgz_add(&t, "resources/persistentvolumes/cluster/tty.json", AE_IFCHR, NULL, 0, NULL);
+    tgz_add(&t, "resources/persistentvolumes/cluster/fifo.json", AE_IFIFO, NULL, 0, NULL);
+    tgz_json(&t, "resources/persistentvolumeclaims/namespaces/vm-prod/notes.txt", "hello");
+    tgz_json(&t, "resources/persistentvolumeclaims/namespaces/vm-prod/broken.json", "{\"a\":");
+    tgz_json(&t, "resources/persistentvolumeclaims/namespaces/vm-prod/arr.json", "[1]");
+    tgz_json(&t, "resources/persistentvolumeclaims/namespaces/vm-\x01\xff/x.json", "nope");
+    size_t big = 2u << 20;
+    char *huge = malloc(big + 64);
+    memset(huge, ' ', big + 64);
+    memcpy(huge, "{\"kind\":\"PersistentVolume\"", 26);
+    huge[big + 62] = '}';
+    huge[big + 63] = '\0';
+    tgz_json(&t, "resources/persistentvolumes/cluster/huge.json", huge);
+    free(huge);
+    blob b = tgz_close(&t);
+
+    vb_limits lim = {.max_entry_bytes = 1u << 20};
+    char *err = NULL;
+    json_t *r = collect(&b, NULL, &lim, &err);
+    if (!r)
+        fail_msg("unexpected error: %s", err);
+    assert_int_equal(list_len(r, "pvc_info_list"), 1);
+    assert_int_equal(list_len(r, "pv_info_list"), 1);
+    assert_int_equal(skipped(r, "unsafe_path"), 2);
+    assert_int_equal(skipped(r, "link"), 2);
+    assert_int_equal(skipped(r, "special_file"), 3);
+    assert_int_equal(skipped(r, "unexpected_entry"), 1);
+    assert_int_equal(skipped(r, "invalid_json"), 2);
+    assert_int_equal(skipped(r, "bad_object"), 1);
+    assert_int_equal(skipped(r, "oversize"), 1);
+    /* warnings are printable (the \x01\xff name became '?') */
+    json_t *w;
+    size_t i;
+    bool saw_sanitised = false;
+    json_array_foreach(json_object_get(r, "warnings"), i, w) {
+        const char *s = json_string_value(w);
+        assert_non_null(s);
+        for (const char *p = s; *p; p++)
+            assert_true(*p >= 0x20 && *p < 0x7f);
+        saw_sanitised = saw_sanitised || strstr(s, "vm-?" "?/x.json");
+    }
+    assert_true(saw_sanitised);
+    json_decref(r);
+    free(b.buf);
+}
+
+static blob tgz_small(void)
+{
+    tgz t;
+    tgz_open(&t, 1 << 20);
+    tgz_json(&t, "metadata/version", "1.1.0");
+    for (int i = 0; i < 200; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "resources/persistentvolumeclaims/namespaces/vm-prod/d%03d.json", i);
+        tgz_json(&t, name, PVC);
+    }
+    return tgz_close(&t);
+}
+
+static void expect_error(blob *b, const vb_limits *lim, const char *needle)
+{
+    char *err = NULL;
+    json_t *r = collect(b, NULL, lim, &err);
+    if (r)
+        fail_msg("expected an error containing '%s'", needle);
+    assert_non_null(err);
+    if (!strstr(err, needle))
+        fail_msg("error '%s' lacks '%s'", err, needle);
+    free(err);
+}
+
+static void test_entry_count_limit(void **state)
+{
+    (void)state;
+    blob b = tgz_small();
+    vb_limits lim = {.max_entries = 100};
+    expect_error(&b, &lim, "more than 100 tar entries");
+    lim.max_entries = 1000;
+    char *err = NULL;
+    json_t *r = collect(&b, NULL, &lim, &err);
+    assert_non_null(r);
+    assert_int_equal(list_len(r, "pvc_info_list"), 200);
+    json_decref(r);
+    free(b.buf);
+}
+
+static void test_damaged_gzip(void **state)
+{
+    (void)state;
+    blob b = tgz_small();
+    blob c = {malloc(b.len), b.len};
+
+    memcpy(c.buf, b.buf, b.len);
+    c.len = b.len / 2;
+    expect_error(&c, NULL, "truncated");
+
+    c.len = b.len - 4;                         /* only the length trailer missing */
+    expect_error(&c, NULL, "truncated");
+
+    c.len = b.len;
+    c.buf[b.len - 8] ^= 0x55;                  /* CRC32 */
+    expect_error(&c, NULL, "incorrect data check");
+
+    memcpy(c.buf, b.buf, b.len);
+    c.buf[b.len - 2] ^= 0x01;                  /* ISIZE */
+    expect_error(&c, NULL, "incorrect length check");
+
+    memcpy(c.buf, b.buf, b.len);
+    for (size_t i = 40; i < 60; i++)
+        c.buf[i] ^= 0x5a;
+    expect_error(&c, NULL, "corrupt");
+
+    memcpy(c.buf, "PK\x03\x04", 4);
+    expect_error(&c, NULL, "not gzip");
+
+    c.len = 0;
+    expect_error(&c, NULL, "empty");
+
+    free(c.buf);
+    free(b.buf);
+}
+
+static void test_plain_tar_rejected(void **state)
+{
+    (void)state;
+    char buf[8192];
+    size_t used = 0;
+    struct archive *a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_open_memory(a, buf, sizeof buf, &used);
+    archive_write_close(a);
+    archive_write_free(a);
+    blob b = {buf, used};
+    expect_error(&b, NULL, "not gzip");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_path_layouts),
+        cmocka_unit_test(test_printable),
+        cmocka_unit_test(test_selector),
+        cmocka_unit_test(test_format_11_each_object_once),
+        cmocka_unit_test(test_format_1_and_namespace_filter),
+        cmocka_unit_test(test_resources_and_selector),
+        cmocka_unit_test(test_hostile_entries_skipped),
+        cmocka_unit_test(test_entry_count_limit),
+        cmocka_unit_test(test_damaged_gzip),
+        cmocka_unit_test(test_plain_tar_rejected),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
