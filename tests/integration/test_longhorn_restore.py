@@ -200,7 +200,8 @@ def run_module(lab, tmp_path, args, check=False, kubeconfig=None):
     with open(pb, "w") as f:
         json.dump(play, f)
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    p = subprocess.run([os.path.join(lab["LAB_VENV"], "bin", "ansible-playbook"), "-i", "localhost,", pb],
+    p = subprocess.run([os.path.join(lab["LAB_VENV"], "bin", "ansible-playbook"), "-i", "localhost,", pb,
+                        "-e", "ansible_python_interpreter=" + os.path.join(lab["LAB_VENV"], "bin", "python3")],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert os.path.exists(out), f"playbook did not run:\n{p.stdout}\n{p.stderr}"
     with open(out) as f:
@@ -425,7 +426,8 @@ def run_exercise(lab, sim, tmp_path, extra):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                LAB_NAME=lab["LAB_NAME"], PATH=os.path.join(lab["LAB_VENV"], "bin") + ":" + os.environ["PATH"])
     p = subprocess.run([os.path.join(lab["LAB_VENV"], "bin", "ansible-playbook"), "-i", "localhost,",
-                        os.path.join(REPO, "playbooks", "exercise", "longhorn_dr_exercise.yml"), "-e", "@" + evf],
+                        os.path.join(REPO, "playbooks", "exercise", "longhorn_dr_exercise.yml"), "-e", "@" + evf,
+                        "-e", "ansible_python_interpreter=" + os.path.join(lab["LAB_VENV"], "bin", "python3")],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     report = os.path.join(local, "report-lab-dr-last.json")
     with open(os.path.join(str(tmp_path), "exercise.log"), "w") as f:
