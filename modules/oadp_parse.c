@@ -178,6 +178,36 @@ static s3_client *make_s3(json_t *d)
     return c;
 }
 
+/* A named backup without velero-backup.json: say what is there instead. */
+static noreturn void fail_not_found(const char *name)
+{
+    char *where = s3_display(G.s3, G.root);
+    s3_listing l;
+    char *lerr = NULL, have[1024] = "";
+    size_t off = 0, rl = strlen(G.root);
+    if (s3_list(G.s3, G.root, "/", 10000, &l, &lerr) == 0) {
+        for (size_t i = 0; i < l.nprefixes && i < 10; i++) {
+            const char *p = l.prefixes[i] + (strncmp(l.prefixes[i], G.root, rl) == 0 ? rl : 0);
+            int n = snprintf(have + off, sizeof have - off, "%s%.*s", i ? ", " : "",
+                             (int)(strlen(p) > 0 ? strlen(p) - 1 : 0), p);
+            if (n < 0 || (size_t)n >= sizeof have - off)
+                break;
+            off += (size_t)n;
+        }
+        if (l.nprefixes > 10 && off + 32 < sizeof have)
+            snprintf(have + off, sizeof have - off, ", ... %zu more", l.nprefixes - 10);
+    }
+    size_t nb = l.nprefixes;
+    s3_listing_free(&l);
+    free(lerr);
+    char msg[2048];
+    snprintf(msg, sizeof msg, "backup '%s' not found: %s%s/velero-backup.json does not exist; "
+             "%zu backup%s under %s%s%s", name, where, name, nb, nb == 1 ? "" : "s", where,
+             nb ? ": " : "", have);
+    free(where);
+    fail("%s", msg);
+}
+
 static void check_phase(json_t *summary, bool accept_partial, const char *where)
 {
     const char *phase = json_string_value(json_object_get(summary, "phase"));
@@ -282,14 +312,8 @@ int main(int argc, char **argv)
         int rc;
         if (backup_name) {
             rc = vs_get_backup(G.s3, G.root, backup_name, &G.backup_doc, &G.err);
-            if (rc == S3_NOTFOUND) {
-                char *where = s3_display(G.s3, G.root);
-                char msg[1024];
-                snprintf(msg, sizeof msg, "backup '%s' not found: %s%s/velero-backup.json does not "
-                         "exist (%s)", backup_name, where, backup_name, G.err);
-                free(where);
-                fail("%s", msg);
-            }
+            if (rc == S3_NOTFOUND && !strstr(G.err, "NoSuchBucket"))
+                fail_not_found(backup_name);
         } else {
             rc = vs_find_latest(G.s3, G.root, accept_partial, now, &G.backup_doc,
                                 &G.considered, &G.err);
