@@ -1,0 +1,446 @@
+/* test_s3.c - unit tests of the S3 client (lib/s3*.c): URL building and
+ * key encoding for both addressing styles, config errors, the credentials
+ * file, S3 XML (errors, ListObjectsV2 pages), and the HTTP behaviour against
+ * a scripted in-process HTTP server: SigV4 Authorization header, retry on
+ * 503, resume of a broken download with Range + If-Match, error bodies
+ * parsed into Code/Message, secrets never in messages.  The live MinIO runs
+ * are in tests/integration/test_oadp_parse.py. */
+#include "s3.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define SECRET "sEcReT/kEy+9876543210abcdefghijklmnopqrst"
+
+static s3_client *client(const char *endpoint, bool path_style, int retries)
+{
+    s3_conf c = {.endpoint = endpoint, .region = "eu-west-1", .bucket = "velero",
+                 .access_key = "AKIDEXAMPLE", .secret_key = SECRET,
+                 .validate_certs = true, .path_style = path_style, .retries = retries};
+    char *err = NULL;
+    s3_client *s = s3_new(&c, &err);
+    assert_non_null(s);
+    return s;
+}
+
+static void no_secret(const char *msg)
+{
+    assert_non_null(msg);
+    if (strstr(msg, SECRET) || strstr(msg, "sEcReT"))
+        fail_msg("secret leaked into: %s", msg);
+}
+
+/* ------------------------------------------------------------ URLs */
+
+static void test_urls(void **state)
+{
+    (void)state;
+    s3_client *c = client("http://127.0.0.1:9000", true, 0);
+    char *u = s3_object_url(c, "velero/backups/b 1/b+1.tar.gz");
+    assert_string_equal(u, "http://127.0.0.1:9000/velero/velero/backups/b%201/b%2B1.tar.gz");
+    free(u);
+    s3_free(c);
+
+    c = client("minio.example:9000/base/", false, 0);
+    u = s3_object_url(c, "k\xc3\xbc~x");
+    assert_string_equal(u, "https://velero.minio.example:9000/base/k%C3%BC~x");
+    free(u);
+    u = s3_display(c, "a/b");
+    assert_string_equal(u, "s3://velero/a/b");
+    free(u);
+    s3_free(c);
+
+    c = client(NULL, false, 0);
+    u = s3_object_url(c, "x");
+    assert_string_equal(u, "https://velero.s3.eu-west-1.amazonaws.com/x");
+    free(u);
+    s3_free(c);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    struct { s3_conf c; const char *needle; } cases[] = {
+        {{.bucket = NULL, .access_key = "a", .secret_key = SECRET}, "bucket is required"},
+        {{.bucket = "Bad_Bucket", .access_key = "a", .secret_key = SECRET}, "not a valid bucket"},
+        {{.bucket = "velero", .access_key = "a"}, "secret_key are required"},
+        {{.bucket = "velero", .access_key = "a", .secret_key = SECRET, .endpoint = "ftp://x"},
+         "http:// or https://"},
+        {{.bucket = "velero", .access_key = "a", .secret_key = SECRET, .endpoint = "http://"},
+         "no host"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *err = NULL;
+        assert_null(s3_new(&cases[i].c, &err));
+        assert_non_null(err);
+        if (!strstr(err, cases[i].needle))
+            fail_msg("'%s' lacks '%s'", err, cases[i].needle);
+        no_secret(err);
+        free(err);
+    }
+}
+
+/* ------------------------------------------------------ credentials file */
+
+static char *write_tmp(const char *text)
+{
+    char *path = strdup("/tmp/test_s3_credsXXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_credentials_file(void **state)
+{
+    (void)state;
+    char *p = write_tmp("# velero cloud secret\n[default]\naws_access_key_id = AK1\n"
+                        "aws_secret_access_key=" SECRET "\n\n[profile backup]\n"
+                        "  aws_access_key_id = AK2  \n aws_secret_access_key = S2\n"
+                        "aws_session_token = T2\n[broken]\naws_access_key_id = AK3\n");
+    char *ak, *sk, *tok, *err = NULL;
+    assert_int_equal(s3_load_credentials(p, NULL, &ak, &sk, &tok, &err), 0);
+    assert_string_equal(ak, "AK1");
+    assert_string_equal(sk, SECRET);
+    assert_null(tok);
+    free(ak);
+    free(sk);
+    assert_int_equal(s3_load_credentials(p, "backup", &ak, &sk, &tok, &err), 0);
+    assert_string_equal(ak, "AK2");
+    assert_string_equal(sk, "S2");
+    assert_string_equal(tok, "T2");
+    free(ak);
+    free(sk);
+    free(tok);
+    assert_int_equal(s3_load_credentials(p, "nope", &ak, &sk, &tok, &err), S3_ERR);
+    assert_non_null(strstr(err, "no [nope] profile"));
+    free(err);
+    err = NULL;
+    assert_int_equal(s3_load_credentials(p, "broken", &ak, &sk, &tok, &err), S3_ERR);
+    assert_non_null(strstr(err, "aws_secret_access_key"));
+    no_secret(err);
+    free(err);
+    err = NULL;
+    unlink(p);
+    assert_int_equal(s3_load_credentials(p, NULL, &ak, &sk, &tok, &err), S3_ERR);
+    assert_non_null(strstr(err, "cannot read credentials file"));
+    free(err);
+    free(p);
+}
+
+/* ------------------------------------------------------------- XML */
+
+static void test_parse_error(void **state)
+{
+    (void)state;
+    const char *x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
+                    "<Message>Access Denied.</Message><Key>a</Key><RequestId>1</RequestId></Error>";
+    char *m = s3_parse_error(x, strlen(x));
+    assert_string_equal(m, "AccessDenied: Access Denied.");
+    free(m);
+    assert_null(s3_parse_error("<html>502</html>", 16));
+    assert_null(s3_parse_error("not xml", 7));
+    assert_null(s3_parse_error(NULL, 0));
+    /* entities are not expanded (no billion laughs, no external files) */
+    const char *bomb = "<?xml version=\"1.0\"?><!DOCTYPE e [<!ENTITY a \"aaaaaaaaaa\">"
+                       "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">"
+                       "<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+                       "<Error><Code>&b;</Code><Message>&x;</Message></Error>";
+    m = s3_parse_error(bomb, strlen(bomb));
+    if (m) {
+        assert_null(strstr(m, "root:"));
+        free(m);
+    }
+}
+
+static void test_parse_list(void **state)
+{
+    (void)state;
+    const char *page =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+        "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<Name>velero</Name><Prefix>velero/backups/</Prefix><KeyCount>3</KeyCount>"
+        "<MaxKeys>1000</MaxKeys><Delimiter>/</Delimiter><IsTruncated>true</IsTruncated>"
+        "<NextContinuationToken>tok/+=</NextContinuationToken>"
+        "<Contents><Key>velero/backups/x.txt</Key><LastModified>2024-05-01T10:00:00.000Z</LastModified>"
+        "<ETag>&quot;abc&quot;</ETag><Size>42</Size><StorageClass>STANDARD</StorageClass></Contents>"
+        "<CommonPrefixes><Prefix>velero/backups/b1/</Prefix></CommonPrefixes>"
+        "<CommonPrefixes><Prefix>velero/backups/b2/</Prefix></CommonPrefixes>"
+        "</ListBucketResult>";
+    s3_listing l = {0};
+    bool trunc;
+    char *tok = NULL, *err = NULL;
+    assert_int_equal(s3_parse_list_page(page, strlen(page), 100, &l, &trunc, &tok, &err), 0);
+    assert_true(trunc);
+    assert_string_equal(tok, "tok/+=");
+    assert_int_equal(l.nobjects, 1);
+    assert_string_equal(l.objects[0].key, "velero/backups/x.txt");
+    assert_int_equal(l.objects[0].size, 42);
+    assert_string_equal(l.objects[0].etag, "\"abc\"");
+    assert_int_equal(l.nprefixes, 2);
+    assert_string_equal(l.prefixes[1], "velero/backups/b2/");
+    free(tok);
+    /* the cap counts across pages */
+    assert_int_equal(s3_parse_list_page(page, strlen(page), 4, &l, &trunc, &tok, &err), S3_ERR);
+    assert_non_null(strstr(err, "more than 4 entries"));
+    free(err);
+    err = NULL;
+    s3_listing_free(&l);
+
+    const char *notok = "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>";
+    assert_int_equal(s3_parse_list_page(notok, strlen(notok), 10, &l, &trunc, &tok, &err), S3_ERR);
+    assert_non_null(strstr(err, "NextContinuationToken"));
+    free(err);
+    err = NULL;
+    s3_listing_free(&l);
+    assert_int_equal(s3_parse_list_page("<x/>", 4, 10, &l, &trunc, &tok, &err), S3_ERR);
+    assert_non_null(strstr(err, "ListBucketResult"));
+    free(err);
+    s3_listing_free(&l);
+}
+
+/* ------------------------------------------------ scripted HTTP server */
+
+typedef struct {
+    const char *head;      /* status line + headers, without the blank line */
+    const char *body;
+    size_t send;           /* bytes of body actually sent (then close) */
+} script_step;
+
+typedef struct {
+    int lfd;
+    int port;
+    const script_step *steps;
+    size_t nsteps;
+    char requests[8][2048];
+    size_t nreq;
+    pthread_t th;
+} server;
+
+static void *serve(void *arg)
+{
+    server *s = arg;
+    for (size_t i = 0; i < s->nsteps; i++) {
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        char *req = s->requests[s->nreq < 8 ? s->nreq : 7];
+        size_t got = 0;
+        while (got < 2047 && !strstr(req, "\r\n\r\n")) {
+            ssize_t n = recv(fd, req + got, 2047 - got, 0);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+            req[got] = '\0';
+        }
+        s->nreq++;
+        const script_step *st = &s->steps[i];
+        char head[1024];
+        int hl = snprintf(head, sizeof head, "%s\r\n\r\n", st->head);
+        (void)!write(fd, head, (size_t)hl);
+        if (st->send)
+            (void)!write(fd, st->body, st->send);
+        close(fd);
+    }
+    return NULL;
+}
+
+static void server_start(server *s, const script_step *steps, size_t n)
+{
+    memset(s, 0, sizeof *s);
+    s->steps = steps;
+    s->nsteps = n;
+    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->lfd, 8), 0);
+    socklen_t al = sizeof a;
+    getsockname(s->lfd, (struct sockaddr *)&a, &al);
+    s->port = ntohs(a.sin_port);
+    pthread_create(&s->th, NULL, serve, s);
+}
+
+static void server_stop(server *s)
+{
+    pthread_join(s->th, NULL);
+    close(s->lfd);
+}
+
+typedef struct {
+    char buf[4096];
+    size_t len;
+} sinkbuf;
+
+static int to_buf(void *ud, const void *p, size_t n)
+{
+    sinkbuf *b = ud;
+    if (b->len + n > sizeof b->buf)
+        return 1;
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static const char BODY[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+static void test_get_retry_and_resume(void **state)
+{
+    (void)state;
+    char full_head[256], part_head[256];
+    size_t n = sizeof BODY - 1;
+    snprintf(full_head, sizeof full_head,
+             "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nETag: \"e1\"\r\nConnection: close", n);
+    snprintf(part_head, sizeof part_head,
+             "HTTP/1.1 206 Partial Content\r\nContent-Length: %zu\r\nETag: \"e1\"\r\n"
+             "Content-Range: bytes 20-%zu/%zu\r\nConnection: close", n - 20, n - 1, n);
+    const script_step steps[] = {
+        {"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close", "", 0},
+        {full_head, BODY, 20},                 /* connection drops after 20 bytes */
+        {part_head, BODY + 20, n - 20},
+    };
+    server srv;
+    server_start(&srv, steps, 3);
+    char ep[64];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", srv.port);
+    s3_client *c = client(ep, true, 3);
+    sinkbuf b = {.len = 0};
+    s3_get_info info;
+    char *err = NULL;
+    int rc = s3_get(c, "velero/backups/b1/b1.tar.gz", to_buf, &b, &info, &err);
+    server_stop(&srv);
+    if (rc != 0)
+        fail_msg("s3_get failed: %s", err);
+    assert_int_equal(b.len, n);
+    assert_memory_equal(b.buf, BODY, n);       /* every byte exactly once */
+    assert_int_equal(info.attempts, 3);
+    assert_int_equal(info.received, (long long)n);
+    /* requests are SigV4-signed, the key encoded, the resume ranged + pinned */
+    assert_non_null(strstr(srv.requests[0], "GET /velero/velero/backups/b1/b1.tar.gz HTTP/1.1"));
+    assert_non_null(strstr(srv.requests[0], "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
+    assert_non_null(strstr(srv.requests[0], "/eu-west-1/s3/aws4_request"));
+    assert_non_null(strstr(srv.requests[0], "x-amz-content-sha256: e3b0c442"));
+    assert_null(strstr(srv.requests[1], "Range:"));
+    assert_non_null(strstr(srv.requests[2], "Range: bytes=20-"));
+    assert_non_null(strstr(srv.requests[2], "If-Match: \"e1\""));
+    for (size_t i = 0; i < 3; i++)
+        no_secret(srv.requests[i]);
+    s3_free(c);
+}
+
+static void test_error_body_and_no_retry_on_403(void **state)
+{
+    (void)state;
+    static const char xml[] = "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code>"
+        "<Message>The request signature we calculated does not match</Message></Error>";
+    char head[256];
+    snprintf(head, sizeof head, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
+             "Content-Length: %zu\r\nConnection: close", sizeof xml - 1);
+    const script_step steps[] = {{head, xml, sizeof xml - 1}};
+    server srv;
+    server_start(&srv, steps, 1);
+    char ep[64];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", srv.port);
+    s3_client *c = client(ep, true, 3);
+    sinkbuf b = {.len = 0};
+    char *err = NULL;
+    assert_int_equal(s3_get(c, "k", to_buf, &b, NULL, &err), S3_ERR);
+    server_stop(&srv);                         /* exactly one request: 403 is not retried */
+    assert_int_equal(srv.nreq, 1);
+    assert_int_equal(b.len, 0);                /* the error body never reaches the sink */
+    assert_non_null(strstr(err, "HTTP 403, SignatureDoesNotMatch: The request signature"));
+    assert_non_null(strstr(err, "s3://velero/k"));
+    no_secret(err);
+    free(err);
+    s3_free(c);
+}
+
+static void test_listing_pages_and_404(void **state)
+{
+    (void)state;
+    static const char p1[] = "<ListBucketResult><IsTruncated>true</IsTruncated>"
+        "<NextContinuationToken>n/2</NextContinuationToken>"
+        "<CommonPrefixes><Prefix>velero/backups/a/</Prefix></CommonPrefixes></ListBucketResult>";
+    static const char p2[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+        "<CommonPrefixes><Prefix>velero/backups/b/</Prefix></CommonPrefixes></ListBucketResult>";
+    static const char nf[] = "<Error><Code>NoSuchKey</Code><Message>The specified key does not "
+                             "exist.</Message></Error>";
+    char h1[128], h2[128], h3[128];
+    snprintf(h1, sizeof h1, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close", sizeof p1 - 1);
+    snprintf(h2, sizeof h2, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close", sizeof p2 - 1);
+    snprintf(h3, sizeof h3, "HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\nConnection: close", sizeof nf - 1);
+    const script_step steps[] = {{h1, p1, sizeof p1 - 1}, {h2, p2, sizeof p2 - 1}, {h3, nf, sizeof nf - 1}};
+    server srv;
+    server_start(&srv, steps, 3);
+    char ep[64];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", srv.port);
+    s3_client *c = client(ep, true, 0);
+    s3_listing l;
+    char *err = NULL;
+    assert_int_equal(s3_list(c, "velero/backups/", "/", 0, &l, &err), 0);
+    assert_int_equal(l.nprefixes, 2);
+    assert_string_equal(l.prefixes[1], "velero/backups/b/");
+    s3_listing_free(&l);
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(s3_get_mem(c, "velero/backups/zz/velero-backup.json", 1024, &buf, &len, &err),
+                     S3_NOTFOUND);
+    server_stop(&srv);
+    assert_non_null(strstr(err, "NoSuchKey"));
+    free(err);
+    /* query parameters in SigV4 canonical (sorted, encoded) order */
+    assert_non_null(strstr(srv.requests[0],
+        "GET /velero/?delimiter=%2F&list-type=2&max-keys=1000&prefix=velero%2Fbackups%2F HTTP/1.1"));
+    assert_non_null(strstr(srv.requests[1], "GET /velero/?continuation-token=n%2F2&delimiter=%2F&"));
+    s3_free(c);
+}
+
+static void test_connection_refused(void **state)
+{
+    (void)state;
+    /* a port nobody listens on: bind then close to get one */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    socklen_t al = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    char ep[64];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", ntohs(a.sin_port));
+    close(fd);
+    s3_client *c = client(ep, true, 1);
+    char *err = NULL;
+    long long size;
+    char *etag;
+    assert_int_equal(s3_head(c, "k", &size, &etag, &err), S3_ERR);
+    assert_non_null(strstr(err, "after 2 attempts"));
+    assert_non_null(strstr(err, "HeadObject s3://velero/k"));
+    no_secret(err);
+    free(err);
+    s3_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_credentials_file),
+        cmocka_unit_test(test_parse_error),
+        cmocka_unit_test(test_parse_list),
+        cmocka_unit_test(test_get_retry_and_resume),
+        cmocka_unit_test(test_error_body_and_no_retry_on_403),
+        cmocka_unit_test(test_listing_pages_and_404),
+        cmocka_unit_test(test_connection_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
