@@ -401,7 +401,7 @@ int config_validate(fwd_config *c, char *err, size_t errlen)
         return -1;
     }
     const char *colon = c->listen ? strrchr(c->listen, ':') : NULL;
-    if (!colon || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535) {
+    if (!colon || atoi(colon + 1) < 0 || atoi(colon + 1) > 65535) {
         snprintf(err, errlen, "LISTEN_ADDRESS: \"%s\" is not host:port", c->listen ? c->listen : "");
         return -1;
     }

@@ -286,11 +286,12 @@ static void test_queue_coalescing_and_order(void **s)
     fwd_event *e3 = queue_take(q, 0.1);
     assert_string_equal(e3->uid, "a");
     assert_int_equal(e3->type, EV_DELETED);
+    uint64_t seq3 = e3->seq;
     queue_done(q, e2);
     queue_done(q, e3);
     fwd_event *e4 = queue_take(q, 0.1);
     assert_int_equal(e4->type, EV_MODIFIED);
-    assert_true(e4->seq > e3->seq);
+    assert_true(e4->seq > seq3);
     queue_done(q, e4);
     assert_int_equal(queue_drain_wait(q, 0.1), 0);
     queue_free(q);
@@ -324,7 +325,7 @@ static void test_queue_bound(void **s)
     while (got < 50) {
         fwd_event *e = queue_take(q, 1.0);
         assert_non_null(e);
-        assert_true(e->seq > last || got == 0 || 1);
+        assert_true(e->seq != last);
         last = e->seq;
         queue_done(q, e);
         got++;
