@@ -37,6 +37,8 @@ def _load_env():
         key, _, val = line[len("export "):].partition("=")
         parts = shlex.split(val)
         env[key] = parts[0] if parts else ""
+    if os.environ.get("LAB_VENV"):   # a venv other than the lab's own
+        env["LAB_VENV"] = os.environ["LAB_VENV"]
     return env
 
 
