@@ -1,0 +1,397 @@
+"""Lab tests of ocpv.dr.oadp_parse through real ansible-playbook against the
+lab's real MinIO.
+
+Backups are written by tests/fixtures/velero/gen_backup.py exactly as Velero
+lays them out in object storage (velero-backup.json, the tarball, resource
+list, logs, ... side by side) and uploaded with boto3 under a prefix of the
+test's own, so tests and people sharing one lab do not see each other's
+backups; the prefix is removed afterwards.  The module binary is taken from
+OADP_PARSE_BIN (default: the one installed in the repo's collection) and run
+from a private copy of the collection.
+"""
+import configparser
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+COLL = REPO / "collections/ansible_collections/ocpv/dr"
+sys.path.insert(0, str(REPO / "tests/fixtures/velero"))
+import gen_backup  # noqa: E402
+
+NOW = datetime.now(timezone.utc)
+
+
+# ------------------------------------------------------------------ lab env
+
+def _load_env():
+    path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
+    if not path.is_file():
+        pytest.skip(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("export "):
+            line = line[len("export "):]
+        key, sep, val = line.partition("=")
+        if not sep or not key or key.startswith("#"):
+            continue
+        parts = shlex.split(val)
+        env[key] = parts[0] if parts else ""
+    if os.environ.get("LAB_VENV"):
+        env["LAB_VENV"] = os.environ["LAB_VENV"]
+    for k in ("S3_ENDPOINT", "S3_BUCKET", "S3_CREDENTIALS_FILE", "LAB_VENV"):
+        if not env.get(k):
+            pytest.fail(f"{path} lacks {k}")
+    return env
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return _load_env()
+
+
+@pytest.fixture(scope="module")
+def creds(lab):
+    cp = configparser.ConfigParser()
+    cp.read(lab["S3_CREDENTIALS_FILE"])
+    return cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"]
+
+
+@pytest.fixture(scope="module")
+def s3(lab, creds):
+    import boto3
+    from botocore.config import Config
+    return boto3.client("s3", endpoint_url=lab["S3_ENDPOINT"], region_name=lab.get("S3_REGION", "us-east-1"),
+                        aws_access_key_id=creds[0], aws_secret_access_key=creds[1],
+                        config=Config(s3={"addressing_style": "path"}))
+
+
+class Store:
+    """A private prefix in the lab bucket; backups generated locally, uploaded."""
+
+    def __init__(self, lab, s3, tmp):
+        self.lab, self.s3, self.bucket = lab, s3, lab["S3_BUCKET"]
+        self.prefix = f"oadp-test-{uuid.uuid4().hex[:10]}"
+        self.local = tmp
+
+    def add(self, name, **kw):
+        kw.setdefault("start", NOW - timedelta(hours=1))
+        tar = gen_backup.write_backup(str(self.local), name, prefix=self.prefix, **kw)
+        bdir = Path(self.local, self.prefix, "backups", name)
+        for f in bdir.iterdir():
+            self.s3.upload_file(str(f), self.bucket, f"{self.prefix}/backups/{name}/{f.name}")
+        return tar
+
+    def s3_args(self, **over):
+        a = {"endpoint": self.lab["S3_ENDPOINT"], "region": self.lab.get("S3_REGION", "us-east-1"),
+             "bucket": self.bucket, "prefix": self.prefix,
+             "credentials_file": self.lab["S3_CREDENTIALS_FILE"]}
+        a.update(over)
+        return a
+
+    def cleanup(self):
+        pag = self.s3.get_paginator("list_objects_v2")
+        for page in pag.paginate(Bucket=self.bucket, Prefix=self.prefix + "/"):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+
+
+@pytest.fixture
+def store(lab, s3, tmp_path):
+    st = Store(lab, s3, tmp_path / "bucket")
+    yield st
+    st.cleanup()
+
+
+# ------------------------------------------------------------------ running the module
+
+@pytest.fixture(scope="module")
+def collection(lab, tmp_path_factory):
+    binary = Path(os.environ.get("OADP_PARSE_BIN", COLL / "plugins/modules/oadp_parse"))
+    if not binary.is_file():
+        pytest.fail(f"module binary {binary} missing: build it (meson install --tags modules) "
+                    "or set OADP_PARSE_BIN")
+    root = tmp_path_factory.mktemp("coll")
+    dst = root / "ansible_collections/ocpv/dr"
+    (dst / "plugins/modules").mkdir(parents=True)
+    for f in ("galaxy.yml", "meta"):
+        src = COLL / f
+        if src.is_dir():
+            shutil.copytree(src, dst / f)
+        elif src.exists():
+            shutil.copy(src, dst / f)
+    shutil.copy(binary, dst / "plugins/modules/oadp_parse")
+    shutil.copy(COLL / "plugins/modules/oadp_parse.yml", dst / "plugins/modules/")
+    return root
+
+
+def run_module(lab, collection, args, check=False, raw=False):
+    """One ocpv.dr.oadp_parse task through ansible-playbook; returns the task
+    result (and with raw=True also the whole stdout+stderr text)."""
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "vars.json").write_text(json.dumps({"oadp_args": args}))
+        Path(d, "play.yml").write_text(
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+            "    - ocpv.dr.oadp_parse: '{{ oadp_args }}'\n")
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collection),
+                   ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOCALHOST_WARNING="false",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
+        cmd = [str(Path(lab["LAB_VENV"]) / "bin/ansible-playbook"), "-i", "localhost,",
+               "-c", "local", "-e", "@" + str(Path(d, "vars.json")),
+               "-e", "ansible_python_interpreter=" + str(Path(lab["LAB_VENV"]) / "bin/python"),
+               str(Path(d, "play.yml"))]
+        if check:
+            cmd.append("--check")
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=d)
+    try:
+        res = json.loads(p.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    except (ValueError, KeyError, IndexError):
+        raise AssertionError(f"ansible-playbook rc={p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    return (res, p.stdout + p.stderr) if raw else res
+
+
+def ok(res):
+    assert not res.get("failed"), res.get("msg")
+    return res
+
+
+def failed(res, *needles):
+    assert res.get("failed"), "expected a failure"
+    for n in needles:
+        assert n in res["msg"], f"{n!r} not in {res['msg']!r}"
+    return res["msg"]
+
+
+# ------------------------------------------------------------------ selection
+
+def test_latest_completed_among_several(lab, collection, store):
+    store.add("hourly-old", start=NOW - timedelta(hours=5), seed=1)
+    store.add("hourly-good", start=NOW - timedelta(hours=2), seed=2)
+    store.add("hourly-partial", start=NOW - timedelta(minutes=50), phase="PartiallyFailed", seed=3)
+    store.add("hourly-failed", start=NOW - timedelta(minutes=40), phase="Failed", seed=4)
+    store.add("hourly-running", start=NOW - timedelta(minutes=5), phase="InProgress", seed=5)
+    # a backup directory whose velero-backup.json was never written (upload in progress)
+    store.add("hourly-incomplete", start=NOW - timedelta(minutes=1), seed=6)
+    store.s3.delete_object(Bucket=store.bucket, Key=f"{store.prefix}/backups/hourly-incomplete/velero-backup.json")
+
+    res = ok(run_module(lab, collection, {"s3": store.s3_args()}))
+    b = res["backup"]
+    assert b["name"] == "hourly-good" and b["phase"] == "Completed"
+    # completion = start + 3 min: the RPO is about 1h57m
+    assert abs(b["age_seconds"] - (2 * 3600 - 180)) < 120, b
+    assert b["format_version"] == "1.1.0"
+    assert b["started"].endswith("Z") and b["completed"] > b["started"]
+    assert {c["name"] for c in b["considered"]} == {
+        "hourly-old", "hourly-good", "hourly-partial", "hourly-failed", "hourly-running", "hourly-incomplete"}
+    assert res["changed"] is False
+
+    res = ok(run_module(lab, collection, {"s3": store.s3_args(), "accept_partial": True}))
+    assert res["backup"]["name"] == "hourly-partial"
+
+
+def test_no_completed_backup(lab, collection, store):
+    store.add("b-failed", phase="Failed")
+    store.add("b-running", phase="InProgress")
+    msg = failed(run_module(lab, collection, {"s3": store.s3_args()}), "no Completed backup found",
+                 "b-failed (Failed)", "b-running (InProgress)")
+    assert store.prefix in msg
+
+
+def test_empty_prefix_and_missing_backup(lab, collection, store):
+    failed(run_module(lab, collection, {"s3": store.s3_args()}), "no Completed backup found", "0 backups")
+    store.add("present-1")
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "absent-7"}),
+           "backup 'absent-7' not found", "velero-backup.json does not exist", "present-1")
+
+
+def test_named_backup_must_be_completed(lab, collection, store):
+    store.add("pf", phase="PartiallyFailed")
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "pf"}),
+           "phase PartiallyFailed", "accept_partial")
+    ok(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "pf", "accept_partial": True}))
+
+
+# ------------------------------------------------------------------ contents
+
+def test_format_11_with_api_group_versions(lab, collection, store):
+    store.add("agv", api_group_versions=True, vms_per_ns=4, namespaces=("vm-prod", "vm-dev", "other"))
+    res = ok(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "agv",
+                                          "namespaces": ["vm-prod", "vm-dev"]}))
+    c = res["counts"]
+    assert (c["pv"], c["pvc"], c["vs"], c["vsc"], c["vm"], c["dv"]) == (8, 8, 8, 8, 8, 8)
+    # each object once, the preferred version (v1) beats the v1beta1 copies
+    names = [o["metadata"]["name"] for o in res["vs_info_list"]]
+    assert len(names) == len(set(names))
+    assert {o["apiVersion"] for o in res["vs_info_list"]} == {"snapshot.storage.k8s.io/v1"}
+    assert {o["apiVersion"] for o in res["dv_info_list"]} == {"cdi.kubevirt.io/v1beta1"}
+    # PVs / VSCs only when bound into the selected namespaces
+    assert {p["spec"]["claimRef"]["namespace"] for p in res["pv_info_list"]} == {"vm-prod", "vm-dev"}
+    assert {v["spec"]["volumeSnapshotRef"]["namespace"] for v in res["vsc_info_list"]} == {"vm-prod", "vm-dev"}
+    assert {p["spec"]["storageClassName"] for p in res["pv_info_list"]} >= {"nfs-csi", "nfs-dynamic"}
+    assert {v["kind"] for v in res["vm_info_list"]} == {"VirtualMachine"}
+    assert res["backup"]["archive_format_version"] == "1.1.0"
+
+
+def test_format_1_layout(lab, collection, store):
+    store.add("old", fmt="1", vms_per_ns=2)
+    res = ok(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "old"}))
+    c = res["counts"]
+    assert (c["pv"], c["pvc"], c["vm"], c["dv"], c["vs"], c["vsc"]) == (4, 4, 4, 4, 4, 4)
+    assert res["backup"]["archive_format_version"] is None
+    assert c["duplicates"] == 0
+
+
+def test_filters_resources_and_labels(lab, collection, store):
+    store.add("f", vms_per_ns=6)
+    res = ok(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "f",
+                                          "resources": ["pv", "PersistentVolumeClaim", "vm", "configmaps"],
+                                          "label_selector": "app in (app1)", "namespaces": ["vm-prod"]}))
+    c = res["counts"]
+    # app1 = VMs 1 and 4 of vm-prod; their PVs carry no labels but are bound to the PVCs
+    assert (c["vm"], c["pvc"], c["pv"], c["vs"], c["dv"]) == (2, 2, 2, 0, 0)
+    assert {p["spec"]["claimRef"]["name"] for p in res["pv_info_list"]} == \
+        {p["metadata"]["name"] for p in res["pvc_info_list"]}
+    assert res["other_lists"] == {"configmaps": []}      # the filler configmaps are app=filler
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "f",
+                                        "label_selector": "app in app1"}), "label_selector")
+
+
+# ------------------------------------------------------------------ credentials
+
+def test_credentials_as_parameters_never_echoed(lab, collection, store, creds):
+    store.add("c1")
+    res, text = run_module(lab, collection, {"s3": store.s3_args(credentials_file=None, access_key=creds[0],
+                                                                 secret_key=creds[1]),
+                                             "backup_name": "c1"}, raw=True)
+    ok(res)
+    assert creds[1] not in text
+
+
+def test_credentials_file_secret_never_echoed(lab, collection, store, creds):
+    store.add("c2")
+    res, text = run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "c2"}, raw=True)
+    ok(res)
+    assert creds[1] not in text
+
+
+def test_wrong_secret_shows_s3_code_not_secret(lab, collection, store, creds):
+    store.add("c3")
+    bad = "WrongSecret" + uuid.uuid4().hex
+    res, text = run_module(lab, collection, {"s3": store.s3_args(credentials_file=None, access_key=creds[0],
+                                                                 secret_key=bad),
+                                             "backup_name": "c3"}, raw=True)
+    failed(res, "SignatureDoesNotMatch", "HTTP 403")
+    assert bad not in text and creds[1] not in text
+    res = run_module(lab, collection, {"s3": store.s3_args(credentials_file=None, access_key="NOSUCHKEY",
+                                                           secret_key=bad)})
+    failed(res, "InvalidAccessKeyId")
+
+
+def test_wrong_credentials_file(lab, collection, store, tmp_path):
+    cf = tmp_path / "cloud"
+    cf.write_text("[default]\naws_access_key_id = nobody\naws_secret_access_key = Hunter2Hunter2\n")
+    res, text = run_module(lab, collection, {"s3": store.s3_args(credentials_file=str(cf))}, raw=True)
+    failed(res, "InvalidAccessKeyId")
+    assert "Hunter2Hunter2" not in text
+    failed(run_module(lab, collection, {"s3": store.s3_args(credentials_file=str(cf), profile="dr")}),
+           "has no [dr] profile")
+
+
+# ------------------------------------------------------------------ damaged / hostile
+
+@pytest.mark.parametrize("how,needle", [
+    ("truncate", "truncated"),
+    ("truncate-trailer", "truncated"),
+    ("crc", "incorrect data check"),
+    ("deflate", "corrupt"),
+    ("not-gzip", "not gzip"),
+])
+def test_damaged_archive_fails_clearly(lab, collection, store, how, needle):
+    store.add("dmg", corrupt=how, vms_per_ns=5)
+    msg = failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "dmg"}), needle)
+    assert "dmg.tar.gz" in msg
+
+
+def test_missing_tarball(lab, collection, store):
+    store.add("notar", no_tarball=True)
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "notar"}),
+           "NoSuchKey", "notar/notar.tar.gz")
+
+
+def test_hostile_entries_are_skipped_with_warnings(lab, collection, store):
+    store.add("evil", hostile=gen_backup.HOSTILE, oversize_bytes=3 * 1024 * 1024)
+    res = ok(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "evil",
+                                          "max_entry_size": 1024 * 1024}))
+    r = res["counts"]["skipped_by_reason"]
+    assert r == {"unsafe_path": 3, "link": 2, "special_file": 3, "unexpected_entry": 2,
+                 "invalid_json": 1, "bad_object": 1, "oversize": 1}, r
+    assert res["counts"]["pv"] == 6 and res["counts"]["pvc"] == 6     # the real ones are intact
+    assert any("/etc/shadow" not in w and "link.json" in w for w in res["warnings"])
+    assert any("huge.json" in w and "limit" in w for w in res["warnings"])
+
+
+def test_entry_count_limit(lab, collection, store):
+    store.add("many", extra_entries=6000)
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "many", "max_entries": 5000}),
+           "more than 5000 tar entries")
+    res = ok(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "many"}))
+    assert res["counts"]["entries"] > 6000
+
+
+# ------------------------------------------------------------------ dest, src, check mode
+
+def test_dest_keeps_archive_and_check_mode_does_not(lab, collection, store, tmp_path):
+    tar = store.add("keep")
+    dest = tmp_path / "audit"
+    dest.mkdir()
+    res = run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "keep", "dest": str(dest)},
+                     check=True)
+    ok(res)
+    assert res["changed"] is True and list(dest.iterdir()) == []
+    res = ok(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "keep", "dest": str(dest)}))
+    assert res["changed"] is True
+    kept = dest / "keep.tar.gz"
+    assert res["backup"]["dest"] == str(kept)
+    assert kept.read_bytes() == Path(tar).read_bytes()
+    assert [p.name for p in dest.iterdir()] == ["keep.tar.gz"]          # no .part left
+    # a failed download leaves nothing behind
+    store.add("keep-bad", corrupt="truncate")
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "keep-bad", "dest": str(dest)}),
+           "truncated")
+    assert [p.name for p in dest.iterdir()] == ["keep.tar.gz"]
+
+
+def test_nothing_written_without_dest(lab, collection, store, tmp_path):
+    """The module binary run directly with an empty cwd and TMPDIR: no file appears."""
+    store.add("nodisk", vms_per_ns=4)
+    work = tmp_path / "work"
+    work.mkdir()
+    args = work.parent / "args.json"
+    args.write_text(json.dumps({"s3": store.s3_args(), "backup_name": "nodisk"}))
+    binary = Path(collection) / "ansible_collections/ocpv/dr/plugins/modules/oadp_parse"
+    p = subprocess.run([str(binary), str(args)], cwd=work, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, TMPDIR=str(work)))
+    res = json.loads(p.stdout)
+    ok(res)
+    assert res["counts"]["vm"] == 8
+    assert list(work.iterdir()) == []
+
+
+def test_local_src(lab, collection, store):
+    tar = store.add("local", vms_per_ns=2, phase="Completed")
+    res = ok(run_module(lab, collection, {"src": tar, "namespaces": ["vm-dev"]}))
+    assert res["backup"]["name"] == "local" and res["backup"]["phase"] == "Completed"
+    assert res["counts"]["vm"] == 2 and res["counts"]["pv"] == 2
+    failed(run_module(lab, collection, {"src": tar + ".missing"}), "cannot open src")
+    failed(run_module(lab, collection, {"src": tar, "s3": store.s3_args()}), "mutually exclusive")
