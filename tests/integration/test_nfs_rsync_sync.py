@@ -1,0 +1,483 @@
+"""test_nfs_rsync_sync.py - lab tests of ocpv.dr.nfs_rsync_sync.
+
+Everything goes through REAL ansible-playbook: the task is delegated to the
+lab storage host nfs-primary (a network namespace with its own sshd), so
+Ansible copies the static binary into nfs-primary's remote temp dir and runs
+it there; the module then runs REAL rsync over REAL ssh to nfs-dr.  The lab's
+storage hosts share this machine's file system, so the tests prepare source
+data and check what arrived by reading the export directories directly
+(sha256 of every file, symlink targets, modes).
+
+Each test works in its own namespace-like prefix (uuid), so tests and lab
+users do not see each other's volumes.
+
+Run:  LAB_ENV=tests/lab/.state-<name>/env $LAB_VENV/bin/pytest tests/integration/test_nfs_rsync_sync.py
+      (the module must be installed: meson install -C <build> --tags modules)
+"""
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE_BIN = os.path.join(REPO, "collections", "ansible_collections", "ocpv", "dr", "plugins",
+                          "modules", "nfs_rsync_sync")
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: sync
+      ocpv.dr.nfs_rsync_sync:
+      args: "{{ mod_args }}"
+      delegate_to: nfs-primary
+      register: r
+      ignore_errors: true
+    - name: save result
+      ansible.builtin.copy:
+        content: "{{ r | to_json }}"
+        dest: "{{ out_file }}"
+      check_mode: false
+"""
+
+
+def read_env():
+    path = os.environ.get("LAB_ENV", os.path.join(REPO, "tests", "lab", ".env"))
+    if not os.path.exists(path):
+        pytest.skip(f"lab env file {path} not found: run tests/lab/up (or set LAB_ENV)")
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("export "):
+                k, _, v = line[len("export "):].partition("=")
+                env[k] = shlex.split(v)[0] if v else ""
+    return env
+
+
+@pytest.fixture(scope="module")
+def lab():
+    env = read_env()
+    if not os.access(MODULE_BIN, os.X_OK):
+        pytest.fail(f"{MODULE_BIN} missing: run meson install -C <build> --tags modules")
+    with open(env["LAB_INVENTORY"]) as f:
+        inv = yaml.safe_load(f)
+    env["PRIMARY_ROOT"] = inv["all"]["children"]["primary_nfs_server"]["hosts"]["nfs-primary"]["export_root"]
+    env["DR_ROOT"] = inv["all"]["children"]["dr_nfs_server"]["hosts"]["nfs-dr"]["export_root"]
+    env["PLAYBOOK_BIN"] = os.path.join(env["LAB_VENV"], "bin", "ansible-playbook")
+    assert os.access(env["PLAYBOOK_BIN"], os.X_OK), env["PLAYBOOK_BIN"]
+    return env
+
+
+@pytest.fixture
+def prefix(lab):
+    """A unique directory prefix; everything under it is removed afterwards."""
+    p = "t" + uuid.uuid4().hex[:10]
+    yield p
+    for root in (lab["PRIMARY_ROOT"], lab["DR_ROOT"]):
+        for name in os.listdir(root):
+            if name.startswith(p):
+                path = os.path.join(root, name)
+                if os.path.islink(path) or not os.path.isdir(path):
+                    os.unlink(path)
+                else:
+                    shutil.rmtree(path)
+
+
+# ---------------------------------------------------------------- helpers
+def profiles(lab):
+    common = {"primary_server": lab["NFS_PRIMARY_ADDR"], "dr_server": lab["NFS_DR_ADDR"],
+              "primary_export": lab["PRIMARY_ROOT"], "dr_export": lab["DR_ROOT"]}
+    return {"nfs-subdir": dict(common), "nfs-dynamic": dict(common),
+            "nfs-csi": dict(common, type="nfs-csi")}
+
+
+def subdir_pv(lab, ns, pvc, pv):
+    return {"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": pv, "uid": str(uuid.uuid4()), "resourceVersion": "42"},
+            "spec": {"storageClassName": "nfs-subdir", "persistentVolumeReclaimPolicy": "Delete",
+                     "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                     "claimRef": {"namespace": ns, "name": pvc},
+                     "nfs": {"server": lab["NFS_PRIMARY_ADDR"],
+                             "path": f"{lab['PRIMARY_ROOT']}/{ns}-{pvc}-{pv}"}}}
+
+
+def dynamic_pv(lab, name, rel):
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"storageClassName": "nfs-dynamic", "persistentVolumeReclaimPolicy": "Delete",
+                     "nfs": {"server": lab["NFS_PRIMARY_ADDR"], "path": f"{lab['PRIMARY_ROOT']}/{rel}"}}}
+
+
+def csi_pv(lab, name, share_rel, subdir):
+    share = f"{lab['PRIMARY_ROOT']}/{share_rel}"
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"storageClassName": "nfs-csi", "persistentVolumeReclaimPolicy": "Delete",
+                     "csi": {"driver": "nfs.csi.k8s.io",
+                             "volumeHandle": f"{lab['NFS_PRIMARY_ADDR']}#{share.strip('/')}#{subdir}##",
+                             "volumeAttributes": {"server": lab["NFS_PRIMARY_ADDR"], "share": share,
+                                                  "subdir": subdir}}}}
+
+
+def fill(path, seed, nfiles=5):
+    """Writes a small tree with random data, a subdir, an empty dir, a
+    relative symlink and a name with spaces."""
+    os.makedirs(os.path.join(path, "sub", "deeper"), exist_ok=True)
+    os.makedirs(os.path.join(path, "empty"), exist_ok=True)
+    for i in range(nfiles):
+        with open(os.path.join(path, f"f{i}.bin"), "wb") as f:
+            f.write(os.urandom(1000 + 997 * i))
+    with open(os.path.join(path, "sub", "deeper", "disk image.qcow2"), "wb") as f:
+        f.write(os.urandom(200_000) + seed.encode())
+    os.chmod(os.path.join(path, "f0.bin"), 0o640)
+    os.symlink("sub/deeper/disk image.qcow2", os.path.join(path, "link"))
+
+
+def tree_digest(path):
+    """{relative path: sha256 | 'dir mode' | 'link -> target'} of a tree."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        for d in dirnames:
+            full = os.path.join(dirpath, d)
+            rel = os.path.relpath(full, path)
+            if os.path.islink(full):
+                out[rel] = "link -> " + os.readlink(full)
+            else:
+                out[rel] = "dir %o" % (os.stat(full).st_mode & 0o7777)
+        for fn in filenames:
+            full = os.path.join(dirpath, fn)
+            rel = os.path.relpath(full, path)
+            if os.path.islink(full):
+                out[rel] = "link -> " + os.readlink(full)
+            else:
+                st = os.stat(full)
+                with open(full, "rb") as f:
+                    out[rel] = "%s %o" % (hashlib.sha256(f.read()).hexdigest(), st.st_mode & 0o7777)
+    return out
+
+
+def run_module(lab, args, check=False, verbose=False):
+    """Runs the module through ansible-playbook delegated to nfs-primary;
+    returns the registered result (and ansible-playbook's output when
+    verbose, run with -vvv)."""
+    base = {"dr_host": lab["NFS_DR_ADDR"], "dr_user": "root", "ssh_key": lab["LAB_SSH_KEY"],
+            "known_hosts": lab["LAB_KNOWN_HOSTS"]}
+    base.update(args)
+    with tempfile.TemporaryDirectory() as td:
+        pb = os.path.join(td, "pb.yml")
+        with open(pb, "w") as f:
+            f.write(PLAYBOOK)
+        out = os.path.join(td, "out.json")
+        varsf = os.path.join(td, "vars.json")
+        with open(varsf, "w") as f:
+            json.dump({"mod_args": base, "out_file": out}, f)
+        cmd = [lab["PLAYBOOK_BIN"], "-i", lab["LAB_INVENTORY"], pb, "-e", "@" + varsf]
+        if check:
+            cmd.append("--check")
+        if verbose:
+            cmd.append("-vvv")
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+                   ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "collections"))
+        p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stdout + p.stderr
+        with open(out) as f:
+            r = json.load(f)
+    return (r, p.stdout) if verbose else r
+
+
+def dr_sshd_log(lab):
+    return os.path.join(lab.get("LAB_STATE_DIR") or os.path.dirname(lab["LAB_INVENTORY"]),
+                        "logs", "sshd-nfs-dr.log")
+
+
+def by_name(r):
+    return {v["name"]: v for v in r["volumes"]}
+
+
+# ---------------------------------------------------------------- tests
+def test_sync_byte_identical_then_idempotent(lab, prefix):
+    ns = prefix
+    vols = [subdir_pv(lab, ns, "disk0", "pv-a"), dynamic_pv(lab, "pv-b", f"{prefix}-dyn/nested/vol"),
+            csi_pv(lab, "pv-c", f"{prefix}-csi", "pvc-c")]
+    srcs = {"pv-a": f"{lab['PRIMARY_ROOT']}/{ns}-disk0-pv-a",
+            "pv-b": f"{lab['PRIMARY_ROOT']}/{prefix}-dyn/nested/vol",
+            "pv-c": f"{lab['PRIMARY_ROOT']}/{prefix}-csi/pvc-c"}
+    for name, src in srcs.items():
+        fill(src, name)
+    os.makedirs(f"{lab['DR_ROOT']}/{prefix}-csi", exist_ok=True)
+
+    log = dr_sshd_log(lab)
+    log_size = os.path.getsize(log)
+    r, out = run_module(lab, {"volumes": vols, "storage_profiles": profiles(lab), "parallel": 3},
+                        verbose=True)
+    assert not r.get("failed"), r.get("msg")
+    # the static binary was copied to nfs-primary's remote temp dir and run
+    # there, and it was nfs-primary (not this host) that logged in to nfs-dr
+    assert f"ESTABLISH SSH CONNECTION FOR USER: root" in out and f"{lab['NFS_PRIMARY_ADDR']}" in out
+    assert "/.ansible/tmp/ansible-tmp-" in out and "/nfs_rsync_sync" in out
+    with open(log) as f:
+        f.seek(log_size)
+        assert f"Accepted publickey for root from {lab['NFS_PRIMARY_ADDR']} " in f.read()
+    assert r["changed"] is True
+    assert r["summary"] == {"total": 3, "ok": 3, "failed": 0, "skipped": 0, "changed": 3}
+    res = by_name(r)
+    for name, src in srcs.items():
+        dest = src.replace(lab["PRIMARY_ROOT"], lab["DR_ROOT"], 1)
+        assert tree_digest(dest) == tree_digest(src), name
+        v = res[name]
+        assert v["ok"] and v["synced"] and v["changed"] and v["rc"] == 0 and v["error"] is None
+        assert v["files_transferred"] == 6
+        assert v["bytes_sent"] > 200_000
+        assert v["dest"] == f"root@{lab['NFS_DR_ADDR']}:{dest}"
+    # the DR PVs point at the DR export, Retain
+    pvs = {p["metadata"]["name"]: p for p in r["pvs"]}
+    assert set(pvs) == {"pv-a", "pv-b", "pv-c"}
+    assert pvs["pv-a"]["spec"]["nfs"] == {"server": lab["NFS_DR_ADDR"],
+                                          "path": f"{lab['DR_ROOT']}/{ns}-disk0-pv-a"}
+    assert pvs["pv-b"]["spec"]["nfs"]["path"] == f"{lab['DR_ROOT']}/{prefix}-dyn/nested/vol"
+    csi = pvs["pv-c"]["spec"]["csi"]
+    assert csi["volumeAttributes"]["server"] == lab["NFS_DR_ADDR"]
+    assert csi["volumeAttributes"]["share"] == f"{lab['DR_ROOT']}/{prefix}-csi"
+    assert csi["volumeHandle"] == f"{lab['NFS_DR_ADDR']}#{lab['DR_ROOT'].strip('/')}/{prefix}-csi#pvc-c##"
+    assert all(p["spec"]["persistentVolumeReclaimPolicy"] == "Retain" for p in r["pvs"])
+
+    # second run: nothing to do
+    r2 = run_module(lab, {"volumes": vols, "storage_profiles": profiles(lab), "verify": "checksum"})
+    assert not r2.get("failed"), r2.get("msg")
+    assert r2["changed"] is False
+    for v in r2["volumes"]:
+        assert v["changed"] is False and v["items_changed"] == 0 and v["files_transferred"] == 0
+        assert v["verified"] is True
+
+
+def test_deletions_propagate_only_inside_the_volume(lab, prefix):
+    pv = subdir_pv(lab, prefix, "d", "pv-del")
+    src = f"{lab['PRIMARY_ROOT']}/{prefix}-d-pv-del"
+    dest = f"{lab['DR_ROOT']}/{prefix}-d-pv-del"
+    fill(src, "x")
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)})
+    assert not r.get("failed"), r.get("msg")
+    # things on DR that are NOT part of this volume must survive
+    sibling = f"{lab['DR_ROOT']}/{prefix}-sibling"
+    os.makedirs(sibling)
+    with open(f"{sibling}/keep", "w") as f:
+        f.write("keep")
+    with open(f"{lab['DR_ROOT']}/{prefix}-rootfile", "w") as f:
+        f.write("keep")
+    os.unlink(f"{src}/f3.bin")
+    shutil.rmtree(f"{src}/sub/deeper")
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)})
+    assert not r.get("failed"), r.get("msg")
+    v = r["volumes"][0]
+    assert r["changed"] is True and v["changed"] is True
+    assert v["files_deleted"] == 3       # f3.bin, deeper/ and the file in it (the link stays, dangling)
+    assert tree_digest(dest) == tree_digest(src)
+    assert not os.path.exists(f"{dest}/f3.bin")
+    assert open(f"{sibling}/keep").read() == "keep"
+    assert open(f"{lab['DR_ROOT']}/{prefix}-rootfile").read() == "keep"
+
+
+def test_traversal_and_symlink_escapes_refused(lab, prefix):
+    outside_p = tempfile.mkdtemp(prefix="nfs-outside-")
+    outside_d = tempfile.mkdtemp(prefix="nfs-outside-dr-")
+    try:
+        with open(f"{outside_p}/secret", "w") as f:
+            f.write("must not be copied")
+        good = dynamic_pv(lab, "pv-good", f"{prefix}-good")
+        fill(f"{lab['PRIMARY_ROOT']}/{prefix}-good", "g")
+        dotdot = dynamic_pv(lab, "pv-dotdot", f"{prefix}-x/../../../etc")
+        # source volume dir is a symlink leading out of the primary export
+        os.symlink(outside_p, f"{lab['PRIMARY_ROOT']}/{prefix}-srclink")
+        srclink = dynamic_pv(lab, "pv-srclink", f"{prefix}-srclink")
+        # destination on DR is a symlink leading out of the DR export
+        fill(f"{lab['PRIMARY_ROOT']}/{prefix}-dstlink", "d")
+        os.symlink(outside_d, f"{lab['DR_ROOT']}/{prefix}-dstlink")
+        dstlink = dynamic_pv(lab, "pv-dstlink", f"{prefix}-dstlink")
+        csi_escape = csi_pv(lab, "pv-csi-escape", f"{prefix}-csi", "../../../../tmp")
+        root_itself = dynamic_pv(lab, "pv-root", "")
+
+        r = run_module(lab, {"volumes": [dotdot, good, srclink, dstlink, csi_escape, root_itself],
+                             "storage_profiles": profiles(lab)})
+        assert r["failed"] is True
+        assert "5 of 6 volume(s) failed" in r["msg"]
+        res = by_name(r)
+        assert "'..' is not allowed" in res["pv-dotdot"]["error"]
+        assert "spec.nfs.path" in res["pv-dotdot"]["error"]
+        assert "outside the export root" in res["pv-srclink"]["error"]
+        assert "outside the export root" in res["pv-dstlink"]["error"]
+        assert lab["NFS_DR_ADDR"] in res["pv-dstlink"]["error"]
+        assert "'..' is not allowed" in res["pv-csi-escape"]["error"]
+        assert "export root itself" in res["pv-root"]["error"]
+        for n in ("pv-dotdot", "pv-srclink", "pv-dstlink", "pv-csi-escape", "pv-root"):
+            assert res[n]["ok"] is False and res[n]["rc"] is None
+        # nothing was written outside the DR export, the good volume still synced
+        assert os.listdir(outside_d) == []
+        assert res["pv-good"]["ok"] and res["pv-good"]["synced"]
+        assert [p["metadata"]["name"] for p in r["pvs"]] == ["pv-good"]
+        assert tree_digest(f"{lab['DR_ROOT']}/{prefix}-good") == tree_digest(f"{lab['PRIMARY_ROOT']}/{prefix}-good")
+    finally:
+        shutil.rmtree(outside_p)
+        shutil.rmtree(outside_d)
+
+
+def test_broken_volume_does_not_stop_the_rest(lab, prefix):
+    vols = []
+    for i in range(6):
+        vols.append(subdir_pv(lab, prefix, f"c{i}", f"pv{i}"))
+        fill(f"{lab['PRIMARY_ROOT']}/{prefix}-c{i}-pv{i}", str(i), nfiles=2)
+    missing = subdir_pv(lab, prefix, "gone", "pv-missing")           # no source dir
+    unknown = dynamic_pv(lab, "pv-unknown", f"{prefix}-u")
+    unknown["spec"]["storageClassName"] = "ceph-rbd"
+    # DR side: a regular FILE where the volume dir should be -> rsync fails for it
+    fill(f"{lab['PRIMARY_ROOT']}/{prefix}-c9-pv9", "9", nfiles=1)
+    with open(f"{lab['DR_ROOT']}/{prefix}-c9-pv9", "w") as f:
+        f.write("in the way")
+    blocked = subdir_pv(lab, prefix, "c9", "pv9")
+    vols[3:3] = [missing, blocked, unknown]
+
+    r = run_module(lab, {"volumes": vols, "storage_profiles": profiles(lab), "parallel": 4,
+                         "fail_on_error": False})
+    assert not r.get("failed"), r.get("msg")
+    res = by_name(r)
+    assert "does not exist" in res["pv-missing"]["error"]
+    assert "storage class 'ceph-rbd' has no entry" in res["pv-unknown"]["error"]
+    assert res["pv9"]["rc"] not in (None, 0) and "rsync exited with status" in res["pv9"]["error"]
+    assert res["pv9"]["stderr_tail"]
+    assert r["summary"]["failed"] == 3 and r["summary"]["ok"] == 6
+    assert any("3 of 9 volume(s) failed" in w for w in r.get("warnings", []))
+    for i in range(6):
+        assert res[f"pv{i}"]["synced"] is True
+        assert tree_digest(f"{lab['DR_ROOT']}/{prefix}-c{i}-pv{i}") == \
+            tree_digest(f"{lab['PRIMARY_ROOT']}/{prefix}-c{i}-pv{i}")
+    assert sorted(p["metadata"]["name"] for p in r["pvs"]) == [f"pv{i}" for i in range(6)]
+
+    # on_unknown: skip turns the unknown class into a skip, not an error
+    r = run_module(lab, {"volumes": [unknown], "storage_profiles": profiles(lab), "on_unknown": "skip"})
+    assert not r.get("failed") and r["volumes"][0]["skipped"] is True and r["changed"] is False
+
+
+def test_check_mode_changes_nothing(lab, prefix):
+    pv = subdir_pv(lab, prefix, "chk", "pv-chk")
+    src = f"{lab['PRIMARY_ROOT']}/{prefix}-chk-pv-chk"
+    dest = f"{lab['DR_ROOT']}/{prefix}-chk-pv-chk"
+    fill(src, "c")
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)}, check=True)
+    assert not r.get("failed"), r.get("msg")
+    assert r["changed"] is True and r["volumes"][0]["changed"] is True
+    assert r["volumes"][0]["synced"] is False
+    assert not os.path.exists(dest)
+    # real sync, then a pending deletion + modification in check mode
+    run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)})
+    before = tree_digest(dest)
+    os.unlink(f"{src}/f1.bin")
+    with open(f"{src}/f2.bin", "ab") as f:
+        f.write(b"more")
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)}, check=True)
+    assert r["changed"] is True and r["volumes"][0]["files_deleted"] == 1
+    assert tree_digest(dest) == before
+
+
+def test_unreachable_dr_host_and_bad_key(lab, prefix):
+    pvs = [subdir_pv(lab, prefix, f"u{i}", f"pv-u{i}") for i in range(3)]
+    for i in range(3):
+        fill(f"{lab['PRIMARY_ROOT']}/{prefix}-u{i}-pv-u{i}", "u", nfiles=1)
+    net = lab["NFS_DR_ADDR"].rsplit(".", 1)[0]
+    r = run_module(lab, {"volumes": pvs, "storage_profiles": profiles(lab),
+                         "dr_host": f"{net}.250", "connect_timeout": 2})
+    assert r["failed"] is True and "3 of 3 volume(s) failed" in r["msg"]
+    for v in r["volumes"]:
+        assert v["rc"] == 255 and f"cannot connect to DR host {net}.250" in v["error"], v
+    assert r["pvs"] == []
+
+    # a key the DR host does not accept: authentication failure per volume
+    with tempfile.TemporaryDirectory() as td:
+        key = os.path.join(td, "wrong_key")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        for multiplex in (True, False):
+            r = run_module(lab, {"volumes": pvs, "storage_profiles": profiles(lab), "ssh_key": key,
+                                 "ssh_multiplex": multiplex})
+            assert r["failed"] is True
+            for v in r["volumes"]:
+                assert v["rc"] == 255 and "Permission denied" in v["error"], v
+    assert not any(os.path.exists(f"{lab['DR_ROOT']}/{prefix}-u{i}-pv-u{i}") for i in range(3))
+
+    # bad option values are refused before anything runs, naming the option
+    r = run_module(lab, {"volumes": pvs, "storage_profiles": profiles(lab),
+                         "dr_host": "-oProxyCommand=touch /tmp/pwned"})
+    assert r["failed"] is True and "dr_host" in r["msg"]
+    assert not os.path.exists("/tmp/pwned")
+
+
+def test_snapshot_dir_and_verify(lab, prefix):
+    pv = subdir_pv(lab, prefix, "snap", "pv-snap")
+    src = f"{lab['PRIMARY_ROOT']}/{prefix}-snap-pv-snap"
+    fill(src, "live")
+    snap = f"{src}/.snapshot/hourly.0"
+    fill(snap, "snapshot", nfiles=2)
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab),
+                         "snapshot_dir": ".snapshot/hourly.0", "verify": "checksum"})
+    assert not r.get("failed"), r.get("msg")
+    v = r["volumes"][0]
+    assert v["verified"] is True and v["src"] == os.path.realpath(snap)
+    assert tree_digest(f"{lab['DR_ROOT']}/{prefix}-snap-pv-snap") == tree_digest(snap)
+    # a snapshot_dir that leaves the volume is refused
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab), "snapshot_dir": "../x"})
+    assert r["failed"] is True and "snapshot_dir" in r["msg"]
+
+
+def test_absent_removes_only_the_volume_dir(lab, prefix):
+    pv = subdir_pv(lab, prefix, "rm", "pv-rm")
+    src = f"{lab['PRIMARY_ROOT']}/{prefix}-rm-pv-rm"
+    dest = f"{lab['DR_ROOT']}/{prefix}-rm-pv-rm"
+    fill(src, "r")
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)})
+    assert not r.get("failed"), r.get("msg")
+    neighbour = f"{lab['DR_ROOT']}/{prefix}-rm-pv-rm2"     # shares the name prefix
+    os.makedirs(neighbour)
+    with open(f"{neighbour}/keep", "w") as f:
+        f.write("keep")
+    shutil.rmtree(src)        # the PV is gone on the primary
+
+    # refused without the caller's confirmation
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab), "state": "absent"})
+    assert r["failed"] is True and "pv_exists_on_primary" in r["msg"]
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab), "state": "absent",
+                         "pv_exists_on_primary": True})
+    assert r["failed"] is True and os.path.isdir(dest)
+    # check mode reports, removes nothing
+    args = {"volumes": [pv], "storage_profiles": profiles(lab), "state": "absent",
+            "pv_exists_on_primary": False}
+    r = run_module(lab, args, check=True)
+    assert not r.get("failed"), r.get("msg")
+    assert r["changed"] is True and r["volumes"][0]["removed"] is True and os.path.isdir(dest)
+    # the real thing
+    r = run_module(lab, args)
+    assert not r.get("failed"), r.get("msg")
+    assert r["changed"] is True and r["volumes"][0]["removed"] is True and r["pvs"] == []
+    assert not os.path.exists(dest)
+    assert open(f"{neighbour}/keep").read() == "keep"
+    assert os.path.isdir(lab["DR_ROOT"])
+    # again: nothing left to remove
+    r = run_module(lab, args)
+    assert not r.get("failed") and r["changed"] is False and r["volumes"][0]["removed"] is False
+
+    # a DR volume dir whose PARENT is a symlink out of the export is refused
+    outside = tempfile.mkdtemp(prefix="nfs-outside-rm-")
+    try:
+        os.makedirs(f"{outside}/vol")
+        with open(f"{outside}/vol/precious", "w") as f:
+            f.write("x")
+        os.symlink(outside, f"{lab['DR_ROOT']}/{prefix}-esc")
+        esc = dynamic_pv(lab, "pv-esc", f"{prefix}-esc/vol")
+        r = run_module(lab, {"volumes": [esc], "storage_profiles": profiles(lab), "state": "absent",
+                             "pv_exists_on_primary": False})
+        assert r["failed"] is True and "outside the export root" in r["volumes"][0]["error"]
+        assert os.path.exists(f"{outside}/vol/precious")
+    finally:
+        shutil.rmtree(outside)
