@@ -222,8 +222,25 @@ json_t *tf_cleaned(const json_t *obj, const tf_opts *o, char **err)
     return c;
 }
 
+static bool has_marks(const json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    if (json_object_get(json_object_get(md, "labels"), TF_MANAGED_LABEL))
+        return true;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(md, "annotations"), k, v)
+        if (strncmp(k, TF_ANN_PREFIX, strlen(TF_ANN_PREFIX)) == 0)
+            return true;
+    return false;
+}
+
 void tf_hash(const json_t *cleaned, char out[65])
 {
+    if (!has_marks(cleaned)) {   /* the common case: no copy needed */
+        jx_sha256(cleaned, out);
+        return;
+    }
     json_t *c = json_deep_copy(cleaned);
     json_t *md = json_object_get(c, "metadata");
     json_t *ann = json_object_get(md, "annotations");

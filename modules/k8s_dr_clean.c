@@ -21,10 +21,12 @@
 #include "jsonx.h"
 #include "transform.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------ spec */
 
@@ -90,7 +92,25 @@ typedef struct run {
     json_t *diff_before, *diff_after;
     size_t nfailed;
     bool changed;
+    json_t *timings;            /* phase -> seconds, returned */
+    json_t *dr_lists;           /* "plural|ns" -> DR list taken by lookup(), reused by prune() */
+    double t_mark;
 } run;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Records the seconds since the previous mark under `phase`. */
+static void mark(run *r, const char *phase)
+{
+    double t = now_s();
+    json_object_set_new(r->timings, phase, json_real((double)(long long)((t - r->t_mark) * 1000) / 1000));
+    r->t_mark = t;
+}
 
 static char *xstrdup(const char *s)
 {
@@ -363,10 +383,39 @@ static void on_get(void *ud, int rc, json_t *out, const k8s_error *err)
  * one batch.  A 401 ends the module before any write. */
 static void lookup(run *r)
 {
+    /* lists prefetched by prefetch(): resolve their items without requests */
+    const char *cached_key;
+    json_t *cached;
+    json_object_foreach(r->dr_lists, cached_key, cached) {
+        size_t i;
+        json_t *o;
+        json_array_foreach(cached, i, o) {
+            const char *kind = jx_str(o, "kind");
+            char *k = key_of(kind ? kind : "", tf_kind_cluster_scoped(kind) ? "" : jx_str(o, "metadata.namespace"),
+                             jx_str_or(o, "metadata.name", ""));
+            json_t *idx = json_object_get(r->index, k);
+            free(k);
+            if (idx) {
+                item *it = &r->items[json_integer_value(idx)];
+                if (it->action == A_NONE && !it->live)
+                    it->live = json_incref(o);
+            }
+        }
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        item *it = &r->items[i];
+        char k[400];
+        if (it->action != A_NONE || !it->res)
+            continue;
+        snprintf(k, sizeof k, "%s|%s", it->res->plural, it->res->namespaced ? it->ns : "");
+        if (json_object_get(r->dr_lists, k))
+            it->looked_up = true;   /* absent from a complete list: does not exist */
+    }
+
     json_t *groups = json_object();   /* "Kind/ns" -> count */
     for (size_t i = 0; i < r->n; i++) {
         item *it = &r->items[i];
-        if (it->action != A_NONE)
+        if (it->action != A_NONE || it->looked_up)
             continue;
         char g[400];
         snprintf(g, sizeof g, "%s/%s", it->kind, it->ns);
@@ -383,7 +432,7 @@ static void lookup(run *r)
             item *it = &r->items[i];
             char gg[400];
             snprintf(gg, sizeof gg, "%s/%s", it->kind, it->ns);
-            if (it->action == A_NONE && strcmp(gg, g) == 0)
+            if (it->action == A_NONE && !it->looked_up && strcmp(gg, g) == 0)
                 first = it;
         }
         if (!first)
@@ -400,6 +449,9 @@ static void lookup(run *r)
             }
             continue;   /* e.g. no list permission: fall back to GETs */
         }
+        char ck[400];
+        snprintf(ck, sizeof ck, "%s|%s", first->res->plural, first->res->namespaced ? first->ns : "");
+        json_object_set(r->dr_lists, ck, list);
         size_t i;
         json_t *o;
         json_array_foreach(list, i, o) {
@@ -544,13 +596,19 @@ static void apply_all(run *r)
  * cluster-scoped kinds are in scope as a whole.  Appends to *out.
  * Returns 0 or -1 with *err. */
 static int list_scope(k8s_client *c, const k8s_resource *res, json_t *namespaces,
-                      const char *selector, json_t *out, char **err)
+                      const char *selector, json_t *cache, json_t *out, char **err)
 {
     k8s_list_opts lo = { .label_selector = selector, .limit = 500 };
     size_t i;
     json_t *ns;
+    char ck[400];
     if (res->namespaced) {
         json_array_foreach(namespaces, i, ns) {
+            snprintf(ck, sizeof ck, "%s|%s", res->plural, json_string_value(ns));
+            if (json_object_get(cache, ck)) {
+                json_array_extend(out, json_object_get(cache, ck));
+                continue;
+            }
             json_t *items = NULL;
             k8s_error e = { 0 };
             if (k8s_list(c, res, json_string_value(ns), &lo, &items, NULL, &e) != 0) {
@@ -567,7 +625,9 @@ static int list_scope(k8s_client *c, const k8s_resource *res, json_t *namespaces
     }
     json_t *items = NULL;
     k8s_error e = { 0 };
-    if (k8s_list(c, res, NULL, &lo, &items, NULL, &e) != 0) {
+    snprintf(ck, sizeof ck, "%s|", res->plural);
+    if ((items = json_incref(json_object_get(cache, ck))) == NULL
+        && k8s_list(c, res, NULL, &lo, &items, NULL, &e) != 0) {
         char eb[1400];
         if (asprintf(err, "listing %s: %s", res->kind, k8s_strerror(&e, eb, sizeof eb)) < 0)
             *err = NULL;
@@ -587,6 +647,110 @@ static int list_scope(k8s_client *c, const k8s_resource *res, json_t *namespaces
     }
     json_decref(items);
     return 0;
+}
+
+/* ------------------------------------------------------------ prefetch */
+
+/* One list request of prefetch(), run on its own thread (the client is
+ * thread-safe; primary and DR lists overlap instead of queueing). */
+typedef struct ljob {
+    k8s_client *c;
+    const k8s_resource *res;
+    const char *ns;            /* NULL for cluster-scoped */
+    bool primary;
+    json_t *items;
+    k8s_error err;
+    int rc;
+    pthread_t th;
+} ljob;
+
+static void *ljob_run(void *arg)
+{
+    ljob *j = arg;
+    k8s_list_opts lo = { .limit = 500 };
+    j->rc = k8s_list(j->c, j->res, j->ns, &lo, &j->items, NULL, &j->err);
+    return NULL;
+}
+
+static bool in_scope(json_t *o, json_t *namespaces, const k8s_resource *res)
+{
+    if (res->namespaced || (strcmp(res->kind, "PersistentVolume") != 0
+                            && strcmp(res->kind, "VolumeSnapshotContent") != 0))
+        return true;
+    const char *sns = tf_scope_namespace(o);
+    size_t i;
+    json_t *ns;
+    json_array_foreach(namespaces, i, ns)
+        if (sns && strcmp(sns, json_string_value(ns)) == 0)
+            return true;
+    return false;
+}
+
+/* Lists the primary (into *primary, scope-filtered) and the DR side (into
+ * r->dr_lists, complete lists reused by lookup() and prune()) at once.  A
+ * failed primary listing ends the run before any write; a failed DR listing
+ * is only fatal for 401 / no answer (else lookup/prune ask again and report). */
+static void prefetch(run *r, const k8s_resource **src_res, size_t nsrc,
+                     const k8s_resource **dr_res, size_t ndr, json_t *namespaces,
+                     json_t *primary)
+{
+    size_t nns = json_array_size(namespaces), cap = (nsrc + ndr) * (nns + 1), n = 0;
+    ljob *jobs = calloc(cap ? cap : 1, sizeof *jobs);
+    if (!jobs)
+        mod_fail(&r->m, "prefetch: out of memory");
+    for (int side = 0; side < 2; side++) {
+        const k8s_resource **res = side == 0 ? src_res : dr_res;
+        size_t nres = side == 0 ? nsrc : ndr;
+        for (size_t k = 0; k < nres; k++) {
+            if (!res[k]->namespaced) {
+                jobs[n++] = (ljob){ .c = side == 0 ? r->src : r->dr, .res = res[k], .primary = side == 0 };
+                continue;
+            }
+            for (size_t i = 0; i < nns; i++)
+                jobs[n++] = (ljob){ .c = side == 0 ? r->src : r->dr, .res = res[k],
+                                    .ns = json_string_value(json_array_get(namespaces, i)),
+                                    .primary = side == 0 };
+        }
+    }
+    /* waves of at most 16 threads */
+    for (size_t w = 0; w < n; w += 16) {
+        size_t end = w + 16 < n ? w + 16 : n;
+        for (size_t i = w; i < end; i++)
+            if (pthread_create(&jobs[i].th, NULL, ljob_run, &jobs[i]) != 0)
+                ljob_run(&jobs[i]), jobs[i].th = 0;
+        for (size_t i = w; i < end; i++)
+            if (jobs[i].th)
+                pthread_join(jobs[i].th, NULL);
+    }
+    char msg[1600] = "";
+    for (size_t i = 0; i < n; i++) {
+        ljob *j = &jobs[i];
+        char eb[1400];
+        if (j->rc != 0 && !msg[0] && (j->primary || j->err.status == 401 || j->err.status == 0))
+            snprintf(msg, sizeof msg, "%s cluster %s: listing %s%s%s: %s%s",
+                     j->primary ? "primary (source)" : "DR", k8s_client_server(j->c), j->res->kind,
+                     j->ns ? " in namespace " : "", j->ns ? j->ns : "",
+                     k8s_strerror(&j->err, eb, sizeof eb),
+                     j->err.status == 401 ? " (credential rejected: expired or wrong token?)" : "");
+        if (j->rc != 0)
+            continue;
+        if (j->primary) {
+            size_t k;
+            json_t *o;
+            json_array_foreach(j->items, k, o)
+                if (in_scope(o, namespaces, j->res))
+                    json_array_append(primary, o);
+        } else {
+            char ck[400];
+            snprintf(ck, sizeof ck, "%s|%s", j->res->plural, j->ns ? j->ns : "");
+            json_object_set(r->dr_lists, ck, j->items);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(jobs[i].items);
+    free(jobs);
+    if (msg[0])
+        mod_fail(&r->m, "%s: nothing applied or deleted", msg);
 }
 
 /* ------------------------------------------------------------ prune */
@@ -631,14 +795,21 @@ static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t n
     const char *guard = NULL;
     char gbuf[512];
     for (size_t k = 0; k < nres; k++) {
-        json_t *dr = json_array();
+        json_t *all = json_array();
         char *err = NULL;
         if (list_scope(r->dr, dr_res[k], namespaces, TF_MANAGED_LABEL "=" TF_MANAGED_VALUE,
-                       dr, &err) != 0) {
-            json_decref(dr); json_decref(stale); json_decref(present);
+                       r->dr_lists, all, &err) != 0) {
+            json_decref(all);
+            json_decref(stale); json_decref(present);
             mod_set(&r->m, "counts", json_pack("{si}", "deleted", 0));
             mod_fail(&r->m, "prune: nothing deleted: DR %s", err ? err : "listing failed");
         }
+        /* only what ocpv-dr manages (a reused lookup list holds everything) */
+        json_t *dr = json_array();
+        json_array_foreach(all, i, o)
+            if (tf_is_managed(o))
+                json_array_append(dr, o);
+        json_decref(all);
         size_t in_primary = 0;
         json_array_foreach(primary, i, o)
             in_primary += jx_str(o, "kind") && strcmp(jx_str(o, "kind"), dr_res[k]->kind) == 0;
@@ -651,8 +822,6 @@ static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t n
         }
         managed += json_array_size(dr);
         json_array_foreach(dr, i, o) {
-            if (!tf_is_managed(o))   /* belt and braces: the selector already did this */
-                continue;
             char *key = key_of(dr_res[k]->kind, dr_res[k]->namespaced ? jx_str(o, "metadata.namespace") : "",
                                jx_str_or(o, "metadata.name", ""));
             if (!json_object_get(present, key))
@@ -764,6 +933,7 @@ static void finish(run *r)
     else
         json_decref(objects);
     mod_changed(&r->m, r->changed);
+    mod_set(&r->m, "timings", json_incref(r->timings));
     if (r->m.diff_mode && (json_object_size(r->diff_before) || json_object_size(r->diff_after)))
         mod_diff(&r->m, json_incref(r->diff_before), json_incref(r->diff_after));
     json_t *guard = json_object_get(r->m.result, "prune_guard");
@@ -786,6 +956,8 @@ static void cleanup(run *r)
     json_decref(r->index);
     json_decref(r->diff_before);
     json_decref(r->diff_after);
+    json_decref(r->timings);
+    json_decref(r->dr_lists);
     if (r->dr)
         k8s_client_free(r->dr);
     if (r->src)
@@ -844,6 +1016,9 @@ int main(int argc, char **argv)
     r.index = json_object();
     r.diff_before = json_object();
     r.diff_after = json_object();
+    r.timings = json_object();
+    r.dr_lists = json_object();
+    r.t_mark = now_s();
     r.topts.claim_ref = strcmp(mod_str(&r.m, "claim_ref"), "drop") == 0 ? TF_CLAIM_DROP : TF_CLAIM_KEEP;
     r.topts.keep_annotations = mod_param(&r.m, "keep_annotations");
     r.topts.drop_annotations = mod_param(&r.m, "drop_annotations");
@@ -903,8 +1078,11 @@ int main(int argc, char **argv)
 
     if (strcmp(mode, "apply") == 0) {
         prepare(&r, true, false);
+        mark(&r, "prepare");
         lookup(&r);
+        mark(&r, "read_dr");
         apply_all(&r);
+        mark(&r, "apply");
         finish(&r);
         cleanup(&r);
         mod_exit(&r.m);
@@ -915,20 +1093,12 @@ int main(int argc, char **argv)
     size_t ndr = 0, nsrc = 0;
     if (json_array_size(mod_param(&r.m, "kinds")) > 64)
         mod_fail(&r.m, "kinds: at most 64 kinds");
+    mark(&r, "connect");
     resolve_scope_kinds(&r, r.dr, "DR", dr_res, &ndr);
     json_t *primary = json_array();
     if (r.src) {
         resolve_scope_kinds(&r, r.src, "source", src_res, &nsrc);
-        for (size_t k = 0; k < nsrc; k++) {
-            char *err = NULL;
-            if (list_scope(r.src, src_res[k], namespaces, NULL, primary, &err) != 0) {
-                char msg[1600];
-                snprintf(msg, sizeof msg, "%s", err ? err : "listing failed");
-                free(err);
-                json_decref(primary);
-                mod_fail(&r.m, "primary (source) cluster: %s: nothing applied or deleted", msg);
-            }
-        }
+        prefetch(&r, src_res, nsrc, dr_res, ndr, namespaces, primary);
     } else {
         /* prune against the given resources, filtered to the scope */
         for (size_t i = 0; i < r.n; i++)
@@ -953,16 +1123,21 @@ int main(int argc, char **argv)
     }
     r.n = 0;
 
+    mark(&r, "list");
     if (strcmp(mode, "mirror") == 0) {
         size_t i;
         json_t *o;
         json_array_foreach(primary, i, o)
             add_item(&r, o);
         prepare(&r, true, true);
+        mark(&r, "prepare");
         lookup(&r);
+        mark(&r, "read_dr");
         apply_all(&r);
+        mark(&r, "apply");
     }
     prune(&r, primary, dr_res, ndr);
+    mark(&r, "prune");
     json_decref(primary);
     finish(&r);
     cleanup(&r);
