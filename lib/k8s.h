@@ -26,6 +26,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "module.h"   /* struct mod_opt, for k8s_conn_opts[] (keeps this header self-contained) */
+
 /* ---- errors ------------------------------------------------------------- */
 
 typedef struct k8s_error {
@@ -73,7 +75,7 @@ extern const struct mod_opt k8s_conn_opts[];
 typedef struct k8s_client k8s_client;
 
 typedef struct k8s_config {
-    int max_retries;           /* default 5 */
+    int max_retries;           /* default 5 (0 = default); negative = no retries */
     long timeout_ms;           /* per request, default 30000; 0 = none */
     long connect_timeout_ms;   /* default 10000 */
     int max_in_flight;         /* batch parallelism, default 16 */

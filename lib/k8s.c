@@ -1,0 +1,721 @@
+/* k8s.c - the Kubernetes client: connection resolution (explicit host,
+ * kubeconfig, in-cluster, ~/.kube/config, K8S_AUTH_* environment), client
+ * lifetime (curl global init once, a CURLSH shared by all threads), and the
+ * request verbs get, list, apply, create, merge patch, status update and
+ * delete.  Watch is in k8s_watch.c, batches in k8s_batch.c, the HTTP layer
+ * in k8s_http.c, resource lookup in k8s_resources.c. */
+#include "k8s_int.h"
+#include "jsonx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#ifndef OCPVDR_VERSION
+#define OCPVDR_VERSION "0.1.0"
+#endif
+
+/* ---- connection parameters ---------------------------------------------- */
+
+static const char *env_nonempty(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+static int parse_bool_str(const char *s)
+{
+    if (!s)
+        return -1;
+    if (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on") ||
+        !strcmp(s, "1"))
+        return 1;
+    if (!strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off") ||
+        !strcmp(s, "0"))
+        return 0;
+    return -1;
+}
+
+void k8s_conn_from_env(k8s_conn *c)
+{
+    if (!c->kubeconfig)
+        c->kubeconfig = env_nonempty("K8S_AUTH_KUBECONFIG");
+    if (!c->kubeconfig && !c->host && !c->in_cluster)
+        c->kubeconfig = env_nonempty("KUBECONFIG");
+    if (!c->context)
+        c->context = env_nonempty("K8S_AUTH_CONTEXT");
+    if (!c->host)
+        c->host = env_nonempty("K8S_AUTH_HOST");
+    if (!c->api_key)
+        c->api_key = env_nonempty("K8S_AUTH_API_KEY");
+    if (!c->ca_cert)
+        c->ca_cert = env_nonempty("K8S_AUTH_SSL_CA_CERT");
+    if (!c->client_cert)
+        c->client_cert = env_nonempty("K8S_AUTH_CERT_FILE");
+    if (!c->client_key)
+        c->client_key = env_nonempty("K8S_AUTH_KEY_FILE");
+    if (c->validate_certs < 0)
+        c->validate_certs = parse_bool_str(env_nonempty("K8S_AUTH_VERIFY_SSL"));
+}
+
+static const char *json_str_any(json_t *p, const char *a, const char *b)
+{
+    const char *v = json_string_value(json_object_get(p, a));
+    if ((!v || !*v) && b)
+        v = json_string_value(json_object_get(p, b));
+    return v && *v ? v : NULL;
+}
+
+void k8s_conn_from_json(k8s_conn *c, json_t *params)
+{
+    memset(c, 0, sizeof *c);
+    c->validate_certs = -1;
+    if (!json_is_object(params))
+        return;
+    c->kubeconfig = json_str_any(params, "kubeconfig", NULL);
+    c->context = json_str_any(params, "context", NULL);
+    c->host = json_str_any(params, "host", NULL);
+    c->api_key = json_str_any(params, "api_key", NULL);
+    c->ca_cert = json_str_any(params, "ca_cert", "ssl_ca_cert");
+    c->client_cert = json_str_any(params, "client_cert", "cert_file");
+    c->client_key = json_str_any(params, "client_key", "key_file");
+    json_t *v = json_object_get(params, "validate_certs");
+    if (!v || json_is_null(v))
+        v = json_object_get(params, "verify_ssl");
+    if (json_is_boolean(v))
+        c->validate_certs = json_is_true(v);
+    else if (json_is_string(v))
+        c->validate_certs = parse_bool_str(json_string_value(v));
+    else if (json_is_integer(v))
+        c->validate_certs = json_integer_value(v) != 0;
+    c->in_cluster = json_is_true(json_object_get(params, "in_cluster"));
+}
+
+static int replace(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = v ? strdup(v) : NULL;
+    return v && !*dst ? -1 : 0;
+}
+
+int k8s_conn_resolve(const k8s_conn *conn, kubeconfig *kc, k8s_error *err)
+{
+    memset(kc, 0, sizeof *kc);
+    char *msg = NULL;
+    int rc = 0;
+    if (conn->in_cluster) {
+        rc = kubeconfig_in_cluster(NULL, kc, &msg);
+    } else if (conn->kubeconfig) {
+        rc = kubeconfig_load(conn->kubeconfig, conn->context, kc, &msg);
+    } else if (conn->host) {
+        kc->source = strdup("host");
+    } else if (kubeconfig_in_cluster_available(NULL)) {
+        rc = kubeconfig_in_cluster(NULL, kc, &msg);
+    } else {
+        char *p = kubeconfig_default_path();
+        if (!p) {
+            k8s_error_printf(err, "no Kubernetes connection: give host, kubeconfig or run "
+                             "in a pod (and HOME is not set for ~/.kube/config)");
+            return -1;
+        }
+        rc = kubeconfig_load(p, conn->context, kc, &msg);
+        free(p);
+    }
+    if (rc != 0) {
+        k8s_error_printf(err, "%s", msg ? msg : "cannot load the connection");
+        free(msg);
+        return -1;
+    }
+    if (conn->host) {
+        char *h = NULL;
+        size_t l = strlen(conn->host);
+        while (l > 0 && conn->host[l - 1] == '/')
+            l--;
+        bool scheme = strncmp(conn->host, "https://", 8) == 0 ||
+                      strncmp(conn->host, "http://", 7) == 0;
+        if (asprintf(&h, "%s%.*s", scheme ? "" : "https://", (int)l, conn->host) < 0)
+            h = NULL;
+        free(kc->server);
+        kc->server = h;
+    }
+    if (conn->api_key) {
+        rc |= replace(&kc->token, conn->api_key);
+        rc |= replace(&kc->token_file, NULL);
+    }
+    if (conn->ca_cert) {
+        rc |= replace(&kc->ca_file, conn->ca_cert);
+        free(kc->ca_data.data);
+        kc->ca_data = (kc_blob){ 0 };
+    }
+    if (conn->client_cert) {
+        rc |= replace(&kc->cert_file, conn->client_cert);
+        free(kc->cert_data.data);
+        kc->cert_data = (kc_blob){ 0 };
+    }
+    if (conn->client_key) {
+        rc |= replace(&kc->key_file, conn->client_key);
+        if (kc->key_data.data)
+            explicit_bzero(kc->key_data.data, kc->key_data.len);
+        free(kc->key_data.data);
+        kc->key_data = (kc_blob){ 0 };
+    }
+    if (conn->validate_certs == 0)
+        kc->insecure = true;
+    else if (conn->validate_certs == 1)
+        kc->insecure = false;
+    if (rc != 0 || !kc->server) {
+        kubeconfig_free(kc);
+        k8s_error_printf(err, "Kubernetes connection: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- client ------------------------------------------------------------- */
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+    (void)h;
+    (void)access;
+    k8s_client *c = ud;
+    pthread_mutex_lock(&c->share_lock[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+    (void)h;
+    k8s_client *c = ud;
+    pthread_mutex_unlock(&c->share_lock[data]);
+}
+
+/* Loads a PEM file into a blob so a missing file fails at creation, with the
+ * parameter named. */
+static int load_blob(const char *what, const char *path, kc_blob *b, k8s_error *err)
+{
+    char *data;
+    size_t len;
+    if (kc_read_file(path, &data, &len) != 0) {
+        k8s_error_printf(err, "%s %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    if (len == 0) {
+        free(data);
+        k8s_error_printf(err, "%s %s: file is empty", what, path);
+        return -1;
+    }
+    b->data = (unsigned char *)data;
+    b->len = len;
+    return 0;
+}
+
+static void take_blob(kc_blob *dst, kc_blob *src)
+{
+    *dst = *src;
+    *src = (kc_blob){ 0 };
+}
+
+/* url_base / connect_to for tls-server-name. */
+static int setup_sni(k8s_client *c, const char *sni, k8s_error *err)
+{
+    if (!sni) {
+        c->url_base = strdup(c->server);
+        return c->url_base ? 0 : -1;
+    }
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *scheme = NULL;
+    int rc = -1;
+    if (u && curl_url_set(u, CURLUPART_URL, c->server, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK) {
+        char *ct = NULL;
+        if (asprintf(&c->url_base, "%s://%s:%s", scheme, sni, port) >= 0 &&
+            asprintf(&ct, "%s:%s:%s:%s", sni, port, host, port) >= 0) {
+            c->connect_to = curl_slist_append(NULL, ct);
+            rc = c->connect_to ? 0 : -1;
+        }
+        free(ct);
+    } else {
+        k8s_error_printf(err, "server %s: not a valid URL", c->server);
+    }
+    curl_free(host);
+    curl_free(port);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+k8s_client *k8s_client_new(const k8s_conn *conn, const k8s_config *cfg, k8s_error *err)
+{
+    k8s_error scratch;
+    if (!err)
+        err = &scratch;
+    memset(err, 0, sizeof *err);
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        k8s_error_printf(err, "curl_global_init: %s", curl_easy_strerror(global_rc));
+        return NULL;
+    }
+    k8s_conn none = { .validate_certs = -1 };
+    kubeconfig kc;
+    if (k8s_conn_resolve(conn ? conn : &none, &kc, err) != 0)
+        return NULL;
+
+    k8s_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        kubeconfig_free(&kc);
+        k8s_error_printf(err, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&c->share_lock[i], NULL);
+
+    /* 0 (a zero-initialised config) means the default; negative = no retries */
+    c->cfg.max_retries = !cfg || cfg->max_retries == 0 ? 5
+                         : cfg->max_retries < 0 ? 0 : cfg->max_retries;
+    c->cfg.timeout_ms = cfg ? cfg->timeout_ms : 30000;
+    c->cfg.connect_timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
+                                                                   : 10000;
+    c->cfg.max_in_flight = cfg && cfg->max_in_flight > 0 ? cfg->max_in_flight : 16;
+    c->user_agent = strdup(cfg && cfg->user_agent ? cfg->user_agent
+                                                  : "ocpv-dr/" OCPVDR_VERSION);
+    c->field_manager = strdup(cfg && cfg->field_manager ? cfg->field_manager : "ocpv-dr");
+    c->cfg.user_agent = c->user_agent;
+    c->cfg.field_manager = c->field_manager;
+
+    c->server = kc.server;
+    kc.server = NULL;
+    c->insecure = kc.insecure;
+    c->token = kc.token;
+    kc.token = NULL;
+    c->token_file = kc.token_file;
+    kc.token_file = NULL;
+    take_blob(&c->ca, &kc.ca_data);
+    take_blob(&c->cert, &kc.cert_data);
+    take_blob(&c->key, &kc.key_data);
+
+    int rc = 0;
+    if (!c->user_agent || !c->field_manager) {
+        k8s_error_printf(err, "out of memory");
+        rc = -1;
+    }
+    if (rc == 0 && !c->ca.len && kc.ca_file && !c->insecure)
+        rc = load_blob("ca_cert", kc.ca_file, &c->ca, err);
+    if (rc == 0 && !c->cert.len && kc.cert_file)
+        rc = load_blob("client_cert", kc.cert_file, &c->cert, err);
+    if (rc == 0 && !c->key.len && kc.key_file)
+        rc = load_blob("client_key", kc.key_file, &c->key, err);
+    if (rc == 0 && (c->cert.len > 0) != (c->key.len > 0)) {
+        k8s_error_printf(err, "%s: client_cert and client_key must be given together",
+                         kc.source ? kc.source : "connection");
+        rc = -1;
+    }
+    if (rc == 0 && setup_sni(c, kc.tls_server_name, err) != 0) {
+        if (!err->message[0])
+            k8s_error_printf(err, "out of memory");
+        rc = -1;
+    }
+    if (rc == 0) {
+        c->share = curl_share_init();
+        if (c->share) {
+            curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+            curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+            curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+            curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+            curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+            curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        }
+    }
+    if (rc == 0 && c->token && c->token_file) {
+        free(c->token_file);   /* a static token wins over tokenFile, as in client-go */
+        c->token_file = NULL;
+    }
+    if (rc == 0 && c->token_file) {
+        pthread_mutex_lock(&c->lock);
+        rc = k8s_token_refresh(c, err);   /* an unreadable token file fails now */
+        pthread_mutex_unlock(&c->lock);
+    }
+    kubeconfig_free(&kc);
+    if (rc != 0) {
+        k8s_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void k8s_client_free(k8s_client *c)
+{
+    if (!c)
+        return;
+    if (c->share)
+        curl_share_cleanup(c->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&c->share_lock[i]);
+    pthread_mutex_destroy(&c->lock);
+    k8s_discovery_free(c);
+    free(c->server);
+    free(c->url_base);
+    curl_slist_free_all(c->connect_to);
+    free(c->ca_file);
+    free(c->ca.data);
+    free(c->cert_file);
+    free(c->cert.data);
+    free(c->key_file);
+    if (c->key.data)
+        explicit_bzero(c->key.data, c->key.len);
+    free(c->key.data);
+    if (c->token)
+        explicit_bzero(c->token, strlen(c->token));
+    free(c->token);
+    free(c->token_file);
+    free(c->user_agent);
+    free(c->field_manager);
+    free(c);
+}
+
+const char *k8s_client_server(const k8s_client *c)
+{
+    return c ? c->server : NULL;
+}
+
+/* ---- query strings ------------------------------------------------------ */
+
+/* Appends key=value (value URL-encoded) to a malloc'd path. */
+int k8s_qs_add(char **path, const char *key, const char *value)
+{
+    if (!*path)
+        return -1;
+    char *ev = k8s_urlencode(value);
+    if (!ev)
+        return -1;
+    char *np = NULL;
+    int rc = asprintf(&np, "%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', key, ev);
+    free(ev);
+    free(*path);
+    *path = rc < 0 ? NULL : np;
+    return *path ? 0 : -1;
+}
+
+static const char *fm(k8s_client *c, const k8s_write_opts *o)
+{
+    return o && o->field_manager && *o->field_manager ? o->field_manager : c->field_manager;
+}
+
+/* ---- verbs -------------------------------------------------------------- */
+
+int k8s_get(k8s_client *c, const k8s_resource *r, const char *ns,
+            const char *name, json_t **out, k8s_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!name || !*name) {
+        k8s_error_printf(err, "get %s: name is required", r->kind);
+        return -1;
+    }
+    char *path = k8s_path(r, ns, name);
+    if (!path) {
+        k8s_error_printf(err, "get %s: out of memory", r->kind);
+        return -1;
+    }
+    json_t *obj = NULL;
+    int rc = k8s_request(c, "GET", path, NULL, NULL, &obj, err);
+    free(path);
+    if (rc == 0 && out)
+        *out = obj;
+    else
+        json_decref(obj);
+    return rc;
+}
+
+static void fill_type(json_t *item, const k8s_resource *r)
+{
+    char av[300];
+    if (!json_is_object(item))
+        return;
+    if (!json_string_value(json_object_get(item, "apiVersion")))
+        json_object_set_new(item, "apiVersion", json_string(k8s_api_version(r, av, sizeof av)));
+    if (!json_string_value(json_object_get(item, "kind")))
+        json_object_set_new(item, "kind", json_string(r->kind));
+}
+
+int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns,
+             const k8s_list_opts *opts, json_t **items, char **resource_version,
+             k8s_error *err)
+{
+    *items = NULL;
+    if (resource_version)
+        *resource_version = NULL;
+    long limit = opts && opts->limit > 0 ? opts->limit : 500;
+    char lim[32];
+    snprintf(lim, sizeof lim, "%ld", limit);
+    int restarts = 0;
+
+restart:;
+    json_t *all = json_array();
+    char *cont = NULL, *rv = NULL;
+    bool first = true;
+    for (;;) {
+        char *path = k8s_path(r, ns, NULL);
+        int q = k8s_qs_add(&path, "limit", lim);
+        if (q == 0 && opts && opts->label_selector && *opts->label_selector)
+            q = k8s_qs_add(&path, "labelSelector", opts->label_selector);
+        if (q == 0 && opts && opts->field_selector && *opts->field_selector)
+            q = k8s_qs_add(&path, "fieldSelector", opts->field_selector);
+        if (q == 0 && cont)
+            q = k8s_qs_add(&path, "continue", cont);
+        if (q != 0) {
+            free(path);
+            free(cont);
+            free(rv);
+            json_decref(all);
+            k8s_error_printf(err, "list %s: out of memory", r->kind);
+            return -1;
+        }
+        json_t *page = NULL;
+        int rc = k8s_request(c, "GET", path, NULL, NULL, &page, err);
+        free(path);
+        if (rc != 0) {
+            bool expired = err && err->status == 410 && cont;
+            free(cont);
+            free(rv);
+            json_decref(all);
+            if (expired && restarts++ < 3)
+                goto restart;   /* the continue token expired: list again */
+            return -1;
+        }
+        json_t *arr = json_object_get(page, "items"), *it;
+        size_t i;
+        json_array_foreach(arr, i, it) {
+            fill_type(it, r);
+            json_array_append(all, it);
+        }
+        if (first) {
+            const char *v = jx_str(page, "metadata.resourceVersion");
+            rv = v ? strdup(v) : NULL;
+            first = false;
+        }
+        free(cont);
+        const char *nc = jx_str(page, "metadata.continue");
+        cont = nc && *nc ? strdup(nc) : NULL;
+        json_decref(page);
+        if (!cont)
+            break;
+    }
+    *items = all;
+    if (resource_version)
+        *resource_version = rv;
+    else
+        free(rv);
+    return 0;
+}
+
+/* Checks obj has metadata.name (+ namespace when namespaced) and returns a
+ * copy with apiVersion/kind filled in from r when missing. */
+static json_t *prepare_obj(const k8s_resource *r, json_t *obj, const char *verb,
+                           const char **ns, const char **name, k8s_error *err)
+{
+    char av[300];
+    k8s_api_version(r, av, sizeof av);
+    if (!json_is_object(obj)) {
+        k8s_error_printf(err, "%s %s/%s: the object must be a JSON object", verb, av, r->kind);
+        return NULL;
+    }
+    *name = jx_str(obj, "metadata.name");
+    *ns = jx_str(obj, "metadata.namespace");
+    if (!*name || !**name) {
+        k8s_error_printf(err, "%s %s/%s: metadata.name is missing", verb, av, r->kind);
+        return NULL;
+    }
+    if (r->namespaced && (!*ns || !**ns)) {
+        k8s_error_printf(err, "%s %s/%s %s: metadata.namespace is missing (the kind is "
+                         "namespaced)", verb, av, r->kind, *name);
+        return NULL;
+    }
+    json_t *copy = json_copy(obj);
+    if (copy)
+        fill_type(copy, r);
+    return copy;
+}
+
+static int write_req(k8s_client *c, const char *method, char *path, const char *ctype,
+                     json_t *body, json_t **out, k8s_error *err)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    int rc;
+    if (!path || (body && !text)) {
+        k8s_error_printf(err, "%s: out of memory", method);
+        rc = -1;
+    } else {
+        rc = k8s_request(c, method, path, ctype, text, out, err);
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
+static char *write_path(k8s_client *c, const k8s_resource *r, const char *ns,
+                        const char *name, const char *sub, const k8s_write_opts *o,
+                        bool apply)
+{
+    char *p = k8s_path(r, ns, name);
+    if (p && sub) {
+        char *np = NULL;
+        if (asprintf(&np, "%s/%s", p, sub) < 0)
+            np = NULL;
+        free(p);
+        p = np;
+    }
+    if (k8s_qs_add(&p, "fieldManager", fm(c, o)) != 0)
+        return NULL;
+    if (apply && o && o->force && k8s_qs_add(&p, "force", "true") != 0)
+        return NULL;
+    if (o && o->dry_run && k8s_qs_add(&p, "dryRun", "All") != 0)
+        return NULL;
+    return p;
+}
+
+int k8s_build_apply(k8s_client *c, const k8s_resource *r, json_t *obj,
+                    const k8s_write_opts *opts, char **path, char **body, k8s_error *err)
+{
+    *path = *body = NULL;
+    const char *ns, *name;
+    json_t *copy = prepare_obj(r, obj, "apply", &ns, &name, err);
+    if (!copy)
+        return -1;
+    *path = write_path(c, r, ns, name, NULL, opts, true);
+    *body = json_dumps(copy, JSON_COMPACT);
+    json_decref(copy);
+    if (!*path || !*body) {
+        free(*path);
+        free(*body);
+        *path = *body = NULL;
+        k8s_error_printf(err, "apply %s: out of memory", r->kind);
+        return -1;
+    }
+    return 0;
+}
+
+int k8s_apply(k8s_client *c, const k8s_resource *r, json_t *obj,
+              const k8s_write_opts *opts, json_t **out, k8s_error *err)
+{
+    if (out)
+        *out = NULL;
+    char *path, *body;
+    if (k8s_build_apply(c, r, obj, opts, &path, &body, err) != 0)
+        return -1;
+    int rc = k8s_request(c, "PATCH", path, "application/apply-patch+yaml", body, out, err);
+    free(path);
+    free(body);
+    return rc;
+}
+
+int k8s_create(k8s_client *c, const k8s_resource *r, json_t *obj,
+               const k8s_write_opts *opts, json_t **out, k8s_error *err)
+{
+    if (out)
+        *out = NULL;
+    const char *ns, *name;
+    json_t *body = prepare_obj(r, obj, "create", &ns, &name, err);
+    if (!body)
+        return -1;
+    char *path = write_path(c, r, ns, NULL, NULL, opts, false);
+    int rc = write_req(c, "POST", path, "application/json", body, out, err);
+    json_decref(body);
+    return rc;
+}
+
+int k8s_merge_patch(k8s_client *c, const k8s_resource *r, const char *ns,
+                    const char *name, json_t *patch, const k8s_write_opts *opts,
+                    json_t **out, k8s_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!name || !*name || !json_is_object(patch)) {
+        k8s_error_printf(err, "patch %s: a name and a JSON object patch are required", r->kind);
+        return -1;
+    }
+    char *path = write_path(c, r, ns, name, NULL, opts, false);
+    return write_req(c, "PATCH", path, "application/merge-patch+json", patch, out, err);
+}
+
+int k8s_update_status(k8s_client *c, const k8s_resource *r, json_t *obj,
+                      json_t **out, k8s_error *err)
+{
+    if (out)
+        *out = NULL;
+    const char *ns, *name;
+    json_t *body = prepare_obj(r, obj, "update status of", &ns, &name, err);
+    if (!body)
+        return -1;
+    char *path = write_path(c, r, ns, name, "status", NULL, false);
+    int rc = write_req(c, "PUT", path, "application/json", body, out, err);
+    json_decref(body);
+    return rc;
+}
+
+json_t *k8s_delete_body(const k8s_delete_opts *o)
+{
+    json_t *b = json_pack("{s:s, s:s}", "kind", "DeleteOptions", "apiVersion", "v1");
+    if (!b || !o)
+        return b;
+    if (o->propagation && *o->propagation)
+        json_object_set_new(b, "propagationPolicy", json_string(o->propagation));
+    if ((o->uid && *o->uid) || (o->resource_version && *o->resource_version)) {
+        json_t *pre = json_object();
+        if (o->uid && *o->uid)
+            json_object_set_new(pre, "uid", json_string(o->uid));
+        if (o->resource_version && *o->resource_version)
+            json_object_set_new(pre, "resourceVersion", json_string(o->resource_version));
+        json_object_set_new(b, "preconditions", pre);
+    }
+    if (o->dry_run)
+        json_object_set_new(b, "dryRun", json_pack("[s]", "All"));
+    return b;
+}
+
+int k8s_build_delete(const k8s_resource *r, const char *ns, const char *name,
+                     const k8s_delete_opts *opts, char **path, char **body, k8s_error *err)
+{
+    *path = *body = NULL;
+    if (!name || !*name) {
+        k8s_error_printf(err, "delete %s: name is required", r->kind);
+        return -1;
+    }
+    *path = k8s_path(r, ns, name);
+    if (*path && opts && opts->dry_run)
+        k8s_qs_add(path, "dryRun", "All");
+    json_t *b = k8s_delete_body(opts);
+    *body = b ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(b);
+    if (!*path || !*body) {
+        free(*path);
+        free(*body);
+        *path = *body = NULL;
+        k8s_error_printf(err, "delete %s: out of memory", r->kind);
+        return -1;
+    }
+    return 0;
+}
+
+int k8s_delete(k8s_client *c, const k8s_resource *r, const char *ns,
+               const char *name, const k8s_delete_opts *opts, k8s_error *err)
+{
+    char *path, *body;
+    if (k8s_build_delete(r, ns, name, opts, &path, &body, err) != 0)
+        return -1;
+    int rc = k8s_request(c, "DELETE", path, "application/json", body, NULL, err);
+    free(path);
+    free(body);
+    return rc;
+}

@@ -1,0 +1,297 @@
+/* k8s_batch.c - many Kubernetes requests in flight at once on one curl multi
+ * handle (at most k8s_config.max_in_flight), each retried on its own with
+ * the same policy as k8s_request (backoff + jitter, Retry-After), each
+ * reported to its callback when it completes. */
+#include "k8s_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct breq {
+    const char *method;        /* static string */
+    char *path;
+    const char *ctype;         /* static string or NULL */
+    char *body;
+    k8s_batch_cb cb;
+    void *ud;
+    bool invalid;              /* failed while queueing: report at run */
+    k8s_error err;
+    int attempts;
+    long long due_ms;          /* earliest (re)start time */
+    CURL *h;
+    struct curl_slist *hdrs;
+    k8s_resp resp;
+    char ebuf[CURL_ERROR_SIZE];
+} breq;
+
+struct k8s_batch {
+    k8s_client *c;
+    breq **q;
+    size_t n, cap;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+k8s_batch *k8s_batch_new(k8s_client *c)
+{
+    k8s_batch *b = calloc(1, sizeof *b);
+    if (b)
+        b->c = c;
+    return b;
+}
+
+static breq *push(k8s_batch *b, k8s_batch_cb cb, void *ud)
+{
+    if (!b)
+        return NULL;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        breq **nq = realloc(b->q, cap * sizeof *nq);
+        if (!nq)
+            return NULL;
+        b->q = nq;
+        b->cap = cap;
+    }
+    breq *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->cb = cb;
+    r->ud = ud;
+    r->resp.retry_after_s = -1;
+    b->q[b->n++] = r;
+    return r;
+}
+
+static void oom(breq *r, const char *what)
+{
+    r->invalid = true;
+    k8s_error_printf(&r->err, "%s: out of memory", what);
+}
+
+void k8s_batch_apply(k8s_batch *b, const k8s_resource *res, json_t *obj,
+                     const k8s_write_opts *opts, k8s_batch_cb cb, void *ud)
+{
+    breq *r = push(b, cb, ud);
+    if (!r)
+        return;
+    r->method = "PATCH";
+    r->ctype = "application/apply-patch+yaml";
+    if (k8s_build_apply(b->c, res, obj, opts, &r->path, &r->body, &r->err) != 0)
+        r->invalid = true;
+}
+
+void k8s_batch_get(k8s_batch *b, const k8s_resource *res, const char *ns,
+                   const char *name, k8s_batch_cb cb, void *ud)
+{
+    breq *r = push(b, cb, ud);
+    if (!r)
+        return;
+    r->method = "GET";
+    if (!name || !*name) {
+        r->invalid = true;
+        k8s_error_printf(&r->err, "get %s: name is required", res->kind);
+        return;
+    }
+    r->path = k8s_path(res, ns, name);
+    if (!r->path)
+        oom(r, "get");
+}
+
+void k8s_batch_delete(k8s_batch *b, const k8s_resource *res, const char *ns,
+                      const char *name, const k8s_delete_opts *opts,
+                      k8s_batch_cb cb, void *ud)
+{
+    breq *r = push(b, cb, ud);
+    if (!r)
+        return;
+    r->method = "DELETE";
+    r->ctype = "application/json";
+    if (k8s_build_delete(res, ns, name, opts, &r->path, &r->body, &r->err) != 0)
+        r->invalid = true;
+}
+
+static void req_free(breq *r)
+{
+    if (r->h)
+        curl_easy_cleanup(r->h);
+    curl_slist_free_all(r->hdrs);
+    k8s_resp_free(&r->resp);
+    free(r->path);
+    free(r->body);
+    free(r);
+}
+
+/* Starts one request on the multi handle; false (with r->err) when it could
+ * not even be set up. */
+static bool start(k8s_batch *b, CURLM *m, breq *r)
+{
+    r->h = curl_easy_init();
+    if (!r->h) {
+        k8s_error_printf(&r->err, "%s %s: cannot create a curl handle", r->method, r->path);
+        return false;
+    }
+    if (k8s_easy_setup(b->c, r->h, r->method, r->path, r->ctype, r->body, &r->hdrs,
+                       &r->err) != 0)
+        return false;
+    r->resp.len = 0;
+    r->resp.retry_after_s = -1;
+    r->ebuf[0] = '\0';
+    curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, k8s_resp_write);
+    curl_easy_setopt(r->h, CURLOPT_WRITEDATA, &r->resp);
+    curl_easy_setopt(r->h, CURLOPT_HEADERFUNCTION, k8s_resp_header);
+    curl_easy_setopt(r->h, CURLOPT_HEADERDATA, &r->resp);
+    curl_easy_setopt(r->h, CURLOPT_ERRORBUFFER, r->ebuf);
+    curl_easy_setopt(r->h, CURLOPT_PRIVATE, r);
+    if (curl_multi_add_handle(m, r->h) != CURLM_OK) {
+        k8s_error_printf(&r->err, "%s %s: cannot start the request", r->method, r->path);
+        return false;
+    }
+    return true;
+}
+
+static void finish_handle(breq *r)
+{
+    curl_easy_cleanup(r->h);
+    r->h = NULL;
+    curl_slist_free_all(r->hdrs);
+    r->hdrs = NULL;
+}
+
+int k8s_batch_run(k8s_batch *b)
+{
+    if (!b)
+        return 0;
+    int failed = 0;
+    size_t n = b->n, done = 0, next = 0;
+    int inflight = 0, max = b->c->cfg.max_in_flight;
+    CURLM *m = curl_multi_init();
+    /* retry queue: requests waiting for their due time */
+    breq **wait = calloc(n ? n : 1, sizeof *wait);
+    size_t nwait = 0;
+    if (!m || !wait) {
+        for (size_t i = 0; i < n; i++) {
+            k8s_error e;
+            k8s_error_printf(&e, "batch: out of memory");
+            if (b->q[i]->cb)
+                b->q[i]->cb(b->q[i]->ud, -1, NULL, &e);
+        }
+        failed = (int)n;
+        goto out;
+    }
+
+    while (done < n) {
+        long long now = now_ms();
+        /* start retries that are due, then new requests */
+        for (size_t i = 0; i < nwait && inflight < max;) {
+            breq *r = wait[i];
+            if (r->due_ms > now) {
+                i++;
+                continue;
+            }
+            wait[i] = wait[--nwait];
+            if (start(b, m, r)) {
+                inflight++;
+            } else {
+                finish_handle(r);
+                if (r->cb)
+                    r->cb(r->ud, -1, NULL, &r->err);
+                failed++;
+                done++;
+            }
+        }
+        while (next < n && inflight < max) {
+            breq *r = b->q[next++];
+            if (!r->invalid && start(b, m, r)) {
+                inflight++;
+                continue;
+            }
+            finish_handle(r);
+            if (r->cb)
+                r->cb(r->ud, -1, NULL, &r->err);
+            failed++;
+            done++;
+        }
+        if (done >= n)
+            break;
+
+        int running = 0;
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            CURL *h = msg->easy_handle;
+            CURLcode cc = msg->data.result;
+            breq *r = NULL;
+            curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&r);
+            long status = 0;
+            if (cc == CURLE_OK)
+                curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+            curl_multi_remove_handle(m, h);
+            finish_handle(r);
+            inflight--;
+            if (cc == CURLE_OK && status >= 200 && status < 300) {
+                json_t *out = k8s_parse_body(r->resp.data, r->resp.len);
+                if (r->cb)
+                    r->cb(r->ud, 0, out, NULL);
+                json_decref(out);
+                done++;
+                continue;
+            }
+            k8s_error_set(&r->err, r->method, r->path, status, (int)cc, r->ebuf,
+                          r->resp.data, r->resp.len);
+            if (r->attempts < b->c->cfg.max_retries &&
+                k8s_retryable(r->method, status, (int)cc)) {
+                r->due_ms = now_ms() + k8s_backoff_ms(r->attempts, r->resp.retry_after_s,
+                                                      k8s_rand());
+                r->attempts++;
+                wait[nwait++] = r;
+                continue;
+            }
+            if (r->cb)
+                r->cb(r->ud, -1, NULL, &r->err);
+            failed++;
+            done++;
+        }
+        if (done >= n)
+            break;
+
+        /* wait for activity, or for the next retry to become due */
+        long tmo = 1000;
+        now = now_ms();
+        for (size_t i = 0; i < nwait; i++) {
+            long d = (long)(wait[i]->due_ms - now);
+            if (d < tmo)
+                tmo = d < 0 ? 0 : d;
+        }
+        if (inflight > 0)
+            curl_multi_poll(m, NULL, 0, (int)tmo, NULL);
+        else
+            k8s_sleep_ms(tmo);
+    }
+out:
+    free(wait);
+    if (m)
+        curl_multi_cleanup(m);
+    for (size_t i = 0; i < b->n; i++)
+        req_free(b->q[i]);
+    b->n = 0;   /* the batch can be reused */
+    return failed;
+}
+
+void k8s_batch_free(k8s_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        req_free(b->q[i]);
+    free(b->q);
+    free(b);
+}

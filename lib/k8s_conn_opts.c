@@ -1,0 +1,30 @@
+/* k8s_conn_opts.c - the module-spec entries for the kubernetes.core
+ * connection parameters (names, aliases, no_log and K8S_AUTH_* environment
+ * fallbacks exactly as kubernetes.core declares them), so every module that
+ * talks to a cluster accepts the same options.  Read with
+ * k8s_conn_from_json() after mod_parse(). */
+#include "module.h"
+#include "k8s.h"
+
+static const char *const verify_aliases[] = { "verify_ssl", NULL };
+static const char *const ca_aliases[] = { "ssl_ca_cert", NULL };
+static const char *const cert_aliases[] = { "cert_file", NULL };
+static const char *const key_aliases[] = { "key_file", NULL };
+
+const struct mod_opt k8s_conn_opts[K8S_CONN_OPT_COUNT + 1] = {
+    { .name = "kubeconfig", .type = OPT_PATH, .env_fallback = "K8S_AUTH_KUBECONFIG" },
+    { .name = "context", .type = OPT_STR, .env_fallback = "K8S_AUTH_CONTEXT" },
+    { .name = "host", .type = OPT_STR, .env_fallback = "K8S_AUTH_HOST" },
+    { .name = "api_key", .type = OPT_STR, .no_log = true, .env_fallback = "K8S_AUTH_API_KEY" },
+    /* no spec default: absent means "true unless the kubeconfig says
+     * insecure-skip-tls-verify", as in kubernetes.core */
+    { .name = "validate_certs", .type = OPT_BOOL, .aliases = verify_aliases,
+      .env_fallback = "K8S_AUTH_VERIFY_SSL" },
+    { .name = "ca_cert", .type = OPT_PATH, .aliases = ca_aliases,
+      .env_fallback = "K8S_AUTH_SSL_CA_CERT" },
+    { .name = "client_cert", .type = OPT_PATH, .aliases = cert_aliases,
+      .env_fallback = "K8S_AUTH_CERT_FILE" },
+    { .name = "client_key", .type = OPT_PATH, .aliases = key_aliases,
+      .env_fallback = "K8S_AUTH_KEY_FILE" },
+    { 0 }
+};

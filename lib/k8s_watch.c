@@ -1,0 +1,192 @@
+/* k8s_watch.c - streaming watches: one long GET ?watch=1 whose body is
+ * newline-delimited JSON events, parsed line by line from a growable buffer
+ * and handed to a callback.  A stop flag (checked from curl's progress
+ * callback, about once a second) or the callback ends the stream; TCP
+ * keepalive ends it when the connection silently dies. */
+#include "k8s_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct wstate {
+    CURL *h;
+    k8s_resp line;         /* bytes not yet terminated by '\n' */
+    k8s_resp errbody;      /* body of a non-200 answer */
+    k8s_watch_cb cb;
+    void *ud;
+    volatile int *stop;
+    bool stopped;          /* by the callback or the stop flag */
+    bool bad_event;        /* an undecodable line */
+    char bad_msg[200];
+    long status;
+} wstate;
+
+/* Decodes one event line and calls the callback; returns false to stop. */
+static bool dispatch(wstate *w, const char *p, size_t n)
+{
+    while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' '))
+        n--;
+    if (n == 0)
+        return true;
+    json_error_t je;
+    json_t *ev = json_loadb(p, n, 0, &je);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    json_t *obj = json_object_get(ev, "object");
+    if (!ev || !type || !obj) {
+        w->bad_event = true;
+        snprintf(w->bad_msg, sizeof w->bad_msg, "undecodable watch event%s%s",
+                 ev ? "" : ": ", ev ? "" : je.text);
+        json_decref(ev);
+        return false;
+    }
+    int rc = w->cb(w->ud, type, obj);
+    json_decref(ev);
+    if (rc != 0) {
+        w->stopped = true;
+        return false;
+    }
+    return true;
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    wstate *w = ud;
+    size_t n = size * nmemb;
+    if (!w->status)
+        curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &w->status);
+    if (w->status != 200)
+        return k8s_resp_append(&w->errbody, ptr, n) == 0 ? n : 0;
+    if (w->stop && *w->stop) {
+        w->stopped = true;
+        return 0;
+    }
+    if (k8s_resp_append(&w->line, ptr, n) != 0)
+        return 0;
+    size_t start = 0;
+    for (size_t i = 0; i < w->line.len; i++) {
+        if (w->line.data[i] != '\n')
+            continue;
+        if (!dispatch(w, w->line.data + start, i - start))
+            return 0;
+        start = i + 1;
+        if (w->stop && *w->stop) {
+            w->stopped = true;
+            return 0;
+        }
+    }
+    if (start > 0) {
+        memmove(w->line.data, w->line.data + start, w->line.len - start);
+        w->line.len -= start;
+        w->line.data[w->line.len] = '\0';
+    }
+    return n;
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    wstate *w = ud;
+    if (w->stop && *w->stop) {
+        w->stopped = true;
+        return 1;
+    }
+    return 0;
+}
+
+static char *watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts *o)
+{
+    char *p = k8s_path(r, ns, NULL);
+    char num[32];
+    if (k8s_qs_add(&p, "watch", "1") != 0)
+        return NULL;
+    if (o && o->allow_bookmarks && k8s_qs_add(&p, "allowWatchBookmarks", "true") != 0)
+        return NULL;
+    if (o && o->resource_version && *o->resource_version &&
+        k8s_qs_add(&p, "resourceVersion", o->resource_version) != 0)
+        return NULL;
+    if (o && o->label_selector && *o->label_selector &&
+        k8s_qs_add(&p, "labelSelector", o->label_selector) != 0)
+        return NULL;
+    if (o && o->field_selector && *o->field_selector &&
+        k8s_qs_add(&p, "fieldSelector", o->field_selector) != 0)
+        return NULL;
+    if (o && o->timeout_seconds > 0) {
+        snprintf(num, sizeof num, "%ld", o->timeout_seconds);
+        if (k8s_qs_add(&p, "timeoutSeconds", num) != 0)
+            return NULL;
+    }
+    return p;
+}
+
+int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns,
+              const k8s_watch_opts *opts, k8s_watch_cb cb, void *ud,
+              k8s_error *err)
+{
+    k8s_error scratch;
+    if (!err)
+        err = &scratch;
+    memset(err, 0, sizeof *err);
+    char *path = watch_path(r, ns, opts);
+    if (!path) {
+        k8s_error_printf(err, "watch %s: out of memory", r->kind);
+        return -1;
+    }
+    CURL *h = curl_easy_init();
+    if (!h) {
+        k8s_error_printf(err, "GET %s: cannot create a curl handle", path);
+        free(path);
+        return -1;
+    }
+    struct curl_slist *hdrs = NULL;
+    if (k8s_easy_setup(c, h, "GET", path, NULL, NULL, &hdrs, err) != 0) {
+        curl_easy_cleanup(h);
+        free(path);
+        return -1;
+    }
+    wstate w = { .h = h, .cb = cb, .ud = ud, .stop = opts ? opts->stop : NULL };
+    char ebuf[CURL_ERROR_SIZE] = "";
+    long tmo = opts && opts->timeout_seconds > 0 ? (opts->timeout_seconds + 30) * 1000 : 0;
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, tmo);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
+    curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);   /* a watch holds its connection */
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL); /* stream, do not buffer */
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &w);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+
+    CURLcode cc = curl_easy_perform(h);
+    if (!w.status)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &w.status);
+    int rc = 0;
+    if (w.stopped) {
+        rc = 0;
+    } else if (w.bad_event) {
+        k8s_error_printf(err, "GET %s: %s", path, w.bad_msg);
+        rc = -1;
+    } else if (cc == CURLE_OK && w.status == 200) {
+        if (w.line.len && !dispatch(&w, w.line.data, w.line.len) && w.bad_event) {
+            k8s_error_printf(err, "GET %s: %s", path, w.bad_msg);
+            rc = -1;
+        }
+    } else if (cc == CURLE_OK || (w.status && w.status != 200)) {
+        k8s_error_set(err, "GET", path, w.status, 0, NULL, w.errbody.data, w.errbody.len);
+        rc = -1;
+    } else {
+        k8s_error_set(err, "GET", path, 0, (int)cc, ebuf, NULL, 0);
+        rc = -1;
+    }
+    k8s_resp_free(&w.line);
+    k8s_resp_free(&w.errbody);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    free(path);
+    return rc;
+}
