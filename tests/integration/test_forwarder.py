@@ -1,0 +1,632 @@
+"""Lab tests of the C event forwarder (ocpv-dr-forwarder) against the lab's
+real kube-apiserver (primary) and a real ansible-rulebook webhook source
+(tests/integration/forwarder_rulebook.yml: eda.builtin.webhook with token and
+HMAC, a debug action printing one parseable FWDEVENT line per event).
+
+Every scenario checks the same invariant on what the rulebook received: for
+each object (uid) the events arrive in order (strictly increasing sequence,
+ADDED first, nothing after DELETED), the last state received is the last state
+written, deletions arrive, and nothing from an unwatched namespace arrives.
+Gaps covered: API server restart, 410 Gone (relist + diff), webhook down,
+forwarder killed (SIGKILL) and restarted with its state directory, with
+deletions made during each gap.
+
+The tests use namespaces of their own (created and removed here).  The binary
+comes from FORWARDER_BIN (default: build-fwd/ or build/ in the repo).
+"""
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+TOKEN = "fwd-test-token-" + uuid.uuid4().hex[:12]
+HMAC_SECRET = "fwd-test-hmac-" + uuid.uuid4().hex[:12]
+
+
+# ------------------------------------------------------------------ lab env
+
+def _load_env():
+    path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
+    if not path.is_file():
+        pytest.skip(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("export "):
+            key, _, val = line[len("export "):].partition("=")
+            parts = shlex.split(val)
+            env[key] = parts[0] if parts else ""
+    if os.environ.get("LAB_VENV"):
+        env["LAB_VENV"] = os.environ["LAB_VENV"]
+    return env
+
+
+def _forwarder_bin():
+    cands = [os.environ.get("FORWARDER_BIN"), REPO / "build-fwd/forwarder/ocpv-dr-forwarder",
+             REPO / "build/forwarder/ocpv-dr-forwarder"]
+    for c in cands:
+        if c and Path(c).is_file():
+            return str(c)
+    pytest.skip("ocpv-dr-forwarder not built (meson compile) and FORWARDER_BIN unset")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return _load_env()
+
+
+def kubectl(lab, *args, input=None, check=True, kubeconfig=None):
+    p = subprocess.run([str(Path(lab["LAB_BIN"]) / "kubectl"), "--kubeconfig",
+                        kubeconfig or lab["PRIMARY_KUBECONFIG"], *args],
+                       input=input, capture_output=True, text=True, timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {p.stderr}")
+    return p
+
+
+def apply(lab, obj):
+    return kubectl(lab, "apply", "-f", "-", input=json.dumps(obj))
+
+
+def rv_of(lab, kind, name, ns=None):
+    args = ["get", kind, name, "-o", "jsonpath={.metadata.resourceVersion}"]
+    if ns:
+        args += ["-n", ns]
+    return kubectl(lab, *args).stdout.strip()
+
+
+def uid_of(lab, kind, name, ns=None):
+    args = ["get", kind, name, "-o", "jsonpath={.metadata.uid}"]
+    if ns:
+        args += ["-n", ns]
+    return kubectl(lab, *args).stdout.strip()
+
+
+def pvc(name, ns, step, sc="nfs-csi"):
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": ns, "labels": {"step": str(step)}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": sc,
+                     "resources": {"requests": {"storage": "1Gi"}}}}
+
+
+def pv(name, step):
+    return {"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": name, "labels": {"step": str(step)}},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                     "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "nfs-subdir",
+                     "nfs": {"server": "198.18.0.9", "path": f"/export/{name}"}}}
+
+
+def vs(name, ns, step):
+    return {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": name, "namespace": ns, "labels": {"step": str(step)}},
+            "spec": {"volumeSnapshotClassName": "csi-snap",
+                     "source": {"persistentVolumeClaimName": "data"}}}
+
+
+def vsc(name, ns, step):
+    return {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+            "metadata": {"name": name, "labels": {"step": str(step)}},
+            "spec": {"deletionPolicy": "Retain", "driver": "nfs.csi.k8s.io",
+                     "source": {"snapshotHandle": f"handle-{name}"},
+                     "volumeSnapshotRef": {"name": name, "namespace": ns}}}
+
+
+# ------------------------------------------------------------------ receiver
+
+class Rulebook:
+    """A real ansible-rulebook running forwarder_rulebook.yml; every run
+    appends to one log so events survive a restart of the receiver."""
+
+    LINE = re.compile(r"FWDEVENT\|(.*)$")
+    FIELDS = ["seq", "type", "kind", "ns", "name", "uid", "rv", "origin", "cluster", "step",
+              "ready", "sc", "apiVersion", "rkind"]
+
+    def __init__(self, lab, workdir):
+        self.lab = lab
+        self.port = free_port()
+        self.log = Path(workdir) / "rulebook.log"
+        self.vars = Path(workdir) / "vars.yml"
+        self.vars.write_text(json.dumps({"fwd_port": self.port, "fwd_token": TOKEN,
+                                         "fwd_hmac_secret": HMAC_SECRET}))
+        self.proc = None
+        venv = Path(lab["LAB_VENV"])
+        self.exe = venv / "bin/ansible-rulebook"
+        if not self.exe.is_file():
+            pytest.skip(f"{self.exe} missing (LAB_VENV without ansible-rulebook)")
+
+    def start(self):
+        env = dict(os.environ, JAVA_HOME=self.lab.get("JAVA_HOME", ""), PYTHONUNBUFFERED="1",
+                   PATH=f"{self.exe.parent}:{os.environ['PATH']}")
+        out = open(self.log, "a")
+        self.proc = subprocess.Popen(
+            [str(self.exe), "--rulebook", str(HERE / "forwarder_rulebook.yml"),
+             "-i", str(HERE / "forwarder_inventory.yml"), "--vars", str(self.vars)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        out.close()
+        deadline = time.time() + 120
+        while time.time() < deadline:   # ready when it answers (401 without token)
+            assert self.proc.poll() is None, f"ansible-rulebook exited: {self.log.read_text()[-3000:]}"
+            try:
+                urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{self.port}/probe", data=b"{}", method="POST"), timeout=2)
+            except urllib.error.HTTPError as e:
+                if e.code == 401:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("ansible-rulebook webhook did not come up")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
+
+    def events(self):
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            m = self.LINE.search(line)
+            if m:
+                vals = m.group(1).split("|")
+                if len(vals) == len(self.FIELDS):
+                    e = dict(zip(self.FIELDS, vals))
+                    e["seq"] = int(e["seq"])
+                    out.append(e)
+        return out
+
+
+@pytest.fixture(scope="module")
+def rulebook(lab, tmp_path_factory):
+    rb = Rulebook(lab, tmp_path_factory.mktemp("rulebook"))
+    rb.start()
+    yield rb
+    rb.stop()
+
+
+# ------------------------------------------------------------------ namespaces
+
+@pytest.fixture(scope="module")
+def nss(lab):
+    tag = uuid.uuid4().hex[:6]
+    names = {"a": f"fwdt-{tag}-a", "b": f"fwdt-{tag}-b", "off": f"fwdt-{tag}-off"}
+    for n in names.values():
+        kubectl(lab, "create", "namespace", n)
+    yield names
+    for n in names.values():
+        kubectl(lab, "delete", "namespace", n, "--wait=false", check=False)
+
+
+# ------------------------------------------------------------------ forwarder
+
+class Forwarder:
+    def __init__(self, lab, rb, nss, workdir, state_dir=None, extra=None):
+        self.lab, self.rb, self.workdir = lab, rb, Path(workdir)
+        self.port = free_port()
+        self.log = self.workdir / f"forwarder-{self.port}.log"
+        self.env = dict(os.environ,
+                        KUBECONFIG=lab["PRIMARY_KUBECONFIG"],
+                        WEBHOOK_URL=f"http://127.0.0.1:{rb.port}/endpoint",
+                        WEBHOOK_TOKEN=TOKEN, WEBHOOK_HMAC_SECRET=HMAC_SECRET,
+                        WATCH_NAMESPACES=f"{nss['a']},{nss['b']}",
+                        CLUSTER_NAME="lab-primary", LISTEN_ADDRESS=f"127.0.0.1:{self.port}",
+                        WEBHOOK_BACKOFF_MAX_MS="1000", SHUTDOWN_GRACE_SECONDS="10",
+                        LOG_LEVEL="info")
+        if state_dir:
+            self.env["STATE_DIR"] = str(state_dir)
+        self.env.update(extra or {})
+        self.proc = None
+
+    def start(self, wait_ready=True):
+        out = open(self.log, "a")
+        self.proc = subprocess.Popen([_forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
+                                     env=self.env)
+        out.close()
+        if wait_ready:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.proc.poll() is None, f"forwarder exited: {self.log.read_text()[-3000:]}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"forwarder not ready: {self.log.read_text()[-3000:]}")
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                out[k] = float(v)
+        return out
+
+    def metric_sum(self, prefix):
+        return sum(v for k, v in self.metrics().items() if k.startswith(prefix))
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout)
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+
+@pytest.fixture
+def forwarders(lab, rulebook, nss, tmp_path):
+    started = []
+
+    def make(**kw):
+        f = Forwarder(lab, rulebook, nss, tmp_path, **kw)
+        started.append(f)
+        return f
+    yield make
+    for f in started:
+        if f.proc and f.proc.poll() is None:
+            f.stop(signal.SIGKILL)
+    logs = "".join(f.log.read_text() for f in started if f.log.exists())
+    assert TOKEN not in logs and HMAC_SECRET not in logs, "a secret reached the forwarder's log"
+
+
+# ------------------------------------------------------------------ checks
+
+def wait_for(rb, pred, timeout=90, what="events"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        evs = rb.events()
+        if pred(evs):
+            return evs
+        time.sleep(0.3)
+    errors = [l for l in rb.log.read_text(errors="replace").splitlines() if " ERROR " in l]
+    raise AssertionError(f"timed out waiting for {what}; rulebook errors: {errors[-5:]}; received: "
+                         f"{[(e['type'], e['kind'], e['ns'], e['name'], e['step']) for e in rb.events()][-40:]}")
+
+
+def history(evs, kind, name, ns=None):
+    return [e for e in evs if e["kind"] == kind and e["name"] == name
+            and (ns is None or e["ns"] == ns)]
+
+
+def check_history(evs, kind, name, ns=None, final_step=None, deleted=False, first="ADDED"):
+    """The invariant: ordered per object, first `first`, final state = last
+    written, DELETED last (and only once) when deleted."""
+    h = history(evs, kind, name, ns)
+    assert h, f"no event for {kind} {ns}/{name}"
+    seqs = [e["seq"] for e in h]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), f"{kind} {name}: reordered {seqs}"
+    types = [e["type"] for e in h]
+    if first:
+        assert types[0] == first, f"{kind} {name}: first event {types}"
+    dels = [i for i, t in enumerate(types) if t == "DELETED"]
+    if deleted:
+        assert dels == [len(types) - 1], f"{kind} {name}: DELETED must come once, last: {types}"
+    else:
+        assert not dels, f"{kind} {name}: unexpected DELETED: {types}"
+    if final_step is not None:
+        live = [e for e in h if e["type"] != "DELETED"]
+        assert live and live[-1]["step"] == str(final_step), \
+            f"{kind} {name}: last state received has step {live[-1]['step'] if live else None}, want {final_step}"
+    for e in h:
+        assert e["cluster"] == "lab-primary" and e["rkind"] == kind
+    return h
+
+
+def done(kind, name, ns=None, step=None, deleted=False):
+    def pred(evs):
+        h = history(evs, kind, name, ns)
+        if deleted:
+            return any(e["type"] == "DELETED" for e in h)
+        return any(e["step"] == str(step) for e in h)
+    return pred
+
+
+def all_of(*preds):
+    return lambda evs: all(p(evs) for p in preds)
+
+
+# ================================================================== tests
+
+def test_check_config_fails_fast(lab):
+    exe = _forwarder_bin()
+    env = {"PATH": os.environ["PATH"], "WEBHOOK_URL": "ftp://nope", "WEBHOOK_TOKEN": TOKEN}
+    p = subprocess.run([exe, "--check-config"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "WEBHOOK_URL: must start with http:// or https://" in p.stderr
+    env["WEBHOOK_URL"] = "http://eda:5000/x"
+    env["WEBHOOK_HMAC_SECRET"] = HMAC_SECRET
+    env["WEBHOOK_HMAC_FORMAT"] = "raw"
+    p = subprocess.run([exe, "--check-config"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "WEBHOOK_HMAC_FORMAT" in p.stderr
+    del env["WEBHOOK_HMAC_FORMAT"]
+    env["KUBECONFIG"] = lab["PRIMARY_KUBECONFIG"]
+    p = subprocess.run([exe, "--check-config"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "configuration OK" in p.stdout and TOKEN not in p.stdout + p.stderr
+    assert HMAC_SECRET not in p.stdout + p.stderr
+    h = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=30)
+    assert h.returncode == 0 and "WATCH_NAMESPACES" in h.stdout and "WEBHOOK_HMAC_ALGO" in h.stdout
+
+
+def test_manifests_server_dry_run(lab):
+    """Every manifest in forwarder/deploy is accepted by the real API server."""
+    files = sorted((REPO / "forwarder/deploy").glob("*.yaml"))
+    assert {f.name for f in files} >= {"serviceaccount.yaml", "clusterrole.yaml",
+                                       "clusterrolebinding.yaml", "secret.yaml", "deployment.yaml"}
+    for f in files:
+        p = kubectl(lab, "apply", "--dry-run=server", "-f", str(f), check=False)
+        assert p.returncode == 0, f"{f.name}: {p.stderr}"
+    dep = kubectl(lab, "apply", "--dry-run=server", "-o", "json", "-f",
+                  str(REPO / "forwarder/deploy/deployment.yaml"))
+    spec = json.loads(dep.stdout)["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["resources"]["limits"]["memory"]
+
+
+def test_rbac_is_enough_and_least(lab, rulebook, nss, forwarders):
+    """The ClusterRole is applied for real, the forwarder runs with a token of
+    its ServiceAccount (not admin) and works; the account can do nothing else."""
+    for f in ("serviceaccount.yaml", "clusterrole.yaml", "clusterrolebinding.yaml"):
+        kubectl(lab, "apply", "-f", str(REPO / "forwarder/deploy" / f))
+    sa = "system:serviceaccount:ocpv-dr:ocpv-dr-forwarder"
+    for verb, res, want in [("watch", "persistentvolumes", "yes"),
+                            ("list", "volumesnapshotcontents.snapshot.storage.k8s.io", "yes"),
+                            ("watch", "persistentvolumeclaims", "yes"),
+                            ("delete", "persistentvolumeclaims", "no"),
+                            ("get", "secrets", "no"), ("list", "namespaces", "no"),
+                            ("create", "volumesnapshots.snapshot.storage.k8s.io", "no")]:
+        p = kubectl(lab, "auth", "can-i", verb, res, "--as", sa, "-A", check=False)
+        assert p.stdout.strip() == want, f"can-i {verb} {res}: {p.stdout.strip()} (want {want})"
+    token = kubectl(lab, "create", "token", "ocpv-dr-forwarder", "-n", "ocpv-dr").stdout.strip()
+    f = forwarders(extra={"KUBECONFIG": "", "K8S_AUTH_HOST": lab["PRIMARY_API_URL"],
+                          "K8S_AUTH_API_KEY": token, "K8S_AUTH_SSL_CA_CERT": lab["PRIMARY_CA_FILE"]})
+    f.env.pop("KUBECONFIG")
+    f.start()
+    name = "rbac-" + uuid.uuid4().hex[:6]
+    apply(lab, pvc(name, nss["a"], 1))
+    evs = wait_for(rulebook, done("PersistentVolumeClaim", name, nss["a"], 1))
+    check_history(evs, "PersistentVolumeClaim", name, nss["a"], final_step=1)
+    assert token not in f.log.read_text()
+    f.stop()
+    kubectl(lab, "delete", "pvc", name, "-n", nss["a"], "--wait=false")
+
+
+def test_every_change_in_watched_namespaces_arrives(lab, rulebook, nss, forwarders):
+    f = forwarders().start()
+    t = uuid.uuid4().hex[:6]
+    objs = [("PersistentVolumeClaim", f"c-{t}", nss["a"], lambda s: pvc(f"c-{t}", nss["a"], s)),
+            ("PersistentVolumeClaim", f"d-{t}", nss["b"], lambda s: pvc(f"d-{t}", nss["b"], s)),
+            ("PersistentVolumeClaim", f"n-{t}", nss["off"], lambda s: pvc(f"n-{t}", nss["off"], s)),
+            ("VolumeSnapshot", f"s-{t}", nss["a"], lambda s: vs(f"s-{t}", nss["a"], s)),
+            ("VolumeSnapshot", f"o-{t}", nss["off"], lambda s: vs(f"o-{t}", nss["off"], s)),
+            ("PersistentVolume", f"pv-{t}", None, lambda s: pv(f"pv-{t}", s)),
+            ("VolumeSnapshotContent", f"vsc-{t}", None, lambda s: vsc(f"vsc-{t}", nss["a"], s))]
+    for step in (1, 2, 3, 4):
+        for _, _, _, mk in objs:
+            apply(lab, mk(step))
+    for kind, name, ns, _ in objs:
+        kubectl(lab, "delete", kind.lower(), name, *(["-n", ns] if ns else []), "--wait=true", "--timeout=60s")
+    watched = [o for o in objs if o[2] != nss["off"]]
+    evs = wait_for(rulebook, all_of(*[done(k, n, ns, deleted=True) for k, n, ns, _ in watched]))
+    for kind, name, ns, _ in watched:
+        h = check_history(evs, kind, name, ns, final_step=4, deleted=True)
+        assert h[0]["step"] in ("1", "2", "3", "4")
+        assert h[0]["apiVersion"] == ("v1" if kind.startswith("Persistent") else "snapshot.storage.k8s.io/v1")
+    for kind, name, ns, _ in objs:
+        if ns == nss["off"]:
+            assert not history(evs, kind, name), f"{kind} {ns}/{name} from an unwatched namespace arrived"
+    # cluster-scoped kinds carry namespace null
+    assert {e["ns"] for e in history(evs, "PersistentVolume", f"pv-{t}")} == {"None"}
+    m = f.metrics()
+    assert m['ocpvdr_forwarder_events_forwarded_total{kind="PersistentVolumeClaim",type="DELETED"}'] >= 2
+    assert m["ocpvdr_forwarder_ready"] == 1
+    f.stop()
+    assert "stopped" in f.log.read_text()
+
+
+def test_noise_is_filtered_and_ready_transition_arrives(lab, rulebook, nss, forwarders):
+    f = forwarders().start()
+    name = "snap-" + uuid.uuid4().hex[:6]
+    apply(lab, vs(name, nss["a"], 1))
+    wait_for(rulebook, done("VolumeSnapshot", name, nss["a"], 1))
+    kubectl(lab, "patch", "volumesnapshot", name, "-n", nss["a"], "--subresource=status",
+            "--type=merge", "-p", json.dumps({"status": {"readyToUse": False}}))
+    kubectl(lab, "patch", "volumesnapshot", name, "-n", nss["a"], "--subresource=status",
+            "--type=merge", "-p", json.dumps({"status": {"readyToUse": True,
+                                                         "boundVolumeSnapshotContentName": "x"}}))
+    evs = wait_for(rulebook, lambda evs: any(e["ready"] == "True" for e in
+                                            history(evs, "VolumeSnapshot", name, nss["a"])))
+    h = check_history(evs, "VolumeSnapshot", name, nss["a"], final_step=1)
+    ready = [e["ready"] for e in h]
+    assert ready[-1] == "True" and ready.index("True") > 0, ready
+    before = f.metric_sum('ocpvdr_forwarder_events_filtered_total{kind="VolumeSnapshot"')
+    # a write that changes only managedFields/resourceVersion: noise, not forwarded
+    n_before = len(history(rulebook.events(), "VolumeSnapshot", name, nss["a"]))
+    kubectl(lab, "patch", "volumesnapshot", name, "-n", nss["a"], "--type=merge", "-p",
+            json.dumps({"metadata": {"managedFields": [{"manager": "noise-test", "operation": "Update",
+                                                        "apiVersion": "snapshot.storage.k8s.io/v1",
+                                                        "fieldsType": "FieldsV1",
+                                                        "fieldsV1": {"f:metadata": {"f:labels": {}}}}]}}))
+    time.sleep(3)
+    assert len(history(rulebook.events(), "VolumeSnapshot", name, nss["a"])) == n_before
+    assert f.metric_sum('ocpvdr_forwarder_events_filtered_total{kind="VolumeSnapshot"') > before
+    kubectl(lab, "delete", "volumesnapshot", name, "-n", nss["a"])
+    evs = wait_for(rulebook, done("VolumeSnapshot", name, nss["a"], deleted=True))
+    check_history(evs, "VolumeSnapshot", name, nss["a"], deleted=True)
+    f.stop()
+
+
+def test_webhook_down_then_up(lab, rulebook, nss, forwarders):
+    """Receiver down: events queue (updates of one object coalesce), nothing
+    is lost, order per object holds, deletions made meanwhile arrive."""
+    f = forwarders().start()
+    t = uuid.uuid4().hex[:6]
+    keep, gone, brief = f"keep-{t}", f"gone-{t}", f"brief-{t}"
+    apply(lab, pvc(keep, nss["a"], 1))
+    apply(lab, pvc(gone, nss["b"], 1))
+    wait_for(rulebook, all_of(done("PersistentVolumeClaim", keep, nss["a"], 1),
+                              done("PersistentVolumeClaim", gone, nss["b"], 1)))
+    rulebook.stop()
+    try:
+        for step in range(2, 12):
+            apply(lab, pvc(keep, nss["a"], step))
+        kubectl(lab, "delete", "pvc", gone, "-n", nss["b"])
+        apply(lab, pvc(brief, nss["a"], 1))
+        apply(lab, pvc(brief, nss["a"], 2))
+        kubectl(lab, "delete", "pvc", brief, "-n", nss["a"])
+        time.sleep(5)   # down for a while: the forwarder retries with backoff
+        assert f.metric_sum("ocpvdr_forwarder_webhook_errors_total") > 0
+        assert f.metric_sum("ocpvdr_forwarder_events_coalesced_total") > 0
+    finally:
+        rulebook.start()
+    evs = wait_for(rulebook, all_of(done("PersistentVolumeClaim", keep, nss["a"], 11),
+                                    done("PersistentVolumeClaim", gone, nss["b"], deleted=True),
+                                    done("PersistentVolumeClaim", brief, nss["a"], deleted=True)))
+    check_history(evs, "PersistentVolumeClaim", keep, nss["a"], final_step=11)
+    check_history(evs, "PersistentVolumeClaim", gone, nss["b"], final_step=1, deleted=True)
+    check_history(evs, "PersistentVolumeClaim", brief, nss["a"], final_step=2, deleted=True)
+    assert len(history(evs, "PersistentVolumeClaim", keep, nss["a"])) < 11   # coalesced, not 10 more
+    f.stop()
+
+
+def test_killed_and_restarted_with_state_dir(lab, rulebook, nss, forwarders, tmp_path):
+    """SIGKILL (a crash), changes and deletions while down, restart with the
+    same state directory: the missed ADDED/MODIFIED/DELETED are emitted, the
+    DELETED carrying the last known object (storage class)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    t = uuid.uuid4().hex[:6]
+    stay, change, dele, new = f"stay-{t}", f"chg-{t}", f"del-{t}", f"new-{t}"
+    pvname = f"pvdel-{t}"
+    f = forwarders(state_dir=state).start()
+    for n in (stay, change, dele):
+        apply(lab, pvc(n, nss["a"], 1, sc="nfs-subdir"))
+    apply(lab, pv(pvname, 1))
+    wait_for(rulebook, all_of(*[done("PersistentVolumeClaim", n, nss["a"], 1) for n in (stay, change, dele)],
+                              done("PersistentVolume", pvname, None, 1)))
+    time.sleep(1)
+    assert f.stop(signal.SIGKILL) == -signal.SIGKILL
+    n_stay = len(history(rulebook.events(), "PersistentVolumeClaim", stay, nss["a"]))
+    apply(lab, pvc(change, nss["a"], 2, sc="nfs-subdir"))
+    kubectl(lab, "delete", "pvc", dele, "-n", nss["a"])
+    kubectl(lab, "delete", "pv", pvname)
+    apply(lab, pvc(new, nss["b"], 1))
+    f2 = forwarders(state_dir=state).start()
+    evs = wait_for(rulebook, all_of(done("PersistentVolumeClaim", change, nss["a"], 2),
+                                    done("PersistentVolumeClaim", dele, nss["a"], deleted=True),
+                                    done("PersistentVolume", pvname, None, deleted=True),
+                                    done("PersistentVolumeClaim", new, nss["b"], 1)))
+    check_history(evs, "PersistentVolumeClaim", change, nss["a"], final_step=2)
+    h = check_history(evs, "PersistentVolumeClaim", dele, nss["a"], final_step=1, deleted=True)
+    assert h[-1]["origin"] == "list" and h[-1]["sc"] == "nfs-subdir", h[-1]
+    check_history(evs, "PersistentVolume", pvname, None, final_step=1, deleted=True)
+    check_history(evs, "PersistentVolumeClaim", new, nss["b"], final_step=1)
+    # an unchanged object is not re-sent after the restart
+    time.sleep(2)
+    assert len(history(rulebook.events(), "PersistentVolumeClaim", stay, nss["a"])) == n_stay
+    f2.stop()
+    assert (state / "journal.jsonl").exists()
+
+
+def _cluster(lab, *args):
+    env = dict(os.environ, LAB_NAME=lab["LAB_NAME"])
+    p = subprocess.run([str(REPO / "tests/lab/cluster"), "primary", *args], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_apiserver_restart(lab, rulebook, nss, forwarders):
+    f = forwarders().start()
+    t = uuid.uuid4().hex[:6]
+    a, b = f"ra-{t}", f"rb-{t}"
+    apply(lab, pvc(a, nss["a"], 1))
+    apply(lab, pvc(b, nss["a"], 1))
+    wait_for(rulebook, all_of(done("PersistentVolumeClaim", a, nss["a"], 1),
+                              done("PersistentVolumeClaim", b, nss["a"], 1)))
+    restarts = f.metric_sum("ocpvdr_forwarder_watch_restarts_total") + \
+        f.metric_sum("ocpvdr_forwarder_relists_total")
+    _cluster(lab, "restart", "apiserver")
+    # right after the restart, before the forwarder has necessarily reconnected
+    apply(lab, pvc(a, nss["a"], 2))
+    kubectl(lab, "delete", "pvc", b, "-n", nss["a"])
+    c = f"rc-{t}"
+    apply(lab, pvc(c, nss["b"], 1))
+    evs = wait_for(rulebook, all_of(done("PersistentVolumeClaim", a, nss["a"], 2),
+                                    done("PersistentVolumeClaim", b, nss["a"], deleted=True),
+                                    done("PersistentVolumeClaim", c, nss["b"], 1)), timeout=120)
+    check_history(evs, "PersistentVolumeClaim", a, nss["a"], final_step=2)
+    check_history(evs, "PersistentVolumeClaim", b, nss["a"], final_step=1, deleted=True)
+    check_history(evs, "PersistentVolumeClaim", c, nss["b"], final_step=1)
+    f.wait_ready()
+    assert f.metric_sum("ocpvdr_forwarder_watch_restarts_total") + \
+        f.metric_sum("ocpvdr_forwarder_relists_total") > restarts
+    f.stop()
+
+
+def test_410_gone_relist_finds_missed_deletions(lab, rulebook, nss, forwarders):
+    """The forwarder is frozen (SIGSTOP) while the API server restarts (its
+    watch cache starts at a newer resourceVersion) and objects change: on
+    resume its watch gets 410 Gone, it relists and the diff emits what it
+    missed - the deletion included."""
+    f = forwarders().start()
+    t = uuid.uuid4().hex[:6]
+    x, z, y = f"gx-{t}", f"gz-{t}", f"gy-{t}"
+    apply(lab, pvc(x, nss["a"], 1))
+    apply(lab, pvc(z, nss["a"], 1))
+    wait_for(rulebook, all_of(done("PersistentVolumeClaim", x, nss["a"], 1),
+                              done("PersistentVolumeClaim", z, nss["a"], 1)))
+    relists = f.metric_sum("ocpvdr_forwarder_relists_total")
+    f.proc.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(5):   # move the global resourceVersion on
+            kubectl(lab, "create", "configmap", f"churn-{t}-{i}", "-n", nss["off"])
+        _cluster(lab, "restart", "apiserver")
+        kubectl(lab, "delete", "pvc", x, "-n", nss["a"])
+        apply(lab, pvc(z, nss["a"], 2))
+        apply(lab, pvc(y, nss["a"], 1))
+    finally:
+        f.proc.send_signal(signal.SIGCONT)
+    evs = wait_for(rulebook, all_of(done("PersistentVolumeClaim", x, nss["a"], deleted=True),
+                                    done("PersistentVolumeClaim", z, nss["a"], 2),
+                                    done("PersistentVolumeClaim", y, nss["a"], 1)), timeout=120)
+    hx = check_history(evs, "PersistentVolumeClaim", x, nss["a"], final_step=1, deleted=True)
+    check_history(evs, "PersistentVolumeClaim", z, nss["a"], final_step=2)
+    check_history(evs, "PersistentVolumeClaim", y, nss["a"], final_step=1)
+    assert f.metric_sum("ocpvdr_forwarder_relists_total") > relists
+    assert "410 Gone" in f.log.read_text()
+    assert hx[-1]["origin"] == "relist", hx[-1]
+    f.stop()
