@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
@@ -473,10 +474,11 @@ static int interpret(json_t *root, const char *src, const char *context, kubecon
         return fail(err, "kubeconfig %s: %s.proxy-url: proxies are not supported", src, where);
     json_t *ins = json_object_get(cl, "insecure-skip-tls-verify");
     if (ins && !json_is_null(ins)) {
+        /* YAML 1.1 booleans, as sigs.k8s.io/yaml reads them */
         const char *s = json_string_value(ins);
-        if (s && (strcmp(s, "true") == 0 || strcmp(s, "True") == 0))
+        if (s && (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on")))
             kc->insecure = true;
-        else if (s && (strcmp(s, "false") == 0 || strcmp(s, "False") == 0))
+        else if (s && (!strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off")))
             kc->insecure = false;
         else
             return fail(err, "kubeconfig %s: %s.insecure-skip-tls-verify: must be true or false",
@@ -582,6 +584,15 @@ static json_t *load_tree(const char *text, size_t len, const char *name, const c
         json_decref(root);
         fail(err, "kubeconfig %s: top level must be a mapping", name);
         return NULL;
+    }
+    static const char *const lists[] = { "clusters", "contexts", "users", NULL };
+    for (const char *const *l = lists; *l; l++) {
+        json_t *v = json_object_get(root, *l);
+        if (v && !json_is_array(v) && !json_is_null(v)) {
+            json_decref(root);
+            fail(err, "kubeconfig %s: %s: must be a list", name, *l);
+            return NULL;
+        }
     }
     resolve_paths(root, "clusters", "cluster", cluster_paths, dir);
     resolve_paths(root, "users", "user", user_paths, dir);

@@ -1,0 +1,515 @@
+/* test_k8s.c - unit tests for the Kubernetes client's pure parts: the
+ * built-in resource table and REST paths, Status error parsing and
+ * formatting, Retry-After parsing, backoff bounds, the retry policy, URL
+ * encoding, DeleteOptions bodies; and the retry loop / watch line splitting
+ * against a scripted local HTTP server (a thread in this process), because a
+ * real apiserver cannot be made to answer 503 + Retry-After on demand.  The
+ * verbs themselves are tested against real apiservers by
+ * tests/integration/test_k8s_client.py. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "k8s_int.h"
+
+/* ---- resources and paths ------------------------------------------------ */
+
+static void check_path(const char *av, const char *kind, const char *ns, const char *name,
+                       const char *want)
+{
+    const k8s_resource *r = k8s_resource_builtin(av, kind);
+    if (!r)
+        print_error("no built-in %s %s\n", av, kind);
+    assert_non_null(r);
+    char *p = k8s_path(r, ns, name);
+    if (strcmp(p, want) != 0)
+        print_error("%s %s: got %s want %s\n", av, kind, p, want);
+    assert_string_equal(p, want);
+    free(p);
+}
+
+static void test_paths(void **state)
+{
+    (void)state;
+    check_path("v1", "PersistentVolume", "ignored", "pv1", "/api/v1/persistentvolumes/pv1");
+    check_path("v1", "PersistentVolumeClaim", "vms", "disk-0",
+               "/api/v1/namespaces/vms/persistentvolumeclaims/disk-0");
+    check_path("v1", "PersistentVolumeClaim", NULL, NULL, "/api/v1/persistentvolumeclaims");
+    check_path("v1", "Namespace", NULL, "vms", "/api/v1/namespaces/vms");
+    check_path("v1", "ConfigMap", "a", NULL, "/api/v1/namespaces/a/configmaps");
+    check_path("v1", "Secret", "a", "s", "/api/v1/namespaces/a/secrets/s");
+    check_path("snapshot.storage.k8s.io/v1", "VolumeSnapshot", "vms", "snap",
+               "/apis/snapshot.storage.k8s.io/v1/namespaces/vms/volumesnapshots/snap");
+    check_path("snapshot.storage.k8s.io/v1", "VolumeSnapshotContent", "vms", "c",
+               "/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/c");
+    check_path("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass", NULL, "cls",
+               "/apis/snapshot.storage.k8s.io/v1/volumesnapshotclasses/cls");
+    check_path("kubevirt.io/v1", "VirtualMachine", "vms", "vm1",
+               "/apis/kubevirt.io/v1/namespaces/vms/virtualmachines/vm1");
+    check_path("kubevirt.io/v1", "VirtualMachineInstance", "vms", "vm1",
+               "/apis/kubevirt.io/v1/namespaces/vms/virtualmachineinstances/vm1");
+    check_path("cdi.kubevirt.io/v1beta1", "DataVolume", "vms", "dv",
+               "/apis/cdi.kubevirt.io/v1beta1/namespaces/vms/datavolumes/dv");
+    check_path("velero.io/v1", "Backup", "openshift-adp", "b1",
+               "/apis/velero.io/v1/namespaces/openshift-adp/backups/b1");
+    check_path("velero.io/v1", "Restore", "openshift-adp", NULL,
+               "/apis/velero.io/v1/namespaces/openshift-adp/restores");
+    check_path("velero.io/v1", "BackupStorageLocation", "openshift-adp", "default",
+               "/apis/velero.io/v1/namespaces/openshift-adp/backupstoragelocations/default");
+    check_path("velero.io/v1", "Schedule", "x", "s", "/apis/velero.io/v1/namespaces/x/schedules/s");
+    check_path("longhorn.io/v1beta2", "Volume", "longhorn-system", "pvc-1",
+               "/apis/longhorn.io/v1beta2/namespaces/longhorn-system/volumes/pvc-1");
+    check_path("longhorn.io/v1beta2", "BackupVolume", "longhorn-system", "bv",
+               "/apis/longhorn.io/v1beta2/namespaces/longhorn-system/backupvolumes/bv");
+    check_path("longhorn.io/v1beta2", "Backup", "longhorn-system", "b",
+               "/apis/longhorn.io/v1beta2/namespaces/longhorn-system/backups/b");
+    check_path("longhorn.io/v1beta2", "BackupTarget", "longhorn-system", "default",
+               "/apis/longhorn.io/v1beta2/namespaces/longhorn-system/backuptargets/default");
+    check_path("longhorn.io/v1beta2", "Setting", "longhorn-system", "backup-target",
+               "/apis/longhorn.io/v1beta2/namespaces/longhorn-system/settings/backup-target");
+    /* names are URL-encoded */
+    check_path("v1", "ConfigMap", "a b", "x/y?z", "/api/v1/namespaces/a%20b/configmaps/x%2Fy%3Fz");
+
+    /* same kind in two groups resolves by apiVersion */
+    const k8s_resource *vb = k8s_resource_builtin("velero.io/v1", "Backup");
+    const k8s_resource *lb = k8s_resource_builtin("longhorn.io/v1beta2", "Backup");
+    assert_ptr_not_equal(vb, lb);
+    assert_string_equal(vb->group, "velero.io");
+    assert_string_equal(lb->version, "v1beta2");
+    assert_true(k8s_resource_builtin("v1", "Namespace")->namespaced == false);
+
+    assert_null(k8s_resource_builtin("v1", "Pod"));                 /* discovery's job */
+    assert_null(k8s_resource_builtin("longhorn.io/v1beta1", "Volume"));
+    assert_null(k8s_resource_builtin("v1", "persistentvolume"));    /* exact kind */
+    assert_null(k8s_resource_builtin(NULL, "PersistentVolume"));
+
+    char av[64];
+    assert_string_equal(k8s_api_version(vb, av, sizeof av), "velero.io/v1");
+    assert_string_equal(k8s_api_version(k8s_resource_builtin("v1", "Secret"), av, sizeof av),
+                        "v1");
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void test_status_errors(void **state)
+{
+    (void)state;
+    k8s_error e;
+    static const char st[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+        "\"status\":\"Failure\",\"message\":\"persistentvolumeclaims \\\"d\\\" is forbidden: "
+        "User \\\"system:serviceaccount:a:b\\\" cannot get resource\",\"reason\":\"Forbidden\","
+        "\"details\":{\"name\":\"d\",\"kind\":\"persistentvolumeclaims\"},\"code\":403}";
+    k8s_error_set(&e, "GET", "/api/v1/namespaces/a/persistentvolumeclaims/d", 403, 0, NULL,
+                  st, sizeof st - 1);
+    assert_int_equal(e.status, 403);
+    assert_int_equal(e.curl_code, 0);
+    assert_string_equal(e.reason, "Forbidden");
+    assert_string_equal(e.message,
+        "GET /api/v1/namespaces/a/persistentvolumeclaims/d: 403 Forbidden: "
+        "persistentvolumeclaims \"d\" is forbidden: User \"system:serviceaccount:a:b\" "
+        "cannot get resource");
+    char buf[2048];
+    assert_string_equal(k8s_strerror(&e, buf, sizeof buf), e.message);
+
+    /* 409 AlreadyExists keeps the API reason, not the generic one */
+    static const char ae[] = "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\","
+                             "\"message\":\"x exists\",\"code\":409}";
+    k8s_error_set(&e, "POST", "/api/v1/namespaces", 409, 0, NULL, ae, sizeof ae - 1);
+    assert_string_equal(e.reason, "AlreadyExists");
+    assert_string_equal(e.message, "POST /api/v1/namespaces: 409 AlreadyExists: x exists");
+
+    /* not a Status (a proxy's HTML page): reason from the code, body excerpt
+     * without control characters */
+    static const char html[] = "<html>\r\n<b>Bad Gateway</b>\n</html>";
+    k8s_error_set(&e, "GET", "/x", 502, 0, NULL, html, sizeof html - 1);
+    assert_int_equal(e.status, 502);
+    assert_string_equal(e.reason, "");
+    assert_null(strchr(e.message, '\n'));
+    assert_non_null(strstr(e.message, "GET /x: 502: <html>"));
+    k8s_error_set(&e, "GET", "/y", 404, 0, NULL, NULL, 0);
+    assert_string_equal(e.message, "GET /y: 404 NotFound");
+    assert_string_equal(e.reason, "NotFound");
+
+    /* transport failure */
+    k8s_error_set(&e, "DELETE", "/api/v1/namespaces/a", 0, CURLE_COULDNT_CONNECT,
+                  "Failed to connect to 127.0.0.1 port 1", NULL, 0);
+    assert_int_equal(e.status, 0);
+    assert_int_equal(e.curl_code, CURLE_COULDNT_CONNECT);
+    assert_non_null(strstr(e.message, "DELETE /api/v1/namespaces/a: "));
+    assert_non_null(strstr(e.message, "port 1"));
+
+    /* a huge message is truncated, not overflowed */
+    size_t n = 5000;
+    char *big = malloc(n + 100);
+    int o = snprintf(big, n + 100, "{\"kind\":\"Status\",\"reason\":\"Invalid\",\"message\":\"");
+    memset(big + o, 'm', n - 200);
+    strcpy(big + o + n - 200, "\",\"code\":422}");
+    k8s_error_set(&e, "PATCH", "/p", 422, 0, NULL, big, strlen(big));
+    assert_string_equal(e.reason, "Invalid");
+    assert_true(strlen(e.message) < sizeof e.message);
+    free(big);
+}
+
+/* ---- retry policy ------------------------------------------------------- */
+
+static void test_retry_after(void **state)
+{
+    (void)state;
+    time_t now = 1700000000;
+    assert_int_equal(k8s_parse_retry_after(" 3\r\n", now), 3);
+    assert_int_equal(k8s_parse_retry_after("0", now), 0);
+    assert_int_equal(k8s_parse_retry_after("120", now), 120);
+    assert_int_equal(k8s_parse_retry_after("", now), -1);
+    assert_int_equal(k8s_parse_retry_after("soon", now), -1);
+    assert_int_equal(k8s_parse_retry_after("-5", now), -1);
+    assert_int_equal(k8s_parse_retry_after(NULL, now), -1);
+    /* HTTP date 10 s after now; a past date means "now" */
+    assert_int_equal(k8s_parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now), 10);
+    assert_int_equal(k8s_parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now), 0);
+}
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    /* exponential from 200 ms with jitter in [d/2, d], capped at 10 s */
+    long prev_max = 0;
+    for (int a = 0; a < 12; a++) {
+        long d = 200L << (a < 6 ? a : 6);
+        if (d > 10000)
+            d = 10000;
+        long lo = k8s_backoff_ms(a, -1, 0), hi = k8s_backoff_ms(a, -1, 0xffffffffu);
+        assert_int_equal(lo, d / 2);
+        assert_true(hi <= d && hi >= d / 2);
+        assert_true(hi >= prev_max || d == 10000);
+        prev_max = hi;
+        for (unsigned r = 0; r < 1000; r += 37) {
+            long v = k8s_backoff_ms(a, -1, r * 2654435761u);
+            assert_true(v >= d / 2 && v <= d);
+        }
+    }
+    /* Retry-After wins, capped at 120 s, small jitter */
+    assert_true(k8s_backoff_ms(0, 2, 0) == 2000);
+    assert_true(k8s_backoff_ms(3, 2, 1000) < 2250);
+    assert_true(k8s_backoff_ms(0, 100000, 0) == 120000);
+    assert_true(k8s_backoff_ms(0, 0, 5) < 250);
+}
+
+static void test_retryable(void **state)
+{
+    (void)state;
+    /* transient statuses */
+    assert_true(k8s_retryable("GET", 429, 0));
+    assert_true(k8s_retryable("GET", 500, 0));
+    assert_true(k8s_retryable("GET", 502, 0));
+    assert_true(k8s_retryable("GET", 503, 0));
+    assert_true(k8s_retryable("GET", 504, 0));
+    assert_false(k8s_retryable("GET", 404, 0));
+    assert_false(k8s_retryable("GET", 403, 0));
+    assert_false(k8s_retryable("GET", 410, 0));
+    /* writes: only 429/503 or when the request never reached the server */
+    assert_true(k8s_retryable("PATCH", 429, 0));
+    assert_true(k8s_retryable("DELETE", 503, 0));
+    assert_false(k8s_retryable("PATCH", 500, 0));
+    assert_false(k8s_retryable("POST", 504, 0));
+    assert_false(k8s_retryable("PUT", 409, 0));
+    assert_true(k8s_retryable("POST", 0, CURLE_COULDNT_CONNECT));
+    assert_true(k8s_retryable("DELETE", 0, CURLE_COULDNT_RESOLVE_HOST));
+    assert_false(k8s_retryable("POST", 0, CURLE_RECV_ERROR));
+    assert_false(k8s_retryable("PATCH", 0, CURLE_OPERATION_TIMEDOUT));
+    assert_true(k8s_retryable("GET", 0, CURLE_RECV_ERROR));
+    assert_true(k8s_retryable("GET", 0, CURLE_OPERATION_TIMEDOUT));
+    /* TLS verification failures are permanent */
+    assert_false(k8s_retryable("GET", 0, CURLE_PEER_FAILED_VERIFICATION));
+}
+
+static void test_encoding_and_bodies(void **state)
+{
+    (void)state;
+    char *s = k8s_urlencode("app=web,tier in (a, b)&x~y");
+    assert_string_equal(s, "app%3Dweb%2Ctier%20in%20%28a%2C%20b%29%26x~y");
+    free(s);
+    char *p = strdup("/api/v1/pods");
+    assert_int_equal(k8s_qs_add(&p, "limit", "500"), 0);
+    assert_int_equal(k8s_qs_add(&p, "labelSelector", "a=b"), 0);
+    assert_string_equal(p, "/api/v1/pods?limit=500&labelSelector=a%3Db");
+    free(p);
+
+    k8s_delete_opts o = { .propagation = "Foreground", .uid = "u-1",
+                          .resource_version = "42", .dry_run = true };
+    json_t *b = k8s_delete_body(&o);
+    char *t = json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(t, "{\"apiVersion\":\"v1\",\"dryRun\":[\"All\"],\"kind\":\"DeleteOptions\","
+                           "\"preconditions\":{\"resourceVersion\":\"42\",\"uid\":\"u-1\"},"
+                           "\"propagationPolicy\":\"Foreground\"}");
+    free(t);
+    json_decref(b);
+    b = k8s_delete_body(NULL);
+    t = json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(t, "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\"}");
+    free(t);
+    json_decref(b);
+
+    json_t *v = k8s_parse_body("{\"a\":1}", 7);
+    assert_int_equal(json_integer_value(json_object_get(v, "a")), 1);
+    json_decref(v);
+    v = k8s_parse_body("ok", 2);
+    assert_string_equal(json_string_value(v), "ok");
+    json_decref(v);
+    v = k8s_parse_body(NULL, 0);
+    assert_true(json_is_null(v));
+}
+
+/* ---- scripted HTTP server ----------------------------------------------- */
+
+typedef struct script {
+    int fd;
+    int port;
+    const char *const *responses;   /* one raw response per connection */
+    int served;
+    char last_request[4096];
+    long long t_first, t_second;    /* ms timestamps of the first two requests */
+} script;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *serve(void *ud)
+{
+    script *s = ud;
+    for (const char *const *r = s->responses; *r; r++) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        char req[4096];
+        ssize_t n = recv(c, req, sizeof req - 1, 0);
+        if (n > 0) {
+            req[n] = '\0';
+            snprintf(s->last_request, sizeof s->last_request, "%s", req);
+        }
+        if (s->served == 0)
+            s->t_first = now_ms();
+        else if (s->served == 1)
+            s->t_second = now_ms();
+        s->served++;
+        /* write in small pieces so line splitting is exercised */
+        const char *p = *r;
+        size_t left = strlen(p);
+        while (left) {
+            size_t k = left < 7 ? left : 7;
+            if (send(c, p, k, MSG_NOSIGNAL) < 0)
+                break;
+            p += k;
+            left -= k;
+            usleep(200);
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+static void start_server(script *s, pthread_t *th)
+{
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s->fd >= 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->fd, 8), 0);
+    socklen_t l = sizeof a;
+    getsockname(s->fd, (struct sockaddr *)&a, &l);
+    s->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(th, NULL, serve, s), 0);
+}
+
+static k8s_client *client_for(script *s, const char *token)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", s->port);
+    k8s_conn conn = { .host = url, .api_key = token, .validate_certs = -1 };
+    k8s_config cfg = { .max_retries = 3, .timeout_ms = 5000 };
+    k8s_error e;
+    k8s_client *c = k8s_client_new(&conn, &cfg, &e);
+    assert_non_null(c);
+    return c;
+}
+
+#define CLOSE "Connection: close\r\n"
+
+static void test_retry_loop(void **state)
+{
+    (void)state;
+    static const char *const rs[] = {
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n" CLOSE
+        "Content-Type: application/json\r\nContent-Length: 57\r\n\r\n"
+        "{\"kind\":\"Status\",\"reason\":\"ServiceUnavailable\",\"code\":503}",
+        "HTTP/1.1 200 OK\r\n" CLOSE "Content-Type: application/json\r\nContent-Length: 8\r\n\r\n"
+        "{\"ok\":1}",
+        NULL
+    };
+    script s = { .responses = rs };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_client *c = client_for(&s, "tok-SECRET-1");
+    json_t *out = NULL;
+    k8s_error e;
+    assert_int_equal(k8s_request(c, "GET", "/api/v1/namespaces", NULL, NULL, &out, &e), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "ok")), 1);
+    json_decref(out);
+    pthread_join(th, NULL);
+    assert_int_equal(s.served, 2);
+    long long gap = s.t_second - s.t_first;
+    assert_true(gap >= 950 && gap < 2500);   /* Retry-After: 1 honoured */
+    assert_non_null(strstr(s.last_request, "Authorization: Bearer tok-SECRET-1"));
+    assert_non_null(strstr(s.last_request, "User-Agent: ocpv-dr/"));
+    close(s.fd);
+    k8s_client_free(c);
+}
+
+static void test_no_retry_on_write_500(void **state)
+{
+    (void)state;
+    static const char *const rs[] = {
+        "HTTP/1.1 500 Internal Server Error\r\n" CLOSE "Content-Length: 2\r\n\r\nno",
+        "HTTP/1.1 200 OK\r\n" CLOSE "Content-Length: 2\r\n\r\n{}",
+        NULL
+    };
+    script s = { .responses = rs };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_client *c = client_for(&s, "tok-SECRET-2");
+    k8s_error e;
+    assert_int_equal(k8s_request(c, "POST", "/api/v1/namespaces", "application/json", "{}",
+                                 NULL, &e), -1);
+    assert_int_equal(e.status, 500);
+    assert_string_equal(e.reason, "InternalError");
+    assert_null(strstr(e.message, "SECRET"));
+    assert_int_equal(s.served, 1);
+    /* the server thread still waits for a second connection: the GET gets it */
+    assert_int_equal(k8s_request(c, "GET", "/x", NULL, NULL, NULL, &e), 0);
+    pthread_join(th, NULL);
+    close(s.fd);
+    k8s_client_free(c);
+}
+
+typedef struct evs {
+    int n;
+    char types[8][16];
+    long long rv_sum;
+} evs;
+
+static int collect(void *ud, const char *type, json_t *obj)
+{
+    evs *v = ud;
+    if (v->n < 8)
+        snprintf(v->types[v->n], sizeof v->types[0], "%s", type);
+    v->n++;
+    const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"),
+                                                       "resourceVersion"));
+    if (rv)
+        v->rv_sum += atoll(rv);
+    return 0;
+}
+
+static void test_watch_stream(void **state)
+{
+    (void)state;
+    /* chunked stream delivered 7 bytes at a time: events split across reads,
+     * a blank line, a final event without a trailing newline, an ERROR */
+    static const char *const chunks[] = {
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"10\"}}}\n",
+        "\n",
+        "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\",",
+        "\"resourceVersion\":\"11\"}}}\n{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":",
+        "{\"resourceVersion\":\"100\"}}}\n",
+        "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\"}}",
+        NULL
+    };
+    static char resp[2048];
+    size_t o = (size_t)snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\n" CLOSE
+                                "Content-Type: application/json\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n");
+    for (const char *const *ch = chunks; *ch; ch++)
+        o += (size_t)snprintf(resp + o, sizeof resp - o, "%zx\r\n%s\r\n", strlen(*ch), *ch);
+    snprintf(resp + o, sizeof resp - o, "0\r\n\r\n");
+    const char *const rs[] = { resp, NULL };
+    script s = { .responses = rs };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_client *c = client_for(&s, NULL);
+    evs v = { 0 };
+    k8s_watch_opts wo = { .resource_version = "9", .allow_bookmarks = true,
+                          .timeout_seconds = 5, .label_selector = "app=x" };
+    k8s_error e;
+    int rc = k8s_watch(c, k8s_resource_builtin("v1", "ConfigMap"), "ns1", &wo, collect, &v, &e);
+    if (rc != 0)
+        print_error("watch: %s\n", e.message);
+    assert_int_equal(rc, 0);
+    pthread_join(th, NULL);
+    assert_int_equal(v.n, 4);
+    assert_string_equal(v.types[0], "ADDED");
+    assert_string_equal(v.types[1], "MODIFIED");
+    assert_string_equal(v.types[2], "BOOKMARK");
+    assert_string_equal(v.types[3], "ERROR");
+    assert_int_equal(v.rv_sum, 121);
+    assert_non_null(strstr(s.last_request, "GET /api/v1/namespaces/ns1/configmaps?watch=1&"
+                                           "allowWatchBookmarks=true&resourceVersion=9&"
+                                           "labelSelector=app%3Dx&timeoutSeconds=5 "));
+    assert_null(strstr(s.last_request, "Authorization"));   /* no token, no header */
+    close(s.fd);
+    k8s_client_free(c);
+}
+
+static void test_connection_refused(void **state)
+{
+    (void)state;
+    /* a port nobody listens on: retried max_retries times, then a clear error */
+    script s = { .responses = (const char *const[]){ NULL } };
+    pthread_t th;
+    start_server(&s, &th);
+    pthread_join(th, NULL);
+    close(s.fd);   /* now refused */
+    k8s_client *c = client_for(&s, "tok-SECRET-3");
+    k8s_error e;
+    long long t0 = now_ms();
+    assert_int_equal(k8s_get(c, k8s_resource_builtin("v1", "Namespace"), NULL, "x", NULL, &e),
+                     -1);
+    long long dt = now_ms() - t0;
+    assert_int_equal(e.status, 0);
+    assert_int_equal(e.curl_code, CURLE_COULDNT_CONNECT);
+    assert_non_null(strstr(e.message, "GET /api/v1/namespaces/x: "));
+    assert_null(strstr(e.message, "SECRET"));
+    assert_true(dt >= 100 + 200 + 400);   /* three backoffs (lower jitter bounds) */
+    k8s_client_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_status_errors),
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_retryable),
+        cmocka_unit_test(test_encoding_and_bodies),
+        cmocka_unit_test(test_retry_loop),
+        cmocka_unit_test(test_no_retry_on_write_500),
+        cmocka_unit_test(test_watch_stream),
+        cmocka_unit_test(test_connection_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
