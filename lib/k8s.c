@@ -453,6 +453,9 @@ int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns,
              const k8s_list_opts *opts, json_t **items, char **resource_version,
              k8s_error *err)
 {
+    k8s_error scratch;
+    if (!err)
+        err = &scratch;
     *items = NULL;
     if (resource_version)
         *resource_version = NULL;
@@ -486,7 +489,7 @@ restart:;
         int rc = k8s_request(c, "GET", path, NULL, NULL, &page, err);
         free(path);
         if (rc != 0) {
-            bool expired = err && err->status == 410 && cont;
+            bool expired = err->status == 410 && cont;
             free(cont);
             free(rv);
             json_decref(all);

@@ -25,6 +25,7 @@
  *     watch AV KIND [-n NS] [--resource-version RV] [--timeout S] [-l SEL]
  *           [--bookmarks] [--max-events N] [--stop-after-ms N]
  *     raw METHOD PATH [BODY]
+ *     threads N M AV KIND NAME [-n NS]   N threads x M gets on one client
  * FILE holds JSON: one object, an array of objects, or a List.
  */
 #include "k8s.h"
@@ -261,6 +262,59 @@ static int cmd_watch(k8s_client *c, const k8s_resource *r, const opts *o)
     return rc == 0 ? 0 : fail_err(&e);
 }
 
+/* threads: one client shared by several threads (as the forwarder does) */
+typedef struct tjob {
+    k8s_client *c;
+    const k8s_resource *r;
+    const char *ns, *name;
+    long m, ok, failed;
+} tjob;
+
+static void *tget(void *ud)
+{
+    tjob *j = ud;
+    for (long i = 0; i < j->m; i++) {
+        json_t *o = NULL;
+        k8s_error e;
+        if (k8s_get(j->c, j->r, j->ns, j->name, &o, &e) == 0)
+            j->ok++;
+        else
+            j->failed++;
+        json_decref(o);
+    }
+    return NULL;
+}
+
+static int cmd_threads(k8s_client *c, const k8s_resource *r, long n, long m, const char *name,
+                       const opts *o)
+{
+    if (n < 1 || n > 64 || m < 1)
+        return usage("threads: 1..64 threads and at least one request each");
+    tjob *jobs = calloc((size_t)n, sizeof *jobs);
+    pthread_t *th = calloc((size_t)n, sizeof *th);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < n; i++) {
+        jobs[i] = (tjob){ .c = c, .r = r, .ns = o->ns, .name = name, .m = m };
+        pthread_create(&th[i], NULL, tget, &jobs[i]);
+    }
+    long ok = 0, failed = 0;
+    for (long i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        ok += jobs[i].ok;
+        failed += jobs[i].failed;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    json_t *out = json_pack("{s:i, s:i, s:f}", "ok", (int)ok, "failed", (int)failed,
+                            "seconds", secs);
+    print_json(out);
+    json_decref(out);
+    free(jobs);
+    free(th);
+    return failed ? 1 : 0;
+}
+
 enum { O_FIELD = 1000, O_LIMIT, O_FORCE, O_DRY, O_BATCH, O_PROP, O_UID, O_RV, O_TIMEOUT,
        O_BOOK, O_MAXEV, O_STOP, O_FM };
 
@@ -362,6 +416,20 @@ int main(int argc, char **argv)
     }
     int rc = 0;
     const k8s_resource *r = NULL;
+    bool threads = strcmp(verb, "threads") == 0;
+    if (threads) {   /* threads N M AV KIND NAME */
+        if (npos < 5) {
+            rc = usage("threads N M AV KIND NAME");
+            goto out;
+        }
+        r = k8s_resource_find(c, pos[2], pos[3], &e);
+        if (!r) {
+            rc = fail_err(&e);
+            goto out;
+        }
+        rc = cmd_threads(c, r, atol(pos[0]), atol(pos[1]), pos[4], &o);
+        goto out;
+    }
     bool needs_res = strcmp(verb, "get") == 0 || strcmp(verb, "list") == 0 ||
                      strcmp(verb, "patch") == 0 || strcmp(verb, "delete") == 0 ||
                      strcmp(verb, "watch") == 0 || strcmp(verb, "resource") == 0 ||

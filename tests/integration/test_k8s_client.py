@@ -1,0 +1,413 @@
+"""Lab tests of the C Kubernetes client (lib/k8s*.c, lib/kubeconfig.c),
+driven through tests/tools/k8sctl against the lab's real kube-apiservers
+(primary and dr): get/list (pagination, selectors), server-side apply
+(dry-run, field-manager conflicts, force), create, merge patch, status
+update, delete (preconditions, dry-run, propagation), watch (events in order,
+bookmarks, stop flag), discovery, batches (curl multi), and every way of
+connecting (admin kubeconfig with embedded client certificate, limited
+token kubeconfig, explicit host + token + CA, K8S_AUTH_* environment,
+in-cluster service-account directory, TLS failures) with the token never
+appearing in any output.
+
+The tests work in namespaces of their own (created and removed here).
+k8sctl comes from K8SCTL (default: build-k8s/ or build/ in the repo).
+"""
+import json
+import os
+import shlex
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_env():
+    path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
+    if not path.is_file():
+        pytest.skip(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("export "):
+            key, _, val = line[len("export "):].partition("=")
+            parts = shlex.split(val)
+            env[key] = parts[0] if parts else ""
+    return env
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return _load_env()
+
+
+def _k8sctl_bin():
+    for c in [os.environ.get("K8SCTL"), REPO / "build-k8s/tests/tools/k8sctl",
+              REPO / "build/tests/tools/k8sctl"]:
+        if c and Path(c).is_file():
+            return str(c)
+    pytest.skip("k8sctl not built (meson compile) and K8SCTL unset")
+
+
+CLEAN_ENV = {k: v for k, v in os.environ.items()
+             if not k.startswith("K8S_AUTH_") and k not in ("KUBECONFIG", "OCPVDR_SA_DIR",
+                                                            "KUBERNETES_SERVICE_HOST",
+                                                            "KUBERNETES_SERVICE_PORT")}
+
+
+class K:
+    """Runs k8sctl with a fixed set of connection arguments."""
+
+    def __init__(self, conn, env=None):
+        self.bin = _k8sctl_bin()
+        self.conn = list(conn)
+        self.env = dict(CLEAN_ENV, **(env or {}))
+
+    def run(self, *args, input=None, check=True, timeout=120):
+        p = subprocess.run([self.bin, *self.conn, *args], input=input, capture_output=True,
+                           text=True, timeout=timeout, env=self.env)
+        if check and p.returncode != 0:
+            raise AssertionError(f"k8sctl {' '.join(args)} -> {p.returncode}: {p.stdout} {p.stderr}")
+        return p
+
+    def json(self, *args, **kw):
+        return json.loads(self.run(*args, **kw).stdout)
+
+    def err(self, *args, **kw):
+        p = self.run(*args, check=False, **kw)
+        assert p.returncode == 1, f"expected failure: {p.stdout} {p.stderr}"
+        return json.loads(p.stdout)["error"], p
+
+    def apply(self, obj, *flags):
+        return self.json("apply", "-", *flags, input=json.dumps(obj))
+
+
+@pytest.fixture(scope="module")
+def k(lab):
+    return K(["--kubeconfig", lab["PRIMARY_KUBECONFIG"]])
+
+
+@pytest.fixture(scope="module")
+def kdr(lab):
+    return K(["--kubeconfig", lab["DR_KUBECONFIG"]])
+
+
+@pytest.fixture(scope="module")
+def ns(k):
+    name = "k8sc-" + uuid.uuid4().hex[:8]
+    k.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    k.run("delete", "v1", "Namespace", name, check=False)
+
+
+def cm(name, ns, data=None, labels=None):
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns, "labels": labels or {}},
+            "data": data or {}}
+
+
+def token_of(lab, key="PRIMARY_LIMITED_TOKEN_FILE"):
+    return Path(lab[key]).read_text().strip()
+
+
+def assert_no_secret(lab, *texts):
+    tok = token_of(lab)
+    assert len(tok) > 20
+    for t in texts:
+        assert tok not in t
+        assert tok[:16] not in t
+
+
+# ------------------------------------------------------------------ basics
+
+def test_server_and_get(lab, k, kdr):
+    assert k.json("server") == lab["PRIMARY_API_URL"].rstrip("/")
+    assert kdr.json("server") == lab["DR_API_URL"].rstrip("/")
+    obj = k.json("get", "v1", "Namespace", "default")
+    assert obj["kind"] == "Namespace" and obj["metadata"]["name"] == "default"
+    e, p = k.err("get", "v1", "Namespace", "no-such-ns-" + uuid.uuid4().hex[:6])
+    assert e["status"] == 404 and e["reason"] == "NotFound" and e["curl_code"] == 0
+    assert e["message"].startswith("GET /api/v1/namespaces/no-such-ns-")
+    assert "not found" in e["message"]
+    assert "GET /api/v1/namespaces/" in p.stderr
+
+
+def test_list_pagination_and_selectors(k, ns):
+    for i in range(23):
+        k.apply(cm(f"p{i:02d}", ns, {"i": str(i)}, {"set": "page", "odd": str(i % 2)}))
+    full = k.json("list", "v1", "ConfigMap", "-n", ns, "-l", "set=page")
+    paged = k.json("list", "v1", "ConfigMap", "-n", ns, "-l", "set=page", "--limit", "5")
+    names = sorted(o["metadata"]["name"] for o in paged["items"])
+    assert names == [f"p{i:02d}" for i in range(23)]            # 5 pages, nothing lost or doubled
+    assert sorted(o["metadata"]["name"] for o in full["items"]) == names
+    assert all(o["apiVersion"] == "v1" and o["kind"] == "ConfigMap" for o in paged["items"])
+    assert int(paged["resourceVersion"]) > 0
+    odd = k.json("list", "v1", "ConfigMap", "-n", ns, "-l", "set=page,odd in (1)", "--limit", "4")
+    assert len(odd["items"]) == 11
+    one = k.json("list", "v1", "ConfigMap", "-n", ns, "--field-selector", "metadata.name=p07")
+    assert [o["metadata"]["name"] for o in one["items"]] == ["p07"]
+    # all namespaces (ns omitted) sees these too
+    allns = k.json("list", "v1", "ConfigMap", "-l", "set=page", "--limit", "7")
+    assert len([o for o in allns["items"] if o["metadata"]["namespace"] == ns]) == 23
+    e, _ = k.err("list", "v1", "ConfigMap", "-n", ns, "-l", "not a selector!!")
+    assert e["status"] == 400 and "labelSelector" in e["message"] or "selector" in e["message"]
+
+
+def test_apply_dry_run_conflict_force(lab, k, ns):
+    out = k.apply(cm("ssa", ns, {"a": "1"}), "--dry-run")
+    assert out["data"] == {"a": "1"}
+    k.err("get", "v1", "ConfigMap", "ssa", "-n", ns)             # dry run wrote nothing
+    out = k.apply(cm("ssa", ns, {"a": "1"}))
+    managers = {m["manager"]: m["operation"] for m in out["metadata"]["managedFields"]}
+    assert managers.get("ocpv-dr") == "Apply"
+    # another manager owns data.a now
+    k.apply(cm("ssa", ns, {"a": "2"}), "--field-manager", "someone-else", "--force")
+    e, _ = k.err("apply", "-", input=json.dumps(cm("ssa", ns, {"a": "3"})))
+    assert e["status"] == 409 and e["reason"] == "Conflict"
+    assert "someone-else" in e["message"] and "PATCH /api/v1/namespaces/" in e["message"]
+    assert "fieldManager=ocpv-dr" in e["message"]
+    out = k.apply(cm("ssa", ns, {"a": "3"}), "--force")
+    assert out["data"]["a"] == "3"
+    # a namespaced object without a namespace is refused before any request
+    bad = cm("x", ns)
+    del bad["metadata"]["namespace"]
+    e, _ = k.err("apply", "-", input=json.dumps(bad))
+    assert "metadata.namespace is missing" in e["message"]
+
+
+def test_create_patch_delete_preconditions(k, ns):
+    made = k.json("create", "-", input=json.dumps(cm("c1", ns, {"x": "1"})))
+    uid, rv = made["metadata"]["uid"], made["metadata"]["resourceVersion"]
+    e, _ = k.err("create", "-", input=json.dumps(cm("c1", ns)))
+    assert e["status"] == 409 and e["reason"] == "AlreadyExists"
+    patched = k.json("patch", "v1", "ConfigMap", "c1", '{"data":{"y":"2","x":null}}', "-n", ns)
+    assert patched["data"] == {"y": "2"}
+    # stale resourceVersion precondition / wrong uid: 409 Conflict, object kept
+    e, _ = k.err("delete", "v1", "ConfigMap", "c1", "-n", ns, "--resource-version", rv)
+    assert e["status"] == 409 and e["reason"] == "Conflict"
+    e, _ = k.err("delete", "v1", "ConfigMap", "c1", "-n", ns, "--uid", str(uuid.uuid4()))
+    assert e["status"] == 409 and "UID in the precondition" in e["message"]
+    k.json("delete", "v1", "ConfigMap", "c1", "-n", ns, "--dry-run")
+    assert k.json("get", "v1", "ConfigMap", "c1", "-n", ns)["metadata"]["uid"] == uid
+    k.json("delete", "v1", "ConfigMap", "c1", "-n", ns, "--uid", uid,
+           "--propagation", "Foreground")
+    # Foreground: gone or terminating with the finalizer, then gone
+    for _ in range(50):
+        p = k.run("get", "v1", "ConfigMap", "c1", "-n", ns, check=False)
+        if p.returncode:
+            break
+        time.sleep(0.1)
+    e, _ = k.err("delete", "v1", "ConfigMap", "c1", "-n", ns)
+    assert e["status"] == 404 and e["reason"] == "NotFound"
+    e, _ = k.err("delete", "v1", "ConfigMap", "c1", "-n", ns, "--propagation", "Sideways")
+    assert e["status"] in (400, 404, 422)
+
+
+def test_status_update_on_crd(k, ns):
+    b = {"apiVersion": "velero.io/v1", "kind": "Backup",
+         "metadata": {"name": "b1", "namespace": ns}, "spec": {"includedNamespaces": [ns]}}
+    made = k.apply(b)
+    assert "status" not in made or not made["status"].get("phase")
+    made["status"] = {"phase": "Completed"}
+    out = k.json("update-status", "-", input=json.dumps(made))
+    assert out["status"]["phase"] == "Completed"
+    assert k.json("get", "velero.io/v1", "Backup", "b1", "-n", ns)["status"]["phase"] == "Completed"
+
+
+# ------------------------------------------------------------------ discovery
+
+def test_resources_table_and_discovery(k):
+    r = k.json("resource", "longhorn.io/v1beta2", "BackupVolume")
+    assert r["plural"] == "backupvolumes" and r["namespaced"]
+    r = k.json("resource", "v1", "Pod")                          # discovery, core group
+    assert r == {"group": "", "version": "v1", "kind": "Pod", "plural": "pods",
+                 "namespaced": True, "path": "/api/v1/namespaces/NS/pods"}
+    r = k.json("resource", "rbac.authorization.k8s.io/v1", "ClusterRole")
+    assert r["plural"] == "clusterroles" and not r["namespaced"]
+    r = k.json("resource", "apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    assert r["path"] == "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    lst = k.json("list", "rbac.authorization.k8s.io/v1", "ClusterRole", "--limit", "50")
+    assert len(lst["items"]) > 50 and all(o["kind"] == "ClusterRole" for o in lst["items"])
+    e, _ = k.err("resource", "v1", "NoSuchKind")
+    assert "unknown kind NoSuchKind in apiVersion v1" in e["message"]
+    e, _ = k.err("resource", "nothing.example.com/v1", "Foo")
+    assert "does not serve nothing.example.com/v1" in e["message"]
+
+
+# ------------------------------------------------------------------ watch
+
+def test_watch_events_in_order(k, ns):
+    rv = k.json("list", "v1", "ConfigMap", "-n", ns)["resourceVersion"]
+    w = subprocess.Popen([k.bin, *k.conn, "watch", "v1", "ConfigMap", "-n", ns,
+                          "--resource-version", rv, "--timeout", "6", "--bookmarks",
+                          "-l", "w=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=k.env)
+    time.sleep(0.5)
+    k.apply(cm("w1", ns, {"v": "1"}, {"w": "1"}))
+    k.apply(cm("w1", ns, {"v": "2"}, {"w": "1"}))
+    k.apply(cm("other", ns, {"v": "1"}, {"w": "0"}))              # filtered by the selector
+    k.json("delete", "v1", "ConfigMap", "w1", "-n", ns)
+    out, err = w.communicate(timeout=60)
+    assert w.returncode == 0, err
+    evs = [json.loads(line) for line in out.splitlines()]
+    typed = [(e["type"], e["object"]["metadata"].get("name"), e["object"].get("data", {}).get("v"))
+             for e in evs if e["type"] != "BOOKMARK"]
+    assert typed == [("ADDED", "w1", "1"), ("MODIFIED", "w1", "2"), ("DELETED", "w1", "2")]
+    rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in evs]
+    assert rvs == sorted(rvs)
+    assert evs[-1]["type"] == "BOOKMARK"      # the apiserver's bookmark before the timeout
+
+
+def test_watch_stop_flag_and_max_events(k, ns):
+    t0 = time.monotonic()
+    p = k.run("watch", "v1", "ConfigMap", "-n", ns, "-l", "nothing=here", "--stop-after-ms", "700")
+    dt = time.monotonic() - t0
+    assert p.stdout == "" and dt < 3.5, dt                      # no server timeout needed
+    k.apply(cm("m1", ns, labels={"me": "1"}))
+    k.apply(cm("m2", ns, labels={"me": "1"}))
+    p = k.run("watch", "v1", "ConfigMap", "-n", ns, "-l", "me=1", "--max-events", "1",
+              timeout=20)
+    assert len(p.stdout.splitlines()) == 1                       # callback stopped it
+
+
+def test_watch_errors(k, ns):
+    e, _ = k.err("watch", "v1", "ConfigMap", "-n", ns, "--resource-version", "not-a-number",
+                 "--timeout", "2")
+    assert e["status"] in (400, 410, 500) or e["reason"]
+
+
+# ------------------------------------------------------------------ batches
+
+def test_batch_apply_get_delete(k, ns):
+    objs = [cm(f"b{i:03d}", ns, {"i": str(i)}, {"set": "batch"}) for i in range(60)]
+    k2 = K(k.conn + ["--max-in-flight", "8"])
+    t0 = time.monotonic()
+    res = k2.json("apply", "-", "--batch", input=json.dumps(objs))
+    dt = time.monotonic() - t0
+    assert [r["metadata"]["name"] for r in res] == [o["metadata"]["name"] for o in objs]
+    lst = k.json("list", "v1", "ConfigMap", "-n", ns, "-l", "set=batch")
+    assert len(lst["items"]) == 60
+    names = [f"b{i:03d}" for i in range(0, 60, 3)] + ["missing-1"]
+    p = k2.run("batch-get", "v1", "ConfigMap", *names, "-n", ns, check=False)
+    assert p.returncode == 1
+    out = json.loads(p.stdout)
+    assert out["failed"] == 1
+    assert [r.get("metadata", {}).get("name") for r in out["results"][:-1]] == names[:-1]
+    assert out["results"][-1]["error"]["status"] == 404
+    # a bad object in a batch fails alone
+    mixed = [cm("good", ns), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}]
+    p = k2.run("apply", "-", "--batch", input=json.dumps(mixed), check=False)
+    out = json.loads(p.stdout)
+    assert p.returncode == 1 and out[0]["metadata"]["name"] == "good"
+    assert "metadata.name is missing" in out[1]["error"]["message"]
+    p = k2.run("batch-delete", "v1", "ConfigMap", *[f"b{i:03d}" for i in range(60)], "-n", ns)
+    assert json.loads(p.stdout)["failed"] == 0
+    assert k.json("list", "v1", "ConfigMap", "-n", ns, "-l", "set=batch")["items"] == []
+    print(f"batch apply of 60 objects with 8 in flight: {dt:.2f}s")
+
+
+# ------------------------------------------------------------------ connecting
+
+def test_limited_token_kubeconfig_and_rbac(lab):
+    kl = K(["--kubeconfig", lab["PRIMARY_KUBECONFIG_LIMITED"]])
+    lst = kl.json("list", "v1", "PersistentVolumeClaim", "--limit", "10")
+    assert isinstance(lst["items"], list)
+    e, p = kl.err("list", "v1", "ConfigMap", "-n", "vm-prod")
+    assert e["status"] == 403 and e["reason"] == "Forbidden"
+    assert "system:serviceaccount:ocpv-dr:ocpv-dr-limited" in e["message"]
+    assert e["message"].startswith("GET /api/v1/namespaces/vm-prod/configmaps?limit=500")
+    assert_no_secret(lab, p.stdout, p.stderr)
+    # writes allowed in vm-prod only
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+           "metadata": {"name": "k8sc-" + uuid.uuid4().hex[:6], "namespace": "vm-prod"},
+           "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    out = kl.apply(pvc, "--dry-run")
+    assert out["metadata"]["name"] == pvc["metadata"]["name"]
+    pvc["metadata"]["namespace"] = "not-watched"
+    e, p = kl.err("apply", "-", "--dry-run", input=json.dumps(pvc))
+    assert e["status"] == 403
+    assert_no_secret(lab, p.stdout, p.stderr)
+
+
+def test_explicit_host_token_ca_and_env(lab, tmp_path):
+    tf = lab["PRIMARY_LIMITED_TOKEN_FILE"]
+    kh = K(["--host", lab["PRIMARY_API_URL"], "--ca-cert", lab["PRIMARY_CA_FILE"],
+            "--token-file", tf])
+    assert isinstance(kh.json("list", "v1", "PersistentVolume")["items"], list)
+    # the same through the kubernetes.core environment variables
+    ke = K([], env={"K8S_AUTH_HOST": lab["PRIMARY_API_URL"], "K8S_AUTH_API_KEY": token_of(lab),
+                    "K8S_AUTH_SSL_CA_CERT": lab["PRIMARY_CA_FILE"]})
+    assert isinstance(ke.json("list", "v1", "PersistentVolume")["items"], list)
+    e, p = ke.err("get", "v1", "Namespace", "default")
+    assert e["status"] == 403
+    assert_no_secret(lab, p.stdout, p.stderr)
+    # K8S_AUTH_KUBECONFIG + K8S_AUTH_CONTEXT, KUBECONFIG
+    kk = K([], env={"K8S_AUTH_KUBECONFIG": lab["DR_KUBECONFIG"]})
+    assert kk.json("server") == lab["DR_API_URL"].rstrip("/")
+    kk = K([], env={"KUBECONFIG": f"{tmp_path}/missing:{lab['PRIMARY_KUBECONFIG']}"})
+    assert kk.json("server") == lab["PRIMARY_API_URL"].rstrip("/")
+    e, _ = K([], env={"K8S_AUTH_KUBECONFIG": lab["DR_KUBECONFIG"],
+                      "K8S_AUTH_CONTEXT": "nope"}).err("server")
+    assert 'context "nope" not found' in e["message"]
+    # a bad token: 401 Unauthorized, token not echoed
+    bad = tmp_path / "bad.token"
+    bad.write_text("not-a-valid-token-0123456789abcdef\n")
+    kb = K(["--host", lab["PRIMARY_API_URL"], "--ca-cert", lab["PRIMARY_CA_FILE"],
+            "--token-file", str(bad)])
+    e, p = kb.err("get", "v1", "Namespace", "default")
+    assert e["status"] == 401 and e["reason"] == "Unauthorized"
+    assert "not-a-valid-token" not in p.stdout + p.stderr
+
+
+def test_tls_verification(lab, tmp_path):
+    tf = lab["PRIMARY_LIMITED_TOKEN_FILE"]
+    # no CA: the system store does not know the lab CA
+    e, p = K(["--host", lab["PRIMARY_API_URL"], "--token-file", tf, "--retries", "-1"]).err(
+        "list", "v1", "PersistentVolume")
+    assert e["status"] == 0 and e["curl_code"] == 60, e     # CURLE_PEER_FAILED_VERIFICATION
+    assert_no_secret(lab, p.stdout, p.stderr)
+    # the other cluster's CA does not verify this one
+    e, _ = K(["--host", lab["PRIMARY_API_URL"], "--ca-cert", lab["DR_CA_FILE"],
+              "--token-file", tf, "--retries", "-1"]).err("list", "v1", "PersistentVolume")
+    assert e["curl_code"] == 60
+    # validate_certs=false
+    ki = K(["--host", lab["PRIMARY_API_URL"], "--insecure", "--token-file", tf])
+    assert isinstance(ki.json("list", "v1", "PersistentVolume")["items"], list)
+    e, _ = K(["--host", lab["PRIMARY_API_URL"], "--ca-cert", str(tmp_path / "none.crt")]).err(
+        "server")
+    assert "ca_cert" in e["message"] and "none.crt" in e["message"]
+
+
+def test_in_cluster_service_account(lab, tmp_path):
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    (sa / "token").write_text(token_of(lab))
+    (sa / "ca.crt").write_bytes(Path(lab["PRIMARY_CA_FILE"]).read_bytes())
+    (sa / "namespace").write_text("ocpv-dr")
+    url = lab["PRIMARY_API_URL"].rstrip("/")
+    host, port = url[len("https://"):].rsplit(":", 1)
+    env = {"OCPVDR_SA_DIR": str(sa), "KUBERNETES_SERVICE_HOST": host,
+           "KUBERNETES_SERVICE_PORT": port, "HOME": str(tmp_path)}
+    kc = K(["--in-cluster"], env=env)
+    assert kc.json("server") == url
+    assert isinstance(kc.json("list", "v1", "PersistentVolume")["items"], list)
+    e, _ = kc.err("list", "v1", "Secret", "-n", "ocpv-dr")
+    assert e["status"] == 403
+    # without --in-cluster and without a kubeconfig, the service account is found
+    assert K([], env=env).json("server") == url
+
+
+def test_connection_refused_is_clear(lab):
+    e, p = K(["--host", "https://127.0.0.1:1", "--insecure", "--retries", "-1"]).err(
+        "get", "v1", "Namespace", "default", timeout=30)
+    assert e["status"] == 0 and e["curl_code"] == 7
+    assert e["message"].startswith("GET /api/v1/namespaces/default: ")
+
+
+def test_dr_cluster_is_separate(k, kdr, ns):
+    k.apply(cm("only-primary", ns))
+    e, _ = kdr.err("get", "v1", "ConfigMap", "only-primary", "-n", ns)
+    assert e["status"] == 404
