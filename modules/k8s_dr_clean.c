@@ -280,6 +280,11 @@ static void take_resource(run *r, json_t *el, size_t idx)
         json_error_t je;
         obj = json_loads(json_string_value(el), 0, &je);
         if (!obj) {
+            /* jansson quotes the input near the error: never echo it (it may
+             * hold a Secret's data) */
+            char *near = strstr(je.text, " near '");
+            if (near)
+                *near = '\0';
             item *it = add_item(r, json_null());
             set_reason(it, A_FAILED, "resources[%zu]: malformed JSON at line %d column %d: %s",
                        idx, je.line, je.column, je.text);
@@ -500,13 +505,24 @@ static void lookup(run *r)
 
 /* ------------------------------------------------------------ apply */
 
-static json_t *strip_for_diff(json_t *live)
+/* A copy fit for output: a Secret's values are masked (they are applied,
+ * never shown), managedFields left out. */
+static json_t *for_output(const json_t *obj)
 {
-    if (!live)
+    if (!obj)
         return json_null();
-    json_t *c = json_deep_copy(live);
-    json_t *md = json_object_get(c, "metadata");
-    json_object_del(md, "managedFields");
+    json_t *c = json_deep_copy(obj);
+    json_object_del(json_object_get(c, "metadata"), "managedFields");
+    const char *kind = jx_str(c, "kind");
+    if (kind && strcmp(kind, "Secret") == 0) {
+        static const char *const fields[] = { "data", "stringData", NULL };
+        for (const char *const *f = fields; *f; f++) {
+            const char *k;
+            json_t *v;
+            json_object_foreach(json_object_get(c, *f), k, v)
+                json_object_set_new(json_object_get(c, *f), k, json_string("********"));
+        }
+    }
     return c;
 }
 
@@ -516,8 +532,8 @@ static void record_diff(run *r, item *it, json_t *after)
         return;
     char rb[700];
     ref_of(it, rb, sizeof rb);
-    json_object_set_new(r->diff_before, rb, strip_for_diff(it->live));
-    json_object_set_new(r->diff_after, rb, after ? json_deep_copy(after) : json_null());
+    json_object_set_new(r->diff_before, rb, for_output(it->live));
+    json_object_set_new(r->diff_after, rb, for_output(after));
 }
 
 static void on_apply(void *ud, int rc, json_t *out, const k8s_error *err)
@@ -919,7 +935,7 @@ static void finish(run *r)
                                 "reason", it->reason ? it->reason : "");
         json_array_append_new(results, res);
         if (it->desired && it->action != A_FAILED && it->action != A_DELETED)
-            json_array_append(objects, it->desired);
+            json_array_append_new(objects, for_output(it->desired));
     }
     tf_sort_apply_order(objects);
     r->nfailed += counts[A_FAILED];

@@ -547,3 +547,20 @@ def test_bad_inputs(lab, collection, scope):
     res = run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns], kinds=["Gizmo"],
                                            source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]}))
     assert res.get("failed") and "Gizmo" in res["msg"]
+
+
+def test_secret_values_are_applied_but_never_shown(lab, collection, scope):
+    ns = scope.namespaces[0]
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": "creds", "namespace": ns},
+              "stringData": {"password": "hunter2-s3cr3t"}}
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[secret]), diff=True)
+    assert not res.get("failed"), res.get("msg")
+    assert "hunter2-s3cr3t" not in json.dumps(res)
+    assert res["objects"][0]["stringData"]["password"] == "********"
+    import base64
+    got = kget(lab, "dr", "secret", "creds", ns=ns)
+    assert base64.b64decode(got["data"]["password"]).decode() == "hunter2-s3cr3t"
+    bad = run_module(lab, collection, dict(dr_conn(lab), mode="clean",
+                                           resources=['{"kind": "Secret", "data": {"p": "hunter2-s3cr3t'}))
+    assert bad.get("failed") and "hunter2-s3cr3t" not in json.dumps(bad)
