@@ -562,5 +562,5 @@ def test_secret_values_are_applied_but_never_shown(lab, collection, scope):
     got = kget(lab, "dr", "secret", "creds", ns=ns)
     assert base64.b64decode(got["data"]["password"]).decode() == "hunter2-s3cr3t"
     bad = run_module(lab, collection, dict(dr_conn(lab), mode="clean",
-                                           resources=['{"kind": "Secret", "data": {"p": "hunter2-s3cr3t'}))
+                                           resources=['{"kind": "Secret", "data": {"p": "hunter2-s3cr3t']))
     assert bad.get("failed") and "hunter2-s3cr3t" not in json.dumps(bad)
