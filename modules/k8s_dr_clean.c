@@ -311,8 +311,46 @@ static void take_resource(run *r, json_t *el, size_t idx)
         json_decref(obj);
         return;
     }
-    add_item(r, obj);
+    if (kind && strcmp(kind, "Secret") == 0) {
+        /* a private copy: the input is masked for the invocation echo */
+        json_t *cp = json_deep_copy(obj);
+        add_item(r, cp);
+        json_decref(cp);
+    } else {
+        add_item(r, obj);
+    }
     json_decref(obj);
+}
+
+static void mask_secret(json_t *obj)
+{
+    static const char *const fields[] = { "data", "stringData", NULL };
+    for (const char *const *f = fields; *f; f++) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(obj, *f), k, v)
+            json_object_set_new(json_object_get(obj, *f), k, json_string("********"));
+    }
+}
+
+/* The runtime echoes the parameters (invocation.module_args): Secret values
+ * and JSON text (which may hold them) must not be echoed.  Call after
+ * take_resource() made its own copies. */
+static void mask_input(json_t *resources)
+{
+    size_t i;
+    json_t *el;
+    json_array_foreach(resources, i, el) {
+        if (json_is_string(el)) {
+            json_array_set_new(resources, i, json_string("(JSON text, not echoed)"));
+            continue;
+        }
+        const char *kind = jx_str(el, "kind");
+        if (kind && strcmp(kind, "Secret") == 0)
+            mask_secret(el);
+        else if (json_is_array(json_object_get(el, "items")))
+            mask_input(json_object_get(el, "items"));
+    }
 }
 
 /* Cleans every pending item and resolves its DR resource.  In mirror mode
@@ -514,15 +552,8 @@ static json_t *for_output(const json_t *obj)
     json_t *c = json_deep_copy(obj);
     json_object_del(json_object_get(c, "metadata"), "managedFields");
     const char *kind = jx_str(c, "kind");
-    if (kind && strcmp(kind, "Secret") == 0) {
-        static const char *const fields[] = { "data", "stringData", NULL };
-        for (const char *const *f = fields; *f; f++) {
-            const char *k;
-            json_t *v;
-            json_object_foreach(json_object_get(c, *f), k, v)
-                json_object_set_new(json_object_get(c, *f), k, json_string("********"));
-        }
-    }
+    if (kind && strcmp(kind, "Secret") == 0)
+        mask_secret(c);
     return c;
 }
 
@@ -1076,6 +1107,7 @@ int main(int argc, char **argv)
         json_array_foreach(resources, i, el)
             take_resource(&r, el, i);
     }
+    mask_input(resources);
 
     if (strcmp(mode, "clean") == 0) {
         prepare(&r, false, false);
