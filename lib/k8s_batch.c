@@ -234,6 +234,7 @@ int k8s_batch_run(k8s_batch *b)
             long status = 0;
             if (cc == CURLE_OK)
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+            bool sent = cc == CURLE_OK || k8s_request_sent(h);
             curl_multi_remove_handle(m, h);
             finish_handle(r);
             inflight--;
@@ -248,7 +249,7 @@ int k8s_batch_run(k8s_batch *b)
             k8s_error_set(&r->err, r->method, r->path, status, (int)cc, r->ebuf,
                           r->resp.data, r->resp.len);
             if (r->attempts < b->c->cfg.max_retries &&
-                k8s_retryable(r->method, status, (int)cc)) {
+                k8s_retryable(r->method, status, (int)cc, sent)) {
                 r->due_ms = now_ms() + k8s_backoff_ms(r->attempts, r->resp.retry_after_s,
                                                       k8s_rand());
                 r->attempts++;

@@ -182,12 +182,27 @@ const char *k8s_strerror(const k8s_error *err, char *buf, size_t len)
 
 /* ---- retry policy ------------------------------------------------------- */
 
-bool k8s_retryable(const char *method, long status, int curl_code)
+bool k8s_request_sent(CURL *h)
+{
+    long n = 0;
+    return curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &n) != CURLE_OK || n > 0;
+}
+
+bool k8s_retryable(const char *method, long status, int curl_code, bool request_sent)
 {
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     switch (curl_code) {
     case 0:
         break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_ABORTED_BY_CALLBACK:
+    case CURLE_WRITE_ERROR:
+    case CURLE_OUT_OF_MEMORY:
+        return false;           /* permanent, or our own doing */
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
@@ -200,9 +215,9 @@ bool k8s_retryable(const char *method, long status, int curl_code)
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-        return read;
+        return read || !request_sent;
     default:
-        return false;
+        return !request_sent;
     }
     if (status == 429 || status == 503)
         return true;
@@ -505,6 +520,7 @@ int k8s_request(k8s_client *c, const char *method, const char *path,
         long status = 0;
         if (cc == CURLE_OK)
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        bool sent = cc == CURLE_OK || k8s_request_sent(h);
         curl_easy_cleanup(h);
         curl_slist_free_all(hdrs);
 
@@ -524,7 +540,7 @@ int k8s_request(k8s_client *c, const char *method, const char *path,
         }
         k8s_error_set(err, method, path, status, (int)cc, ebuf, resp.data, resp.len);
         k8s_resp_free(&resp);
-        if (attempt >= c->cfg.max_retries || !k8s_retryable(method, status, (int)cc))
+        if (attempt >= c->cfg.max_retries || !k8s_retryable(method, status, (int)cc, sent))
             return -1;
         k8s_sleep_ms(k8s_backoff_ms(attempt, resp.retry_after_s, k8s_rand()));
     }

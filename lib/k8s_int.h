@@ -73,8 +73,12 @@ json_t *k8s_parse_body(const char *body, size_t len);
 void k8s_error_printf(k8s_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Retry policy (see k8s.h): may this failure be retried? */
-bool k8s_retryable(const char *method, long status, int curl_code);
+/* Retry policy (see k8s.h): may this failure be retried?  request_sent is
+ * false when curl never sent the request (CURLINFO_REQUEST_SIZE == 0, e.g.
+ * a connect or TLS handshake timeout): then any method may be retried. */
+bool k8s_retryable(const char *method, long status, int curl_code, bool request_sent);
+/* Whether the handle's request left this host (see above). */
+bool k8s_request_sent(CURL *h);
 /* Delay before retry number `attempt` (0-based): exponential from 200 ms,
  * capped at 10 s, with jitter in [d/2, d]; Retry-After (seconds, capped at
  * 120 s) wins when given (>= 0).  rnd is a random 32-bit value. */

@@ -210,28 +210,32 @@ static void test_retryable(void **state)
 {
     (void)state;
     /* transient statuses */
-    assert_true(k8s_retryable("GET", 429, 0));
-    assert_true(k8s_retryable("GET", 500, 0));
-    assert_true(k8s_retryable("GET", 502, 0));
-    assert_true(k8s_retryable("GET", 503, 0));
-    assert_true(k8s_retryable("GET", 504, 0));
-    assert_false(k8s_retryable("GET", 404, 0));
-    assert_false(k8s_retryable("GET", 403, 0));
-    assert_false(k8s_retryable("GET", 410, 0));
+    assert_true(k8s_retryable("GET", 429, 0, true));
+    assert_true(k8s_retryable("GET", 500, 0, true));
+    assert_true(k8s_retryable("GET", 502, 0, true));
+    assert_true(k8s_retryable("GET", 503, 0, true));
+    assert_true(k8s_retryable("GET", 504, 0, true));
+    assert_false(k8s_retryable("GET", 404, 0, true));
+    assert_false(k8s_retryable("GET", 403, 0, true));
+    assert_false(k8s_retryable("GET", 410, 0, true));
     /* writes: only 429/503 or when the request never reached the server */
-    assert_true(k8s_retryable("PATCH", 429, 0));
-    assert_true(k8s_retryable("DELETE", 503, 0));
-    assert_false(k8s_retryable("PATCH", 500, 0));
-    assert_false(k8s_retryable("POST", 504, 0));
-    assert_false(k8s_retryable("PUT", 409, 0));
-    assert_true(k8s_retryable("POST", 0, CURLE_COULDNT_CONNECT));
-    assert_true(k8s_retryable("DELETE", 0, CURLE_COULDNT_RESOLVE_HOST));
-    assert_false(k8s_retryable("POST", 0, CURLE_RECV_ERROR));
-    assert_false(k8s_retryable("PATCH", 0, CURLE_OPERATION_TIMEDOUT));
-    assert_true(k8s_retryable("GET", 0, CURLE_RECV_ERROR));
-    assert_true(k8s_retryable("GET", 0, CURLE_OPERATION_TIMEDOUT));
+    assert_true(k8s_retryable("PATCH", 429, 0, true));
+    assert_true(k8s_retryable("DELETE", 503, 0, true));
+    assert_false(k8s_retryable("PATCH", 500, 0, true));
+    assert_false(k8s_retryable("POST", 504, 0, true));
+    assert_false(k8s_retryable("PUT", 409, 0, true));
+    assert_true(k8s_retryable("POST", 0, CURLE_COULDNT_CONNECT, true));
+    assert_true(k8s_retryable("DELETE", 0, CURLE_COULDNT_RESOLVE_HOST, true));
+    assert_false(k8s_retryable("POST", 0, CURLE_RECV_ERROR, true));
+    assert_false(k8s_retryable("PATCH", 0, CURLE_OPERATION_TIMEDOUT, true));
+    assert_true(k8s_retryable("GET", 0, CURLE_RECV_ERROR, true));
+    assert_true(k8s_retryable("GET", 0, CURLE_OPERATION_TIMEDOUT, true));
+    /* never sent (connect / handshake timeout): any method may be retried */
+    assert_true(k8s_retryable("DELETE", 0, CURLE_OPERATION_TIMEDOUT, false));
+    assert_true(k8s_retryable("POST", 0, CURLE_SSL_CONNECT_ERROR, false));
+    assert_false(k8s_retryable("POST", 0, CURLE_PEER_FAILED_VERIFICATION, false));
     /* TLS verification failures are permanent */
-    assert_false(k8s_retryable("GET", 0, CURLE_PEER_FAILED_VERIFICATION));
+    assert_false(k8s_retryable("GET", 0, CURLE_PEER_FAILED_VERIFICATION, true));
 }
 
 static void test_encoding_and_bodies(void **state)
