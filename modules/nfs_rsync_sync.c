@@ -281,9 +281,10 @@ static void stop_masters(run *r)
     r->nmasters = 0;
 }
 
-/* Resolves every DR root and destination with one `realpath -m` on the DR
- * host and refuses volumes whose destination escapes its root. */
-static void check_remote_paths(run *r)
+/* Resolves the DR roots and destinations of jobs[from, to) with one
+ * `realpath -m` on the DR host and refuses volumes whose destination
+ * escapes its root (a symlink on DR pointing elsewhere). */
+static void check_remote_chunk(run *r, size_t from, size_t to)
 {
     rc_argv a = { 0 };
     ssh_base(r, r->nmasters ? r->control_paths[0] : NULL, &a);
@@ -301,7 +302,7 @@ static void check_remote_paths(run *r)
     rc_argv_add(&cmd, "-m");
     rc_argv_add(&cmd, "--");
     size_t nargs = 0;
-    for (size_t i = 0; i < r->njobs; i++) {
+    for (size_t i = from; i < to; i++) {
         job *j = &r->jobs[i];
         if (j->error || j->skipped)
             continue;
@@ -332,7 +333,7 @@ static void check_remote_paths(run *r)
     }
     /* one output line per argument, in order */
     char *save = NULL, *line = why ? NULL : strtok_r(res.out, "\n", &save);
-    for (size_t i = 0; i < r->njobs; i++) {
+    for (size_t i = from; i < to; i++) {
         job *j = &r->jobs[i];
         if (j->error || j->skipped)
             continue;
@@ -358,6 +359,25 @@ static void check_remote_paths(run *r)
     }
     free(why);
     spawn_result_free(&res);
+}
+
+/* Checks all jobs, in chunks whose remote command stays far below Linux's
+ * 128 KiB limit on one argument (ssh hands the remote side one string). */
+static void check_remote_paths(run *r)
+{
+    size_t from = 0, bytes = 0;
+    for (size_t i = 0; i < r->njobs; i++) {
+        job *j = &r->jobs[i];
+        size_t need = (j->error || j->skipped) ? 0
+                      : strlen(j->prof->dr_root) + strlen(j->vol.dest_dir) + 8;
+        if (bytes + need > 60 * 1024) {
+            check_remote_chunk(r, from, i);
+            from = i;
+            bytes = 0;
+        }
+        bytes += need;
+    }
+    check_remote_chunk(r, from, r->njobs);
 }
 
 /* ------------------------------------------------------------ workers */
