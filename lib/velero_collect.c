@@ -282,6 +282,9 @@ json_t *vb_collector_result(vb_collector *c, const vb_stats *st)
         json_object_set_new(res, KNOWN[i].list, lists[i]);
     }
     json_t *other = json_object();
+    for (size_t i = 0; i < c->nwant; i++)      /* every requested one, even if empty */
+        if (known_index(c->want_gr[i]) < 0 && !json_object_get(other, c->want_gr[i]))
+            json_object_set_new_nocheck(other, c->want_gr[i], json_array());
     const char *key;
     json_t *rec;
     json_object_foreach(c->items, key, rec) {
@@ -300,6 +303,12 @@ json_t *vb_collector_result(vb_collector *c, const vb_stats *st)
             json_array_append(lists[k], obj);
         } else {
             json_t *l = json_object_get(other, gr);
+            if (!l) {       /* matched a bare resource name: list it under the name asked for */
+                for (size_t i = 0; i < c->nwant && !l; i++)
+                    if (!strchr(c->want_gr[i], '.') && strncmp(c->want_gr[i], gr, strlen(c->want_gr[i])) == 0 &&
+                        gr[strlen(c->want_gr[i])] == '.')
+                        l = json_object_get(other, c->want_gr[i]);
+            }
             if (!l) {
                 l = json_array();
                 json_object_set_new_nocheck(other, gr, l);
