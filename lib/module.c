@@ -77,6 +77,8 @@ int mod_parse(module *m, const mod_spec *spec, json_t *args, char **err)
     m->check_mode = ctl_bool(args, "_ansible_check_mode");
     m->diff_mode = ctl_bool(args, "_ansible_diff");
     m->no_log = ctl_bool(args, "_ansible_no_log");
+    m->inject_invocation = !json_object_get(args, "_ansible_inject_invocation")
+                           || ctl_bool(args, "_ansible_inject_invocation");
     json_t *verb = json_object_get(args, "_ansible_verbosity");
     m->verbosity = json_is_integer(verb) ? (int)json_integer_value(verb) : 0;
 
@@ -294,7 +296,7 @@ json_t *mod_render(module *m, bool failed, const char *msg)
     if (!m->diff_mode || m->no_log)
         json_object_del(r, "diff");
     json_object_del(r, "invocation");
-    if (!m->no_log && m->params) {
+    if (!m->no_log && m->inject_invocation && m->params) {
         json_t *args = json_deep_copy(m->params);
         mp_mask(m->spec ? m->spec->opts : NULL, args);
         json_object_set_new(r, "invocation", json_pack("{so}", "module_args", args));

@@ -13,8 +13,9 @@
  *     ignores every other _ansible_* key (each ansible-core release adds some);
  *   - builds one JSON result and prints it as the only thing on stdout:
  *     changed, failed, msg, diff, warnings, invocation.module_args (no_log
- *     values masked, suppressed entirely under _ansible_no_log), plus the
- *     module's own return values;
+ *     values masked, suppressed entirely under _ansible_no_log, and left out
+ *     when ansible-core >= 2.21 sends _ansible_inject_invocation=false),
+ *     plus the module's own return values;
  *   - scrubs every no_log value from every string in the result (messages
  *     built from server errors can echo a token);
  *   - exits 0 on success, 1 on failure.
@@ -92,6 +93,9 @@ typedef struct module {
     size_t nsecrets;
     char *fqcn;            /* name for messages: _ansible_module_name, else
                               "ocpv.dr.<spec name>" (owned) */
+    bool inject_invocation; /* _ansible_inject_invocation (ansible-core 2.21+,
+                              default false there); true when the key is
+                              absent (older cores expect invocation) */
 } module;
 
 /* Validates `args` (borrowed) against `spec` into m.  Returns 0, or -1 with a

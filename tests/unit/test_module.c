@@ -490,6 +490,17 @@ static void test_masking(void **state)
     assert_false(contains(r, "SECRET"));
     json_decref(r);
     mod_free(&m);
+    /* ansible-core 2.21+: invocation only when asked for */
+    ok(&m, &need_spec, "{\"x\": \"1\", \"y\": \"2\", \"p\": \"1\", \"_ansible_inject_invocation\": false}");
+    r = mod_render(&m, false, NULL);
+    assert_null(json_object_get(r, "invocation"));
+    json_decref(r);
+    mod_free(&m);
+    ok(&m, &need_spec, "{\"x\": \"1\", \"y\": \"2\", \"p\": \"1\", \"_ansible_inject_invocation\": true}");
+    r = mod_render(&m, false, NULL);
+    assert_non_null(json_object_get(r, "invocation"));
+    json_decref(r);
+    mod_free(&m);
 }
 
 static void test_scrubbing(void **state)
