@@ -18,6 +18,7 @@
 
 #include "k8s_int.h"
 #include "kubeconfig.h"
+#include "module.h"
 
 #define D TEST_DATA_DIR "/kubeconfig"
 
@@ -501,6 +502,63 @@ static void test_client_new(void **state)
     assert_non_null(strstr(e.message, "exec credential plugins are not supported"));
 }
 
+/* k8s_conn_opts[] through the real module runtime: aliases, env fallbacks,
+ * no_log masking, and k8s_conn_from_json on the validated parameters. */
+static void test_conn_opts_spec(void **state)
+{
+    (void)state;
+    clear_env();
+    setenv("K8S_AUTH_HOST", "https://from-env:6443", 1);
+    setenv("K8S_AUTH_API_KEY", "SECRET-env-key", 1);
+    static mod_opt opts[K8S_CONN_OPT_COUNT + 2];
+    size_t n = 0;
+    while (k8s_conn_opts[n].name)
+        n++;
+    assert_int_equal(n, K8S_CONN_OPT_COUNT);
+    memcpy(opts, k8s_conn_opts, n * sizeof opts[0]);
+    opts[n] = (mod_opt){ .name = "name", .type = OPT_STR };
+    static const mod_spec spec = { .name = "conn_test", .opts = opts };
+    json_t *args = json_pack("{s:s, s:s, s:s, s:s, s:s}", "verify_ssl", "no", "ssl_ca_cert",
+                             "/ca.pem", "cert_file", "/c.pem", "key_file", "/k.pem",
+                             "name", "x");
+    module m;
+    char *err = NULL;
+    int rc = mod_parse(&m, &spec, args, &err);
+    if (rc != 0)
+        print_error("mod_parse: %s\n", err);
+    assert_int_equal(rc, 0);
+    k8s_conn c;
+    k8s_conn_from_json(&c, m.params);
+    assert_string_equal(c.host, "https://from-env:6443");
+    assert_string_equal(c.api_key, "SECRET-env-key");
+    assert_string_equal(c.ca_cert, "/ca.pem");
+    assert_string_equal(c.client_cert, "/c.pem");
+    assert_string_equal(c.client_key, "/k.pem");
+    assert_int_equal(c.validate_certs, 0);
+    assert_null(c.kubeconfig);
+    json_t *res = mod_render(&m, false, NULL);
+    char *text = json_dumps(res, 0);
+    assert_null(strstr(text, "SECRET-env-key"));   /* api_key is no_log */
+    free(text);
+    json_decref(res);
+    mod_free(&m);
+    json_decref(args);
+
+    /* validate_certs absent: not forced either way (kubeconfig decides) */
+    clear_env();
+    args = json_pack("{s:s}", "kubeconfig", D "/token.yaml");
+    assert_int_equal(mod_parse(&m, &spec, args, &err), 0);
+    k8s_conn_from_json(&c, m.params);
+    assert_int_equal(c.validate_certs, -1);
+    kubeconfig kc;
+    k8s_error e;
+    assert_int_equal(k8s_conn_resolve(&c, &kc, &e), 0);
+    assert_true(kc.insecure);
+    kubeconfig_free(&kc);
+    mod_free(&m);
+    json_decref(args);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_conn_json),
         cmocka_unit_test(test_conn_resolve),
         cmocka_unit_test(test_client_new),
+        cmocka_unit_test(test_conn_opts_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
