@@ -82,7 +82,8 @@ proc_start() {
     mkdir -p "$STATE/run" "$STATE/logs"
     local logf="$STATE/logs/$comp.log"
     printf '\n==== %s start %s: %s\n' "$comp" "$(date -u +%FT%TZ)" "$1" >> "$logf"
-    LAB_INSTANCE="$LAB_NAME" setsid "$@" >> "$logf" 2>&1 < /dev/null &
+    # 9>&-: the instance lock must not be inherited by the daemons
+    LAB_INSTANCE="$LAB_NAME" setsid "$@" >> "$logf" 2>&1 < /dev/null 9>&- &
     echo $! > "$(pidfile "$comp")"
 }
 
