@@ -1,0 +1,289 @@
+"""Session fixtures that expose the DR lab (tests/lab/up) to integration tests.
+
+The lab is described by its env file: LAB_ENV if set, else tests/lab/.env
+(the default instance; other instances: tests/lab/.state-<name>/env). Values
+set in the process environment for LAB_VENV / LAB_VENV_216 win over the file.
+
+Fixtures (all general; build on them):
+  lab              dict of the env file (PRIMARY_KUBECONFIG, S3_ENDPOINT, ...)
+  lab_env          os.environ + the lab's variables (for subprocesses)
+  primary_api      kubernetes.client.ApiClient, admin, cluster primary
+  dr_api           same for dr
+  k8s_client       factory: k8s_client("primary"|"dr", limited=False) -> ApiClient
+  unique_ns        factory: unique_ns("primary"|"dr", prefix="t") -> namespace name,
+                   created now (admin) and deleted at the end of the test
+  ansible_playbook runner: ansible_playbook(playbook, ...) -> AnsibleResult(rc, stdout,
+                   stderr, json) with the real ansible-playbook of LAB_VENV and the
+                   repo's ansible.cfg
+  lab_cluster      lab_cluster("dr", "rebuild") -> runs tests/lab/cluster for this instance
+  netns_run        netns_run("nfs-primary", [argv...]) -> CompletedProcess inside that
+                   storage host's network namespace
+  s3_client        boto3 S3 client on the lab MinIO (SigV4, credentials from the file)
+  free_port        free TCP port on 127.0.0.1
+"""
+
+import configparser
+import json
+import os
+import shlex
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_DIR = REPO / "tests" / "lab"
+
+
+def lab_env_path():
+    return Path(os.environ.get("LAB_ENV", LAB_DIR / ".env"))
+
+
+def read_lab_env(path=None):
+    """Parse the lab env file (lines `export KEY=<shell-quoted value>`) into a dict.
+    Raises FileNotFoundError with the command to run when it is missing."""
+    path = Path(path) if path else lab_env_path()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"lab env file {path} not found: bring the lab up first with "
+            f"`tests/lab/up` (or `LAB_NAME=<name> tests/lab/up` and "
+            f"LAB_ENV=tests/lab/.state-<name>/env)")
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line.startswith("export "):
+            continue
+        key, _, val = line[len("export "):].partition("=")
+        parts = shlex.split(val)
+        env[key] = parts[0] if parts else ""
+    for k in ("LAB_VENV", "LAB_VENV_216"):
+        if os.environ.get(k):
+            env[k] = os.environ[k]
+    return env
+
+
+@pytest.fixture(scope="session")
+def lab():
+    try:
+        env = read_lab_env()
+    except FileNotFoundError as e:
+        pytest.fail(str(e), pytrace=False)
+    missing = [k for k in ("PRIMARY_KUBECONFIG", "DR_KUBECONFIG", "LAB_STATE_DIR")
+               if not env.get(k) or not os.path.exists(env[k])]
+    if missing:
+        pytest.fail(f"lab env file {lab_env_path()} names missing files ({', '.join(missing)}): "
+                    f"the lab is down or half up; run tests/lab/up", pytrace=False)
+    return env
+
+
+@pytest.fixture(scope="session")
+def lab_env(lab):
+    env = dict(os.environ)
+    env.update(lab)
+    env["PATH"] = os.pathsep.join([os.path.join(lab["LAB_VENV"], "bin"), lab["LAB_BIN"], env.get("PATH", "")])
+    return env
+
+
+# ------------------------------------------------------------------ Kubernetes
+
+def _kubeconfig(lab, cluster, limited):
+    if cluster not in ("primary", "dr"):
+        raise ValueError(f"cluster must be 'primary' or 'dr', not {cluster!r}")
+    key = f"{cluster.upper()}_KUBECONFIG" + ("_LIMITED" if limited else "")
+    return lab[key]
+
+
+@pytest.fixture(scope="session")
+def k8s_client(lab):
+    from kubernetes import config
+
+    cache = {}
+
+    def make(cluster="primary", limited=False):
+        k = (cluster, limited)
+        if k not in cache:
+            cache[k] = config.new_client_from_config(config_file=_kubeconfig(lab, cluster, limited))
+        return cache[k]
+    return make
+
+
+@pytest.fixture(scope="session")
+def primary_api(k8s_client):
+    return k8s_client("primary")
+
+
+@pytest.fixture(scope="session")
+def dr_api(k8s_client):
+    return k8s_client("dr")
+
+
+@pytest.fixture
+def unique_ns(k8s_client):
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    created = []
+
+    def make(cluster="primary", prefix="t", labels=None):
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        api = client.CoreV1Api(k8s_client(cluster))
+        api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+            name=name, labels=dict({"ocpv-dr.io/test": "true"}, **(labels or {})))))
+        created.append((cluster, name))
+        return name
+    yield make
+    for cluster, name in created:
+        try:
+            client.CoreV1Api(k8s_client(cluster)).delete_namespace(name)
+        except ApiException as e:   # already gone, or the cluster was stopped by the test
+            if e.status != 404:
+                pass
+        except Exception:           # noqa: BLE001 - cluster down: nothing to clean
+            pass
+
+
+# ------------------------------------------------------------------ Ansible
+
+@dataclass
+class AnsibleResult:
+    rc: int
+    stdout: str
+    stderr: str
+    json: dict = field(default=None)
+    cmd: list = field(default_factory=list)
+
+    def task_results(self, host=None):
+        """Every task result of the json callback: [(task name, host, result), ...]."""
+        out = []
+        for play in (self.json or {}).get("plays", []):
+            for task in play.get("tasks", []):
+                for h, res in task.get("hosts", {}).items():
+                    if host is None or h == host:
+                        out.append((task["task"]["name"], h, res))
+        return out
+
+    def __str__(self):
+        return f"rc={self.rc}\ncmd={shlex.join(self.cmd)}\nstdout:\n{self.stdout[-4000:]}\nstderr:\n{self.stderr[-4000:]}"
+
+
+def ansible_env(lab, venv_key="LAB_VENV", json_output=True, extra=None):
+    env = dict(os.environ)
+    env.update(lab)
+    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_DEPRECATION_WARNINGS="0")
+    env.pop("ANSIBLE_COLLECTIONS_PATH", None)   # only the repo's ansible.cfg decides
+    env.pop("ANSIBLE_COLLECTIONS_PATHS", None)
+    env["PATH"] = os.pathsep.join([os.path.join(lab[venv_key], "bin"), env.get("PATH", "")])
+    if json_output:
+        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture(scope="session")
+def ansible_playbook(lab):
+    """ansible_playbook(playbook, inventory=None (lab inventory), extra_vars=None (dict),
+    venv="LAB_VENV" | "LAB_VENV_216", check=False, diff=False, limit=None, args=(),
+    env=None (extra variables), json_output=True, timeout=600) -> AnsibleResult"""
+
+    def run(playbook, inventory=None, extra_vars=None, venv="LAB_VENV", check=False, diff=False,
+            limit=None, args=(), env=None, json_output=True, timeout=600):
+        cmd = [os.path.join(lab[venv], "bin", "ansible-playbook"), "-i", str(inventory or lab["LAB_INVENTORY"])]
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        if limit:
+            cmd += ["--limit", limit]
+        cmd += list(args) + [str(playbook)]
+        p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                           env=ansible_env(lab, venv, json_output, env))
+        parsed = None
+        if json_output:
+            start = p.stdout.find("{")
+            if start >= 0:
+                try:
+                    parsed = json.loads(p.stdout[start:])
+                except ValueError:
+                    parsed = None
+        return AnsibleResult(p.returncode, p.stdout, p.stderr, parsed, cmd)
+    return run
+
+
+# ------------------------------------------------------------------ lab control, hosts, S3
+
+@pytest.fixture(scope="session")
+def lab_cluster(lab):
+    """lab_cluster(cluster, action, *args, check=True) runs tests/lab/cluster on this lab instance
+    (actions: up, stop [--kill], down [--wipe], restart, rebuild, status)."""
+
+    def run(cluster, action, *args, check=True, timeout=600):
+        p = subprocess.run([str(LAB_DIR / "cluster"), cluster, action, *args], capture_output=True, text=True,
+                           timeout=timeout, env=dict(os.environ, LAB_NAME=lab["LAB_NAME"]))
+        if check and p.returncode != 0:
+            raise AssertionError(f"tests/lab/cluster {cluster} {action} failed (rc={p.returncode}):\n{p.stderr[-3000:]}")
+        return p
+    return run
+
+
+@pytest.fixture(scope="session")
+def netns_run(lab):
+    """netns_run(host, argv, **subprocess_kwargs): run argv inside the network namespace of
+    storage host 'nfs-primary' or 'nfs-dr' (as the host itself would run it)."""
+    names = {"nfs-primary": lab["NFS_PRIMARY_NETNS"], "nfs-dr": lab["NFS_DR_NETNS"]}
+
+    def run(host, argv, **kw):
+        if host not in names:
+            raise ValueError(f"host must be one of {sorted(names)}, not {host!r}")
+        kw.setdefault("capture_output", True)
+        kw.setdefault("text", True)
+        kw.setdefault("timeout", 120)
+        return subprocess.run(["ip", "netns", "exec", names[host], *argv], **kw)
+    return run
+
+
+def s3_credentials(lab):
+    """(access key, secret key) from the lab's AWS-style credentials file."""
+    cp = configparser.ConfigParser()
+    cp.read(lab["S3_CREDENTIALS_FILE"])
+    return cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"]
+
+
+@pytest.fixture(scope="session")
+def s3_client(lab):
+    import boto3
+    from botocore.config import Config
+
+    key, secret = s3_credentials(lab)
+    return boto3.client("s3", endpoint_url=lab["S3_ENDPOINT"], region_name=lab["S3_REGION"],
+                        aws_access_key_id=key, aws_secret_access_key=secret,
+                        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def free_port():
+    return _free_port()
+
+
+def wait_until(pred, timeout=30.0, interval=0.2, what="condition"):
+    """Poll pred() until it returns a truthy value; return it, or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
