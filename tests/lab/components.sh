@@ -294,6 +294,10 @@ kcm_up() {
         --v "${LAB_KCM_V:-1}"
 }
 
+api_get() {   # api_get PATH : GET as admin, JSON on stdout
+    curl -sf --cacert "$C_PKI/ca.crt" --cert "$C_PKI/admin.crt" --key "$C_PKI/admin.key" "$C_API_URL$1"
+}
+
 api_ready() {
     curl -sf --cacert "$C_PKI/ca.crt" --cert "$C_PKI/admin.crt" --key "$C_PKI/admin.key" \
         "$C_API_URL/readyz" >/dev/null
@@ -304,12 +308,24 @@ cluster_bootstrap() {
     local m="$C_DIR/manifests"; mkdir -p "$m"
     # CRDs from shared/crds, then wait until every one is Established
     [[ -n "$CRD_DIR" && -d "$CRD_DIR" ]] || die "CRD directory not found (set LAB_CRD_DIR; expected ../shared/crds)"
-    # (kubectl's client-side "unrecognized format" warnings about upstream schemas go to the log)
-    KUBECTL "${k[@]}" apply --server-side --force-conflicts --field-manager ocpv-dr-lab -R -f "$CRD_DIR" -o name \
-        > "$C_DIR/crds.applied" 2> "$C_DIR/crds.err" \
-        || { cat "$C_DIR/crds.err" >&2; die "$C_NAME: applying CRDs from $CRD_DIR failed"; }
-    KUBECTL "${k[@]}" wait --for condition=established --timeout=120s $(grep -o 'customresourcedefinition.*' "$C_DIR/crds.applied") >/dev/null \
-        || die "$C_NAME: CRDs did not become Established"
+    # skip the (slow) CRD apply when the same CRD files were applied and every CRD still exists
+    local crd_stamp
+    crd_stamp="$(find "$CRD_DIR" -type f -name '*.y*ml' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
+    if [[ "$(cat "$C_DIR/crds.stamp" 2>/dev/null)" == "$crd_stamp" ]] \
+        && [[ -z "$(comm -13 <(api_get /apis/apiextensions.k8s.io/v1/customresourcedefinitions \
+                | jq -r '.items[] | select(any(.status.conditions[]?; .type == "Established" and .status == "True")) | .metadata.name' | sort) \
+                <(sed 's|.*/||' "$C_DIR/crds.applied" | sort))" ]]; then
+        :
+    else
+        rm -f "$C_DIR/crds.stamp"
+        # (kubectl's client-side "unrecognized format" warnings about upstream schemas go to the log)
+        KUBECTL "${k[@]}" apply --server-side --force-conflicts --field-manager ocpv-dr-lab -R -f "$CRD_DIR" -o name \
+            > "$C_DIR/crds.applied" 2> "$C_DIR/crds.err" \
+            || { cat "$C_DIR/crds.err" >&2; die "$C_NAME: applying CRDs from $CRD_DIR failed"; }
+        KUBECTL "${k[@]}" wait --for condition=established --timeout=120s $(grep -o 'customresourcedefinition.*' "$C_DIR/crds.applied") >/dev/null \
+            || die "$C_NAME: CRDs did not become Established"
+        echo "$crd_stamp" > "$C_DIR/crds.stamp"
+    fi
     # namespaces + least-privilege credential + Velero/OADP storage location
     "$LAB_DIR/bootstrap-manifests" "$C_NAME" "${LAB_NAMESPACES[*]}" "${LAB_DR_NAMESPACES[*]}" \
         "$S3_ENDPOINT" "$S3_REGION" "$S3_BUCKET" "$S3_PREFIX" > "$m/bootstrap.yaml"
