@@ -354,6 +354,15 @@ static void check_remote_chunk(run *r, size_t from, size_t to)
         char *err = NULL;
         if (sp_check_resolved(root, dest, "DR destination", &err) < 0) {
             job_fail(j, xfmt("PV %s: %s (on %s)", j->name, err, r->conn.host));
+        } else {
+            /* also no symlink INSIDE the export on the way: it could alias
+             * another volume's directory, which --delete would then empty */
+            char *want = sp_join(root, j->vol.rel);
+            if (!want || strcmp(dest, want) != 0)
+                job_fail(j, xfmt("PV %s: DR destination %s resolves to '%s' on %s, not '%s' "
+                                 "(a symlink inside the DR export?); refusing", j->name,
+                                 j->vol.dest_dir, dest, r->conn.host, want ? want : "?"));
+            free(want);
         }
         free(err);
     }

@@ -299,22 +299,32 @@ def test_traversal_and_symlink_escapes_refused(lab, prefix):
         fill(f"{lab['PRIMARY_ROOT']}/{prefix}-dstlink", "d")
         os.symlink(outside_d, f"{lab['DR_ROOT']}/{prefix}-dstlink")
         dstlink = dynamic_pv(lab, "pv-dstlink", f"{prefix}-dstlink")
+        # destination on DR is a symlink to ANOTHER volume inside the DR export
+        fill(f"{lab['PRIMARY_ROOT']}/{prefix}-alias", "a")
+        os.makedirs(f"{lab['DR_ROOT']}/{prefix}-victim")
+        with open(f"{lab['DR_ROOT']}/{prefix}-victim/precious", "w") as f:
+            f.write("other volume's data")
+        os.symlink(f"{prefix}-victim", f"{lab['DR_ROOT']}/{prefix}-alias")
+        alias = dynamic_pv(lab, "pv-alias", f"{prefix}-alias")
         csi_escape = csi_pv(lab, "pv-csi-escape", f"{prefix}-csi", "../../../../tmp")
         root_itself = dynamic_pv(lab, "pv-root", "")
 
-        r = run_module(lab, {"volumes": [dotdot, good, srclink, dstlink, csi_escape, root_itself],
+        r = run_module(lab, {"volumes": [dotdot, good, srclink, dstlink, alias, csi_escape, root_itself],
                              "storage_profiles": profiles(lab)})
         assert r["failed"] is True
-        assert "5 of 6 volume(s) failed" in r["msg"]
+        assert "6 of 7 volume(s) failed" in r["msg"]
         res = by_name(r)
         assert "'..' is not allowed" in res["pv-dotdot"]["error"]
         assert "spec.nfs.path" in res["pv-dotdot"]["error"]
         assert "outside the export root" in res["pv-srclink"]["error"]
         assert "outside the export root" in res["pv-dstlink"]["error"]
         assert lab["NFS_DR_ADDR"] in res["pv-dstlink"]["error"]
+        assert "a symlink inside the DR export" in res["pv-alias"]["error"]
+        assert open(f"{lab['DR_ROOT']}/{prefix}-victim/precious").read() == "other volume's data"
+        assert os.listdir(f"{lab['DR_ROOT']}/{prefix}-victim") == ["precious"]
         assert "'..' is not allowed" in res["pv-csi-escape"]["error"]
         assert "export root itself" in res["pv-root"]["error"]
-        for n in ("pv-dotdot", "pv-srclink", "pv-dstlink", "pv-csi-escape", "pv-root"):
+        for n in ("pv-dotdot", "pv-srclink", "pv-dstlink", "pv-alias", "pv-csi-escape", "pv-root"):
             assert res[n]["ok"] is False and res[n]["rc"] is None
         # nothing was written outside the DR export, the good volume still synced
         assert os.listdir(outside_d) == []
