@@ -140,6 +140,14 @@ static ssize_t gz_read(gz_src *g, unsigned char *out, size_t cap)
     }
 }
 
+/* After a tar-level error: reads the rest of the gzip stream so that a
+ * corrupt or truncated stream (the usual cause) is reported as such. */
+static void drain(gz_src *g)
+{
+    while (!g->err && gz_read(g, g->out, OUT_SZ) > 0)
+        ;
+}
+
 static la_ssize_t la_read(struct archive *a, void *ud, const void **buf)
 {
     gz_src *g = ud;
@@ -341,9 +349,14 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
     archive_read_support_format_tar(a);
     int rc = 0;
     if (archive_read_open(a, &g, NULL, la_read, NULL) != ARCHIVE_OK) {
-        set_err(err, "%s", g.err ? g.err
-                          : archive_error_string(a) ? archive_error_string(a)
-                          : "cannot open the backup archive");
+        char *tar_msg = strdup(archive_error_string(a) ? archive_error_string(a) : "unreadable");
+        drain(&g);
+        if (g.err)
+            set_err(err, "%s", g.err);
+        else
+            set_err(err, "damaged tar archive after 0 entries: %s (the gzip stream is intact)",
+                    tar_msg ? tar_msg : "unreadable");
+        free(tar_msg);
         rc = -1;
     }
     while (rc == 0) {
@@ -352,9 +365,14 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
         if (r == ARCHIVE_EOF)
             break;
         if (r < ARCHIVE_WARN) {
-            set_err(err, "%s after %llu entries", g.err ? g.err
-                    : archive_error_string(a) ? archive_error_string(a)
-                    : "damaged tar archive", (unsigned long long)st->entries);
+            char *tar_msg = strdup(archive_error_string(a) ? archive_error_string(a) : "bad header");
+            drain(&g);      /* a damaged gzip stream is the likelier cause: check it */
+            if (g.err)
+                set_err(err, "%s (after %llu tar entries)", g.err, (unsigned long long)st->entries);
+            else
+                set_err(err, "damaged tar archive after %llu entries: %s (the gzip stream is intact)",
+                        (unsigned long long)st->entries, tar_msg ? tar_msg : "bad header");
+            free(tar_msg);
             rc = -1;
             break;
         }
@@ -365,6 +383,8 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
             break;
         }
         rc = handle_entry(&s, a, e, err);
+        if (rc != 0)
+            drain(&g);
         if (rc != 0 && g.err) {    /* a read error inside data: report the cause */
             free(*err);
             *err = NULL;

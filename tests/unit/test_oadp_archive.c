@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include <cmocka.h>
 
 #define DATA TEST_DATA_DIR "/oadp/"
@@ -450,6 +451,40 @@ static void test_plain_tar_rejected(void **state)
     expect_error(&b, NULL, "not gzip");
 }
 
+/* A valid gzip stream around a broken tar: reported as a damaged tar. */
+static void test_damaged_tar_in_good_gzip(void **state)
+{
+    (void)state;
+    tgz t;
+    tgz_open(&t, 1 << 20);
+    tgz_json(&t, "resources/persistentvolumeclaims/namespaces/vm-prod/d.json", PVC);
+    blob b = tgz_close(&t);
+    /* gunzip, damage the first header's checksum field, gzip again */
+    char tar[1 << 16];
+    z_stream z = {0};
+    inflateInit2(&z, 16 + MAX_WBITS);
+    z.next_in = (Bytef *)b.buf;
+    z.avail_in = (uInt)b.len;
+    z.next_out = (Bytef *)tar;
+    z.avail_out = sizeof tar;
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t tl = sizeof tar - z.avail_out;
+    inflateEnd(&z);
+    memset(tar + 148, 'Z', 8);
+    char gz[1 << 16];
+    z_stream d = {0};
+    deflateInit2(&d, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    d.next_in = (Bytef *)tar;
+    d.avail_in = (uInt)tl;
+    d.next_out = (Bytef *)gz;
+    d.avail_out = sizeof gz;
+    assert_int_equal(deflate(&d, Z_FINISH), Z_STREAM_END);
+    blob c = {gz, sizeof gz - d.avail_out};
+    deflateEnd(&d);
+    expect_error(&c, NULL, "damaged tar archive after 0 entries");
+    free(b.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_entry_count_limit),
         cmocka_unit_test(test_damaged_gzip),
         cmocka_unit_test(test_plain_tar_rejected),
+        cmocka_unit_test(test_damaged_tar_in_good_gzip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
