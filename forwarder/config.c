@@ -72,7 +72,8 @@ static const opt opts[] = {
     { "watch-timeout", "WATCH_TIMEOUT_SECONDS", T_LONG, O(watch_timeout_s), "300",
       "Server-side timeout of one WATCH request (it is then resumed)." },
     { "kubeconfig", "KUBECONFIG", T_STR, O(kubeconfig), NULL,
-      "Kubeconfig file. Unset: in-cluster service account, then K8S_AUTH_* / ~/.kube/config." },
+      "Kubeconfig file. API connection order: K8S_AUTH_HOST (+K8S_AUTH_API_KEY / certs), "
+      "KUBECONFIG, in-cluster service account, ~/.kube/config." },
     { "context", "K8S_AUTH_CONTEXT", T_STR, O(context), NULL,
       "Kubeconfig context." },
     { "cluster-name", "CLUSTER_NAME", T_STR, O(cluster_name), "primary",
