@@ -168,11 +168,15 @@ minio_up() {
           proc_start minio "$LAB_BIN/minio" server --quiet --address "127.0.0.1:$MINIO_PORT" \
               --console-address "127.0.0.1:$MINIO_CONSOLE_PORT" "$d/data" )
     fi
-    wait_for minio 60 curl -sf "$S3_ENDPOINT/minio/health/live"
+    wait_for minio 60 curl -sf "$S3_ENDPOINT/minio/health/ready"
     # bucket, laid out the way Velero/OADP writes: s3://velero/velero/{backups,restores}/...
-    local code
-    code="$(curl -s -o "$d/mkbucket.out" -w '%{http_code}' -K "$d/curl.cfg" \
-        --aws-sigv4 "aws:amz:$S3_REGION:s3" -X PUT "$S3_ENDPOINT/$S3_BUCKET")"
+    local code i
+    for ((i = 0; i < 60; i++)); do   # "live" comes before "initialized": retry 503s
+        code="$(curl -s -o "$d/mkbucket.out" -w '%{http_code}' -K "$d/curl.cfg" \
+            --aws-sigv4 "aws:amz:$S3_REGION:s3" -X PUT "$S3_ENDPOINT/$S3_BUCKET")"
+        [[ "$code" == 503 ]] || break
+        sleep 0.5
+    done
     [[ "$code" == 200 || "$code" == 409 ]] || { cat "$d/mkbucket.out" >&2; die "MinIO: creating bucket $S3_BUCKET failed with HTTP $code"; }
 }
 
