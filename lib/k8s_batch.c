@@ -265,7 +265,7 @@ int k8s_batch_run(k8s_batch *b)
             break;
 
         /* wait for activity, or for the next retry to become due */
-        long tmo = 1000;
+        long tmo = next < n && inflight < max ? 0 : 1000;   /* free slot: start now */
         now = now_ms();
         for (size_t i = 0; i < nwait; i++) {
             long d = (long)(wait[i]->due_ms - now);

@@ -501,6 +501,68 @@ static void test_connection_refused(void **state)
     k8s_client_free(c);
 }
 
+typedef struct bres {
+    int ok, failed;
+    char order[32];
+} bres;
+
+static void on_done(void *ud, int rc, json_t *out, const k8s_error *err)
+{
+    bres *b = ud;
+    if (rc == 0 && json_is_object(out))
+        b->ok++;
+    else
+        b->failed++;
+    (void)err;
+}
+
+static void test_batch_one_in_flight(void **state)
+{
+    (void)state;
+    /* 12 requests, one at a time: each must start as soon as the previous
+     * completes (a regression once waited a full poll timeout in between);
+     * a 503 with Retry-After: 0 is retried inside the batch */
+    static const char ok[] = "HTTP/1.1 200 OK\r\n" CLOSE "Content-Length: 2\r\n\r\n{}";
+    static const char busy[] = "HTTP/1.1 503 Busy\r\nRetry-After: 0\r\n" CLOSE
+                               "Content-Length: 0\r\n\r\n";
+    const char *rs[14];
+    for (int i = 0; i < 13; i++)
+        rs[i] = i == 3 ? busy : ok;
+    rs[13] = NULL;
+    script s = { .responses = rs };
+    pthread_t th;
+    start_server(&s, &th);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
+    k8s_conn conn = { .host = url, .validate_certs = -1 };
+    k8s_config cfg = { .max_in_flight = 1, .max_retries = 2 };
+    k8s_error e;
+    k8s_client *c = k8s_client_new(&conn, &cfg, &e);
+    assert_non_null(c);
+    k8s_batch *b = k8s_batch_new(c);
+    bres r = { 0 };
+    const k8s_resource *ns = k8s_resource_builtin("v1", "Namespace");
+    char name[16];
+    for (int i = 0; i < 12; i++) {
+        snprintf(name, sizeof name, "n%d", i);
+        k8s_batch_get(b, ns, NULL, name, on_done, &r);
+    }
+    k8s_batch_get(b, ns, NULL, NULL, on_done, &r);   /* invalid: fails alone, no request */
+    long long t0 = now_ms();
+    assert_int_equal(k8s_batch_run(b), 1);
+    long long dt = now_ms() - t0;
+    assert_int_equal(r.ok, 12);
+    assert_int_equal(r.failed, 1);
+    assert_true(dt < 900);
+    pthread_join(th, NULL);
+    assert_int_equal(s.served, 13);
+    /* reusable: an empty run does nothing */
+    assert_int_equal(k8s_batch_run(b), 0);
+    k8s_batch_free(b);
+    close(s.fd);
+    k8s_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_no_retry_on_write_500),
         cmocka_unit_test(test_watch_stream),
         cmocka_unit_test(test_connection_refused),
+        cmocka_unit_test(test_batch_one_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
