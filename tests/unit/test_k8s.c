@@ -501,6 +501,56 @@ static void test_connection_refused(void **state)
     k8s_client_free(c);
 }
 
+static void test_list_restart_on_410(void **state)
+{
+    (void)state;
+    /* page 1 hands out a continue token; page 2 answers 410 Expired (the
+     * token outlived etcd compaction); the list starts over and returns the
+     * fresh snapshot only, with apiVersion/kind filled in */
+#define JSONH "HTTP/1.1 200 OK\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+    static const char *const rs[] = {
+        JSONH "{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"5\","
+        "\"continue\":\"tok-1\"},\"items\":[{\"metadata\":{\"name\":\"old-a\"}}]}",
+        "HTTP/1.1 410 Gone\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+        "{\"kind\":\"Status\",\"reason\":\"Expired\",\"message\":\"The provided continue "
+        "parameter is too old\",\"code\":410}",
+        JSONH "{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"9\","
+        "\"continue\":\"tok-2\"},\"items\":[{\"metadata\":{\"name\":\"a\"}}]}",
+        JSONH "{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"9\"},"
+        "\"items\":[{\"metadata\":{\"name\":\"b\"}}]}",
+        NULL
+    };
+#undef JSONH
+    script s = { .responses = rs };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_client *c = client_for(&s, NULL);
+    k8s_list_opts lo = { .limit = 1, .label_selector = "x=y" };
+    json_t *items = NULL;
+    char *rv = NULL;
+    k8s_error e;
+    int rc = k8s_list(c, k8s_resource_builtin("v1", "ConfigMap"), "ns", &lo, &items, &rv, &e);
+    if (rc != 0)
+        print_error("list: %s\n", e.message);
+    assert_int_equal(rc, 0);
+    pthread_join(th, NULL);
+    assert_int_equal(s.served, 4);
+    assert_int_equal(json_array_size(items), 2);
+    assert_string_equal(json_string_value(json_object_get(
+        json_object_get(json_array_get(items, 0), "metadata"), "name")), "a");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "kind")),
+                        "ConfigMap");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1),
+                                                          "apiVersion")), "v1");
+    assert_string_equal(rv, "9");
+    assert_non_null(strstr(s.last_request, "GET /api/v1/namespaces/ns/configmaps?limit=1&"
+                                           "labelSelector=x%3Dy&continue=tok-2 "));
+    free(rv);
+    json_decref(items);
+    close(s.fd);
+    k8s_client_free(c);
+}
+
 typedef struct bres {
     int ok, failed;
     char order[32];
@@ -577,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_watch_stream),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_batch_one_in_flight),
+        cmocka_unit_test(test_list_restart_on_410),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
