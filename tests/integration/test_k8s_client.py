@@ -9,13 +9,13 @@ token kubeconfig, explicit host + token + CA, K8S_AUTH_* environment,
 in-cluster service-account directory, TLS failures) with the token never
 appearing in any output.
 
-The tests work in namespaces of their own (created and removed here).
+Lab access comes from the shared fixtures of conftest.py (`lab`,
+`unique_ns`); each test works in a namespace of its own.
 k8sctl comes from K8SCTL (default: the newest of build-ci/, build/,
 build-k8s/ in the repo).
 """
 import json
 import os
-import shlex
 import subprocess
 import time
 import uuid
@@ -24,25 +24,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_env():
-    path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
-    if not path.is_file():
-        pytest.skip(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
-    env = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("export "):
-            key, _, val = line[len("export "):].partition("=")
-            parts = shlex.split(val)
-            env[key] = parts[0] if parts else ""
-    return env
-
-
-@pytest.fixture(scope="module")
-def lab():
-    return _load_env()
 
 
 def _k8sctl_bin():
@@ -100,12 +81,9 @@ def kdr(lab):
     return K(["--kubeconfig", lab["DR_KUBECONFIG"]])
 
 
-@pytest.fixture(scope="module")
-def ns(k):
-    name = "k8sc-" + uuid.uuid4().hex[:8]
-    k.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield name
-    k.run("delete", "v1", "Namespace", name, check=False)
+@pytest.fixture
+def ns(unique_ns):
+    return unique_ns("primary", prefix="k8sc")
 
 
 def cm(name, ns, data=None, labels=None):
