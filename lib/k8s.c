@@ -296,6 +296,8 @@ k8s_client *k8s_client_new(const k8s_conn *conn, const k8s_config *cfg, k8s_erro
 
     c->server = kc.server;
     kc.server = NULL;
+    c->namespace = kc.namespace;
+    kc.namespace = NULL;
     c->insecure = kc.insecure;
     c->token = kc.token;
     kc.token = NULL;
@@ -365,6 +367,7 @@ void k8s_client_free(k8s_client *c)
     pthread_mutex_destroy(&c->lock);
     k8s_discovery_free(c);
     free(c->server);
+    free(c->namespace);
     free(c->url_base);
     curl_slist_free_all(c->connect_to);
     free(c->ca_file);
@@ -387,6 +390,11 @@ void k8s_client_free(k8s_client *c)
 const char *k8s_client_server(const k8s_client *c)
 {
     return c ? c->server : NULL;
+}
+
+const char *k8s_client_namespace(const k8s_client *c)
+{
+    return c ? c->namespace : NULL;
 }
 
 /* ---- query strings ------------------------------------------------------ */

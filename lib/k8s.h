@@ -88,6 +88,9 @@ typedef struct k8s_config {
 k8s_client *k8s_client_new(const k8s_conn *conn, const k8s_config *cfg, k8s_error *err);
 void k8s_client_free(k8s_client *c);
 const char *k8s_client_server(const k8s_client *c);   /* the API server URL */
+/* The default namespace of the connection: the kubeconfig context's
+ * namespace or the service account's; NULL when none was given. */
+const char *k8s_client_namespace(const k8s_client *c);
 
 /* ---- resources ---------------------------------------------------------- */
 

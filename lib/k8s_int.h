@@ -14,6 +14,7 @@
 
 struct k8s_client {
     char *server;            /* https://host:port, no trailing slash */
+    char *namespace;         /* context / service-account namespace, or NULL */
     char *url_base;          /* server with the host replaced by tls_server_name */
     struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO for tls_server_name, or NULL */
     bool insecure;

@@ -391,6 +391,42 @@ def test_tls_verification(lab, tmp_path):
     assert "ca_cert" in e["message"] and "none.crt" in e["message"]
 
 
+def test_kubeconfig_token_file_and_tls_server_name(lab, tmp_path):
+    # server by IP, verification by tls-server-name (a SAN of the lab's
+    # apiserver certificate), credentials from a tokenFile relative to the
+    # kubeconfig, CA from a relative file
+    url = lab["PRIMARY_API_URL"].rstrip("/")
+    (tmp_path / "tok").write_text(token_of(lab) + "\n")
+    (tmp_path / "ca.pem").write_bytes(Path(lab["PRIMARY_CA_FILE"]).read_bytes())
+
+    def kubeconfig(sni):
+        f = tmp_path / f"kc-{sni}.yaml"
+        f.write_text(f"""apiVersion: v1
+kind: Config
+current-context: sa
+clusters:
+- name: lab
+  cluster:
+    server: {url}
+    certificate-authority: ca.pem
+    tls-server-name: {sni}
+contexts:
+- name: sa
+  context: {{cluster: lab, user: sa, namespace: vm-prod}}
+users:
+- name: sa
+  user: {{tokenFile: tok}}
+""")
+        return str(f)
+    kk = K(["--kubeconfig", kubeconfig("kubernetes.default.svc")])
+    assert kk.json("server") == url
+    assert isinstance(kk.json("list", "v1", "PersistentVolumeClaim", "-n", "vm-prod")["items"], list)
+    e, p = K(["--kubeconfig", kubeconfig("not-in-the-cert.example"), "--retries", "-1"]).err(
+        "list", "v1", "PersistentVolume")
+    assert e["curl_code"] == 60, e           # the name really is what gets verified
+    assert_no_secret(lab, p.stdout, p.stderr)
+
+
 def test_in_cluster_service_account(lab, tmp_path):
     sa = tmp_path / "sa"
     sa.mkdir()

@@ -318,6 +318,7 @@ static void test_in_cluster(void **state)
     k8s_client *c = k8s_client_new(&conn, NULL, &e);
     assert_non_null(c);
     assert_string_equal(c->token, "sa-token-1");
+    assert_string_equal(k8s_client_namespace(c), "ocpv-dr");
     assert_int_equal(c->cfg.max_retries, 5);
     assert_int_equal(c->cfg.max_in_flight, 16);
     assert_string_equal(c->field_manager, "ocpv-dr");
@@ -467,6 +468,7 @@ static void test_client_new(void **state)
     k8s_client *cl = k8s_client_new(&c, NULL, &e);
     assert_non_null(cl);
     assert_string_equal(k8s_client_server(cl), "https://10.0.0.1:6443");
+    assert_null(k8s_client_namespace(cl));
     assert_true(cl->ca.len > 0 && cl->cert.len > 0 && cl->key.len > 0);  /* loaded as blobs */
     k8s_client_free(cl);
 
@@ -476,6 +478,7 @@ static void test_client_new(void **state)
     cl = k8s_client_new(&d, &cfg, &e);
     assert_non_null(cl);
     assert_string_equal(cl->url_base, "https://kubernetes.default.svc:37443");
+    assert_null(k8s_client_namespace(cl));   /* kind-dr has none */
     assert_string_equal(cl->connect_to->data, "kubernetes.default.svc:37443:127.0.0.1:37443");
     assert_int_equal(cl->cfg.max_retries, 0);
     assert_int_equal(cl->cfg.max_in_flight, 3);
