@@ -1,40 +1,20 @@
-"""_collection_helpers.py - helpers for test_collection.py: reading the lab
-env file and running REAL ansible-playbook / ansible-doc with the repo's
-ansible.cfg (collections_path = ./collections) from a given virtualenv.
+"""_collection_helpers.py - helpers for test_collection.py: runs REAL
+ansible-playbook (through conftest's `ansible_playbook` fixture) and
+ansible-doc with the repo's ansible.cfg (collections_path = ./collections)
+from one virtualenv, and collects registered task results.
 """
 import json
 import os
-import shlex
 import subprocess
 import tempfile
-
-import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTION = os.path.join(REPO, "collections", "ansible_collections", "ocpv", "dr")
 MODULE_BIN = os.path.join(COLLECTION, "plugins", "modules", "dr_ping")
 
 
-def read_lab_env():
-    """The lab env file (LAB_ENV, default tests/lab/.env) as a dict; values
-    set in the process environment win (e.g. LAB_VENV_216=/other/venv)."""
-    path = os.environ.get("LAB_ENV", os.path.join(REPO, "tests", "lab", ".env"))
-    if not os.path.exists(path):
-        pytest.skip(f"lab env file {path} not found: run tests/lab/up (or set LAB_ENV)")
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("export "):
-                k, _, v = line[len("export "):].partition("=")
-                env[k] = shlex.split(v)[0] if v else ""
-    for k in ("LAB_VENV", "LAB_VENV_216"):
-        if os.environ.get(k):
-            env[k] = os.environ[k]
-    return env
-
-
 def ansible_env():
+    """Environment for ansible-doc: the repo's ansible.cfg decides everything."""
     env = dict(os.environ)
     env.update(ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0")
@@ -44,13 +24,14 @@ def ansible_env():
 
 
 class Runner:
-    """Runs playbooks with one ansible-core release against the lab inventory."""
+    """Runs playbooks with one ansible-core release (venv_key: LAB_VENV or
+    LAB_VENV_216) against the lab inventory, via conftest's ansible_playbook."""
 
-    def __init__(self, venv, inventory, workdir):
-        self.venv = venv
-        self.inventory = inventory
+    def __init__(self, ansible_playbook, lab, venv_key, workdir):
+        self.run = ansible_playbook
+        self.venv_key = venv_key
         self.workdir = workdir
-        self.bin = os.path.join(venv, "bin")
+        self.bin = os.path.join(lab[venv_key], "bin")
 
     def version(self):
         out = subprocess.run([os.path.join(self.bin, "ansible"), "--version"], cwd=REPO,
@@ -58,14 +39,14 @@ class Runner:
         return out.splitlines()[0]
 
     def playbook(self, text, *args, timeout=300):
-        """Runs the playbook text; returns (CompletedProcess, results) where
-        results maps each saved name to the registered result (see save())."""
+        """Runs the playbook text with the default (text) callback; returns
+        (AnsibleResult, results): results maps each name given to save() to
+        that registered result."""
         fd, path = tempfile.mkstemp(suffix=".yml", dir=self.workdir)
         with os.fdopen(fd, "w") as f:
             f.write(text.replace("@OUT@", self.workdir))
-        cmd = [os.path.join(self.bin, "ansible-playbook"), "-i", self.inventory, path, *args]
-        p = subprocess.run(cmd, cwd=REPO, env=ansible_env(), capture_output=True, text=True,
-                           timeout=timeout)
+        p = self.run(path, venv=self.venv_key, args=list(args), json_output=False,
+                     env={"ANSIBLE_DEPRECATION_WARNINGS": "1"}, timeout=timeout)
         results = {}
         for name in os.listdir(self.workdir):
             if name.startswith("result-") and name.endswith(".json"):

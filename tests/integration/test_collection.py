@@ -25,25 +25,20 @@ import uuid
 
 import pytest
 
-from _collection_helpers import MODULE_BIN, Runner, read_lab_env, save
+from _collection_helpers import MODULE_BIN, Runner, save
 
 SECRET = "s3cr3t-" + uuid.uuid4().hex[:12]
 
 
-@pytest.fixture(scope="module")
-def lab_env():
-    env = read_lab_env()
+@pytest.fixture(params=["LAB_VENV", "LAB_VENV_216"])
+def ans(request, lab, ansible_playbook, tmp_path):
+    """One ansible-core release of the lab (conftest's `lab`)."""
     if not os.access(MODULE_BIN, os.X_OK):
         pytest.fail(f"{MODULE_BIN} missing: run tools/install-modules <build dir>")
-    return env
-
-
-@pytest.fixture(params=["LAB_VENV", "LAB_VENV_216"])
-def ans(request, lab_env, tmp_path):
-    venv = lab_env.get(request.param, "")
+    venv = lab.get(request.param, "")
     if not os.access(os.path.join(venv, "bin", "ansible-playbook"), os.X_OK):
         pytest.fail(f"{request.param}={venv!r} has no ansible-playbook: run tests/lab/install-deps")
-    r = Runner(venv, lab_env["LAB_INVENTORY"], str(tmp_path))
+    r = Runner(ansible_playbook, lab, request.param, str(tmp_path))
     r.core = "2.16" if request.param == "LAB_VENV_216" else "2.21"
     assert f"core {r.core}." in r.version(), r.version()
     return r
@@ -70,7 +65,7 @@ def ping_task(args, register="r", extra=""):
 
 
 def ok(p):
-    assert p.returncode == 0, f"ansible-playbook failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+    assert p.rc == 0, f"ansible-playbook failed ({p.rc}):\n{p.stdout}\n{p.stderr}"
 
 
 def no_secret(p, results):
