@@ -129,7 +129,8 @@ def test_rsync_over_ssh_from_nfs_primary_to_nfs_dr(lab, netns_run):
         subprocess.run(["rm", "-rf", str(src), str(dst)], check=False)
 
 
-def test_ansible_reaches_both_storage_hosts(lab, ansible_playbook, tmp_path):
+@pytest.mark.parametrize("venv", ["LAB_VENV", "LAB_VENV_216"])
+def test_ansible_reaches_both_storage_hosts(lab, ansible_playbook, tmp_path, venv):
     pb = tmp_path / "ping.yml"
     pb.write_text(
         "- hosts: primary_nfs_server:dr_nfs_server\n"
@@ -139,7 +140,7 @@ def test_ansible_reaches_both_storage_hosts(lab, ansible_playbook, tmp_path):
         "    - ansible.builtin.stat: {path: '{{ export_root }}'}\n"
         "      register: st\n"
         "    - ansible.builtin.assert: {that: [st.stat.isdir]}\n")
-    r = ansible_playbook(pb)
+    r = ansible_playbook(pb, venv=venv)
     assert r.rc == 0, str(r)
     stats = r.json["stats"]
     assert set(stats) == {"nfs-primary", "nfs-dr"}

@@ -50,6 +50,8 @@ port_get() {   # port_get NAME -> prints the port, allocating a free one if need
     touch "$f"
     p="$(sed -n "s/^$name=//p" "$f")"
     if [[ -n "$p" ]]; then echo "$p"; return; fi
+    # allocation is global across instances: one at a time
+    exec 8> "$LAB_DIR/.state-alloc.lock"; flock -w 60 8 || die "cannot lock $LAB_DIR/.state-alloc.lock"
     local tries=0
     while :; do
         p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
@@ -82,8 +84,8 @@ proc_start() {
     mkdir -p "$STATE/run" "$STATE/logs"
     local logf="$STATE/logs/$comp.log"
     printf '\n==== %s start %s: %s\n' "$comp" "$(date -u +%FT%TZ)" "$1" >> "$logf"
-    # 9>&-: the instance lock must not be inherited by the daemons
-    LAB_INSTANCE="$LAB_NAME" setsid "$@" >> "$logf" 2>&1 < /dev/null 9>&- &
+    # 8>&- 9>&-: the lab locks must not be inherited by the daemons
+    LAB_INSTANCE="$LAB_NAME" setsid "$@" >> "$logf" 2>&1 < /dev/null 8>&- 9>&- &
     echo $! > "$(pidfile "$comp")"
 }
 
@@ -167,6 +169,7 @@ mk_cert() {
 net_index() {
     local f="$STATE/net.env" n
     if [[ -s "$f" ]]; then sed -n 's/^NET_N=//p' "$f"; return; fi
+    exec 8> "$LAB_DIR/.state-alloc.lock"; flock -w 60 8 || die "cannot lock $LAB_DIR/.state-alloc.lock"
     n=$(( $(printf '%s' "$LAB_NAME" | cksum | cut -d' ' -f1) % 200 + 20 ))
     local tries=0
     while ip -4 -o addr show | grep -q " 198\.18\.$n\." || grep -qs "^NET_N=$n\$" "$LAB_DIR"/.state-*/net.env; do
