@@ -472,6 +472,26 @@ fail:
     return -1;
 }
 
+/* Mistakes in a spec that Ansible also refuses (AnsibleModule raises an
+ * internal error for them); checked recursively through sub-options. */
+static int check_spec(vctx *c, const mod_opt *opts)
+{
+    for (const mod_opt *o = opts; o->name; o++) {
+        if (o->required && o->def)
+            return vc_error(c, "module spec error: option '%s' is required and has a default",
+                            o->name);
+        for (const char *const *a = o->aliases; a && *a; a++) {
+            const mod_opt *other = find_opt(opts, *a);
+            if (other != o || find_name(opts, *a))
+                return vc_error(c, "module spec error: alias '%s' of option '%s' is also "
+                                "the name or alias of another option", *a, o->name);
+        }
+        if (o->suboptions && check_spec(c, o->suboptions) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int mp_validate(vctx *c, const mod_spec *spec, json_t *args, json_t **out)
 {
     static const mod_opt none[] = { { 0 } };
@@ -484,6 +504,8 @@ int mp_validate(vctx *c, const mod_spec *spec, json_t *args, json_t **out)
             for (const char *const *n = *g; *n; n++)
                 if (!find_name(opts, *n))
                     return vc_error(c, "module spec error: group names unknown option '%s'", *n);
+    if (check_spec(c, opts) != 0)
+        return -1;
     collect_raw(c->m, opts, args);
     return validate_level(c, opts, spec, args, out, NULL);
 }

@@ -409,6 +409,18 @@ static void test_spec_errors(void **state)
     static const mod_spec s3 = { .name = "bad", .opts = bad_def, .mutually_exclusive = gg };
     expect_error(&s3, "{}", "group names unknown option 'ghost'");
     expect_error(&need_spec, "[1, 2]", "module arguments must be a JSON object");
+    static const mod_opt req_def[] = {
+        { .name = "x", .type = OPT_INT, .required = true, .def = "1" }, { 0 } };
+    static const mod_spec s4 = { .name = "bad", .opts = req_def };
+    expect_error(&s4, "{}", "module spec error: option 'x' is required and has a default");
+    static const char *const y_alias[] = { "y", NULL };
+    static const mod_opt clash[] = {
+        { .name = "x", .type = OPT_STR, .aliases = y_alias },
+        { .name = "y", .type = OPT_STR }, { 0 } };
+    static const mod_opt nested_clash[] = {
+        { .name = "d", .type = OPT_DICT, .suboptions = clash }, { 0 } };
+    static const mod_spec s5 = { .name = "bad", .opts = nested_clash };
+    expect_error(&s5, "{}", "module spec error: alias 'y' of option 'x'");
 }
 
 /* ------------------------------------------------------------ results */
