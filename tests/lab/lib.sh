@@ -52,9 +52,13 @@ port_get() {   # port_get NAME -> prints the port, allocating a free one if need
     if [[ -n "$p" ]]; then echo "$p"; return; fi
     # allocation is global across instances: one at a time
     exec 8> "$LAB_DIR/.state-alloc.lock"; flock -w 60 8 || die "cannot lock $LAB_DIR/.state-alloc.lock"
+    # below the kernel's ephemeral range, so outgoing connections never take a lab port
+    local lo=20000 hi=30000 eph
+    eph="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+    if (( eph > 12000 )); then lo=10000 hi=$eph; fi
     local tries=0
     while :; do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
+        p=$(( lo + (RANDOM * 32768 + RANDOM) % (hi - lo) ))
         if ! port_in_use "$p" && ! grep -q "=$p\$" "$f" && ! grep -qs "=$p\$" "$LAB_DIR"/.state-*/ports.env; then
             break
         fi
