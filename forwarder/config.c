@@ -60,7 +60,7 @@ static const opt opts[] = {
       "First retry delay after a failed POST (doubles, with jitter)." },
     { "backoff-max-ms", "WEBHOOK_BACKOFF_MAX_MS", T_LONG, O(backoff_max_ms), "30000",
       "Longest retry delay. Failed events are retried until delivered." },
-    { "queue-max", "QUEUE_MAX", T_LONG, O(queue_max), "10000",
+    { "queue-max", "QUEUE_MAX", T_LONG, O(queue_max), "2048",
       "Pending events bound. Events for an object already queued coalesce to its latest "
       "state; when full, watchers wait (nothing is dropped)." },
     { "namespaces", "WATCH_NAMESPACES", T_STR, O(namespaces_raw), "",

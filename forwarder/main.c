@@ -50,6 +50,7 @@ int main(int argc, char **argv)
     fwd_config cfg;
     char err[1024] = "";
     log_set_component("forwarder");
+    mallopt(M_ARENA_MAX, 2);   /* threads share two heaps: RSS stays small */
     int rc = config_load(&cfg, argc, argv, err, sizeof err);
     if (rc == 1) {
         config_free(&cfg);
@@ -147,7 +148,7 @@ int main(int argc, char **argv)
         }
     }
 
-    int was_ready = 0;
+    int was_ready = 0, trimmed = 0;
     while (!stop_flag) {
         struct timespec tick = { 1, 0 };
         int sig = sigtimedwait(&sigs, NULL, &tick);
@@ -172,20 +173,34 @@ int main(int argc, char **argv)
         if (r && !was_ready) {
             LOGJ(LOGL_INFO, "ready: every watch is established", "{s:I,s:I}", "watches",
                  (json_int_t)a.nw, "objects_known", (json_int_t)state_count(st));
-            malloc_trim(0);   /* give the initial LIST's pages back to the system */
         }
         was_ready = r;
+        /* give memory back after a burst (initial LIST, webhook outage) */
+        if (queue_depth(q) == 0 && queue_inflight(q) == 0) {
+            if (!trimmed)
+                malloc_trim(0);
+            trimmed = 1;
+        } else {
+            trimmed = 0;
+        }
     }
 
     /* Shutdown: stop watching, flush the queue within the grace period. */
     double t0 = fwd_mono();
     stop_flag = 1;
     queue_stop_waiting(q);
+    /* Watchers stop within a second unless a request hangs on a dead API
+     * server: give them half the grace period, then flush regardless. */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += cfg.grace_s / 2 > 0 ? cfg.grace_s / 2 : 1;
+    size_t busy = 0;
     for (size_t i = 0; i < a.nw; i++)
-        watcher_join(a.w[i]);
-    free(a.w);
-    a.w = NULL;
-    a.nw = 0;
+        if (watcher_join_until(a.w[i], &dl) != 0)
+            busy++;
+    if (busy)
+        LOGJ(LOGL_WARN, "watchers still busy at shutdown (API server unreachable?)", "{s:I}",
+             "watchers", (json_int_t)busy);
     double left_s = (double)cfg.grace_s - (fwd_mono() - t0);
     queue_close(q);
     size_t left = queue_drain_wait(q, left_s > 0 ? left_s : 0);
@@ -196,6 +211,11 @@ int main(int argc, char **argv)
     http_stop(http);
     LOGJ(LOGL_INFO, "stopped", "{s:I,s:f}", "undelivered", (json_int_t)left, "seconds",
          fwd_mono() - t0);
+    if (busy) {   /* a watcher still uses the client, queue and state: no teardown */
+        state_sync(st);
+        return exit_code;
+    }
+    free(a.w);
     queue_free(q);
     state_close(st);
     k8s_client_free(kc);

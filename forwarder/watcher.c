@@ -262,6 +262,16 @@ watcher *watcher_start(const fwd_config *cfg, k8s_client *kc, fwd_queue *q, fwd_
 int watcher_established(watcher *w) { return atomic_load(&w->established); }
 const char *watcher_name(watcher *w) { return w->name; }
 
+int watcher_join_until(watcher *w, const struct timespec *deadline)
+{
+    if (pthread_timedjoin_np(w->th, NULL, deadline) != 0)
+        return -1;
+    free(w->ns);
+    free(w->rv);
+    free(w);
+    return 0;
+}
+
 void watcher_join(watcher *w)
 {
     if (!w)

@@ -13,6 +13,8 @@
 #include "queue.h"
 #include "state.h"
 
+#include <time.h>
+
 typedef struct watcher watcher;
 
 /* ns NULL: all namespaces (or a cluster-scoped kind).  stop is shared by all
@@ -22,5 +24,8 @@ watcher *watcher_start(const fwd_config *cfg, k8s_client *kc, fwd_queue *q, fwd_
 int watcher_established(watcher *w);
 const char *watcher_name(watcher *w);    /* "PersistentVolumeClaim/vm-prod" */
 void watcher_join(watcher *w);           /* joins and frees */
+/* Joins until the CLOCK_REALTIME deadline; 0 when joined (and freed), -1
+ * when the thread is still busy (e.g. a LIST against a dead API server). */
+int watcher_join_until(watcher *w, const struct timespec *deadline);
 
 #endif

@@ -10,7 +10,8 @@ Per implementation and N it prints:
                   ADDED events, and events/s = N / that time;
   latency       - p50/p99 from just before an API write (a label patch, paced
                   at 20/s over distinct objects) to its receipt by the sink;
-  RSS           - VmRSS after the sync and the latency phase, and VmHWM (peak).
+  RSS           - VmRSS after the sync and the latency phase, VmHWM (peak),
+                  and USS (private pages, without shared library text).
 then both side by side with the ratios (C vs Python)."""
 import argparse
 import json
@@ -61,7 +62,15 @@ def vs(name, ns, step="0"):
 
 
 def ensure_objects(api, ns, n, have):
-    todo = [f"vs-{i:06d}" for i in range(have, n)]
+    existing = set()
+    cont = None
+    while True:   # a reused namespace (--namespace) may hold some already
+        page = api.list_namespaced_custom_object(G, V, ns, P, limit=5000, _continue=cont)
+        existing.update(i["metadata"]["name"] for i in page["items"])
+        cont = page["metadata"].get("continue")
+        if not cont:
+            break
+    todo = [f"vs-{i:06d}" for i in range(n) if f"vs-{i:06d}" not in existing]
     if not todo:
         return
     t0 = time.time()
@@ -82,11 +91,18 @@ def ensure_objects(api, ns, n, have):
 
 
 def rss(pid):
+    """VmRSS, VmHWM (peak) and USS (private pages: what the process costs
+    beyond shared library text), in MB."""
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(("VmRSS:", "VmHWM:")):
             k, v = line.split(":")
             out[k] = int(v.split()[0]) / 1024.0
+    uss = 0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            uss += int(line.split()[1])
+    out["USS"] = uss / 1024.0
     return out
 
 
@@ -174,6 +190,7 @@ def run_one(impl, args, lab, api, ns, n, sink_exe, workdir):
         r = rss(proc.pid)
         res["rss"] = r["VmRSS"]
         res["hwm"] = r["VmHWM"]
+        res["uss"] = r["USS"]
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -195,6 +212,7 @@ def main():
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--keep", action="store_true", help="keep the bench namespace")
+    ap.add_argument("--namespace", help="reuse this namespace (kept afterwards)")
     args = ap.parse_args()
     lab = load_env()
     config.load_kube_config(lab["PRIMARY_KUBECONFIG"])
@@ -202,8 +220,16 @@ def main():
     cfg.connection_pool_maxsize = 32
     api = client.CustomObjectsApi(client.ApiClient(cfg))
     core = client.CoreV1Api(client.ApiClient(cfg))
-    ns = f"fwdbench-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": ns}})
+    ns = args.namespace or f"fwdbench-{uuid.uuid4().hex[:6]}"
+    if args.namespace:
+        args.keep = True
+        try:
+            core.create_namespace({"metadata": {"name": ns}})
+        except client.ApiException as e:
+            if e.status != 409:
+                raise
+    else:
+        core.create_namespace({"metadata": {"name": ns}})
     workdir = tempfile.mkdtemp(prefix="fwdbench-")
     results = []
     have = 0
@@ -220,18 +246,20 @@ def main():
         if not args.keep:
             core.delete_namespace(ns)
     print(f"\nforwarder benchmark: {platform()}; logs in {workdir}")
-    hdr = f"{'objects':>8} {'impl':>7} {'sync s':>8} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'RSS MB':>7} {'peak MB':>8}"
+    hdr = (f"{'objects':>8} {'impl':>7} {'sync s':>8} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+           f"{'RSS MB':>7} {'peak MB':>8} {'USS MB':>7}")
     print(hdr)
     for r in results:
         print(f"{r['n']:>8} {r['impl']:>7} {r['sync_s']:>8.2f} {r['eps']:>9.0f} {r['p50_ms']:>8.1f} "
-              f"{r['p99_ms']:>8.1f} {r['rss']:>7.1f} {r['hwm']:>8.1f}")
+              f"{r['p99_ms']:>8.1f} {r['rss']:>7.1f} {r['hwm']:>8.1f} {r['uss']:>7.1f}")
     print("\nratios (C vs Python seed): throughput = C/Py (want >= 20), latency and memory = C/Py")
     for n in sorted({r["n"] for r in results}):
         c = next(r for r in results if r["n"] == n and r["impl"] == "C")
         p = next(r for r in results if r["n"] == n and r["impl"] == "Python")
         print(f"{n:>8}: events/s x{c['eps'] / p['eps']:.1f}   p50 {c['p50_ms'] / p['p50_ms']:.2f}   "
               f"p99 {c['p99_ms'] / p['p99_ms']:.2f}   RSS {c['rss'] / p['rss']:.3f} (1/{p['rss'] / c['rss']:.1f})   "
-              f"peak {c['hwm'] / p['hwm']:.3f} (1/{p['hwm'] / c['hwm']:.1f})")
+              f"peak {c['hwm'] / p['hwm']:.3f} (1/{p['hwm'] / c['hwm']:.1f})   "
+              f"USS {c['uss'] / p['uss']:.3f} (1/{p['uss'] / c['uss']:.1f})")
 
 
 def platform():
