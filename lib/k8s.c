@@ -232,14 +232,18 @@ static int setup_sni(k8s_client *c, const char *sni, k8s_error *err)
         return c->url_base ? 0 : -1;
     }
     CURLU *u = curl_url();
-    char *host = NULL, *port = NULL, *scheme = NULL;
+    char *host = NULL, *port = NULL, *scheme = NULL, *path = NULL;
     int rc = -1;
     if (u && curl_url_set(u, CURLUPART_URL, c->server, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK) {
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
         char *ct = NULL;
-        if (asprintf(&c->url_base, "%s://%s:%s", scheme, sni, port) >= 0 &&
+        size_t pl = strlen(path);
+        while (pl > 0 && path[pl - 1] == '/')
+            pl--;   /* keep a path prefix (API behind a proxy), without the final / */
+        if (asprintf(&c->url_base, "%s://%s:%s%.*s", scheme, sni, port, (int)pl, path) >= 0 &&
             asprintf(&ct, "%s:%s:%s:%s", sni, port, host, port) >= 0) {
             c->connect_to = curl_slist_append(NULL, ct);
             rc = c->connect_to ? 0 : -1;
@@ -251,6 +255,7 @@ static int setup_sni(k8s_client *c, const char *sni, k8s_error *err)
     curl_free(host);
     curl_free(port);
     curl_free(scheme);
+    curl_free(path);
     curl_url_cleanup(u);
     return rc;
 }

@@ -485,6 +485,15 @@ static void test_client_new(void **state)
     assert_string_equal(cl->field_manager, "fm");
     k8s_client_free(cl);
 
+    /* a path prefix on the server survives the tls-server-name rewrite */
+    d.host = "https://10.1.2.3:8443/k8s/clusters/c-1/";
+    cl = k8s_client_new(&d, &cfg, &e);
+    assert_non_null(cl);
+    assert_string_equal(k8s_client_server(cl), "https://10.1.2.3:8443/k8s/clusters/c-1");
+    assert_string_equal(cl->url_base, "https://kubernetes.default.svc:8443/k8s/clusters/c-1");
+    assert_string_equal(cl->connect_to->data, "kubernetes.default.svc:8443:10.1.2.3:8443");
+    k8s_client_free(cl);
+
     /* a missing CA file fails at creation, naming the parameter and path */
     k8s_conn f = { .kubeconfig = D "/tokenfile.yaml", .validate_certs = -1 };
     assert_null(k8s_client_new(&f, NULL, &e));
