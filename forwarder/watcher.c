@@ -28,6 +28,7 @@ struct watcher {
     atomic_int established;
     char *rv;                  /* last resourceVersion seen */
     int gone;                  /* the watch reported 410 */
+    int errored;               /* the watch reported another ERROR */
     unsigned seed;
 };
 
@@ -152,6 +153,7 @@ static int on_event(void *ud, const char *type, json_t *obj)
         if (code == 410) {
             w->gone = 1;
         } else {
+            w->errored = 1;
             LOGJ(LOGL_WARN, "watch error event", "{s:s,s:s?,s:I,s:s?}", "kind",
                  fwd_kinds[w->kind].kind, "namespace", w->ns, "code", (json_int_t)code,
                  "message", jx_str(obj, "message"));
@@ -209,6 +211,7 @@ static void *run(void *arg)
         k8s_watch_opts o = { .resource_version = w->rv, .allow_bookmarks = true,
                              .timeout_seconds = w->cfg->watch_timeout_s, .stop = w->stop };
         w->gone = 0;
+        w->errored = 0;
         int rc = k8s_watch(w->kc, &w->res, w->ns, &o, on_event, w, &err);
         if (*w->stop)
             break;
@@ -219,7 +222,7 @@ static void *run(void *arg)
             continue;
         }
         metrics_kind_count(K_WATCH_RESTARTS, w->kind);
-        if (rc != 0) {
+        if (rc != 0 || w->errored) {
             atomic_store(&w->established, 0);
             metrics_kind_count(K_WATCH_ERRORS, w->kind);
             LOGJ(LOGL_WARN, "watch failed, resuming", "{s:s,s:s?,s:s?,s:s,s:f}", "kind", k->kind,
