@@ -91,6 +91,7 @@ typedef struct ctx {
     vol_rec *recs;
     size_t nrecs;
     bool changed;
+    json_t *diff_after;        /* Volumes created, by name (one diff for the task) */
 } ctx;
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
@@ -313,32 +314,33 @@ static void start_restore(ctx *c, vol_rec *r, json_t *bvs)
     if (info.target && !r->backup_target)
         r->backup_target = xstrdup(info.target);
 
-    if (c->m->check_mode) {
-        rec_set(r, "planned", "would create Volume %s/%s from backup %s (%s bytes)",
-                c->ns, r->name, info.name, info.size);
-        json_decref(obj);
-        c->changed = true;
-        return;
-    }
     lh_volume_opts vo = {
         .name = r->name, .ns = c->ns, .from_backup = info.url, .size = info.size,
         .replicas = mod_int(c->m, "number_of_replicas"),
         .access_mode = mod_str(c->m, "access_mode"), .backup_name = info.name,
     };
     json_t *vol = lh_build_volume(&vo);
+    if (c->m->check_mode) {
+        rec_set(r, "planned", "would create Volume %s/%s from backup %s (%s bytes)",
+                c->ns, r->name, info.name, info.size);
+        json_object_set_new(c->diff_after, r->name, vol);
+        json_decref(obj);
+        c->changed = true;
+        return;
+    }
     json_decref(obj);
     obj = NULL;
     int rc = k8s_create(c->kc, c->r_vol, vol, NULL, &obj, &err);
     if (rc == 0) {
         c->changed = true;
-        mod_diff(c->m, json_null(), json_deep_copy(vol));
+        json_object_set(c->diff_after, r->name, vol);
         r->status = "restoring";
         r->waiting = true;
     } else if (err.status == 409) {
         rec_set(r, "skipped", "exists: Volume %s/%s was created concurrently", c->ns, r->name);
     } else {
         rec_set(r, "failed", "cannot create Volume %s/%s from backup %s: %s", c->ns, r->name,
-                info.name, k8s_strerror(&err, buf, sizeof buf));
+                r->backup_name, k8s_strerror(&err, buf, sizeof buf));
     }
     json_decref(vol);
     json_decref(obj);
@@ -481,7 +483,7 @@ int main(int argc, char **argv)
     module m;
     mod_init(&m, &spec, argc, argv);
 
-    ctx c = { .m = &m };
+    ctx c = { .m = &m, .diff_after = json_object() };
     c.ns = mod_str(&m, "longhorn_namespace");
     if (mod_int(&m, "timeout") < 0)
         mod_fail(&m, "timeout must be >= 0 seconds, got %lld", mod_int(&m, "timeout"));
@@ -537,6 +539,10 @@ int main(int argc, char **argv)
                                      "skipped", (json_int_t)n_skip, "failed", (json_int_t)n_fail,
                                      "planned", (json_int_t)n_plan));
     mod_changed(&m, c.changed);
+    if (json_object_size(c.diff_after))
+        mod_diff(&m, json_object(), c.diff_after);
+    else
+        json_decref(c.diff_after);
 
     char first[900] = "";
     for (size_t i = 0; i < c.nrecs; i++)
