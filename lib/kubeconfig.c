@@ -20,6 +20,8 @@ static int fail(char **err, const char *fmt, ...) __attribute__((format(printf, 
 static int fail(char **err, const char *fmt, ...)
 {
     if (err) {
+        free(*err);   /* the first message is replaced, never leaked */
+        *err = NULL;
         va_list ap;
         va_start(ap, fmt);
         if (vasprintf(err, fmt, ap) < 0)
@@ -273,8 +275,11 @@ static json_t *yaml_to_json(const char *text, size_t len, const char *name, char
     bool done = false;
     while (!done) {
         yaml_event_t ev;
-        if (y_next(&t, &ev) < 0)
+        if (y_next(&t, &ev) < 0) {
+            json_decref(root);   /* e.g. garbage after the first document */
+            root = NULL;
             break;
+        }
         switch (ev.type) {
         case YAML_STREAM_END_EVENT:
             done = true;

@@ -571,6 +571,53 @@ static void test_conn_opts_spec(void **state)
     json_decref(args);
 }
 
+/* Truncations and byte flips of every sample must fail or succeed cleanly
+ * (the sanitizer and valgrind runs make this a memory-safety test). */
+static void test_mutations(void **state)
+{
+    (void)state;
+    static const char *const files[] = { "files.yaml", "data.yaml", "token.yaml",
+        "kubeconfig.json", "anchors.yaml", "bad/exec.yaml", NULL };
+    unsigned seed = 12345;
+    int ok = 0, failed = 0;
+    for (const char *const *f = files; *f; f++) {
+        char path[512], *text;
+        size_t len;
+        snprintf(path, sizeof path, D "/%s", *f);
+        read_whole(path, &text, &len);
+        for (int i = 0; i < 150; i++) {
+            char *m = malloc(len + 1);
+            memcpy(m, text, len + 1);
+            size_t mlen = len;
+            seed = seed * 1103515245u + 12345u;
+            if (i % 3 == 0) {
+                mlen = seed % (len + 1);           /* truncate */
+            } else {
+                for (int k = 0; k < 1 + i % 4; k++) {
+                    seed = seed * 1103515245u + 12345u;
+                    static const char pool[] = ":-[]{}&*!|>'\"\n #\t\\\x80\xff";
+                    m[seed % len] = pool[(seed >> 16) % (sizeof pool - 1)];
+                }
+            }
+            kubeconfig kc;
+            char *err = NULL;
+            if (kubeconfig_parse(m, mlen, "mut", D, NULL, &kc, &err) == 0) {
+                assert_non_null(kc.server);
+                kubeconfig_free(&kc);
+                ok++;
+            } else {
+                assert_non_null(err);
+                assert_non_null(strstr(err, "mut"));   /* every error names the source */
+                free(err);
+                failed++;
+            }
+            free(m);
+        }
+        free(text);
+    }
+    assert_true(ok > 0 && failed > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_conn_resolve),
         cmocka_unit_test(test_client_new),
         cmocka_unit_test(test_conn_opts_spec),
+        cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
