@@ -478,6 +478,34 @@ static void test_watch_stream(void **state)
     k8s_client_free(c);
 }
 
+static void test_watch_garbage(void **state)
+{
+    (void)state;
+    /* a line that is not an event ends the watch with an error naming it;
+     * the events before it were delivered */
+    static const char *const rs[] = {
+        "HTTP/1.1 200 OK\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"1\"}}}\n"
+        "<html>proxy error</html>\n"
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"2\"}}}\n",
+        NULL
+    };
+    script s = { .responses = rs };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_client *c = client_for(&s, NULL);
+    evs v = { 0 };
+    k8s_error e;
+    assert_int_equal(k8s_watch(c, k8s_resource_builtin("v1", "PersistentVolume"), NULL, NULL,
+                               collect, &v, &e), -1);
+    pthread_join(th, NULL);
+    assert_int_equal(v.n, 1);
+    assert_non_null(strstr(e.message, "GET /api/v1/persistentvolumes?watch=1: undecodable "
+                                      "watch event"));
+    close(s.fd);
+    k8s_client_free(c);
+}
+
 static void test_connection_refused(void **state)
 {
     (void)state;
@@ -625,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_retry_loop),
         cmocka_unit_test(test_no_retry_on_write_500),
         cmocka_unit_test(test_watch_stream),
+        cmocka_unit_test(test_watch_garbage),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_batch_one_in_flight),
         cmocka_unit_test(test_list_restart_on_410),
