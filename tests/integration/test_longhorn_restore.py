@@ -358,6 +358,32 @@ def test_rbac_error_with_least_privilege_credential(lab, sim, tmp_path):
     token = open(lab["DR_LIMITED_TOKEN_FILE"]).read().strip()
     assert token not in json.dumps(r)
 
+    # allowed to read BackupVolumes/Backups/Volumes but not to create Volumes:
+    # the lookup works and the volume fails with the API's 403, nothing is created
+    from kubernetes import client
+    rbac = client.RbacAuthorizationV1Api(lab["_api"])
+    sa_ns, sa_name = lab["LAB_LIMITED_SA"].split("/")
+    rname = f"lh-read-{uuid.uuid4().hex[:6]}"
+    rbac.create_namespaced_role(NS, {"metadata": {"name": rname}, "rules": [
+        {"apiGroups": ["longhorn.io"], "resources": ["backupvolumes", "backups", "volumes"],
+         "verbs": ["get", "list"]}]})
+    rbac.create_namespaced_role_binding(NS, {"metadata": {"name": rname},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": rname},
+        "subjects": [{"kind": "ServiceAccount", "namespace": sa_ns, "name": sa_name}]})
+    try:
+        r = wait_for("RBAC read grant effective", lambda: (lambda x: x if "lh-rbac" in by_name(x) else None)(
+            run_module(lab, tmp_path, {"volumes": ["lh-rbac"]}, kubeconfig=lab["DR_KUBECONFIG_LIMITED"])),
+            timeout=30, interval=1)
+        v = by_name(r)["lh-rbac"]
+        assert r["failed"] is True and v["status"] == "failed", v
+        assert v["reason"].startswith("cannot create Volume longhorn-system/lh-rbac from backup ")
+        assert "403" in v["reason"] and v["backup_url"]
+        assert lh_get(lab, "volumes", "lh-rbac") is None
+        assert token not in json.dumps(r)
+    finally:
+        rbac.delete_namespaced_role_binding(rname, NS)
+        rbac.delete_namespaced_role(rname, NS)
+
 
 def test_check_mode_plans_only_and_selector(lab, sim, tmp_path):
     make_backup(lab, sim, "lh-sel-a", "a", labels={"dr-exercise": "true"})
