@@ -1,8 +1,9 @@
 /* k8s_watch.c - streaming watches: one long GET ?watch=1 whose body is
  * newline-delimited JSON events, parsed line by line from a growable buffer
- * and handed to a callback.  A stop flag (checked from curl's progress
- * callback, about once a second) or the callback ends the stream; TCP
- * keepalive ends it when the connection silently dies. */
+ * and handed to a callback.  The transfer runs on a private multi handle
+ * polled every 200 ms, so a stop flag ends it promptly even when the stream
+ * is idle; the callback can end it too; TCP keepalive ends it when the
+ * connection silently dies. */
 #include "k8s_int.h"
 
 #include <stdio.h>
@@ -97,6 +98,46 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
     return 0;
 }
 
+/* Drives the transfer on a private multi handle so the stop flag is seen
+ * within STOP_POLL_MS even while the stream is idle. */
+#define STOP_POLL_MS 200
+static CURLcode run_stream(CURL *h, wstate *w)
+{
+    CURLM *m = curl_multi_init();
+    if (!m)
+        return CURLE_OUT_OF_MEMORY;
+    if (curl_multi_add_handle(m, h) != CURLM_OK) {
+        curl_multi_cleanup(m);
+        return CURLE_FAILED_INIT;
+    }
+    CURLcode cc = CURLE_OK;
+    int running = 1;
+    while (running) {
+        if (curl_multi_perform(m, &running) != CURLM_OK) {
+            cc = CURLE_FAILED_INIT;
+            break;
+        }
+        if (!running)
+            break;
+        if (w->stop && *w->stop) {
+            w->stopped = true;
+            cc = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+        curl_multi_poll(m, NULL, 0, STOP_POLL_MS, NULL);
+    }
+    if (!running) {
+        int left;
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL)
+            if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+                cc = msg->data.result;
+    }
+    curl_multi_remove_handle(m, h);
+    curl_multi_cleanup(m);
+    return cc;
+}
+
 static char *watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts *o)
 {
     char *p = k8s_path(r, ns, NULL);
@@ -162,7 +203,7 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns,
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &w);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
 
-    CURLcode cc = curl_easy_perform(h);
+    CURLcode cc = run_stream(h, &w);
     if (!w.status)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &w.status);
     int rc = 0;
