@@ -104,9 +104,12 @@ def k8s_client(lab):
     cache = {}
 
     def make(cluster="primary", limited=False):
-        k = (cluster, limited)
+        path = _kubeconfig(lab, cluster, limited)
+        # keyed by the file's mtime: `tests/lab/cluster X rebuild` rewrites the limited
+        # kubeconfig with a new token, and a cached client would keep the dead one
+        k = (cluster, limited, os.stat(path).st_mtime_ns)
         if k not in cache:
-            cache[k] = config.new_client_from_config(config_file=_kubeconfig(lab, cluster, limited))
+            cache[k] = config.new_client_from_config(config_file=path)
         return cache[k]
     return make
 

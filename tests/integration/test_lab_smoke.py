@@ -242,3 +242,25 @@ def test_least_privilege_credential(lab, k8s_client):
     with pytest.raises(urllib.error.HTTPError) as ei:
         urllib.request.urlopen(req, context=ctx, timeout=10)
     assert ei.value.code == 401
+
+
+def test_cluster_rebuild_gives_an_empty_dr_with_the_same_address(lab, dr_api, k8s_client, lab_cluster):
+    """tests/lab/cluster dr rebuild: etcd wiped, same URL/CA, CRDs, namespaces and RBAC back."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    core = _core(dr_api)
+    name = f"smoke-rebuild-{uuid.uuid4().hex[:6]}"
+    core.create_namespaced_config_map("vm-dev", client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name)))
+    lab_cluster("dr", "rebuild")
+    with pytest.raises(ApiException) as ei:         # the same admin client still works...
+        core.read_namespaced_config_map(name, "vm-dev")
+    assert ei.value.status == 404                   # ...and the data is gone
+    crds = client.ApiextensionsV1Api(dr_api).list_custom_resource_definition().items
+    assert {"volumesnapshots.snapshot.storage.k8s.io", "virtualmachines.kubevirt.io",
+            "backups.velero.io", "volumes.longhorn.io"} <= {c.metadata.name for c in crds}
+    assert "vm-prod" in {n.metadata.name for n in core.list_namespace().items}
+    # the limited kubeconfig was rewritten with the new token
+    client.CoreV1Api(k8s_client("dr", limited=True)).list_persistent_volume()
+    out = lab_cluster("dr", "status").stdout
+    assert "apiserver: running" in out and "api: ready" in out
