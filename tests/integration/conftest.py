@@ -266,6 +266,7 @@ def s3_client(lab):
     key, secret = s3_credentials(lab)
     return boto3.client("s3", endpoint_url=lab["S3_ENDPOINT"], region_name=lab["S3_REGION"],
                         aws_access_key_id=key, aws_secret_access_key=secret,
+                        verify=lab.get("S3_CA_FILE") or None,   # set when the lab runs MinIO with TLS
                         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
 
 

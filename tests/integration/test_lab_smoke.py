@@ -99,6 +99,7 @@ def test_minio_s3_sigv4_roundtrip(lab, s3_client):
         access, _ = s3_credentials(lab)
         bad = boto3.client("s3", endpoint_url=lab["S3_ENDPOINT"], region_name=lab["S3_REGION"],
                            aws_access_key_id=access, aws_secret_access_key="wrong-" + uuid.uuid4().hex,
+                           verify=lab.get("S3_CA_FILE") or None,
                            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
         with pytest.raises(ClientError) as ei:
             bad.get_object(Bucket=lab["S3_BUCKET"], Key=key)

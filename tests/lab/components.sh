@@ -141,7 +141,13 @@ storage_up() {
 minio_vars() {
     MINIO_PORT="$(port_get MINIO)"
     MINIO_CONSOLE_PORT="$(port_get MINIO_CONSOLE)"
-    S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"
+    # TLS is chosen at the instance's first up (LAB_S3_TLS=1) and kept: flag file minio/tls
+    if [[ -f "$STATE/minio/tls" ]]; then
+        S3_ENDPOINT="https://127.0.0.1:$MINIO_PORT" S3_CA_FILE="$STATE/minio/pki/ca.crt"
+        S3_CURL_TLS=(--cacert "$S3_CA_FILE")
+    else
+        S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT" S3_CA_FILE="" S3_CURL_TLS=()
+    fi
     S3_REGION="us-east-1"
     S3_BUCKET="velero"
     S3_PREFIX="velero"
@@ -150,9 +156,20 @@ minio_vars() {
 }
 
 minio_up() {
-    minio_vars
     local d="$STATE/minio"
-    mkdir -p "$d/data"; chmod 700 "$d"
+    mkdir -p "$d/data" "$d/certs"; chmod 700 "$d"
+    if [[ ! -s "$d/root.env" && "${LAB_S3_TLS:-0}" == 1 ]]; then
+        touch "$d/tls"
+    elif [[ -s "$d/root.env" && "${LAB_S3_TLS:-}" != "" && "${LAB_S3_TLS}" != "$([[ -f "$d/tls" ]] && echo 1 || echo 0)" ]]; then
+        log "WARNING: LAB_S3_TLS=$LAB_S3_TLS ignored: TLS is fixed at the instance's first up (down it to change)"
+    fi
+    minio_vars
+    if [[ -f "$d/tls" ]]; then
+        mk_ca "$d/pki" "ocpv-dr-lab-$LAB_NAME-s3-ca"
+        mk_cert "$d/pki" minio "/CN=minio" server "IP:127.0.0.1,DNS:localhost"
+        cp "$d/pki/minio.crt" "$d/certs/public.crt"; cp "$d/pki/minio.key" "$d/certs/private.key"
+        chmod 600 "$d/certs/private.key"
+    fi
     if [[ ! -s "$MINIO_ROOT_FILE" ]]; then
         local user pass
         user="lab$(openssl rand -hex 6)"; pass="$(openssl rand -hex 20)"
@@ -166,13 +183,13 @@ minio_up() {
         ( set -a; source "$MINIO_ROOT_FILE"; set +a
           export MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=on
           proc_start minio "$LAB_BIN/minio" server --quiet --address "127.0.0.1:$MINIO_PORT" \
-              --console-address "127.0.0.1:$MINIO_CONSOLE_PORT" "$d/data" )
+              --console-address "127.0.0.1:$MINIO_CONSOLE_PORT" --certs-dir "$d/certs" "$d/data" )
     fi
-    wait_for minio 60 curl -sf "$S3_ENDPOINT/minio/health/ready"
+    wait_for minio 60 curl -sf "${S3_CURL_TLS[@]}" "$S3_ENDPOINT/minio/health/ready"
     # bucket, laid out the way Velero/OADP writes: s3://velero/velero/{backups,restores}/...
     local code i
     for ((i = 0; i < 60; i++)); do   # "live" comes before "initialized": retry 503s
-        code="$(curl -s -o "$d/mkbucket.out" -w '%{http_code}' -K "$d/curl.cfg" \
+        code="$(curl -s "${S3_CURL_TLS[@]}" -o "$d/mkbucket.out" -w '%{http_code}' -K "$d/curl.cfg" \
             --aws-sigv4 "aws:amz:$S3_REGION:s3" -X PUT "$S3_ENDPOINT/$S3_BUCKET")"
         [[ "$code" == 503 ]] || break
         sleep 0.5
@@ -332,7 +349,7 @@ cluster_bootstrap() {
     fi
     # namespaces + least-privilege credential + Velero/OADP storage location
     "$LAB_DIR/bootstrap-manifests" "$C_NAME" "${LAB_NAMESPACES[*]}" "${LAB_DR_NAMESPACES[*]}" \
-        "$S3_ENDPOINT" "$S3_REGION" "$S3_BUCKET" "$S3_PREFIX" > "$m/bootstrap.yaml"
+        "$S3_ENDPOINT" "$S3_REGION" "$S3_BUCKET" "$S3_PREFIX" "$S3_CA_FILE" > "$m/bootstrap.yaml"
     KUBECTL "${k[@]}" apply --server-side --force-conflicts --field-manager ocpv-dr-lab -f "$m/bootstrap.yaml" >/dev/null \
         || die "$C_NAME: applying bootstrap objects failed"
     # OADP-style cloud-credentials Secret (from the file; never echoed)
@@ -437,7 +454,7 @@ write_env() {
             "LAB_LIMITED_SA=ocpv-dr/ocpv-dr-limited" "LAB_DR_NAMESPACES=${LAB_DR_NAMESPACES[*]}" \
             "LAB_NAMESPACES=${LAB_NAMESPACES[*]}" \
             "S3_ENDPOINT=$S3_ENDPOINT" "S3_REGION=$S3_REGION" "S3_BUCKET=$S3_BUCKET" "S3_PREFIX=$S3_PREFIX" \
-            "S3_CREDENTIALS_FILE=$S3_CREDENTIALS_FILE" "MINIO_ROOT_CREDENTIALS_FILE=$MINIO_ROOT_FILE" \
+            "S3_CA_FILE=$S3_CA_FILE" "S3_CREDENTIALS_FILE=$S3_CREDENTIALS_FILE" "MINIO_ROOT_CREDENTIALS_FILE=$MINIO_ROOT_FILE" \
             "LAB_INVENTORY=$STATE/inventory.yml" "LAB_SSH_KEY=$LAB_SSH_KEY" "LAB_KNOWN_HOSTS=$LAB_KNOWN_HOSTS" \
             "LAB_SSH_CONFIG=$LAB_SSH_CONFIG" \
             "NFS_PRIMARY_ADDR=$NFS_PRIMARY_ADDR" "NFS_DR_ADDR=$NFS_DR_ADDR" \
