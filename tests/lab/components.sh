@@ -19,9 +19,11 @@ net_vars() {
     NFS_DR_ADDR="198.18.$NET_N.3"
 }
 
+netns_exists() { [[ -e "/run/netns/$1" ]]; }
+
 netns_host_up() {   # netns_host_up NS VETH ADDR
     local ns="$1" veth="$2" addr="$3"
-    ip netns list | grep -qw -- "^$ns" || ip netns add "$ns"
+    netns_exists "$ns" || ip netns add "$ns"
     if ! ip link show "$veth" >/dev/null 2>&1; then
         ip netns exec "$ns" ip link del eth0 2>/dev/null || true
         ip link add "$veth" type veth peer name eth0 netns "$ns"
@@ -48,7 +50,7 @@ network_down() {
     net_vars
     local ns
     for ns in "$NS_PRIMARY" "$NS_DR"; do
-        if ip netns list | grep -qw -- "^$ns"; then
+        if netns_exists "$ns"; then
             # kill anything still inside the namespace (only our own sshd children can be there)
             local p
             for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
