@@ -282,6 +282,8 @@ k8s_client *k8s_client_new(const k8s_conn *conn, const k8s_config *cfg, k8s_erro
         k8s_error_printf(err, "out of memory");
         return NULL;
     }
+    static _Atomic unsigned long next_id = 1;
+    c->id = next_id++;
     pthread_mutex_init(&c->lock, NULL);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&c->share_lock[i], NULL);
@@ -341,7 +343,8 @@ k8s_client *k8s_client_new(const k8s_conn *conn, const k8s_config *cfg, k8s_erro
             curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
             curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
             curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-            curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+            /* not CURL_LOCK_DATA_CONNECT: libcurl does not support sharing
+             * connections between concurrent threads; see k8s_http.c */
         }
     }
     if (rc == 0 && c->token && c->token_file) {
@@ -365,6 +368,7 @@ void k8s_client_free(k8s_client *c)
 {
     if (!c)
         return;
+    k8s_thread_handle_drop(c);   /* before the share it points to goes */
     if (c->share)
         curl_share_cleanup(c->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)

@@ -487,6 +487,95 @@ int k8s_easy_setup(k8s_client *c, CURL *h, const char *method, const char *path,
     return 0;
 }
 
+/* ---- per-thread easy handles -------------------------------------------- */
+
+/* libcurl does not support sharing a connection cache between concurrent
+ * threads (CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT), so each thread keeps
+ * an easy handle per client (for the last TL_SLOTS clients it used): their
+ * connections stay open between requests.  Between requests a cached
+ * handle is detached from the client's share, so nothing it holds points
+ * into a client.  Freed at thread exit, or by k8s_client_free() in the
+ * thread that frees the client. */
+#define TL_SLOTS 4
+typedef struct tl_handles {
+    unsigned long client_id[TL_SLOTS];
+    CURL *h[TL_SLOTS];
+    unsigned next;     /* round-robin eviction */
+} tl_handles;
+
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+static int tl_ok;
+
+static void tl_free(void *p)
+{
+    tl_handles *t = p;
+    for (int i = 0; t && i < TL_SLOTS; i++)
+        if (t->h[i])
+            curl_easy_cleanup(t->h[i]);
+    free(t);
+}
+
+static void tl_init(void)
+{
+    tl_ok = pthread_key_create(&tl_key, tl_free) == 0;
+}
+
+static tl_handles *tl_get(bool create)
+{
+    pthread_once(&tl_once, tl_init);
+    if (!tl_ok)
+        return NULL;
+    tl_handles *t = pthread_getspecific(tl_key);
+    if (!t && create) {
+        t = calloc(1, sizeof *t);
+        if (t && pthread_setspecific(tl_key, t) != 0) {
+            free(t);
+            t = NULL;
+        }
+    }
+    return t;
+}
+
+/* The calling thread's handle for client c (reset), or a fresh handle the
+ * caller must clean up itself when *owned is set. */
+static CURL *handle_get(k8s_client *c, bool *owned)
+{
+    *owned = false;
+    tl_handles *t = tl_get(true);
+    if (!t) {
+        *owned = true;
+        return curl_easy_init();
+    }
+    int slot = -1;
+    for (int i = 0; i < TL_SLOTS; i++) {
+        if (t->h[i] && t->client_id[i] == c->id) {
+            curl_easy_reset(t->h[i]);
+            return t->h[i];
+        }
+        if (!t->h[i] && slot < 0)
+            slot = i;
+    }
+    if (slot < 0) {
+        slot = (int)(t->next++ % TL_SLOTS);
+        curl_easy_cleanup(t->h[slot]);
+    }
+    t->h[slot] = curl_easy_init();
+    t->client_id[slot] = c->id;
+    return t->h[slot];
+}
+
+void k8s_thread_handle_drop(k8s_client *c)
+{
+    tl_handles *t = tl_get(false);
+    for (int i = 0; t && i < TL_SLOTS; i++)
+        if (t->h[i] && t->client_id[i] == c->id) {
+            curl_easy_cleanup(t->h[i]);
+            t->h[i] = NULL;
+            t->client_id[i] = 0;
+        }
+}
+
 /* ---- the generic request with retries ----------------------------------- */
 
 int k8s_request(k8s_client *c, const char *method, const char *path,
@@ -499,14 +588,16 @@ int k8s_request(k8s_client *c, const char *method, const char *path,
     if (out)
         *out = NULL;
     for (int attempt = 0;; attempt++) {
-        CURL *h = curl_easy_init();
+        bool owned;
+        CURL *h = handle_get(c, &owned);
         if (!h) {
             k8s_error_printf(err, "%s %s: cannot create a curl handle", method, path);
             return -1;
         }
         struct curl_slist *hdrs = NULL;
         if (k8s_easy_setup(c, h, method, path, content_type, body, &hdrs, err) != 0) {
-            curl_easy_cleanup(h);
+            if (owned)
+                curl_easy_cleanup(h);
             return -1;
         }
         k8s_resp resp = { .retry_after_s = -1 };
@@ -521,7 +612,13 @@ int k8s_request(k8s_client *c, const char *method, const char *path,
         if (cc == CURLE_OK)
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         bool sent = cc == CURLE_OK || k8s_request_sent(h);
-        curl_easy_cleanup(h);
+        /* drop header / body / error-buffer pointers that die with this loop */
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(h, CURLOPT_SHARE, NULL);
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
+        if (owned)
+            curl_easy_cleanup(h);
         curl_slist_free_all(hdrs);
 
         if (cc == CURLE_OK && status >= 200 && status < 300) {

@@ -13,6 +13,7 @@
 #include <time.h>
 
 struct k8s_client {
+    unsigned long id;        /* unique per client, for per-thread handles */
     char *server;            /* https://host:port, no trailing slash */
     char *namespace;         /* context / service-account namespace, or NULL */
     char *url_base;          /* server with the host replaced by tls_server_name */
@@ -98,6 +99,9 @@ char *k8s_urlencode(const char *s);
 
 /* "group/version" or "version" for a resource, into buf. */
 const char *k8s_api_version(const k8s_resource *r, char *buf, size_t len);
+
+/* Releases the calling thread's cached easy handle of client c. */
+void k8s_thread_handle_drop(k8s_client *c);
 
 /* Re-reads c->token_file when it changed; call with c->lock held. */
 int k8s_token_refresh(k8s_client *c, k8s_error *err);
