@@ -377,7 +377,7 @@ static void test_retry_loop(void **state)
     pthread_join(th, NULL);
     assert_int_equal(s.served, 2);
     long long gap = s.t_second - s.t_first;
-    assert_true(gap >= 950 && gap < 2500);   /* Retry-After: 1 honoured */
+    assert_true(gap >= 950 && gap < 6000);   /* Retry-After: 1 honoured (slack for valgrind) */
     assert_non_null(strstr(s.last_request, "Authorization: Bearer tok-SECRET-1"));
     assert_non_null(strstr(s.last_request, "User-Agent: ocpv-dr/"));
     close(s.fd);
@@ -631,7 +631,7 @@ static void test_batch_one_in_flight(void **state)
     long long dt = now_ms() - t0;
     assert_int_equal(r.ok, 12);
     assert_int_equal(r.failed, 1);
-    assert_true(dt < 900);
+    assert_true(dt < 5000);   /* the old stall cost 1 s per request: >= 12 s */
     pthread_join(th, NULL);
     assert_int_equal(s.served, 13);
     /* reusable: an empty run does nothing */
