@@ -51,7 +51,7 @@ PLAYBOOK = """
 def read_env():
     path = os.environ.get("LAB_ENV", os.path.join(REPO, "tests", "lab", ".env"))
     if not os.path.exists(path):
-        pytest.skip(f"lab env file {path} not found: run tests/lab/up (or set LAB_ENV)")
+        pytest.fail(f"lab env file {path} not found: run tests/lab/up (or set LAB_ENV)", pytrace=False)
     env = {}
     with open(path) as f:
         for line in f:
@@ -59,6 +59,8 @@ def read_env():
             if line.startswith("export "):
                 k, _, v = line[len("export "):].partition("=")
                 env[k] = shlex.split(v)[0] if v else ""
+    if os.environ.get("LAB_VENV"):
+        env["LAB_VENV"] = os.environ["LAB_VENV"]
     return env
 
 
