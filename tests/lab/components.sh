@@ -259,6 +259,9 @@ cluster_pki() {
         "DNS:localhost,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:$C_SVC_IP"
     mk_cert "$C_PKI" admin "/O=system:masters/CN=lab-admin" client
     mk_cert "$C_PKI" kcm "/CN=system:kube-controller-manager" client
+    # front-proxy (aggregation layer) CA and client, as kubeadm sets them up
+    mk_ca "$C_PKI/front-proxy" "ocpv-dr-lab-$LAB_NAME-$C_NAME-front-proxy-ca"
+    mk_cert "$C_PKI/front-proxy" client "/CN=front-proxy-client" client
     if [[ ! -s "$C_PKI/sa.key" ]]; then
         openssl genrsa -out "$C_PKI/sa.key" 2048 2>/dev/null
         openssl rsa -in "$C_PKI/sa.key" -pubout -out "$C_PKI/sa.pub" 2>/dev/null
@@ -286,6 +289,11 @@ apiserver_up() {
         --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$C_API_PORT" \
         --tls-cert-file "$C_PKI/apiserver.crt" --tls-private-key-file "$C_PKI/apiserver.key" \
         --client-ca-file "$C_PKI/ca.crt" \
+        --requestheader-client-ca-file "$C_PKI/front-proxy/ca.crt" \
+        --requestheader-allowed-names front-proxy-client \
+        --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+        --requestheader-extra-headers-prefix X-Remote-Extra- \
+        --proxy-client-cert-file "$C_PKI/front-proxy/client.crt" --proxy-client-key-file "$C_PKI/front-proxy/client.key" \
         --authorization-mode RBAC \
         --service-account-issuer "https://kubernetes.default.svc" \
         --service-account-key-file "$C_PKI/sa.pub" \
