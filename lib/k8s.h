@@ -18,6 +18,11 @@
  * k8s_config.max_retries times.  Writes are retried only when the request
  * never reached the server or the server answered 429/503 (safe to repeat:
  * apply and delete-with-precondition are idempotent).
+ *
+ * Threads: one k8s_client may be used from several threads at once (e.g. one
+ * watch per thread); each thread keeps its own connections.  A k8s_batch
+ * belongs to one thread.  The token file (tokenFile, service account) is
+ * re-read whenever it changes, so rotated tokens are picked up.
  */
 #ifndef OCPVDR_K8S_H
 #define OCPVDR_K8S_H
