@@ -1,0 +1,196 @@
+"""Mode two end to end in the lab: playbooks/scheduled/execute_periodic_sync.yml
+with the real ansible-playbook, the C modules (nfs_rsync_sync over real
+rsync+ssh between the lab's storage hosts, k8s_dr_clean against the real DR
+kube-apiserver) and the real kube-controller-manager binding the DR claims.
+
+The only stand-in is the lab's workload seeder playing the CSI snapshotter
+for VolumeSnapshot status (tests/lab/seed_workload.py says so)."""
+import glob
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import REPO, lab_env_path, wait_until
+
+PLAYBOOK = REPO / "playbooks/scheduled/execute_periodic_sync.yml"
+
+
+def _tree_sums(root, ns):
+    """{relative path: sha256} of every file under the export dirs of namespace ns."""
+    out = {}
+    for d in sorted(pathlib.Path(root).glob(f"{ns}-*")):
+        for f in sorted(d.rglob("*")):
+            if f.is_file():
+                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def twin_ns(k8s_client):
+    """The same namespace name on primary and DR (claims keep their namespace on DR)."""
+    from kubernetes import client
+    name = f"p2-{uuid.uuid4().hex[:8]}"
+    for cluster in ("primary", "dr"):
+        client.CoreV1Api(k8s_client(cluster)).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"ocpv-dr.io/test": "true"})))
+    yield name
+    for cluster in ("primary", "dr"):
+        api = client.CoreV1Api(k8s_client(cluster))
+        for pv in api.list_persistent_volume().items:
+            if pv.metadata.name.startswith(f"pv-{name}-"):
+                api.delete_persistent_volume(pv.metadata.name)
+        try:
+            api.delete_namespace(name)
+        except client.ApiException:
+            pass
+
+
+def seed(lab, ns, count, prefix="demo", snapshots=2):
+    p = subprocess.run([os.path.join(lab["LAB_VENV"], "bin", "python"), str(REPO / "tests/lab/seed_workload.py"),
+                        "--namespace", ns, "--count", str(count), "--prefix", prefix,
+                        "--snapshots", str(snapshots), "--wait"],
+                       capture_output=True, text=True, env=dict(os.environ, LAB_ENV=str(lab_env_path())))
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.fixture
+def run_periodic(lab, ansible_playbook, tmp_path):
+    def run(ns, check=False, extra=None):
+        ev = {"target_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
+              "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]}
+        ev.update(extra or {})
+        before = set(glob.glob(str(tmp_path / "periodic-*.json")))
+        r = ansible_playbook(PLAYBOOK, extra_vars=ev, check=check, json_output=False,
+                             env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
+        new = sorted(set(glob.glob(str(tmp_path / "periodic-*.json"))) - before)
+        report = json.loads(pathlib.Path(new[-1]).read_text()) if new else None
+        return r, report
+    return run
+
+
+def _dr_objects(api, ns):
+    from kubernetes import client
+    core = client.CoreV1Api(api)
+    pvcs = {c.metadata.name: c for c in core.list_namespaced_persistent_volume_claim(ns).items}
+    pvs = {p.metadata.name: p for p in core.list_persistent_volume().items
+           if p.spec.claim_ref and p.spec.claim_ref.namespace == ns}
+    return pvcs, pvs
+
+
+def test_periodic_sync_mirrors_then_changes_nothing(lab, twin_ns, k8s_client, run_periodic):
+    ns = twin_ns
+    seed(lab, ns, 6)
+    r, rep = run_periodic(ns)
+    assert r.rc == 0, r
+    assert rep["ok"] is True and rep["check_mode"] is False
+    s = rep["summary"]
+    assert (s["volumes"], s["volumes_synced"], s["volumes_failed"]) == (6, 6, 0)
+    assert s["objects_created"] == 6 + 6 + 2 + 2        # PV, PVC, VSC, VS
+
+    # DR: claims Bound (real controller-manager) to volumes that point at nfs-dr, Retain
+    dr = k8s_client("dr")
+    def bound():
+        pvcs, _ = _dr_objects(dr, ns)
+        return len(pvcs) == 6 and all(c.status.phase == "Bound" for c in pvcs.values())
+    wait_until(bound, timeout=60, what="DR claims Bound")
+    pvcs, pvs = _dr_objects(dr, ns)
+    for pv in pvs.values():
+        assert pv.spec.persistent_volume_reclaim_policy == "Retain"
+        server = pv.spec.nfs.server if pv.spec.nfs else pv.spec.csi.volume_attributes["server"]
+        assert server == lab["NFS_DR_ADDR"]
+    assert _tree_sums(lab["NFS_PRIMARY_EXPORT"], ns) == _tree_sums(lab["NFS_DR_EXPORT"], ns)
+    assert len(_tree_sums(lab["NFS_DR_EXPORT"], ns)) == 6 * 5
+
+    # a second run changes nothing: no data moved, no object written
+    rv_before = {n: p.metadata.resource_version for n, p in pvs.items()}
+    r, rep = run_periodic(ns)
+    assert r.rc == 0, r
+    s = rep["summary"]
+    assert s["volumes_changed"] == 0 and s["objects_created"] == 0 and s["objects_updated"] == 0, s
+    assert s["objects_deleted"] == 0 and s["objects_unchanged"] == 16, s
+    _, pvs = _dr_objects(dr, ns)
+    assert {n: p.metadata.resource_version for n, p in pvs.items()} == rv_before
+
+
+def test_periodic_sync_converges_after_missed_events(lab, twin_ns, k8s_client, run_periodic):
+    """Changes made while nothing forwarded events (forwarder stopped): create,
+    modify data, delete - one periodic run makes DR an exact mirror again."""
+    from kubernetes import client
+    ns = twin_ns
+    seed(lab, ns, 4)
+    r, rep = run_periodic(ns)
+    assert r.rc == 0 and rep["ok"], r
+
+    prim = pathlib.Path(lab["NFS_PRIMARY_EXPORT"])
+    d0 = next(prim.glob(f"{ns}-demo-disk-0-*"))
+    (d0 / "file-0.bin").write_bytes(b"modified while the forwarder was down\n")
+    (d0 / "file-1.bin").unlink()
+    (d0 / "new.txt").write_text("new file\n")
+    core = client.CoreV1Api(k8s_client("primary"))
+    core.delete_namespaced_persistent_volume_claim("demo-disk-3", ns)
+    core.delete_persistent_volume(f"pv-{ns}-demo-disk-3")
+    seed(lab, ns, 1, prefix="extra", snapshots=0)       # adds extra-disk-0
+
+    r, rep = run_periodic(ns)
+    assert r.rc == 0, r
+    s = rep["summary"]
+    assert rep["ok"], rep
+    assert s["objects_created"] == 2 and s["objects_deleted"] == 2, s     # extra-disk-0 in, demo-disk-3 out
+    assert s["volumes_changed"] == 2, s                                   # demo-disk-0 modified, extra-disk-0 new
+    pvcs, pvs = _dr_objects(k8s_client("dr"), ns)
+    assert sorted(pvcs) == ["demo-disk-0", "demo-disk-1", "demo-disk-2", "extra-disk-0"]
+    assert sorted(pvs) == [f"pv-{ns}-{n}" for n in ("demo-disk-0", "demo-disk-1", "demo-disk-2", "extra-disk-0")]
+    live = {k: v for k, v in _tree_sums(lab["NFS_PRIMARY_EXPORT"], ns).items()}
+    dr_sums = _tree_sums(lab["NFS_DR_EXPORT"], ns)
+    # every primary file is on DR byte for byte; the deleted file is gone inside its volume
+    assert {k: dr_sums.get(k) for k in live} == live
+    assert not any(k.startswith(d0.name + "/file-1.bin") for k in dr_sums)
+
+
+
+def test_periodic_sync_check_mode_writes_nothing(lab, twin_ns, k8s_client, run_periodic):
+    ns = twin_ns
+    seed(lab, ns, 3, snapshots=1)
+    r, rep = run_periodic(ns, check=True)
+    assert r.rc == 0, r
+    assert rep["check_mode"] is True
+    pvcs, pvs = _dr_objects(k8s_client("dr"), ns)
+    assert pvcs == {} and pvs == {}
+    assert _tree_sums(lab["NFS_DR_EXPORT"], ns) == {}
+
+
+def test_periodic_sync_prune_guard_and_unmanaged_objects(lab, twin_ns, k8s_client, run_periodic):
+    """The prune never touches DR objects ocpv-dr does not manage, and refuses a
+    mass delete beyond dr_prune_max_delete without deleting anything."""
+    from kubernetes import client
+    ns = twin_ns
+    seed(lab, ns, 4, snapshots=0)
+    r, rep = run_periodic(ns)
+    assert r.rc == 0 and rep["ok"], r
+    dr = client.CoreV1Api(k8s_client("dr"))
+    dr.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="keep-me")))
+    dr.create_namespaced_persistent_volume_claim(ns, client.V1PersistentVolumeClaim(
+        metadata=client.V1ObjectMeta(name="dr-only-unmanaged"),
+        spec=client.V1PersistentVolumeClaimSpec(access_modes=["ReadWriteOnce"], storage_class_name="none",
+                                                resources=client.V1VolumeResourceRequirements(
+                                                    requests={"storage": "1Gi"}))))
+    core = client.CoreV1Api(k8s_client("primary"))
+    for i in range(3):
+        core.delete_namespaced_persistent_volume_claim(f"demo-disk-{i}", ns)
+    r, rep = run_periodic(ns, extra={"dr_prune_max_delete": 2})
+    assert r.rc != 0, "a prune beyond max_delete must fail the run"
+    assert rep["ok"] is False and rep["prune_error"], rep
+    assert "max_delete" in rep["prune_error"] or "exceed" in rep["prune_error"], rep["prune_error"]
+    pvcs, _ = _dr_objects(k8s_client("dr"), ns)
+    assert set(pvcs) >= {"demo-disk-0", "demo-disk-1", "demo-disk-2", "dr-only-unmanaged"}
+
+    r, rep = run_periodic(ns)          # default guard allows it
+    assert r.rc == 0, r
+    pvcs, _ = _dr_objects(k8s_client("dr"), ns)
+    assert sorted(pvcs) == ["demo-disk-3", "dr-only-unmanaged"]
+    assert dr.read_namespaced_config_map("keep-me", ns).metadata.name == "keep-me"
