@@ -12,8 +12,10 @@ NET_N=""
 net_vars() {
     NET_N="$(net_index)"
     BR="odr${NET_N}br"
-    NS_PRIMARY="ocpvdr-$LAB_NAME-nfs-primary"
-    NS_DR="ocpvdr-$LAB_NAME-nfs-dr"
+    local tag   # (instances made before the tag existed have none)
+    tag="$(sed -n 's/^NS_TAG=//p' "$STATE/net.env")"
+    NS_PRIMARY="ocpvdr-$LAB_NAME${tag:+-$tag}-nfs-primary"
+    NS_DR="ocpvdr-$LAB_NAME${tag:+-$tag}-nfs-dr"
     NET_HOST_ADDR="198.18.$NET_N.1"
     NFS_PRIMARY_ADDR="198.18.$NET_N.2"
     NFS_DR_ADDR="198.18.$NET_N.3"

@@ -72,13 +72,19 @@ port_get() {   # port_get NAME -> prints the port, allocating a free one if need
 # ---------------------------------------------------------------- processes
 pidfile() { echo "$STATE/run/$1.pid"; }
 
+# Every lab process carries LAB_INSTANCE=<state dir> in its environment: unique per
+# instance and per checkout (two clones may both have an instance "default").
+has_marker() {   # has_marker PID
+    { tr '\0' '\n' < "/proc/$1/environ"; } 2>/dev/null | grep -qxF -- "LAB_INSTANCE=$STATE"
+}
+
 proc_alive() {   # proc_alive COMPONENT
     local f; f="$(pidfile "$1")"
     [[ -s "$f" ]] || return 1
     local pid; pid="$(cat "$f")"
     kill -0 "$pid" 2>/dev/null || return 1
     # guard against pid reuse: the process must still be a lab process of this instance
-    grep -qa -- "$STATE" "/proc/$pid/cmdline" 2>/dev/null || grep -qa "LAB_INSTANCE=$LAB_NAME" "/proc/$pid/environ" 2>/dev/null
+    grep -qa -- "$STATE/" "/proc/$pid/cmdline" 2>/dev/null || has_marker "$pid"
 }
 
 # proc_start COMPONENT CMD... : start in its own session/process group, log to
@@ -89,7 +95,7 @@ proc_start() {
     local logf="$STATE/logs/$comp.log"
     printf '\n==== %s start %s: %s\n' "$comp" "$(date -u +%FT%TZ)" "$1" >> "$logf"
     # 8>&- 9>&-: the lab locks must not be inherited by the daemons
-    LAB_INSTANCE="$LAB_NAME" setsid "$@" >> "$logf" 2>&1 < /dev/null 8>&- 9>&- &
+    LAB_INSTANCE="$STATE" setsid "$@" >> "$logf" 2>&1 < /dev/null 8>&- 9>&- &
     echo $! > "$(pidfile "$comp")"
 }
 
@@ -173,6 +179,7 @@ mk_cert() {
 net_index() {
     local f="$STATE/net.env" n
     if [[ -s "$f" ]]; then sed -n 's/^NET_N=//p' "$f"; return; fi
+    mkdir -p "$STATE"
     exec 8> "$LAB_DIR/.state-alloc.lock"; flock -w 60 8 || die "cannot lock $LAB_DIR/.state-alloc.lock"
     n=$(( $(printf '%s' "$LAB_NAME" | cksum | cut -d' ' -f1) % 200 + 20 ))
     local tries=0
@@ -180,6 +187,7 @@ net_index() {
         n=$(( (n - 20 + 1) % 200 + 20 )); tries=$((tries + 1))
         (( tries < 200 )) || die "no free 198.18.N.0/24 subnet"
     done
-    echo "NET_N=$n" > "$f"
+    # netns names carry a tag of this checkout, so two clones' instances never share one
+    printf 'NET_N=%s\nNS_TAG=%s\n' "$n" "$(printf '%s' "$LAB_DIR" | sha256sum | cut -c1-6)" > "$f"
     echo "$n"
 }
