@@ -550,8 +550,8 @@ static json_t *job_result(const run *r, const job *j)
     if (j->warning)
         json_object_set_new(o, "warning", json_string(j->warning));
     if (r->verify && !r->absent)
-        json_object_set_new(o, "verified", j->error || r->check ? json_false()
-                                                                : json_boolean(j->verified));
+        json_object_set_new(o, "verified", json_boolean(!j->error && !j->skipped &&
+                                                        (r->check ? j->st.items == 0 : j->verified)));
     return o;
 }
 
@@ -608,6 +608,9 @@ int main(int argc, char **argv)
         .acls = mod_bool(&m, "acls"),
         .xattrs = mod_bool(&m, "xattrs"),
         .dry_run = m.check_mode,
+        /* check mode + verify=checksum: the dry run itself compares contents,
+         * so items_changed says what differs by checksum (failover checks) */
+        .checksum = m.check_mode && !strcmp(mod_str(&m, "verify"), "checksum"),
         .timeout = (int)mod_int(&m, "timeout"),
         .bwlimit = mod_str(&m, "bwlimit"),
         .rsync_path = mod_str(&m, "rsync_path"),

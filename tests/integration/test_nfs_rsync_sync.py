@@ -394,6 +394,25 @@ def test_check_mode_changes_nothing(lab, prefix):
     assert r["changed"] is True and r["volumes"][0]["files_deleted"] == 1
     assert tree_digest(dest) == before
 
+    # silent corruption on DR (same size, same mtime): only checksums see it;
+    # check mode + verify=checksum reports it and still writes nothing
+    run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)})
+    victim = f"{dest}/f0.bin"
+    st = os.stat(victim)
+    with open(victim, "r+b") as f:
+        b = f.read(1)
+        f.seek(0)
+        f.write(bytes([b[0] ^ 0xFF]))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    corrupted = tree_digest(dest)
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)}, check=True)
+    assert r["changed"] is False and r["volumes"][0]["items_changed"] == 0   # quick check is blind
+    r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab), "verify": "checksum"},
+                   check=True)
+    v = r["volumes"][0]
+    assert r["changed"] is True and v["items_changed"] == 1 and v["verified"] is False
+    assert tree_digest(dest) == corrupted
+
 
 def test_unreachable_dr_host_and_bad_key(lab, prefix):
     pvs = [subdir_pv(lab, prefix, f"u{i}", f"pv-u{i}") for i in range(3)]
