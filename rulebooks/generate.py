@@ -91,7 +91,7 @@ def build(target, src):
         "hmac_format": "hex",
     }}
     book = [{"name": "ocpv-dr mode one - replicate PV/PVC/VolumeSnapshot events to DR",
-             "hosts": "all", "sources": [source], "rules": rules}]
+             "hosts": "localhost", "sources": [source], "rules": rules}]
     body = yaml.dump(copy.deepcopy(book), sort_keys=False, width=100, default_flow_style=False)
     return HEADER.format(what=t["what"]) + "---\n" + body
 
