@@ -35,13 +35,19 @@ def _lab_name(lab):
     return lab.get("LAB_NAME") or pathlib.Path(lab["LAB_STATE_DIR"]).name.removeprefix(".state-")
 
 
+def velero_start(lab, cluster):
+    """tests/lab/velero/start (idempotent: returns at once when the server runs)."""
+    p = subprocess.run([str(LAB_DIR / "velero/start"), cluster], capture_output=True, text=True,
+                       env=dict(os.environ, LAB_NAME=_lab_name(lab)), timeout=300)
+    assert p.returncode == 0, f"velero/start {cluster} failed:\n{p.stderr[-3000:]}"
+
+
 @pytest.fixture(scope="module")
 def velero(lab):
     """Real Velero servers against primary (backups) and dr (BSL sync + restores)."""
     env = dict(os.environ, LAB_NAME=_lab_name(lab))
     for c in ("primary", "dr"):
-        p = subprocess.run([str(LAB_DIR / "velero/start"), c], capture_output=True, text=True, env=env, timeout=300)
-        assert p.returncode == 0, f"velero/start {c} failed:\n{p.stderr[-3000:]}"
+        velero_start(lab, c)
     yield
     subprocess.run([str(LAB_DIR / "velero/stop")], capture_output=True, env=env, timeout=120)
 
@@ -120,9 +126,10 @@ def all_in(k8s_client, cluster, ns, state, count):
     return len(s) == count and all(v == state for v in s.values()) and s
 
 
-def velero_backup(k8s_client, ns, name=None):
+def velero_backup(lab, k8s_client, ns, name=None):
     """A real Velero Backup of ns on primary (no volume snapshots: ocpv-dr owns the data)."""
     from kubernetes import client
+    velero_start(lab, "primary")   # still running after an earlier test stopped the primary cluster?
     co = client.CustomObjectsApi(k8s_client("primary"))
     name = name or f"{ns}-{uuid.uuid4().hex[:5]}"
     co.create_namespaced_custom_object(*VELERO, ADP, "backups", {
@@ -166,7 +173,7 @@ def test_planned_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failove
     kubevirt_sim("primary", [ns])
     kubevirt_sim("dr", [ns])
     wait_until(lambda: all_in(k8s_client, "primary", ns, "Running", 3), timeout=60, what="VMs running on primary")
-    backup = velero_backup(k8s_client, ns)
+    backup = velero_backup(lab, k8s_client, ns)
     marker = pathlib.Path(lab["NFS_PRIMARY_EXPORT"]) / f".ocpv-dr-readonly-{ns}"
     r, rep = run_failover(ns, {"failover_type": "planned", "backup_name": backup, "verify_checksums": True,
                                "failover_primary_readonly_cmd": ["touch", str(marker)]})
@@ -222,8 +229,8 @@ def test_disaster_failover_latest_backup(lab, k8s_client, velero, kubevirt_sim, 
                                                "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]},
                          json_output=False, env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
     assert r.rc == 0, r
-    older = velero_backup(k8s_client, ns)
-    latest = velero_backup(k8s_client, ns)
+    older = velero_backup(lab, k8s_client, ns)
+    latest = velero_backup(lab, k8s_client, ns)
     lab_cluster("primary", "stop")
     try:
         t0 = time.monotonic()
@@ -243,7 +250,7 @@ def test_disaster_failover_latest_backup(lab, k8s_client, velero, kubevirt_sim, 
 
 def test_missing_dr_data_aborts(lab, k8s_client, velero, kubevirt_sim, ns, run_failover):
     make_workload(lab, k8s_client, ns, 2)
-    backup = velero_backup(k8s_client, ns)
+    backup = velero_backup(lab, k8s_client, ns)
     # disaster: no final sync, and nothing was ever replicated for this namespace
     r, rep = run_failover(ns, {"failover_type": "disaster", "backup_name": backup})
     assert r.rc != 0
@@ -258,7 +265,7 @@ def test_rerun_after_interrupted_failover(lab, k8s_client, velero, kubevirt_sim,
     make_workload(lab, k8s_client, ns, 3)
     kubevirt_sim("primary", [ns])
     wait_until(lambda: all_in(k8s_client, "primary", ns, "Running", 3), timeout=60, what="VMs running on primary")
-    backup = velero_backup(k8s_client, ns)
+    backup = velero_backup(lab, k8s_client, ns)
     # first run: no virt-controller on DR yet, so it hangs in phase 3; killed once the Restore completed
     ev = {"namespaces": [ns], "failover_type": "planned", "backup_name": backup, "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
           "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"], "failover_vm_ready_timeout": 300}
@@ -290,7 +297,7 @@ def test_rto(lab, k8s_client, velero, kubevirt_sim, ns, run_failover):
     kubevirt_sim("primary", [ns])
     kubevirt_sim("dr", [ns])
     wait_until(lambda: all_in(k8s_client, "primary", ns, "Running", n), timeout=300, what="VMs running on primary")
-    backup = velero_backup(k8s_client, ns)
+    backup = velero_backup(lab, k8s_client, ns)
     r, rep = run_failover(ns, {"failover_type": "planned", "backup_name": backup,
                                "failover_vm_ready_timeout": 600}, timeout=1800)
     assert r.rc == 0, r
