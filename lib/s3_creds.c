@@ -86,6 +86,8 @@ int s3_load_credentials(const char *path, const char *profile,
             *dst = strdup(v);
         }
     }
+    if (line)
+        memset(line, 0, cap);         /* it held the secret */
     free(line);
     fclose(f);
     const char *missing = !found ? NULL
