@@ -1,0 +1,314 @@
+"""Mode one end to end in the lab: the real C forwarder watching the primary
+kube-apiserver posts to a real ansible-rulebook running the product CLI
+rulebook (rulebooks/ocp_dr_events_cli.yml: eda.builtin.webhook with token and
+HMAC, throttled rules, run_playbook), which runs the event playbooks with the
+real ansible-playbook and the C modules (nfs_rsync_sync over rsync+ssh between
+the lab's storage hosts, k8s_dr_clean against the DR kube-apiserver).
+
+Checks: PVCs on nfs-subdir and nfs-csi appear on DR (PV pointing at nfs-dr,
+Retain, claim Bound, byte-identical data), a VolumeSnapshot turning ready
+appears on DR, deleting PVC and PV on the primary removes them and the DR data,
+an unwatched namespace is ignored; event-to-DR latency is measured and printed
+(`-s` shows the EDA-LATENCY lines; EDA_BURST=N sets the burst size).
+
+The rulebooks are generated from rulebooks/src/rules.yml: test_rulebooks_in_sync
+fails when a committed rulebook or the AAP job template names drift."""
+import hashlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, _free_port, ansible_env, lab_env_path, wait_until
+
+TOKEN = "eda-test-token-" + uuid.uuid4().hex[:12]
+HMAC_SECRET = "eda-test-hmac-" + uuid.uuid4().hex[:12]
+
+
+def test_rulebooks_in_sync():
+    """Both rulebooks are what generate.py makes of the one source, and every
+    job template the AAP rulebook calls is created by aap/."""
+    p = subprocess.run(["python3", str(REPO / "rulebooks/generate.py"), "--check"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    aap = yaml.safe_load((REPO / "rulebooks/ocp_dr_events.yml").read_text())[0]
+    cli = yaml.safe_load((REPO / "rulebooks/ocp_dr_events_cli.yml").read_text())[0]
+    assert list(aap["sources"][0]) == ["ansible.eda.webhook"]
+    assert list(cli["sources"][0]) == ["eda.builtin.webhook"]
+    assert [r["condition"] for r in aap["rules"]] == [r["condition"] for r in cli["rules"]]
+    assert [r.get("throttle") for r in aap["rules"]] == [r.get("throttle") for r in cli["rules"]]
+    src = yaml.safe_load((REPO / "rulebooks/src/rules.yml").read_text())
+    templates = yaml.safe_load((REPO / "aap/job_templates.yml").read_text())["controller_templates"]
+    by_name = {t["name"]: t for t in templates}
+    for rule_aap, rule_cli in zip(aap["rules"], cli["rules"]):
+        jt = rule_aap["action"]["run_job_template"]["name"]
+        pb = rule_cli["action"]["run_playbook"]["name"]
+        assert jt in by_name, f"{jt!r} is called by the rulebook but aap/ does not create it"
+        assert by_name[jt]["playbook"] == pb, f"{jt!r} runs {by_name[jt]['playbook']}, the CLI rule {pb}"
+        assert (REPO / pb).is_file()
+        assert rule_aap["action"]["run_job_template"]["job_args"]["extra_vars"] == \
+            rule_cli["action"]["run_playbook"]["extra_vars"]
+        assert "resource_object" in rule_cli["action"]["run_playbook"]["extra_vars"]
+    assert {h["job_template"] for h in src["handlers"].values()} <= set(by_name)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _forwarder_bin():
+    for c in (os.environ.get("FORWARDER_BIN"), REPO / "build-eda/forwarder/ocpv-dr-forwarder",
+              REPO / "build-fwd/forwarder/ocpv-dr-forwarder", REPO / "build/forwarder/ocpv-dr-forwarder"):
+        if c and Path(c).is_file():
+            return str(c)
+    pytest.fail("ocpv-dr-forwarder not built (meson compile) and FORWARDER_BIN unset")
+
+
+def _sums(root, ns, name_filter=""):
+    out = {}
+    for d in sorted(Path(root).glob(f"{ns}-*")):
+        if name_filter and name_filter not in d.name:
+            continue
+        for f in sorted(d.rglob("*")):
+            if f.is_file():
+                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def _seed(lab, ns, count, prefix, snapshots=0, wait=True):
+    cmd = [os.path.join(lab["LAB_VENV"], "bin", "python"), str(REPO / "tests/lab/seed_workload.py"),
+           "--namespace", ns, "--count", str(count), "--prefix", prefix,
+           "--snapshots", str(snapshots), "--files", "2"]
+    if wait:
+        cmd.append("--wait")
+    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, LAB_ENV=str(lab_env_path())))
+    assert p.returncode == 0, p.stderr
+
+
+def _pct(vals, q):
+    s = sorted(vals)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+class Rig:
+    """ansible-rulebook (CLI rulebook) + forwarder, both real processes."""
+
+    def __init__(self, lab, workdir, watched, also_forwarded):
+        self.lab, self.workdir = lab, Path(workdir)
+        self.port = _free_port()
+        self.health = _free_port()
+        inv = yaml.safe_load(Path(lab["LAB_INVENTORY"]).read_text())
+        host = inv["all"]["children"]["primary_nfs_server"]["hosts"]["nfs-primary"]
+        host.update(dr_rsync_ssh_key=lab["LAB_SSH_KEY"], dr_rsync_known_hosts=lab["LAB_KNOWN_HOSTS"])
+        # as inventory/hosts.ini: the rulebook's `hosts: localhost` limits the playbooks to it
+        inv["all"].setdefault("hosts", {})["localhost"] = {
+            "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+        self.inventory = self.workdir / "inventory.yml"
+        self.inventory.write_text(yaml.safe_dump(inv))
+        self.vars = self.workdir / "vars.yml"
+        self.vars.write_text(yaml.safe_dump({
+            "watched_namespaces": watched, "webhook_host": "127.0.0.1", "webhook_port": self.port,
+            "webhook_token": TOKEN, "webhook_hmac_secret": HMAC_SECRET}))
+        self.rb_log = self.workdir / "rulebook.log"
+        self.fwd_log = self.workdir / "forwarder.log"
+        env = ansible_env(lab, json_output=False)
+        env.update(JAVA_HOME=lab.get("JAVA_HOME", ""), PYTHONUNBUFFERED="1")
+        with open(self.rb_log, "a") as out:
+            self.rb = subprocess.Popen(
+                [os.path.join(lab["LAB_VENV"], "bin", "ansible-rulebook"),
+                 "--rulebook", "rulebooks/ocp_dr_events_cli.yml", "-i", str(self.inventory),
+                 "--vars", str(self.vars), "--print-events"],
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self._wait_webhook()
+        fenv = dict(os.environ, KUBECONFIG=lab["PRIMARY_KUBECONFIG"],
+                    WEBHOOK_URL=f"http://127.0.0.1:{self.port}/endpoint",
+                    WEBHOOK_TOKEN=TOKEN, WEBHOOK_HMAC_SECRET=HMAC_SECRET,
+                    WATCH_NAMESPACES=",".join(watched + also_forwarded), CLUSTER_NAME="primary",
+                    LISTEN_ADDRESS=f"127.0.0.1:{self.health}", LOG_LEVEL="info")
+        with open(self.fwd_log, "a") as out:
+            self.fwd = subprocess.Popen([_forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
+                                        env=fenv, start_new_session=True)
+        wait_until(self._ready, timeout=90, interval=0.5, what="forwarder /readyz")
+
+    def _wait_webhook(self):
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            assert self.rb.poll() is None, f"ansible-rulebook exited: {self.rb_log.read_text()[-3000:]}"
+            try:
+                urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{self.port}/probe", data=b"{}", method="POST"), timeout=2)
+            except urllib.error.HTTPError as e:
+                if e.code == 401:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("ansible-rulebook webhook did not come up")
+
+    def _ready(self):
+        assert self.fwd.poll() is None, f"forwarder exited: {self.fwd_log.read_text()[-3000:]}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health}/readyz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def playbook_runs(self):
+        text = self.rb_log.read_text(errors="replace")
+        return text.count("PLAY RECAP")
+
+    def stop(self):
+        for p in (self.fwd, self.rb):
+            if p and p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait(10)
+        logs = self.rb_log.read_text(errors="replace") + self.fwd_log.read_text(errors="replace")
+        assert TOKEN not in logs.replace(f"webhook_token: {TOKEN}", "") and HMAC_SECRET not in self.fwd_log.read_text(), \
+            "a secret reached a log"
+
+
+@pytest.fixture(scope="module")
+def nss(k8s_client):
+    from kubernetes import client
+    tag = uuid.uuid4().hex[:6]
+    names = {"w": f"eda-{tag}-w", "off": f"eda-{tag}-off"}
+    for cluster in ("primary", "dr"):
+        api = client.CoreV1Api(k8s_client(cluster))
+        for n in names.values():
+            api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=n)))
+    yield names
+    for cluster in ("primary", "dr"):
+        api = client.CoreV1Api(k8s_client(cluster))
+        for pv in api.list_persistent_volume().items:
+            if any(pv.metadata.name.startswith(f"pv-{n}-") for n in names.values()):
+                api.delete_persistent_volume(pv.metadata.name)
+        for n in names.values():
+            try:
+                api.delete_namespace(n)
+            except client.ApiException:
+                pass
+
+
+@pytest.fixture(scope="module")
+def rig(lab, nss, tmp_path_factory):
+    r = Rig(lab, tmp_path_factory.mktemp("eda"), [nss["w"]], [nss["off"]])
+    yield r
+    r.stop()
+
+
+def _dr_state(k8s_client, ns):
+    from kubernetes import client
+    core = client.CoreV1Api(k8s_client("dr"))
+    pvcs = {c.metadata.name: c for c in core.list_namespaced_persistent_volume_claim(ns).items}
+    pvs = {p.metadata.name: p for p in core.list_persistent_volume().items
+           if p.spec.claim_ref and p.spec.claim_ref.namespace == ns}
+    return pvcs, pvs
+
+
+def _converged(lab, k8s_client, ns, names):
+    """True when every claim in names is Bound on DR to its Retain PV on nfs-dr
+    and its data is byte-identical."""
+    pvcs, pvs = _dr_state(k8s_client, ns)
+    for n in names:
+        c = pvcs.get(n)
+        if not c or c.status.phase != "Bound":
+            return False
+        pv = pvs.get(c.spec.volume_name)
+        if not pv or pv.spec.persistent_volume_reclaim_policy != "Retain":
+            return False
+        server = pv.spec.nfs.server if pv.spec.nfs else pv.spec.csi.volume_attributes["server"]
+        if server != lab["NFS_DR_ADDR"]:
+            return False
+        sub = f"{ns}-{n}-"
+        src = _sums(lab["NFS_PRIMARY_EXPORT"], ns, sub)
+        if not src or _sums(lab["NFS_DR_EXPORT"], ns, sub) != src:
+            return False
+    return True
+
+
+# ------------------------------------------------------------------ mode one
+
+def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
+    from kubernetes import client
+    ns, off = nss["w"], nss["off"]
+    t0 = time.time()
+    _seed(lab, ns, 2, "a", snapshots=1)      # a-disk-0 nfs-subdir, a-disk-1 nfs-csi, a-disk-0-snap
+    _seed(lab, off, 2, "u", snapshots=1)     # forwarded, but not watched by the rulebook
+    names = ["a-disk-0", "a-disk-1"]
+    wait_until(lambda: _converged(lab, k8s_client, ns, names), timeout=600, interval=1,
+               what=f"claims {names} replicated to DR")
+    print(f"EDA-LATENCY first-sync (2 volumes + snapshot, cold): {time.time() - t0:.1f}s")
+    pvcs, pvs = _dr_state(k8s_client, ns)
+    assert {pvcs[n].spec.storage_class_name for n in names} == {"nfs-subdir", "nfs-csi"}
+
+    custom = client.CustomObjectsApi(k8s_client("dr"))
+    vs = wait_until(lambda: [v for v in custom.list_namespaced_custom_object(
+        "snapshot.storage.k8s.io", "v1", ns, "volumesnapshots")["items"]
+        if v["metadata"]["name"] == "a-disk-0-snap"], timeout=300, interval=1,
+        what="ready VolumeSnapshot on DR")
+    assert vs[0]["metadata"]["labels"]["dr.ocpv.io/managed-by"] == "ocpv-dr"
+    contents = custom.list_cluster_custom_object("snapshot.storage.k8s.io", "v1", "volumesnapshotcontents")["items"]
+    assert any(c["spec"]["volumeSnapshotRef"]["namespace"] == ns for c in contents)
+
+    # the unwatched namespace: its events reached the rulebook (forwarder watches
+    # it) but no rule matched, so nothing of it exists on DR
+    text = rig.rb_log.read_text(errors="replace")
+    assert off in text, "the unwatched namespace's events never reached the rulebook (the test proves nothing)"
+    upvcs, upvs = _dr_state(k8s_client, off)
+    assert not upvcs and not upvs and not _sums(lab["NFS_DR_EXPORT"], off)
+
+    # delete the nfs-csi claim and its volume on the primary
+    core_p = client.CoreV1Api(k8s_client("primary"))
+    victim, pv_name = "a-disk-1", pvcs["a-disk-1"].spec.volume_name
+    t1 = time.time()
+    core_p.delete_namespaced_persistent_volume_claim(victim, ns)
+    core_p.delete_persistent_volume(pv_name)
+    sub = f"{ns}-{victim}-"
+
+    def gone():
+        c, p = _dr_state(k8s_client, ns)
+        return victim not in c and pv_name not in p and not _sums(lab["NFS_DR_EXPORT"], ns, sub)
+    wait_until(gone, timeout=600, interval=1, what="PVC, PV and data removed on DR")
+    print(f"EDA-LATENCY delete (PVC + PV + data): {time.time() - t1:.1f}s")
+    # the other volume is untouched
+    assert _converged(lab, k8s_client, ns, ["a-disk-0"])
+
+
+def test_latency_single_and_burst(lab, k8s_client, nss, rig):
+    ns = nss["w"]
+    singles = []
+    for i in range(int(os.environ.get("EDA_SINGLES", "3"))):
+        t = time.time()
+        _seed(lab, ns, 1, f"s{i}", wait=False)
+        wait_until(lambda: _converged(lab, k8s_client, ns, [f"s{i}-disk-0"]), timeout=600, interval=0.5,
+                   what=f"single s{i}")
+        singles.append(time.time() - t)
+    burst = int(os.environ.get("EDA_BURST", "20"))
+    runs0 = rig.playbook_runs()
+    t = time.time()
+    _seed(lab, ns, burst, "b", wait=False)
+    done = {}
+    names = [f"b-disk-{i}" for i in range(burst)]
+
+    def all_done():
+        for n in names:
+            if n not in done and _converged(lab, k8s_client, ns, [n]):
+                done[n] = time.time() - t
+        return len(done) == burst
+    wait_until(all_done, timeout=1200, interval=1, what=f"burst of {burst}")
+    lat = list(done.values())
+    runs = rig.playbook_runs() - runs0
+    print(f"EDA-LATENCY single x{len(singles)}: p50 {statistics.median(singles):.1f}s "
+          f"p95 {_pct(singles, 0.95):.1f}s; burst x{burst}: p50 {_pct(lat, 0.5):.1f}s "
+          f"p95 {_pct(lat, 0.95):.1f}s last {max(lat):.1f}s; playbook runs for the burst: {runs}")
+    assert runs < burst, f"{runs} playbook runs for {burst} claims: the throttle did not fold the burst"
