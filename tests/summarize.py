@@ -5,6 +5,7 @@ Reads, from the results directory given as argv[1]:
   *-testlog.json   meson test logs (one JSON object per line); cmocka output in
                    each test's stdout is counted per test case
   pytest.xml       JUnit XML from pytest
+  checks.tsv       "<name>\t<passed|failed>" per whole-command check (fuzz, sanity)
   build-failures   one line per build/setup step that failed (counted as failures)
 Prints a per-suite table and then "N passed, N failed, N skipped".
 Exit status 1 when anything failed or nothing ran.
@@ -69,6 +70,18 @@ if xml.exists():
         else:
             p += 1
     add("pytest (integration)", p, f, s)
+
+checks = results / "checks.tsv"
+if checks.exists():
+    p = f = 0
+    for line in checks.read_text().splitlines():
+        name, _, outcome = line.partition("\t")
+        if outcome == "passed":
+            p += 1
+        else:
+            f += 1
+            failures.append("check: " + name)
+    add("whole-command checks", p, f, 0)
 
 bf = results / "build-failures"
 if bf.exists():
