@@ -285,9 +285,18 @@ void mod_deprecate(module *m, const char *fmt, ...)
     free(s);
 }
 
-json_t *mod_render(module *m, bool failed, const char *msg)
+/* Builds the final result.  steal: take m->result itself instead of a deep
+ * copy (mod_exit / mod_fail, which print it and exit: a large result, e.g.
+ * oadp_parse's object lists, is not copied once more). */
+static json_t *render(module *m, bool failed, const char *msg, bool steal)
 {
-    json_t *r = m->result ? json_deep_copy(m->result) : json_object();
+    json_t *r;
+    if (steal && m->result) {
+        r = m->result;
+        m->result = NULL;
+    } else {
+        r = m->result ? json_deep_copy(m->result) : json_object();
+    }
     if (!json_is_boolean(json_object_get(r, "changed")))
         json_object_set_new(r, "changed", json_false());
     json_object_set_new(r, "failed", json_boolean(failed));
@@ -303,6 +312,11 @@ json_t *mod_render(module *m, bool failed, const char *msg)
     }
     mod_scrub(r, m->secrets, m->nsecrets);
     return r;
+}
+
+json_t *mod_render(module *m, bool failed, const char *msg)
+{
+    return render(m, failed, msg, false);
 }
 
 /* Writes the whole line to the saved stdout (or fd 1 outside mod_init). */
@@ -331,7 +345,7 @@ static void emit(json_t *r)
 noreturn void mod_exit(module *m)
 {
     bool failed = json_is_true(json_object_get(m->result, "failed"));
-    json_t *r = mod_render(m, failed, NULL);
+    json_t *r = render(m, failed, NULL, true);
     emit(r);
     json_decref(r);
     mod_free(m);
@@ -344,7 +358,7 @@ noreturn void mod_fail(module *m, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = mp_vfmt(fmt, ap);
     va_end(ap);
-    json_t *r = mod_render(m, true, msg);
+    json_t *r = render(m, true, msg, true);
     free(msg);
     emit(r);
     json_decref(r);
