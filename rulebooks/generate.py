@@ -43,8 +43,8 @@ TARGETS = {
     },
     "cli": {
         "file": "ocp_dr_events_cli.yml",
-        "what": ("For ansible-rulebook from a shell: rulebooks/run_cli "
-                 "(run_playbook with the repo's playbooks)."),
+        "what": ("For ansible-rulebook from a shell, run from the repo root with "
+                 "ANSIBLE_CONFIG=ansible.cfg (docs/eda.md)."),
         "source": "eda.builtin.webhook",
     },
 }
