@@ -19,6 +19,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -36,7 +37,7 @@ HMAC_SECRET = "eda-test-hmac-" + uuid.uuid4().hex[:12]
 def test_rulebooks_in_sync():
     """Both rulebooks are what generate.py makes of the one source, and every
     job template the AAP rulebook calls is created by aap/."""
-    p = subprocess.run(["python3", str(REPO / "rulebooks/generate.py"), "--check"],
+    p = subprocess.run([sys.executable, str(REPO / "rulebooks/generate.py"), "--check"],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     aap = yaml.safe_load((REPO / "rulebooks/ocp_dr_events.yml").read_text())[0]
