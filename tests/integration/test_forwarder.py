@@ -12,7 +12,7 @@ forwarder killed (SIGKILL) and restarted with its state directory, with
 deletions made during each gap.
 
 The tests use namespaces of their own (created and removed here).  The binary
-comes from FORWARDER_BIN (default: build-fwd/ or build/ in the repo).
+comes from FORWARDER_BIN (default: build-ci/, build-fwd/ or build/ in the repo).
 """
 import json
 import os
@@ -40,7 +40,7 @@ HMAC_SECRET = "fwd-test-hmac-" + uuid.uuid4().hex[:12]
 def _load_env():
     path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
     if not path.is_file():
-        pytest.skip(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
+        pytest.fail(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
     env = {}
     for line in path.read_text().splitlines():
         line = line.strip()
@@ -54,12 +54,12 @@ def _load_env():
 
 
 def _forwarder_bin():
-    cands = [os.environ.get("FORWARDER_BIN"), REPO / "build-fwd/forwarder/ocpv-dr-forwarder",
-             REPO / "build/forwarder/ocpv-dr-forwarder"]
+    cands = [os.environ.get("FORWARDER_BIN"), REPO / "build-ci/forwarder/ocpv-dr-forwarder",
+             REPO / "build-fwd/forwarder/ocpv-dr-forwarder", REPO / "build/forwarder/ocpv-dr-forwarder"]
     for c in cands:
         if c and Path(c).is_file():
             return str(c)
-    pytest.skip("ocpv-dr-forwarder not built (meson compile) and FORWARDER_BIN unset")
+    pytest.fail("ocpv-dr-forwarder not built (tests/run builds build-ci/) and FORWARDER_BIN unset")
 
 
 def free_port():
@@ -151,7 +151,7 @@ class Rulebook:
         venv = Path(lab["LAB_VENV"])
         self.exe = venv / "bin/ansible-rulebook"
         if not self.exe.is_file():
-            pytest.skip(f"{self.exe} missing (LAB_VENV without ansible-rulebook)")
+            pytest.fail(f"{self.exe} missing (LAB_VENV without ansible-rulebook)")
 
     def start(self):
         env = dict(os.environ, JAVA_HOME=self.lab.get("JAVA_HOME", ""), PYTHONUNBUFFERED="1",

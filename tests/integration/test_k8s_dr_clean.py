@@ -28,7 +28,7 @@ COLL = REPO / "collections/ansible_collections/ocpv/dr"
 def _load_env():
     path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
     if not path.is_file():
-        pytest.skip(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
+        pytest.fail(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
     env = {}
     for line in path.read_text().splitlines():
         line = line.strip()

@@ -35,7 +35,7 @@ GI = 1024 ** 3
 def read_env():
     path = os.environ.get("LAB_ENV", os.path.join(REPO, "tests", "lab", ".env"))
     if not os.path.exists(path):
-        pytest.skip(f"lab env file {path} not found: run tests/lab/up (or set LAB_ENV)")
+        pytest.fail(f"lab env file {path} not found: run tests/lab/up (or set LAB_ENV)")
     env = {}
     with open(path) as f:
         for line in f:
