@@ -257,7 +257,11 @@ def test_watch_stop_flag_and_max_events(k, ns):
     t0 = time.monotonic()
     p = k.run("watch", "v1", "ConfigMap", "-n", ns, "-l", "nothing=here", "--stop-after-ms", "700")
     dt = time.monotonic() - t0
-    assert p.stdout == "" and dt < 2.0, dt       # stop flag seen within ~200 ms, even when idle
+    # an idle watch without a server timeout ends only through the stop flag
+    # (~200 ms after it is set); the bound is loose because process start and
+    # the TLS handshake dominate on a loaded machine - a broken flag hangs
+    # until the 120 s subprocess timeout
+    assert p.stdout == "" and dt < 15.0, dt
     k.apply(cm("m1", ns, labels={"me": "1"}))
     k.apply(cm("m2", ns, labels={"me": "1"}))
     p = k.run("watch", "v1", "ConfigMap", "-n", ns, "-l", "me=1", "--max-events", "1",
