@@ -4,6 +4,7 @@
 #include "rsync_cmd.h"
 
 #include "storage_profile.h"
+#include "xstr.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -11,27 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
-static void set_err(char **err, char *msg)
-{
-    if (err) {
-        free(*err);
-        *err = msg;
-    } else {
-        free(msg);
-    }
-}
 
 /* ------------------------------------------------------------ argv */
 void rc_argv_add(rc_argv *a, const char *s)
@@ -90,7 +70,7 @@ const char *const *rc_argv_get(const rc_argv *a)
 int rc_check_host(const char *h, const char *what, char **err)
 {
     if (!h || !*h) {
-        set_err(err, fmt("%s: empty host", what));
+        xerr_take(err, xfmt("%s: empty host", what));
         return -1;
     }
     size_t n = strlen(h);
@@ -101,7 +81,7 @@ int rc_check_host(const char *h, const char *what, char **err)
         n -= 2;
     }
     if (n == 0 || n > 253 || p[0] == '-' || p[0] == '.') {
-        set_err(err, fmt("%s '%s': not a valid host name or address", what, h));
+        xerr_take(err, xfmt("%s '%s': not a valid host name or address", what, h));
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -109,7 +89,7 @@ int rc_check_host(const char *h, const char *what, char **err)
         bool ok = isalnum((unsigned char)c) || c == '.' || c == '-' || (v6 && c == ':') ||
                   (v6 && c == '%');
         if (!ok) {
-            set_err(err, fmt("%s '%s': character '%c' is not allowed in a host name or address",
+            xerr_take(err, xfmt("%s '%s': character '%c' is not allowed in a host name or address",
                              what, h, c));
             return -1;
         }
@@ -120,12 +100,12 @@ int rc_check_host(const char *h, const char *what, char **err)
 int rc_check_user(const char *u, const char *what, char **err)
 {
     if (!u || !*u || !(isalpha((unsigned char)u[0]) || u[0] == '_') || strlen(u) > 64) {
-        set_err(err, fmt("%s '%s': not a valid user name", what, u ? u : ""));
+        xerr_take(err, xfmt("%s '%s': not a valid user name", what, u ? u : ""));
         return -1;
     }
     for (const char *c = u; *c; c++) {
         if (!(isalnum((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-')) {
-            set_err(err, fmt("%s '%s': character '%c' is not allowed in a user name", what, u, *c));
+            xerr_take(err, xfmt("%s '%s': character '%c' is not allowed in a user name", what, u, *c));
             return -1;
         }
     }
@@ -150,7 +130,7 @@ int rc_check_conn(const rc_conn *c, char **err)
     if (c->user && rc_check_user(c->user, "dr_user", err) < 0)
         return -1;
     if (c->port < 0 || c->port > 65535) {
-        set_err(err, fmt("dr_port %d: must be 1-65535", c->port));
+        xerr_take(err, xfmt("dr_port %d: must be 1-65535", c->port));
         return -1;
     }
     if (c->ssh_key && check_plain_path(c->ssh_key, "ssh_key", err) < 0)
@@ -161,7 +141,7 @@ int rc_check_conn(const rc_conn *c, char **err)
         return -1;
     const char *k = c->host_key_checking ? c->host_key_checking : "yes";
     if (strcmp(k, "yes") && strcmp(k, "accept-new") && strcmp(k, "no")) {
-        set_err(err, fmt("host_key_checking '%s': must be yes, accept-new or no", k));
+        xerr_take(err, xfmt("host_key_checking '%s': must be yes, accept-new or no", k));
         return -1;
     }
     return 0;
@@ -187,7 +167,7 @@ static int check_bwlimit(const char *b, char **err)
         goto bad;
     return 0;
 bad:
-    set_err(err, fmt("bwlimit '%s': must be a number with an optional K/M/G unit (e.g. 50M)", b));
+    xerr_take(err, xfmt("bwlimit '%s': must be a number with an optional K/M/G unit (e.g. 50M)", b));
     return -1;
 }
 
@@ -200,7 +180,7 @@ static int check_rsync_path(const char *r, char **err)
             goto bad;
     return 0;
 bad:
-    set_err(err, fmt("rsync_path '%s': only letters, digits, '._/+=-' and single spaces are "
+    xerr_take(err, xfmt("rsync_path '%s': only letters, digits, '._/+=-' and single spaces are "
                      "allowed", r));
     return -1;
 }
@@ -269,8 +249,8 @@ char *rc_dest_host(const rc_conn *c, bool for_rsync)
     bool v6 = strchr(c->host, ':') && c->host[0] != '[';
     const char *lb = (v6 && for_rsync) ? "[" : "", *rb = (v6 && for_rsync) ? "]" : "";
     if (c->user)
-        return fmt("%s@%s%s%s", c->user, lb, c->host, rb);
-    return fmt("%s%s%s", lb, c->host, rb);
+        return xfmt("%s@%s%s%s", c->user, lb, c->host, rb);
+    return xfmt("%s%s%s", lb, c->host, rb);
 }
 
 static int common_checks(const rc_conn *c, const rc_sync_opts *o, char **err)
@@ -313,7 +293,7 @@ int rc_sync_argv(const rc_conn *c, const rc_sync_opts *o, const char *src, const
         check_plain_path(dest, "destination directory", err) < 0)
         return -1;
     if (!strcmp(dest, "/")) {
-        set_err(err, fmt("destination directory '/': refusing"));
+        xerr_take(err, xfmt("destination directory '/': refusing"));
         return -1;
     }
     rc_argv_add(a, "rsync");
@@ -335,7 +315,7 @@ int rc_sync_argv(const rc_conn *c, const rc_sync_opts *o, const char *src, const
     rc_argv_addf(a, "%s:%s/", h ? h : "", dest);
     free(h);
     if (a->oom) {
-        set_err(err, fmt("out of memory"));
+        xerr_take(err, xfmt("out of memory"));
         return -1;
     }
     return 0;
@@ -351,7 +331,7 @@ int rc_remove_argv(const rc_conn *c, const rc_sync_opts *o, const char *empty, c
     const char *slash = n ? strrchr(n, '/') : NULL;
     if (!n || !slash || !slash[1] || slash == n) {
         if (n)
-            set_err(err, fmt("directory to remove '%s': needs a parent directory below '/'", dest));
+            xerr_take(err, xfmt("directory to remove '%s': needs a parent directory below '/'", dest));
         free(n);
         return -1;
     }
@@ -371,7 +351,7 @@ int rc_remove_argv(const rc_conn *c, const rc_sync_opts *o, const char *empty, c
     free(parent);
     free(n);
     if (a->oom) {
-        set_err(err, fmt("out of memory"));
+        xerr_take(err, xfmt("out of memory"));
         return -1;
     }
     return 0;

@@ -5,6 +5,7 @@
 #include "storage_profile.h"
 
 #include "jsonx.h"
+#include "xstr.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,27 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
-static void set_err(char **err, char *msg)
-{
-    if (err) {
-        free(*err);
-        *err = msg;
-    } else {
-        free(msg);
-    }
-}
 
 const char *sp_kind_name(sp_kind k)
 {
@@ -87,18 +67,18 @@ static char *norm_components(const char *s, const char *what, char **err)
             continue;
         }
         if (len == 2 && p[0] == '.' && p[1] == '.') {
-            set_err(err, fmt("%s '%s': '..' is not allowed in a volume path", what, s));
+            xerr_take(err, xfmt("%s '%s': '..' is not allowed in a volume path", what, s));
             free(out);
             return NULL;
         }
         for (const char *c = p; c < e; c++) {
             if (!safe_char(*c)) {
                 if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
-                    set_err(err, fmt("%s: contains the control or non-ASCII byte 0x%02x; only "
+                    xerr_take(err, xfmt("%s: contains the control or non-ASCII byte 0x%02x; only "
                                      "[A-Za-z0-9._+@=,:~-] and '/' are allowed",
                                      what, (unsigned char)*c));
                 else
-                    set_err(err, fmt("%s '%s': character '%c' is not allowed; only "
+                    xerr_take(err, xfmt("%s '%s': character '%c' is not allowed; only "
                                      "[A-Za-z0-9._+@=,:~-] and '/' are allowed", what, s, *c));
                 free(out);
                 return NULL;
@@ -117,17 +97,17 @@ static char *norm_components(const char *s, const char *what, char **err)
 char *sp_norm_abs(const char *path, const char *what, char **err)
 {
     if (!path || !*path) {
-        set_err(err, fmt("%s: empty path", what));
+        xerr_take(err, xfmt("%s: empty path", what));
         return NULL;
     }
     if (path[0] != '/') {
-        set_err(err, fmt("%s '%s': must be an absolute path", what, path));
+        xerr_take(err, xfmt("%s '%s': must be an absolute path", what, path));
         return NULL;
     }
     char *c = norm_components(path, what, err);
     if (!c)
         return NULL;
-    char *out = fmt("/%s", c);
+    char *out = xfmt("/%s", c);
     free(c);
     return out;
 }
@@ -135,16 +115,16 @@ char *sp_norm_abs(const char *path, const char *what, char **err)
 char *sp_norm_rel(const char *path, const char *what, char **err)
 {
     if (!path || !*path) {
-        set_err(err, fmt("%s: empty path", what));
+        xerr_take(err, xfmt("%s: empty path", what));
         return NULL;
     }
     if (path[0] == '/') {
-        set_err(err, fmt("%s '%s': must be a relative path", what, path));
+        xerr_take(err, xfmt("%s '%s': must be a relative path", what, path));
         return NULL;
     }
     char *c = norm_components(path, what, err);
     if (c && !*c) {
-        set_err(err, fmt("%s '%s': names no directory", what, path));
+        xerr_take(err, xfmt("%s '%s': names no directory", what, path));
         free(c);
         return NULL;
     }
@@ -171,8 +151,8 @@ char *sp_join(const char *a, const char *b)
         return strdup(a);
     size_t al = strlen(a);
     if (al && a[al - 1] == '/')
-        return fmt("%s%s", a, b);
-    return fmt("%s/%s", a, b);
+        return xfmt("%s%s", a, b);
+    return xfmt("%s/%s", a, b);
 }
 
 /* ------------------------------------------------------------ profiles */
@@ -183,13 +163,13 @@ static int prof_str(const char *cls, json_t *obj, const char *key, bool required
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) {
         if (required) {
-            set_err(err, fmt("storage_profiles.%s.%s is required", cls, key));
+            xerr_take(err, xfmt("storage_profiles.%s.%s is required", cls, key));
             return -1;
         }
         return 0;
     }
     if (!json_is_string(v) || !*json_string_value(v)) {
-        set_err(err, fmt("storage_profiles.%s.%s must be a non-empty string", cls, key));
+        xerr_take(err, xfmt("storage_profiles.%s.%s must be a non-empty string", cls, key));
         return -1;
     }
     if (is_path) {
@@ -206,7 +186,7 @@ int sp_profile_parse(const char *cls, json_t *obj, sp_profile *p, char **err)
 {
     memset(p, 0, sizeof(*p));
     if (!json_is_object(obj)) {
-        set_err(err, fmt("storage_profiles.%s must be a dict", cls));
+        xerr_take(err, xfmt("storage_profiles.%s must be a dict", cls));
         return -1;
     }
     static const char *known[] = { "type", "primary_server", "dr_server", "primary_export",
@@ -218,7 +198,7 @@ int sp_profile_parse(const char *cls, json_t *obj, sp_profile *p, char **err)
         for (int i = 0; known[i]; i++)
             ok = ok || !strcmp(key, known[i]);
         if (!ok) {
-            set_err(err, fmt("storage_profiles.%s.%s: unknown field (known: type, primary_server, "
+            xerr_take(err, xfmt("storage_profiles.%s.%s: unknown field (known: type, primary_server, "
                              "dr_server, primary_export, dr_export, primary_root, dr_root, "
                              "path_pattern)", cls, key));
             return -1;
@@ -227,15 +207,15 @@ int sp_profile_parse(const char *cls, json_t *obj, sp_profile *p, char **err)
     p->class_name = strdup(cls);
     const char *type = jx_str(obj, "type");
     if (json_object_get(obj, "type") && !type) {
-        set_err(err, fmt("storage_profiles.%s.type must be a string", cls));
+        xerr_take(err, xfmt("storage_profiles.%s.type must be a string", cls));
         goto fail;
     }
     if (!kind_from_name(type ? type : cls, &p->kind)) {
         if (type)
-            set_err(err, fmt("storage_profiles.%s.type '%s': must be nfs-subdir, nfs-dynamic or "
+            xerr_take(err, xfmt("storage_profiles.%s.type '%s': must be nfs-subdir, nfs-dynamic or "
                              "nfs-csi", cls, type));
         else
-            set_err(err, fmt("storage_profiles.%s.type is required (the class name is not "
+            xerr_take(err, xfmt("storage_profiles.%s.type is required (the class name is not "
                              "nfs-subdir, nfs-dynamic or nfs-csi)", cls));
         goto fail;
     }
@@ -248,7 +228,7 @@ int sp_profile_parse(const char *cls, json_t *obj, sp_profile *p, char **err)
         goto fail;
     for (const char *c = p->dr_server; *c; c++) {
         if (!safe_char(*c) && *c != '[' && *c != ']') {
-            set_err(err, fmt("storage_profiles.%s.dr_server '%s': not a host name or address",
+            xerr_take(err, xfmt("storage_profiles.%s.dr_server '%s': not a host name or address",
                              cls, p->dr_server));
             goto fail;
         }
@@ -262,13 +242,13 @@ int sp_profile_parse(const char *cls, json_t *obj, sp_profile *p, char **err)
         if (!pp || json_is_null(pp)) {
             p->path_pattern = strdup("${namespace}-${pvcName}-${pvName}");
         } else if (!json_is_string(pp)) {
-            set_err(err, fmt("storage_profiles.%s.path_pattern must be a string", cls));
+            xerr_take(err, xfmt("storage_profiles.%s.path_pattern must be a string", cls));
             goto fail;
         } else if (*json_string_value(pp)) {
             p->path_pattern = strdup(json_string_value(pp));
         }
     } else if (json_object_get(obj, "path_pattern")) {
-        set_err(err, fmt("storage_profiles.%s.path_pattern: only for type nfs-subdir", cls));
+        xerr_take(err, xfmt("storage_profiles.%s.path_pattern: only for type nfs-subdir", cls));
         goto fail;
     }
     return 0;
@@ -305,7 +285,7 @@ static char *expand_pattern(const char *pat, json_t *pv, const char *pvname, cha
         if (s[0] == '$' && s[1] == '{') {
             const char *e = strchr(s, '}');
             if (!e) {
-                set_err(err, fmt("path_pattern '%s': unterminated ${", pat));
+                xerr_take(err, xfmt("path_pattern '%s': unterminated ${", pat));
                 free(out);
                 return NULL;
             }
@@ -322,14 +302,14 @@ static char *expand_pattern(const char *pat, json_t *pv, const char *pvname, cha
             } else if (IS("pvName") || IS(".PV.name")) {
                 val = pvname;
             } else {
-                set_err(err, fmt("path_pattern '%s': placeholder ${%.*s} is not supported "
+                xerr_take(err, xfmt("path_pattern '%s': placeholder ${%.*s} is not supported "
                                  "(use ${namespace}, ${pvcName}, ${pvName})", pat, (int)kl, key));
                 free(out);
                 return NULL;
             }
 #undef IS
             if (!val) {
-                set_err(err, fmt("spec.claimRef.%s is missing: needed by the nfs-subdir "
+                xerr_take(err, xfmt("spec.claimRef.%s is missing: needed by the nfs-subdir "
                                  "path_pattern '%s'", claim ? "namespace/name" : "?", pat));
                 free(out);
                 return NULL;
@@ -372,23 +352,23 @@ static char *pv_export_path(const sp_profile *p, json_t *pv, char **err)
     if (p->kind == SP_NFS_CSI) {
         const char *drv = jx_str(pv, "spec.csi.driver");
         if (!json_is_object(jx_get(pv, "spec.csi"))) {
-            set_err(err, fmt("spec.csi is missing: storage class %s (nfs-csi) expects a "
+            xerr_take(err, xfmt("spec.csi is missing: storage class %s (nfs-csi) expects a "
                              "csi-driver-nfs PV", p->class_name));
             return NULL;
         }
         if (drv && strcmp(drv, "nfs.csi.k8s.io") != 0) {
-            set_err(err, fmt("spec.csi.driver '%s' is not nfs.csi.k8s.io", drv));
+            xerr_take(err, xfmt("spec.csi.driver '%s' is not nfs.csi.k8s.io", drv));
             return NULL;
         }
         const char *server = jx_str(pv, "spec.csi.volumeAttributes.server");
         const char *share = jx_str(pv, "spec.csi.volumeAttributes.share");
         const char *subdir = jx_str(pv, "spec.csi.volumeAttributes.subdir");
         if (!server || !share) {
-            set_err(err, fmt("spec.csi.volumeAttributes.%s is missing", server ? "share" : "server"));
+            xerr_take(err, xfmt("spec.csi.volumeAttributes.%s is missing", server ? "share" : "server"));
             return NULL;
         }
         if (p->primary_server && strcmp(server, p->primary_server) != 0) {
-            set_err(err, fmt("spec.csi.volumeAttributes.server '%s' is not the profile's "
+            xerr_take(err, xfmt("spec.csi.volumeAttributes.server '%s' is not the profile's "
                              "primary_server '%s'", server, p->primary_server));
             return NULL;
         }
@@ -398,7 +378,7 @@ static char *pv_export_path(const sp_profile *p, json_t *pv, char **err)
         if (!subdir || !*subdir)
             return nshare;
         if (subdir[0] == '/') {
-            set_err(err, fmt("spec.csi.volumeAttributes.subdir '%s': must be relative to the share",
+            xerr_take(err, xfmt("spec.csi.volumeAttributes.subdir '%s': must be relative to the share",
                              subdir));
             free(nshare);
             return NULL;
@@ -414,18 +394,18 @@ static char *pv_export_path(const sp_profile *p, json_t *pv, char **err)
         return full;
     }
     if (!json_is_object(jx_get(pv, "spec.nfs"))) {
-        set_err(err, fmt("spec.nfs is missing: storage class %s (%s) expects an NFS PV",
+        xerr_take(err, xfmt("spec.nfs is missing: storage class %s (%s) expects an NFS PV",
                          p->class_name, sp_kind_name(p->kind)));
         return NULL;
     }
     const char *server = jx_str(pv, "spec.nfs.server");
     const char *path = jx_str(pv, "spec.nfs.path");
     if (!server || !path) {
-        set_err(err, fmt("spec.nfs.%s is missing", server ? "path" : "server"));
+        xerr_take(err, xfmt("spec.nfs.%s is missing", server ? "path" : "server"));
         return NULL;
     }
     if (p->primary_server && strcmp(server, p->primary_server) != 0) {
-        set_err(err, fmt("spec.nfs.server '%s' is not the profile's primary_server '%s'",
+        xerr_take(err, xfmt("spec.nfs.server '%s' is not the profile's primary_server '%s'",
                          server, p->primary_server));
         return NULL;
     }
@@ -438,7 +418,7 @@ int sp_resolve(const sp_profile *p, json_t *pv, sp_volume *v, char **err)
     memset(v, 0, sizeof(*v));
     const char *name = jx_str(pv, "metadata.name");
     if (!name || !*name) {
-        set_err(err, fmt("metadata.name is missing"));
+        xerr_take(err, xfmt("metadata.name is missing"));
         return -1;
     }
     v->pv_name = strdup(name);
@@ -447,13 +427,13 @@ int sp_resolve(const sp_profile *p, json_t *pv, sp_volume *v, char **err)
         goto fail;
     v->rel = sp_rel_under(p->primary_export, path);
     if (!v->rel) {
-        set_err(err, fmt("volume path '%s' is outside the primary export '%s' of storage class %s",
+        xerr_take(err, xfmt("volume path '%s' is outside the primary export '%s' of storage class %s",
                          path, p->primary_export, p->class_name));
         free(path);
         goto fail;
     }
     if (!*v->rel) {
-        set_err(err, fmt("volume path '%s' is the export root itself; refusing to sync or "
+        xerr_take(err, xfmt("volume path '%s' is the export root itself; refusing to sync or "
                          "delete a whole export", path));
         free(path);
         goto fail;
@@ -463,13 +443,13 @@ int sp_resolve(const sp_profile *p, json_t *pv, sp_volume *v, char **err)
         char *pe = NULL;
         char *exp = expand_pattern(p->path_pattern, pv, name, &pe);
         if (!exp) {
-            set_err(err, pe ? pe : strdup("out of memory"));
+            xerr_take(err, pe ? pe : strdup("out of memory"));
             goto fail;
         }
         char *nexp = norm_components(exp, "nfs-subdir path_pattern expansion", err);
         bool same = nexp && !strcmp(nexp, v->rel);
         if (nexp && !same)
-            set_err(err, fmt("spec.nfs.path directory '%s' does not match the nfs-subdir "
+            xerr_take(err, xfmt("spec.nfs.path directory '%s' does not match the nfs-subdir "
                              "path_pattern '%s' (expected '%s')", v->rel, p->path_pattern, nexp));
         free(exp);
         free(nexp);
@@ -480,7 +460,7 @@ int sp_resolve(const sp_profile *p, json_t *pv, sp_volume *v, char **err)
     v->dest_dir = sp_join(p->dr_root, v->rel);
     v->dr_path = sp_join(p->dr_export, v->rel);
     if (!v->src_dir || !v->dest_dir || !v->dr_path) {
-        set_err(err, fmt("out of memory"));
+        xerr_take(err, xfmt("out of memory"));
         goto fail;
     }
     return 0;
@@ -503,7 +483,7 @@ json_t *sp_rewrite_pv(const sp_profile *p, json_t *pv, const sp_volume *v, char 
 {
     json_t *out = json_deep_copy(pv);
     if (!out) {
-        set_err(err, fmt("out of memory"));
+        xerr_take(err, xfmt("out of memory"));
         return NULL;
     }
     int bad = 0;
@@ -513,7 +493,7 @@ json_t *sp_rewrite_pv(const sp_profile *p, json_t *pv, const sp_volume *v, char 
         char *srel = nshare ? sp_rel_under(p->primary_export, nshare) : NULL;
         if (!srel) {
             if (nshare)
-                set_err(err, fmt("spec.csi.volumeAttributes.share '%s' is outside the primary "
+                xerr_take(err, xfmt("spec.csi.volumeAttributes.share '%s' is outside the primary "
                                  "export '%s'", nshare, p->primary_export));
             free(nshare);
             json_decref(out);
@@ -529,7 +509,7 @@ json_t *sp_rewrite_pv(const sp_profile *p, json_t *pv, const sp_volume *v, char 
             const char *f1 = strchr(vh, '#') + 1;
             const char *rest = strchr(f1, '#');
             const char *hshare = f1[0] == '/' ? dshare : dshare + 1;
-            char *nh = fmt("%s#%s%s", p->dr_server, hshare, rest ? rest : "");
+            char *nh = xfmt("%s#%s%s", p->dr_server, hshare, rest ? rest : "");
             bad |= jx_set(out, "spec.csi.volumeHandle", json_string(nh));
             free(nh);
         }
@@ -542,7 +522,7 @@ json_t *sp_rewrite_pv(const sp_profile *p, json_t *pv, const sp_volume *v, char 
     }
     bad |= jx_set(out, "spec.persistentVolumeReclaimPolicy", json_string("Retain"));
     if (bad) {
-        set_err(err, fmt("PV %s: cannot rewrite spec (not an object?)", v->pv_name));
+        xerr_take(err, xfmt("PV %s: cannot rewrite spec (not an object?)", v->pv_name));
         json_decref(out);
         return NULL;
     }
@@ -555,10 +535,10 @@ int sp_check_resolved(const char *root_real, const char *dir_real, const char *w
     char *rel = sp_rel_under(root_real, dir_real);
     if (!rel || !*rel || dir_real[0] != '/') {
         if (rel)
-            set_err(err, fmt("%s '%s' resolves to the export root '%s' itself; refusing", what,
+            xerr_take(err, xfmt("%s '%s' resolves to the export root '%s' itself; refusing", what,
                              dir_real, root_real));
         else
-            set_err(err, fmt("%s resolves to '%s', outside the export root '%s' (symlink?); "
+            xerr_take(err, xfmt("%s resolves to '%s', outside the export root '%s' (symlink?); "
                              "refusing", what, dir_real, root_real));
         free(rel);
         return -1;
@@ -571,22 +551,22 @@ char *sp_check_local(const char *root, const char *dir, const char *what, char *
 {
     char rroot[PATH_MAX], rdir[PATH_MAX];
     if (!realpath(root, rroot)) {
-        set_err(err, fmt("export root '%s' on this host: %s", root, strerror(errno)));
+        xerr_take(err, xfmt("export root '%s' on this host: %s", root, strerror(errno)));
         return NULL;
     }
     if (!realpath(dir, rdir)) {
         int e = errno;
         if (e == ENOENT)
-            set_err(err, fmt("%s '%s' does not exist on this host", what, dir));
+            xerr_take(err, xfmt("%s '%s' does not exist on this host", what, dir));
         else
-            set_err(err, fmt("%s '%s': %s", what, dir, strerror(e)));
+            xerr_take(err, xfmt("%s '%s': %s", what, dir, strerror(e)));
         return NULL;
     }
     if (sp_check_resolved(rroot, rdir, what, err) < 0)
         return NULL;
     struct stat st;
     if (stat(rdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        set_err(err, fmt("%s '%s' is not a directory", what, dir));
+        xerr_take(err, xfmt("%s '%s' is not a directory", what, dir));
         return NULL;
     }
     return strdup(rdir);

@@ -18,6 +18,7 @@
 #include "rsync_cmd.h"
 #include "spawn.h"
 #include "storage_profile.h"
+#include "xstr.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -100,17 +101,6 @@ typedef struct run {
     pthread_mutex_t lock;
 } run;
 
-static char *xfmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *xfmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
 
 static void job_fail(job *j, char *msg)
 {

@@ -1,0 +1,17 @@
+/* xstr.h - the two string helpers every C file here needs: a malloc'ing
+ * printf, and handing a formatted error message to an optional out-parameter.
+ * Part of the runtime library (jansson + libc only). */
+#ifndef OCPVDR_XSTR_H
+#define OCPVDR_XSTR_H
+
+#include <stdarg.h>
+
+/* vasprintf into a new string; NULL when out of memory. */
+char *xfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* Stores msg (malloc'd, taken over) in *err, freeing what was there; frees
+ * msg when err is NULL. */
+void xerr_take(char **err, char *msg);
+
+#endif
