@@ -391,6 +391,19 @@ void tf_sort_apply_order(json_t *objects)
     free(v);
 }
 
+bool tf_cluster_generated(const json_t *obj)
+{
+    static const char *const cms[] = { "kube-root-ca.crt", "openshift-service-ca.crt", NULL };
+    const char *kind = jx_str((json_t *)obj, "kind");
+    const char *name = jx_str((json_t *)obj, "metadata.name");
+    if (!kind || !name || strcmp(kind, "ConfigMap") != 0)
+        return false;
+    for (const char *const *p = cms; *p; p++)
+        if (strcmp(*p, name) == 0)
+            return true;
+    return false;
+}
+
 bool tf_kind_cluster_scoped(const char *kind)
 {
     static const char *const cs[] = { "PersistentVolume", "VolumeSnapshotContent",

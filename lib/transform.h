@@ -107,6 +107,11 @@ int tf_rank(const json_t *obj);
 /* Stable sort of a JSON array of objects into apply order (in place). */
 void tf_sort_apply_order(json_t *objects);
 
+/* Objects every cluster creates for itself in every namespace (the
+ * kube-root-ca.crt and openshift-service-ca.crt ConfigMaps): never
+ * replicated - the DR cluster has its own, owned by its controllers. */
+bool tf_cluster_generated(const json_t *obj);
+
 /* Whether a kind is cluster-scoped among the kinds this file knows about
  * (PersistentVolume, VolumeSnapshotContent, StorageClass,
  * VolumeSnapshotClass, Namespace). */

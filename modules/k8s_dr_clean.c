@@ -361,6 +361,11 @@ static void prepare(run *r, bool need_resource, bool skip_in_progress)
         item *it = &r->items[i];
         if (it->action != A_NONE)
             continue;
+        if (tf_cluster_generated(it->src)) {
+            set_reason(it, A_SKIPPED, "%s/%s: created by every cluster for itself, not replicated",
+                       it->ns, it->name);
+            continue;
+        }
         char *err = NULL;
         it->desired = tf_for_dr(it->src, &r->topts, r->source_cluster, &err);
         if (!it->desired) {

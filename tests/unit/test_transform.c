@@ -52,6 +52,27 @@ static json_t *ann(json_t *c, const char *key)
     return json_object_get(jx_get(c, "metadata.annotations"), key);
 }
 
+static void test_cluster_generated(void **state)
+{
+    (void)state;
+    json_t *root_ca = json_pack("{ss ss s{ss ss}}", "apiVersion", "v1", "kind", "ConfigMap",
+                                "metadata", "name", "kube-root-ca.crt", "namespace", "vm-prod");
+    json_t *svc_ca = json_pack("{ss ss s{ss ss}}", "apiVersion", "v1", "kind", "ConfigMap",
+                               "metadata", "name", "openshift-service-ca.crt", "namespace", "vm-prod");
+    json_t *mine = json_pack("{ss ss s{ss ss}}", "apiVersion", "v1", "kind", "ConfigMap",
+                             "metadata", "name", "app-config", "namespace", "vm-prod");
+    json_t *secret = json_pack("{ss ss s{ss ss}}", "apiVersion", "v1", "kind", "Secret",
+                               "metadata", "name", "kube-root-ca.crt", "namespace", "vm-prod");
+    assert_true(tf_cluster_generated(root_ca));
+    assert_true(tf_cluster_generated(svc_ca));
+    assert_false(tf_cluster_generated(mine));
+    assert_false(tf_cluster_generated(secret));
+    json_decref(root_ca);
+    json_decref(svc_ca);
+    json_decref(mine);
+    json_decref(secret);
+}
+
 static void test_pv_nfs(void **state)
 {
     (void)state;
@@ -388,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_adopt_live_refs),
         cmocka_unit_test(test_apply_order),
         cmocka_unit_test(test_scope),
+        cmocka_unit_test(test_cluster_generated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
