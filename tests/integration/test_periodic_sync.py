@@ -145,11 +145,14 @@ def test_periodic_sync_converges_after_missed_events(lab, twin_ns, k8s_client, r
     pvcs, pvs = _dr_objects(k8s_client("dr"), ns)
     assert sorted(pvcs) == ["demo-disk-0", "demo-disk-1", "demo-disk-2", "extra-disk-0"]
     assert sorted(pvs) == [f"pv-{ns}-{n}" for n in ("demo-disk-0", "demo-disk-1", "demo-disk-2", "extra-disk-0")]
-    live = {k: v for k, v in _tree_sums(lab["NFS_PRIMARY_EXPORT"], ns).items()}
+    gone = f"{ns}-demo-disk-3-"          # its PV was deleted on the primary (data stays there)
+    live = {k: v for k, v in _tree_sums(lab["NFS_PRIMARY_EXPORT"], ns).items() if not k.startswith(gone)}
     dr_sums = _tree_sums(lab["NFS_DR_EXPORT"], ns)
-    # every primary file is on DR byte for byte; the deleted file is gone inside its volume
-    assert {k: dr_sums.get(k) for k in live} == live
+    # every live primary file is on DR byte for byte, the deleted file is gone
+    # inside its volume, and the pruned volume's DR data is removed
+    assert dr_sums == live
     assert not any(k.startswith(d0.name + "/file-1.bin") for k in dr_sums)
+    assert s["volumes_data_removed"] == 1, s
 
 
 
