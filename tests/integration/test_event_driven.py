@@ -103,6 +103,14 @@ class Rig:
 
     def __init__(self, lab, workdir, watched, also_forwarded):
         self.lab, self.workdir = lab, Path(workdir)
+        self.rb = self.fwd = None
+        try:
+            self._start(lab, watched, also_forwarded)
+        except BaseException:
+            self.stop(check_logs=False)     # never leave a rulebook or forwarder behind
+            raise
+
+    def _start(self, lab, watched, also_forwarded):
         self.port = _free_port()
         self.health = _free_port()
         inv = yaml.safe_load(Path(lab["LAB_INVENTORY"]).read_text())
@@ -165,7 +173,7 @@ class Rig:
         text = self.rb_log.read_text(errors="replace")
         return text.count("PLAY RECAP")
 
-    def stop(self):
+    def stop(self, check_logs=True):
         for p in (self.fwd, self.rb):
             if p and p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
@@ -174,6 +182,8 @@ class Rig:
                 except subprocess.TimeoutExpired:
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait(10)
+        if not check_logs:
+            return
         logs = self.rb_log.read_text(errors="replace") + self.fwd_log.read_text(errors="replace")
         assert TOKEN not in logs.replace(f"webhook_token: {TOKEN}", "") and HMAC_SECRET not in self.fwd_log.read_text(), \
             "a secret reached a log"
