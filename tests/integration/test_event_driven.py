@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from conftest import REPO, _free_port, ansible_env, lab_env_path, wait_until
+from _webhook import wait_webhook
 
 TOKEN = "eda-test-token-" + uuid.uuid4().hex[:12]
 HMAC_SECRET = "eda-test-hmac-" + uuid.uuid4().hex[:12]
@@ -135,7 +136,7 @@ class Rig:
                  "--rulebook", "rulebooks/ocp_dr_events_cli.yml", "-i", str(self.inventory),
                  "--vars", str(self.vars), "--print-events"],
                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self._wait_webhook()
+        wait_webhook(self.rb, self.port, self.rb_log)
         fenv = dict(os.environ, KUBECONFIG=lab["PRIMARY_KUBECONFIG"],
                     WEBHOOK_URL=f"http://127.0.0.1:{self.port}/endpoint",
                     WEBHOOK_TOKEN=TOKEN, WEBHOOK_HMAC_SECRET=HMAC_SECRET,
@@ -145,21 +146,6 @@ class Rig:
             self.fwd = subprocess.Popen([_forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
                                         env=fenv, start_new_session=True)
         wait_until(self._ready, timeout=90, interval=0.5, what="forwarder /readyz")
-
-    def _wait_webhook(self):
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            assert self.rb.poll() is None, f"ansible-rulebook exited: {self.rb_log.read_text()[-3000:]}"
-            try:
-                urllib.request.urlopen(urllib.request.Request(
-                    f"http://127.0.0.1:{self.port}/probe", data=b"{}", method="POST"), timeout=2)
-            except urllib.error.HTTPError as e:
-                if e.code == 401:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("ansible-rulebook webhook did not come up")
 
     def _ready(self):
         assert self.fwd.poll() is None, f"forwarder exited: {self.fwd_log.read_text()[-3000:]}"
