@@ -15,7 +15,6 @@ Run:  LAB_ENV=tests/lab/.state-<name>/env $LAB_VENV/bin/pytest tests/integration
 """
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -32,30 +31,15 @@ G, V = "longhorn.io", "v1beta2"
 GI = 1024 ** 3
 
 
-def read_env():
-    path = os.environ.get("LAB_ENV", os.path.join(REPO, "tests", "lab", ".env"))
-    if not os.path.exists(path):
-        pytest.fail(f"lab env file {path} not found: run tests/lab/up (or set LAB_ENV)")
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("export "):
-                k, _, v = line[len("export "):].partition("=")
-                env[k] = shlex.split(v)[0] if v else ""
-    return env
-
-
 @pytest.fixture(scope="module")
-def lab():
-    env = read_env()
+def lab(lab):
+    """conftest's lab env (dict) plus `_api`: a client of the dr cluster."""
     if not os.access(MODULE_BIN, os.X_OK):
         pytest.fail(f"{MODULE_BIN} missing: run meson install -C <build> --tags modules")
     from kubernetes import client, config
     cfg = client.Configuration()
-    config.load_kube_config(config_file=env["DR_KUBECONFIG"], client_configuration=cfg)
-    env["_api"] = client.ApiClient(cfg)
-    return env
+    config.load_kube_config(config_file=lab["DR_KUBECONFIG"], client_configuration=cfg)
+    return dict(lab, _api=client.ApiClient(cfg))
 
 
 def api(lab):
