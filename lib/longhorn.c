@@ -2,6 +2,7 @@
  * No I/O: everything here works on JSON objects so it can be unit-tested on
  * real BackupVolume / Backup / Volume shapes. */
 #include "longhorn.h"
+#include "xstr.h"
 
 #include "jsonx.h"
 
@@ -271,16 +272,6 @@ json_t *lh_build_pvc(const lh_pvc_opts *o)
 
 /* ---- label selectors ---------------------------------------------------- */
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
 static bool valid_label_part(const char *s)
 {
     if (!*s)
@@ -301,7 +292,7 @@ int lh_selector_match(const char *selector, json_t *labels)
     int result = 1, nreq = 0;
     char *rest = copy, *tok;
     while ((tok = strsep(&rest, ",")) != NULL) {   /* strsep keeps empty terms: "a,,b" is an error */
-        char *req = trim(tok);
+        char *req = xstr_trim(tok);
         if (!*req) {
             result = -1;
             break;
@@ -325,9 +316,9 @@ int lh_selector_match(const char *selector, json_t *labels)
         } else {
             exists_only = true;
         }
-        key = trim(key);
+        key = xstr_trim(key);
         if (val)
-            val = trim(val);
+            val = xstr_trim(val);
         if (!valid_label_part(key) || (val && *val && !valid_label_part(val))) {
             result = -1;
             break;

@@ -4,6 +4,7 @@
  * key=value strings), path (~ and $VAR expanded) and raw.
  */
 #include "module_priv.h"
+#include "xstr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -174,17 +175,13 @@ static int to_bool(vctx *c, json_t *v, json_t **out, const char *what,
 /* Trims ASCII space from both ends into a malloc'd copy. */
 static char *trimmed(const char *s)
 {
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1]))
-        n--;
-    char *r = malloc(n + 1);
-    if (r) {
-        memcpy(r, s, n);
-        r[n] = '\0';
-    }
-    return r;
+    char *copy = strdup(s);
+    if (!copy)
+        return NULL;
+    char *t = xstr_trim(copy);
+    if (t != copy)
+        memmove(copy, t, strlen(t) + 1);
+    return copy;
 }
 
 static int to_int(vctx *c, json_t *v, json_t **out, const char *what,

@@ -9,22 +9,13 @@
  * Section headers may also be written `[profile name]`.  Values are never
  * put into error messages. */
 #include "s3.h"
+#include "xstr.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
 
 static void set_err(char **err, const char *path, const char *profile, const char *missing)
 {
@@ -56,7 +47,7 @@ int s3_load_credentials(const char *path, const char *profile,
     size_t cap = 0;
     bool in_section = false, found = false;
     while (getline(&line, &cap, f) >= 0) {
-        char *s = trim(line);
+        char *s = xstr_trim(line);
         if (*s == '\0' || *s == '#' || *s == ';')
             continue;
         if (*s == '[') {
@@ -64,9 +55,9 @@ int s3_load_credentials(const char *path, const char *profile,
             if (!end)
                 continue;
             *end = '\0';
-            char *name = trim(s + 1);
+            char *name = xstr_trim(s + 1);
             if (strncmp(name, "profile ", 8) == 0)
-                name = trim(name + 8);
+                name = xstr_trim(name + 8);
             in_section = strcmp(name, profile) == 0;
             found = found || in_section;
             continue;
@@ -77,7 +68,7 @@ int s3_load_credentials(const char *path, const char *profile,
         if (!eq)
             continue;
         *eq = '\0';
-        char *k = trim(s), *v = trim(eq + 1);
+        char *k = xstr_trim(s), *v = xstr_trim(eq + 1);
         char **dst = strcmp(k, "aws_access_key_id") == 0 ? access_key
                    : strcmp(k, "aws_secret_access_key") == 0 ? secret_key
                    : strcmp(k, "aws_session_token") == 0 ? session_token : NULL;

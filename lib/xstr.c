@@ -1,8 +1,10 @@
-/* xstr.c - malloc'ing printf and error hand-over (see xstr.h). */
+/* xstr.c - malloc'ing printf, error hand-over, trimming (see xstr.h). */
 #include "xstr.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 char *xvfmt(const char *fmt, va_list ap)
 {
@@ -29,4 +31,14 @@ void xerr_take(char **err, char *msg)
     } else {
         free(msg);
     }
+}
+
+char *xstr_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
 }

@@ -1,6 +1,6 @@
-/* xstr.h - the two string helpers every C file here needs: a malloc'ing
- * printf, and handing a formatted error message to an optional out-parameter.
- * Part of the runtime library (jansson + libc only). */
+/* xstr.h - the small string helpers every C file here needs: a malloc'ing
+ * printf, handing a formatted error message to an optional out-parameter,
+ * and trimming ASCII space.  Part of the runtime library (jansson + libc only). */
 #ifndef OCPVDR_XSTR_H
 #define OCPVDR_XSTR_H
 
@@ -13,5 +13,9 @@ char *xvfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* Stores msg (malloc'd, taken over) in *err, freeing what was there; frees
  * msg when err is NULL. */
 void xerr_take(char **err, char *msg);
+
+/* Trims ASCII space (isspace) from both ends of s in place: returns a pointer
+ * into s, past the leading space, and cuts the trailing space with a NUL. */
+char *xstr_trim(char *s);
 
 #endif
