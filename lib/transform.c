@@ -83,17 +83,19 @@ static void keep_only(json_t *o, const char *const *keys)
     }
 }
 
-static void clean_metadata(json_t *md, const tf_opts *o)
+/* Removes from metadata md our managed-by label and annotations: those that
+ * must not travel (tf_annotation_dropped(k, o)) or, with only_ours, just our
+ * own TF_ANN_PREFIX marks; drops the maps when they end up empty. */
+static void strip_marks(json_t *md, bool only_ours, const tf_opts *o)
 {
-    for (const char *const *p = drop_metadata; *p; p++)
-        json_object_del(md, *p);
     json_t *ann = json_object_get(md, "annotations");
     if (json_is_object(ann)) {
         const char *k;
         json_t *v;
         void *tmp;
         json_object_foreach_safe(ann, tmp, k, v)
-            if (tf_annotation_dropped(k, o))
+            if (only_ours ? strncmp(k, TF_ANN_PREFIX, strlen(TF_ANN_PREFIX)) == 0
+                          : tf_annotation_dropped(k, o))
                 json_object_del(ann, k);
         if (json_object_size(ann) == 0)
             json_object_del(md, "annotations");
@@ -104,6 +106,13 @@ static void clean_metadata(json_t *md, const tf_opts *o)
         if (json_object_size(labels) == 0)
             json_object_del(md, "labels");
     }
+}
+
+static void clean_metadata(json_t *md, const tf_opts *o)
+{
+    for (const char *const *p = drop_metadata; *p; p++)
+        json_object_del(md, *p);
+    strip_marks(md, false, o);
 }
 
 static int clean_pv(json_t *obj, json_t *spec, const tf_opts *o, char **err)
@@ -242,24 +251,7 @@ void tf_hash(const json_t *cleaned, char out[65])
         return;
     }
     json_t *c = json_deep_copy(cleaned);
-    json_t *md = json_object_get(c, "metadata");
-    json_t *ann = json_object_get(md, "annotations");
-    if (json_is_object(ann)) {
-        const char *k;
-        json_t *v;
-        void *tmp;
-        json_object_foreach_safe(ann, tmp, k, v)
-            if (strncmp(k, TF_ANN_PREFIX, strlen(TF_ANN_PREFIX)) == 0)
-                json_object_del(ann, k);
-        if (json_object_size(ann) == 0)
-            json_object_del(md, "annotations");
-    }
-    json_t *labels = json_object_get(md, "labels");
-    if (json_is_object(labels)) {
-        json_object_del(labels, TF_MANAGED_LABEL);
-        if (json_object_size(labels) == 0)
-            json_object_del(md, "labels");
-    }
+    strip_marks(json_object_get(c, "metadata"), true, NULL);
     jx_sha256(c, out);
     json_decref(c);
 }
