@@ -184,6 +184,19 @@ static char *trimmed(const char *s)
     return copy;
 }
 
+/* The conversion error for a string value that does not parse as `type`:
+ * "'<value>' <problem>" (the value masked when secret).  Returns -1. */
+static int bad_string(vctx *c, const char *what, json_t *v, opt_type type, const char *problem,
+                      const char *where, bool secret)
+{
+    char *sv = quoted(json_string_value(v), secret);
+    char *why = mp_fmt("%s %s", sv, problem);
+    conv_error(c, what, v, type, why, where);
+    free(why);
+    free(sv);
+    return -1;
+}
+
 static int to_int(vctx *c, json_t *v, json_t **out, const char *what,
                   const char *where, bool secret)
 {
@@ -213,12 +226,7 @@ static int to_int(vctx *c, json_t *v, json_t **out, const char *what,
             *out = json_integer(n);
             return 0;
         }
-        char *sv = quoted(json_string_value(v), secret);
-        char *why = mp_fmt("%s is not a (64-bit) decimal integer", sv);
-        conv_error(c, what, v, OPT_INT, why, where);
-        free(why);
-        free(sv);
-        return -1;
+        return bad_string(c, what, v, OPT_INT, "is not a (64-bit) decimal integer", where, secret);
     }
     return conv_error(c, what, v, OPT_INT, "this type cannot be converted to an int", where);
 }
@@ -244,12 +252,7 @@ static int to_float(vctx *c, json_t *v, json_t **out, const char *what,
             *out = json_real(d);
             return 0;
         }
-        char *sv = quoted(json_string_value(v), secret);
-        char *why = mp_fmt("%s is not a finite number", sv);
-        conv_error(c, what, v, OPT_FLOAT, why, where);
-        free(why);
-        free(sv);
-        return -1;
+        return bad_string(c, what, v, OPT_FLOAT, "is not a finite number", where, secret);
     }
     return conv_error(c, what, v, OPT_FLOAT, "this type cannot be converted to a float", where);
 }
