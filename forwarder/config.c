@@ -67,8 +67,13 @@ static const opt opts[] = {
       "Comma list of namespaces for PVCs and VolumeSnapshots; empty = all." },
     { "resources", "WATCH_RESOURCES", T_STR, O(resources_raw), "pv,pvc,vs,vsc",
       "Comma list of kinds to watch: pv, pvc, vs, vsc (or plural / Kind names)." },
+    { "initial-sync", "INITIAL_SYNC", T_STR, O(initial_sync), "stream",
+      "How a watch gets the existing objects (at start and after 410 Gone): stream = "
+      "one WATCH with sendInitialEvents (Kubernetes >= 1.32, served from the API "
+      "server's watch cache; falls back to list when the server refuses it), list = "
+      "paginated LIST, then WATCH." },
     { "list-page-size", "LIST_PAGE_SIZE", T_LONG, O(list_page_size), "500",
-      "Objects per LIST page." },
+      "Objects per LIST page (initial-sync=list, or the fallback)." },
     { "watch-timeout", "WATCH_TIMEOUT_SECONDS", T_LONG, O(watch_timeout_s), "300",
       "Server-side timeout of one WATCH request (it is then resumed)." },
     { "kubeconfig", "KUBECONFIG", T_STR, O(kubeconfig), NULL,
@@ -390,6 +395,10 @@ int config_validate(fwd_config *c, char *err, size_t errlen)
     }
     if (c->list_page_size < 1 || c->watch_timeout_s < 1) {
         snprintf(err, errlen, "LIST_PAGE_SIZE and WATCH_TIMEOUT_SECONDS must be at least 1");
+        return -1;
+    }
+    if (strcmp(c->initial_sync, "stream") && strcmp(c->initial_sync, "list")) {
+        snprintf(err, errlen, "INITIAL_SYNC: \"%s\" is not stream or list", c->initial_sync);
         return -1;
     }
     if (!c->cluster_name || !*c->cluster_name) {

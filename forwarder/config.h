@@ -34,6 +34,7 @@ typedef struct fwd_config {
     char *resources_raw;
     unsigned kinds_mask;       /* bit per FWD_* kind */
     long list_page_size;
+    char *initial_sync;        /* "stream" (WatchList, falls back to list) or "list" */
     long watch_timeout_s;
     /* Kubernetes connection (empty = in-cluster, then KUBECONFIG / K8S_AUTH_*) */
     char *kubeconfig, *context;

@@ -32,7 +32,8 @@ int fwd_kind_find(const char *name)
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-fwd_event *fwd_event_new(int type, int kind, int origin, json_t *object, uint64_t hash)
+fwd_event *fwd_event_new_raw(int type, int kind, int origin, json_t *object,
+                             const char *raw, size_t len, uint64_t hash)
 {
     fwd_event *ev = calloc(1, sizeof *ev);
     if (!ev)
@@ -42,17 +43,37 @@ fwd_event *fwd_event_new(int type, int kind, int origin, json_t *object, uint64_
     ev->origin = origin;
     ev->observed = fwd_now();
     ev->hash = hash;
-    ev->object = json_incref(object);
+    if (raw) {
+        ev->raw = malloc(len + 1);
+        if (ev->raw) {
+            memcpy(ev->raw, raw, len);
+            ev->raw[len] = '\0';
+            ev->rawlen = len;
+        }
+    } else {
+        ev->raw = json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        ev->rawlen = ev->raw ? strlen(ev->raw) : 0;
+    }
     ev->uid = dup_or_null(jx_str(object, "metadata.uid"));
     ev->name = dup_or_null(jx_str(object, "metadata.name"));
     ev->rv = dup_or_null(jx_str(object, "metadata.resourceVersion"));
     if (fwd_kinds[kind].namespaced)
         ev->ns = dup_or_null(jx_str(object, "metadata.namespace"));
-    if (!ev->uid || !ev->name) {
+    if (!ev->uid || !ev->name || !ev->raw) {
         fwd_event_free(ev);
         return NULL;
     }
     return ev;
+}
+
+fwd_event *fwd_event_new(int type, int kind, int origin, json_t *object, uint64_t hash)
+{
+    return fwd_event_new_raw(type, kind, origin, object, NULL, 0, hash);
+}
+
+json_t *fwd_event_object(const fwd_event *ev)
+{
+    return ev->raw ? json_loadb(ev->raw, ev->rawlen, 0, NULL) : NULL;
 }
 
 void fwd_event_free(fwd_event *ev)
@@ -63,7 +84,7 @@ void fwd_event_free(fwd_event *ev)
     free(ev->ns);
     free(ev->name);
     free(ev->rv);
-    json_decref(ev->object);
+    free(ev->raw);
     free(ev);
 }
 

@@ -42,13 +42,24 @@ typedef struct fwd_event {
     double observed;          /* epoch seconds when the forwarder saw it */
     char *uid, *ns, *name, *rv;   /* ns NULL for cluster-scoped */
     uint64_t hash;            /* significant-content hash (noise.h) */
-    json_t *object;           /* the full object (owned reference) */
+    char *raw;                /* the full object as compact JSON text (the payload's
+                               * `resource`): a queued event holds text, not a
+                               * jansson tree (a fraction of the memory) */
+    size_t rawlen;
     int attempts;             /* delivery attempts so far */
 } fwd_event;
 
-/* Builds an event; copies the strings, takes a new reference to object. */
+/* Builds an event from object: copies the metadata strings and serializes
+ * the object (the caller keeps its reference). */
 fwd_event *fwd_event_new(int type, int kind, int origin, json_t *object,
                          uint64_t hash);
+/* The same with the object's JSON text as received (raw, len bytes), which is
+ * copied as it is instead of serializing object again; object is only read
+ * for its metadata. */
+fwd_event *fwd_event_new_raw(int type, int kind, int origin, json_t *object,
+                             const char *raw, size_t len, uint64_t hash);
+/* The event's object parsed back (new reference; NULL if unparsable). */
+json_t *fwd_event_object(const fwd_event *ev);
 void fwd_event_free(fwd_event *ev);
 
 double fwd_now(void);          /* CLOCK_REALTIME seconds */

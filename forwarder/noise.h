@@ -11,9 +11,10 @@
 #include <jansson.h>
 #include <stdint.h>
 
-/* 64-bit FNV-1a of the canonical form without the ignored fields.  The object
- * is modified temporarily (fields removed and put back): the caller must be
- * its only user while this runs.  Never returns 0. */
+/* 64-bit hash of the object without the ignored fields, independent of the
+ * order of object members (as a canonical form would be) but computed by a
+ * walk of the tree: nothing is serialized or allocated.  The object is not
+ * modified.  Never returns 0. */
 uint64_t noise_hash(json_t *obj);
 
 #endif

@@ -19,7 +19,8 @@ const char *payload_time(double epoch, char *buf, size_t len)
     return buf;
 }
 
-json_t *payload_build(const fwd_event *ev, const char *cluster)
+/* Every field but `resource`. */
+static json_t *header(const fwd_event *ev, const char *cluster)
 {
     const fwd_kind *k = &fwd_kinds[ev->kind];
     char when[80];
@@ -35,16 +36,45 @@ json_t *payload_build(const fwd_event *ev, const char *cluster)
     json_object_set_new(p, "observedAt", json_string(payload_time(ev->observed, when, sizeof when)));
     json_object_set_new(p, "sequence", json_integer((json_int_t)ev->seq));
     json_object_set_new(p, "origin", json_string(fwd_origin_names[ev->origin]));
-    json_object_set(p, "resource", ev->object ? ev->object : json_null());
     return p;
 }
 
+json_t *payload_build(const fwd_event *ev, const char *cluster)
+{
+    json_t *p = header(ev, cluster);
+    json_t *o = fwd_event_object(ev);
+    json_object_set_new(p, "resource", o ? o : json_null());
+    return p;
+}
+
+/* The header serialized, then the object's text spliced in as it is: the
+ * object is never re-serialized on the delivery path. */
 char *payload_dump(const fwd_event *ev, const char *cluster, size_t *len)
 {
-    json_t *p = payload_build(ev, cluster);
-    char *s = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_t *p = header(ev, cluster);
+    char *h = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(p);
-    if (s && len)
-        *len = strlen(s);
+    if (!h)
+        return NULL;
+    size_t hl = strlen(h);   /* ends with '}' */
+    static const char key[] = ",\"resource\":";
+    const char *raw = ev->raw ? ev->raw : "null";
+    size_t rl = ev->raw ? ev->rawlen : 4;
+    size_t n = hl - 1 + sizeof key - 1 + rl + 1;
+    char *s = malloc(n + 1);
+    if (s) {
+        char *q = s;
+        memcpy(q, h, hl - 1);
+        q += hl - 1;
+        memcpy(q, key, sizeof key - 1);
+        q += sizeof key - 1;
+        memcpy(q, raw, rl);
+        q += rl;
+        *q++ = '}';
+        *q = '\0';
+        if (len)
+            *len = n;
+    }
+    free(h);
     return s;
 }

@@ -431,13 +431,12 @@ size_t state_sweep(fwd_state *st, int kind, const char *ns, uint32_t mark, int o
 /* The object without managedFields, as a journal "put" line. */
 static char *put_line(const fwd_event *ev, size_t *len)
 {
-    json_t *o = json_copy(ev->object);
+    json_t *o = fwd_event_object(ev);
+    if (!o)
+        return NULL;
     json_t *md = json_object_get(o, "metadata");
-    if (json_is_object(md)) {
-        json_t *md2 = json_copy(md);
-        json_object_del(md2, "managedFields");
-        json_object_set_new(o, "metadata", md2);
-    }
+    if (json_is_object(md))
+        json_object_del(md, "managedFields");
     char hh[17];
     hash_hex(ev->hash, hh);
     json_t *line = json_pack("{s:s,s:I,s:s,s:i,s:s,s:o}", "op", "put", "s", (json_int_t)ev->seq,

@@ -1,5 +1,6 @@
-/* watcher.c - LIST + WATCH of one kind (in one namespace) with resume,
- * relist-and-diff on 410 Gone, and noise control (see watcher.h). */
+/* watcher.c - initial sync (streaming WATCH with sendInitialEvents, or
+ * paginated LIST) + WATCH of one kind (in one namespace) with resume,
+ * resync-and-diff on 410 Gone, and noise control (see watcher.h). */
 #include "watcher.h"
 
 #include "jsonx.h"
@@ -30,6 +31,14 @@ struct watcher {
     int gone;                  /* the watch reported 410 */
     int errored;               /* the watch reported another ERROR */
     unsigned seed;
+    int need_sync;             /* the next request must (re)sync the object set */
+    int stream;                /* sync by WATCH sendInitialEvents (else LIST) */
+    /* a streaming sync in progress: initial ADDED events until the
+     * k8s.io/initial-events-end bookmark */
+    int syncing, sync_origin, no_stream;
+    uint32_t sync_mark;
+    size_t sync_total;
+    double sync_t0;
 };
 
 static void set_rv(watcher *w, const char *rv)
@@ -42,7 +51,8 @@ static void set_rv(watcher *w, const char *rv)
 
 /* Noise control + state + queue for one object.  Returns -1 when the queue
  * is closed (shutting down). */
-static int emit(watcher *w, json_t *obj, bool deleted, int origin, uint32_t mark, int wtype)
+static int emit(watcher *w, json_t *obj, const char *raw, size_t rawlen, bool deleted,
+                int origin, uint32_t mark, int wtype)
 {
     const fwd_kind *k = &fwd_kinds[w->kind];
     if (k->namespaced && w->ns) {
@@ -64,7 +74,7 @@ static int emit(watcher *w, json_t *obj, bool deleted, int origin, uint32_t mark
     }
     if (wtype < 0)
         metrics_count(M_SEEN, w->kind, t);
-    fwd_event *ev = fwd_event_new(t, w->kind, origin, obj, h);
+    fwd_event *ev = fwd_event_new_raw(t, w->kind, origin, obj, raw, rawlen, h);
     if (!ev)
         return 0;
     LOGJ(LOGL_DEBUG, "event", "{s:s,s:s,s:s?,s:s,s:s?,s:s}", "type", fwd_type_names[t],
@@ -108,7 +118,7 @@ static int list_and_diff(watcher *w, int origin, k8s_error *err)
         json_array_foreach(items, i, it) {
             json_object_set_new(it, "apiVersion", json_string(k->api_version));
             json_object_set_new(it, "kind", json_string(k->kind));
-            if (emit(w, it, false, origin, mark, -1) < 0)
+            if (emit(w, it, NULL, 0, false, origin, mark, -1) < 0)
                 rc = -2;
             total++;
         }
@@ -138,14 +148,66 @@ static int list_and_diff(watcher *w, int origin, k8s_error *err)
     return rc == 0 ? 0 : -1;
 }
 
-static int on_event(void *ud, const char *type, json_t *obj)
+/* The end of a streaming sync: objects known but not streamed are gone. */
+static int finish_sync(watcher *w)
+{
+    const fwd_kind *k = &fwd_kinds[w->kind];
+    fwd_event **gone = NULL;
+    size_t n = state_sweep(w->st, w->kind, w->ns, w->sync_mark, w->sync_origin, &gone);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        metrics_count(M_SEEN, w->kind, EV_DELETED);
+        if (rc == 0 && queue_push(w->q, gone[i]) < 0)
+            rc = -1;
+        else if (rc != 0)
+            fwd_event_free(gone[i]);
+    }
+    free(gone);
+    w->syncing = 0;
+    w->need_sync = 0;
+    metrics_kind_count(K_RELISTS, w->kind);
+    LOGJ(LOGL_INFO, w->sync_origin == ORIGIN_LIST ? "initial list done" : "relist done",
+         "{s:s,s:s?,s:s,s:I,s:I,s:s?,s:f}", "kind", k->kind, "namespace", w->ns,
+         "mode", "stream", "objects", (json_int_t)w->sync_total,
+         "deleted_while_away", (json_int_t)n, "resourceVersion", w->rv,
+         "seconds", fwd_mono() - w->sync_t0);
+    atomic_store(&w->established, 1);
+    return rc;
+}
+
+/* The object's text inside a watch event line as the API server writes it,
+ * {"type":"<type>","object":{...}}; NULL when the line has another shape
+ * (the object is then serialized again). */
+static const char *raw_object(const char *type, const char *line, size_t len, size_t *rawlen)
+{
+    static const char pre[] = "{\"type\":\"", mid[] = "\",\"object\":";
+    size_t tl = strlen(type), off = sizeof pre - 1 + tl + sizeof mid - 1;
+    if (len < off + 3 || memcmp(line, pre, sizeof pre - 1) ||
+        memcmp(line + sizeof pre - 1, type, tl) || memcmp(line + sizeof pre - 1 + tl, mid, sizeof mid - 1))
+        return NULL;
+    if (line[off] != '{' || line[len - 1] != '}' || line[len - 2] != '}')
+        return NULL;
+    *rawlen = len - 1 - off;
+    return line + off;
+}
+
+static int on_event(void *ud, const char *type, json_t *obj, const char *line, size_t len)
 {
     watcher *w = ud;
     if (*w->stop)
         return 1;
-    atomic_store(&w->established, 1);
+    if (!w->syncing)
+        atomic_store(&w->established, 1);
     if (!strcmp(type, "BOOKMARK")) {
         set_rv(w, jx_str(obj, "metadata.resourceVersion"));
+        if (w->syncing) {
+            json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
+            const char *end = json_string_value(json_object_get(ann, "k8s.io/initial-events-end"));
+            if (end && !strcmp(end, "true"))
+                return finish_sync(w) < 0 ? 1 : 0;
+            w->no_stream = 1;   /* a server that ignores sendInitialEvents */
+            return 1;
+        }
         return 0;
     }
     if (!strcmp(type, "ERROR")) {
@@ -164,11 +226,18 @@ static int on_event(void *ud, const char *type, json_t *obj)
               : !strcmp(type, "DELETED") ? EV_DELETED : -1;
     if (wtype < 0)
         return 0;
+    size_t rawlen = 0;
+    const char *raw = raw_object(type, line, len, &rawlen);
     if (!json_object_get(obj, "kind")) {
         json_object_set_new(obj, "apiVersion", json_string(fwd_kinds[w->kind].api_version));
         json_object_set_new(obj, "kind", json_string(fwd_kinds[w->kind].kind));
+        raw = NULL;
     }
-    if (emit(w, obj, wtype == EV_DELETED, ORIGIN_WATCH, 0, wtype) < 0)
+    if (w->syncing) {   /* an existing object, as a LIST would have returned it */
+        w->sync_total++;
+        return emit(w, obj, raw, rawlen, false, w->sync_origin, w->sync_mark, -1) < 0 ? 1 : 0;
+    }
+    if (emit(w, obj, raw, rawlen, wtype == EV_DELETED, ORIGIN_WATCH, 0, wtype) < 0)
         return 1;
     set_rv(w, jx_str(obj, "metadata.resourceVersion"));
     return 0;
@@ -187,13 +256,14 @@ static void *run(void *arg)
 {
     watcher *w = arg;
     const fwd_kind *k = &fwd_kinds[w->kind];
-    int need_list = 1, first = 1;
+    int first = 1;
     double delay = 0.5;
     char ebuf[1400];
+    w->need_sync = 1;
     while (!*w->stop) {
         k8s_error err;
         memset(&err, 0, sizeof err);
-        if (need_list) {
+        if (w->need_sync && !w->stream) {
             if (list_and_diff(w, first ? ORIGIN_LIST : ORIGIN_RELIST, &err) != 0) {
                 if (*w->stop)
                     break;
@@ -204,21 +274,44 @@ static void *run(void *arg)
                 backoff(w, &delay);
                 continue;
             }
-            need_list = 0;
+            w->need_sync = 0;
             first = 0;
             atomic_store(&w->established, 1);
         }
         k8s_watch_opts o = { .resource_version = w->rv, .allow_bookmarks = true,
                              .timeout_seconds = w->cfg->watch_timeout_s, .stop = w->stop };
+        if (w->need_sync) {   /* streaming sync: every object, then live events */
+            o.resource_version = NULL;
+            o.send_initial_events = true;
+            w->syncing = 1;
+            w->no_stream = 0;
+            w->sync_origin = first ? ORIGIN_LIST : ORIGIN_RELIST;
+            w->sync_mark = state_new_mark(w->st);
+            w->sync_total = 0;
+            w->sync_t0 = fwd_mono();
+        }
         w->gone = 0;
         w->errored = 0;
-        int rc = k8s_watch(w->kc, &w->res, w->ns, &o, on_event, w, &err);
+        o.line_cb = on_event;
+        int rc = k8s_watch(w->kc, &w->res, w->ns, &o, NULL, w, &err);
         if (*w->stop)
             break;
+        if (w->syncing) {     /* the stream ended before its initial-events-end */
+            w->syncing = 0;
+            if (w->no_stream || (rc != 0 && (err.status == 400 || err.status == 422))) {
+                LOGJ(LOGL_WARN, "the API server does not stream initial events (WatchList): "
+                     "falling back to LIST + WATCH", "{s:s,s:s?,s:s}", "kind", k->kind,
+                     "namespace", w->ns, "error", rc ? k8s_strerror(&err, ebuf, sizeof ebuf) : "");
+                w->stream = 0;
+                continue;
+            }
+        }
+        if (!w->need_sync)
+            first = 0;
         if (w->gone || (rc != 0 && err.status == 410)) {
             LOGJ(LOGL_WARN, "watch resourceVersion too old (410 Gone): relisting",
                  "{s:s,s:s?,s:s?}", "kind", k->kind, "namespace", w->ns, "resourceVersion", w->rv);
-            need_list = 1;
+            w->need_sync = 1;
             continue;
         }
         metrics_kind_count(K_WATCH_RESTARTS, w->kind);
@@ -251,6 +344,7 @@ watcher *watcher_start(const fwd_config *cfg, k8s_client *kc, fwd_queue *q, fwd_
     w->ns = ns ? strdup(ns) : NULL;
     w->stop = stop;
     w->seed = (unsigned)kind * 7919u + (unsigned)(uintptr_t)w;
+    w->stream = !strcmp(cfg->initial_sync, "stream");
     w->res = (k8s_resource){ k->group, k->version, k->kind, k->plural, k->namespaced };
     snprintf(w->name, sizeof w->name, "%s%s%s", k->kind, ns ? "/" : "", ns ? ns : "");
     if (pthread_create(&w->th, NULL, run, w) != 0) {

@@ -180,6 +180,10 @@ int k8s_delete(k8s_client *c, const k8s_resource *r, const char *ns,
  * or "ERROR" (object is then a Status; code 410 means the resourceVersion is
  * too old: relist).  Return 0 to continue, non-zero to stop the watch. */
 typedef int (*k8s_watch_cb)(void *ud, const char *type, json_t *object);
+/* The same, plus the event's line as the server sent it (without the
+ * newline), for callers that pass the object's JSON on unchanged. */
+typedef int (*k8s_watch_line_cb)(void *ud, const char *type, json_t *object,
+                                 const char *line, size_t len);
 
 typedef struct k8s_watch_opts {
     const char *resource_version;  /* start point (from k8s_list) */
@@ -188,6 +192,16 @@ typedef struct k8s_watch_opts {
     long timeout_seconds;          /* server-side timeoutSeconds; 0 = server default */
     bool allow_bookmarks;
     volatile int *stop;            /* optional: watch returns soon after *stop != 0 */
+    /* Streaming list (WatchList, Kubernetes >= 1.27 behind a gate, on by
+     * default since 1.32): sendInitialEvents=true&resourceVersionMatch=
+     * NotOlderThan.  The stream starts with a synthetic ADDED per existing
+     * object (from the API server's watch cache, no paginated LIST), then a
+     * BOOKMARK annotated k8s.io/initial-events-end=true (bookmarks are
+     * turned on), then live events.  resource_version empty = a consistent
+     * (most recent) starting point.  A server without the feature answers
+     * 4xx (caller falls back to LIST + WATCH). */
+    bool send_initial_events;
+    k8s_watch_line_cb line_cb;     /* optional: called instead of cb */
 } k8s_watch_opts;
 
 /* Streams one watch request until the server closes it, the callback stops

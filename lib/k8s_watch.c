@@ -15,6 +15,7 @@ typedef struct wstate {
     k8s_resp line;         /* bytes not yet terminated by '\n' */
     k8s_resp errbody;      /* body of a non-200 answer */
     k8s_watch_cb cb;
+    k8s_watch_line_cb line_cb;
     void *ud;
     volatile int *stop;
     bool stopped;          /* by the callback or the stop flag */
@@ -41,7 +42,7 @@ static bool dispatch(wstate *w, const char *p, size_t n)
         json_decref(ev);
         return false;
     }
-    int rc = w->cb(w->ud, type, obj);
+    int rc = w->line_cb ? w->line_cb(w->ud, type, obj, p, n) : w->cb(w->ud, type, obj);
     json_decref(ev);
     if (rc != 0) {
         w->stopped = true;
@@ -144,7 +145,12 @@ static char *watch_path(const k8s_resource *r, const char *ns, const k8s_watch_o
     char num[32];
     if (k8s_qs_add(&p, "watch", "1") != 0)
         return NULL;
-    if (o && o->allow_bookmarks && k8s_qs_add(&p, "allowWatchBookmarks", "true") != 0)
+    if (o && (o->allow_bookmarks || o->send_initial_events) &&
+        k8s_qs_add(&p, "allowWatchBookmarks", "true") != 0)
+        return NULL;
+    if (o && o->send_initial_events &&
+        (k8s_qs_add(&p, "sendInitialEvents", "true") != 0 ||
+         k8s_qs_add(&p, "resourceVersionMatch", "NotOlderThan") != 0))
         return NULL;
     if (o && o->resource_version && *o->resource_version &&
         k8s_qs_add(&p, "resourceVersion", o->resource_version) != 0)
@@ -188,7 +194,8 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns,
         free(path);
         return -1;
     }
-    wstate w = { .h = h, .cb = cb, .ud = ud, .stop = opts ? opts->stop : NULL };
+    wstate w = { .h = h, .cb = cb, .line_cb = opts ? opts->line_cb : NULL, .ud = ud,
+                 .stop = opts ? opts->stop : NULL };
     char ebuf[CURL_ERROR_SIZE] = "";
     long tmo = opts && opts->timeout_seconds > 0 ? (opts->timeout_seconds + 30) * 1000 : 0;
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, tmo);

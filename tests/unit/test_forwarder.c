@@ -253,6 +253,85 @@ static void test_payload(void **s)
     json_decref(o);
 }
 
+static void test_noise_member_order_and_nesting(void **s)
+{
+    (void)s;
+    /* the same object with members in another order hashes the same */
+    json_t *a = json_loads("{\"kind\":\"PersistentVolumeClaim\",\"metadata\":{\"name\":\"x\","
+                           "\"uid\":\"u\",\"labels\":{\"a\":\"1\",\"b\":\"2\"}},"
+                           "\"spec\":{\"accessModes\":[\"ReadWriteOnce\",\"ReadOnlyMany\"]}}", 0, NULL);
+    json_t *b = json_loads("{\"spec\":{\"accessModes\":[\"ReadWriteOnce\",\"ReadOnlyMany\"]},"
+                           "\"metadata\":{\"labels\":{\"b\":\"2\",\"a\":\"1\"},\"uid\":\"u\","
+                           "\"resourceVersion\":\"9\",\"name\":\"x\"},\"kind\":\"PersistentVolumeClaim\"}",
+                           0, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(noise_hash(a), noise_hash(b));
+    uint64_t h = noise_hash(a);
+    /* array order counts */
+    json_array_insert_new(json_object_get(json_object_get(a, "spec"), "accessModes"), 0,
+                          json_string("ReadOnlyMany"));
+    json_array_remove(json_object_get(json_object_get(a, "spec"), "accessModes"), 2);
+    assert_int_not_equal(noise_hash(a), h);
+    /* a value moved to another key counts; a deep change counts */
+    jx_set(b, "metadata.labels.a", json_string("2"));
+    jx_set(b, "metadata.labels.b", json_string("1"));
+    assert_int_not_equal(noise_hash(b), h);
+    /* resourceVersion only ignored in metadata, not elsewhere */
+    json_t *c = json_deep_copy(b);
+    jx_set(c, "spec.resourceVersion", json_string("1"));
+    assert_int_not_equal(noise_hash(c), noise_hash(b));
+    /* 1 and "1" and 1.0 differ */
+    jx_set(c, "spec.resourceVersion", json_integer(1));
+    uint64_t hi = noise_hash(c);
+    jx_set(c, "spec.resourceVersion", json_real(1.0));
+    assert_int_not_equal(noise_hash(c), hi);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+}
+
+/* The delivered body splices the object's text in as received: it parses to
+ * the same payload as payload_build, and the text is kept byte for byte. */
+static void test_payload_raw_passthrough(void **s)
+{
+    (void)s;
+    const char *raw = "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\",\"metadata\":"
+                      "{\"name\":\"d\\u00e9j\u00e0\",\"namespace\":\"vm-prod\",\"uid\":\"u7\","
+                      "\"resourceVersion\":\"5\"},\"spec\":{\"z\":1,\"a\":[1,2.5,null,true]}}";
+    json_t *o = json_loads(raw, 0, NULL);
+    assert_non_null(o);
+    fwd_event *ev = fwd_event_new_raw(EV_ADDED, FWD_PVC, ORIGIN_WATCH, o, raw, strlen(raw), 3);
+    assert_non_null(ev);
+    ev->seq = 7;
+    assert_string_equal(ev->name, "d\u00e9j\u00e0");
+    size_t len = 0;
+    char *body = payload_dump(ev, "c\"1", &len);
+    assert_non_null(body);
+    assert_int_equal(len, strlen(body));
+    assert_non_null(strstr(body, raw));                       /* verbatim */
+    json_t *parsed = json_loads(body, 0, NULL);
+    json_t *built = payload_build(ev, "c\"1");
+    assert_non_null(parsed);
+    assert_true(json_equal(parsed, built));
+    assert_string_equal(jx_str(parsed, "cluster"), "c\"1");
+    /* fwd_event_new serializes the tree instead: same payload */
+    fwd_event *ev2 = fwd_event_new(EV_ADDED, FWD_PVC, ORIGIN_WATCH, o, 3);
+    ev2->seq = 7;
+    ev2->observed = ev->observed;
+    char *body2 = payload_dump(ev2, "c\"1", NULL);
+    json_t *parsed2 = json_loads(body2, 0, NULL);
+    assert_true(json_equal(parsed, parsed2));
+    free(body);
+    free(body2);
+    json_decref(parsed);
+    json_decref(parsed2);
+    json_decref(built);
+    fwd_event_free(ev);
+    fwd_event_free(ev2);
+    json_decref(o);
+}
+
 /* ---- queue ------------------------------------------------------------ */
 
 static fwd_event *mk(int type, const char *uid, const char *rv)
@@ -389,7 +468,9 @@ static void test_state_observe(void **s)
     assert_int_equal(n, 1);
     assert_string_equal(gone[0]->uid, "u3");
     assert_int_equal(gone[0]->type, EV_DELETED);
-    assert_string_equal(jx_str(gone[0]->object, "metadata.name"), "c");   /* stub */
+    json_t *g = fwd_event_object(gone[0]);
+    assert_string_equal(jx_str(g, "metadata.name"), "c");   /* stub */
+    json_decref(g);
     fwd_event_free(gone[0]);
     free(gone);
     json_decref(a);
@@ -436,8 +517,10 @@ static void test_state_restart_diff(void **s)
     assert_int_equal(n, 1);
     assert_string_equal(gone[0]->uid, "uc");
     /* the DELETED carries the last delivered object, spec included */
-    assert_string_equal(jx_str(gone[0]->object, "spec.storageClassName"), "nfs-csi");
-    assert_null(jx_get(gone[0]->object, "metadata.managedFields"));
+    json_t *g = fwd_event_object(gone[0]);
+    assert_string_equal(jx_str(g, "spec.storageClassName"), "nfs-csi");
+    assert_null(jx_get(g, "metadata.managedFields"));
+    json_decref(g);
     gone[0]->seq = 20;
     deliver_all(st, gone, 1);
     free(gone);
@@ -698,6 +781,8 @@ int main(void)
         cmocka_unit_test(test_dict),
         cmocka_unit_test(test_noise),
         cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_noise_member_order_and_nesting),
+        cmocka_unit_test(test_payload_raw_passthrough),
         cmocka_unit_test(test_queue_coalescing_and_order),
         cmocka_unit_test(test_queue_bound),
         cmocka_unit_test(test_state_observe),
