@@ -140,8 +140,8 @@ static int list_and_diff(watcher *w, int origin, k8s_error *err)
         set_rv(w, list_rv);
         metrics_kind_count(K_RELISTS, w->kind);
         LOGJ(LOGL_INFO, origin == ORIGIN_LIST ? "initial list done" : "relist done",
-             "{s:s,s:s?,s:I,s:I,s:s,s:f}", "kind", k->kind, "namespace", w->ns,
-             "objects", (json_int_t)total, "deleted_while_away", (json_int_t)n,
+             "{s:s,s:s?,s:s,s:I,s:I,s:s,s:f}", "kind", k->kind, "namespace", w->ns,
+             "mode", "list", "objects", (json_int_t)total, "deleted_while_away", (json_int_t)n,
              "resourceVersion", list_rv ? list_rv : "", "seconds", fwd_mono() - t0);
     }
     free(list_rv);

@@ -17,7 +17,6 @@ comes from FORWARDER_BIN (default: build-ci/, build-fwd/ or build/ in the repo).
 import json
 import os
 import re
-import shlex
 import signal
 import socket
 import subprocess
@@ -29,29 +28,16 @@ from pathlib import Path
 
 import pytest
 
+from _webhook import wait_webhook
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 TOKEN = "fwd-test-token-" + uuid.uuid4().hex[:12]
 HMAC_SECRET = "fwd-test-hmac-" + uuid.uuid4().hex[:12]
 
 
-# ------------------------------------------------------------------ lab env
-
-def _load_env():
-    path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
-    if not path.is_file():
-        pytest.fail(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
-    env = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("export "):
-            key, _, val = line[len("export "):].partition("=")
-            parts = shlex.split(val)
-            env[key] = parts[0] if parts else ""
-    if os.environ.get("LAB_VENV"):
-        env["LAB_VENV"] = os.environ["LAB_VENV"]
-    return env
-
+# ------------------------------------------------------------------ lab
+# `lab` is conftest's session fixture (the env file named by LAB_ENV).
 
 def _forwarder_bin():
     cands = [os.environ.get("FORWARDER_BIN"), REPO / "build-ci/forwarder/ocpv-dr-forwarder",
@@ -66,11 +52,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def lab():
-    return _load_env()
 
 
 def kubectl(lab, *args, input=None, check=True, kubeconfig=None):
@@ -162,19 +143,7 @@ class Rulebook:
              "-i", str(HERE / "forwarder_inventory.yml"), "--vars", str(self.vars)],
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         out.close()
-        deadline = time.time() + 120
-        while time.time() < deadline:   # ready when it answers (401 without token)
-            assert self.proc.poll() is None, f"ansible-rulebook exited: {self.log.read_text()[-3000:]}"
-            try:
-                urllib.request.urlopen(urllib.request.Request(
-                    f"http://127.0.0.1:{self.port}/probe", data=b"{}", method="POST"), timeout=2)
-            except urllib.error.HTTPError as e:
-                if e.code == 401:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("ansible-rulebook webhook did not come up")
+        wait_webhook(self.proc, self.port, self.log, timeout=120)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -600,12 +569,14 @@ def test_apiserver_restart(lab, rulebook, nss, forwarders):
     f.stop()
 
 
-def test_410_gone_relist_finds_missed_deletions(lab, rulebook, nss, forwarders):
+@pytest.mark.parametrize("sync_mode", ["stream", "list"])
+def test_410_gone_relist_finds_missed_deletions(lab, rulebook, nss, forwarders, sync_mode):
     """The forwarder is frozen (SIGSTOP) while the API server restarts (its
     watch cache starts at a newer resourceVersion) and objects change: on
-    resume its watch gets 410 Gone, it relists and the diff emits what it
-    missed - the deletion included."""
-    f = forwarders().start()
+    resume its watch gets 410 Gone, it resyncs and the diff emits what it
+    missed - the deletion included.  Both ways of resyncing: the streaming
+    WATCH (sendInitialEvents, the default) and the paginated LIST."""
+    f = forwarders(extra={"INITIAL_SYNC": sync_mode}).start()
     t = uuid.uuid4().hex[:6]
     x, z, y = f"gx-{t}", f"gz-{t}", f"gy-{t}"
     apply(lab, pvc(x, nss["a"], 1))
@@ -630,6 +601,10 @@ def test_410_gone_relist_finds_missed_deletions(lab, rulebook, nss, forwarders):
     check_history(evs, "PersistentVolumeClaim", z, nss["a"], final_step=2)
     check_history(evs, "PersistentVolumeClaim", y, nss["a"], final_step=1)
     assert f.metric_sum("ocpvdr_forwarder_relists_total") > relists
-    assert "410 Gone" in f.log.read_text()
+    log = f.log.read_text()
+    assert "410 Gone" in log
     assert hx[-1]["origin"] == "relist", hx[-1]
+    resyncs = [json.loads(line) for line in log.splitlines()
+               if '"msg":"relist done"' in line or '"msg":"initial list done"' in line]
+    assert resyncs and {r["mode"] for r in resyncs} == {sync_mode}, resyncs
     f.stop()
