@@ -17,15 +17,49 @@
 
 enum { S_UNKNOWN = 0, S_PRESENT, S_GONE };
 
+/* One allocation per object: uid and name live in the record itself, and a
+ * resourceVersion that is a decimal number (etcd's revision, always so far)
+ * is kept as one, not as a string: ~130 bytes an object with the table. */
 typedef struct rec {
-    char *uid, *name, *rv;
-    const char *ns;            /* interned, NULL for cluster-scoped */
     uint64_t seen_hash, del_hash;
+    off_t off;                 /* journal line of the delivered version */
+    const char *ns;            /* interned, NULL for cluster-scoped */
+    char *rvs;                 /* resourceVersion when not numeric, else NULL */
+    uint64_t rvn;              /* numeric resourceVersion + 1; 0 = none */
+    uint32_t len;
     uint32_t mark;
     uint8_t kind, seen, delivered;
-    off_t off;                 /* journal line of the delivered version */
-    uint32_t len;
+    char *name;                /* points into s */
+    char uid[];                /* uid, '\0', name, '\0' */
 } rec;
+
+static void rec_set_rv(rec *r, const char *v)
+{
+    free(r->rvs);
+    r->rvs = NULL;
+    r->rvn = 0;
+    if (!v)
+        return;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*v >= '0' && *v <= '9' && !*end && !errno && n < UINT64_MAX &&
+        (v[0] != '0' || !v[1]))   /* canonical: no leading zero */
+        r->rvn = n + 1;
+    else
+        r->rvs = strdup(v);
+}
+
+/* The resourceVersion as a string (buf >= 24 bytes), NULL when none. */
+static const char *rec_rv(const rec *r, char *buf, size_t len)
+{
+    if (r->rvs)
+        return r->rvs;
+    if (!r->rvn)
+        return NULL;
+    snprintf(buf, len, "%" PRIu64, r->rvn - 1);
+    return buf;
+}
 
 struct fwd_state {
     pthread_mutex_t mu;
@@ -50,28 +84,26 @@ static const char *intern(fwd_state *st, const char *ns)
 
 static void rec_free(rec *r)
 {
-    free(r->uid);
-    free(r->name);
-    free(r->rv);
+    free(r->rvs);
     free(r);
 }
 
-static rec *rec_new(fwd_state *st, const char *uid, int kind)
+static rec *rec_new(fwd_state *st, const char *uid, const char *name, int kind)
 {
-    rec *r = calloc(1, sizeof *r);
-    r->uid = strdup(uid);
+    size_t ul = strlen(uid) + 1, nl = strlen(name ? name : "") + 1;
+    rec *r = calloc(1, sizeof *r + ul + nl);
+    if (!r)
+        return NULL;
+    memcpy(r->uid, uid, ul);
+    r->name = r->uid + ul;
+    memcpy(r->name, name ? name : "", nl);
     r->kind = (uint8_t)kind;
     r->off = -1;
-    dict_put(&st->recs, r->uid, r);
+    if (dict_put(&st->recs, r->uid, r) != 0) {
+        free(r);
+        return NULL;
+    }
     return r;
-}
-
-static void set_str(char **dst, const char *v)
-{
-    if (*dst && v && !strcmp(*dst, v))
-        return;
-    free(*dst);
-    *dst = v ? strdup(v) : NULL;
 }
 
 static void rec_remove(fwd_state *st, rec *r)
@@ -233,9 +265,12 @@ static int load(fwd_state *st, char *err, size_t errlen)
             } else {
                 rec *r = dict_get(&st->recs, uid);
                 if (!r)
-                    r = rec_new(st, uid, kind);
-                set_str(&r->name, jx_str(o, "metadata.name"));
-                set_str(&r->rv, jx_str(o, "metadata.resourceVersion"));
+                    r = rec_new(st, uid, jx_str(o, "metadata.name"), kind);
+                if (!r) {
+                    json_decref(j);
+                    break;
+                }
+                rec_set_rv(r, jx_str(o, "metadata.resourceVersion"));
                 r->ns = fwd_kinds[kind].namespaced ? intern(st, jx_str(o, "metadata.namespace")) : NULL;
                 r->del_hash = strtoull(jx_str_or(j, "h", "0"), NULL, 16);
                 r->delivered = 1;
@@ -349,11 +384,14 @@ int state_observe(fwd_state *st, int kind, json_t *obj, uint64_t hash, bool dele
     pthread_mutex_lock(&st->mu);
     rec *r = dict_get(&st->recs, uid);
     if (!r) {
-        r = rec_new(st, uid, kind);
-        set_str(&r->name, jx_str(obj, "metadata.name"));
+        r = rec_new(st, uid, jx_str(obj, "metadata.name"), kind);
+        if (!r) {
+            pthread_mutex_unlock(&st->mu);
+            return -1;
+        }
         r->ns = fwd_kinds[kind].namespaced ? intern(st, jx_str(obj, "metadata.namespace")) : NULL;
     }
-    set_str(&r->rv, jx_str(obj, "metadata.resourceVersion"));
+    rec_set_rv(r, jx_str(obj, "metadata.resourceVersion"));
     if (mark)
         r->mark = mark;
     if (deleted) {
@@ -377,9 +415,10 @@ int state_observe(fwd_state *st, int kind, json_t *obj, uint64_t hash, bool dele
 static json_t *stub(const rec *r)
 {
     const fwd_kind *k = &fwd_kinds[r->kind];
+    char rvb[24];
     return json_pack("{s:s,s:s,s:{s:s?,s:s?,s:s,s:s?}}", "apiVersion", k->api_version,
                      "kind", k->kind, "metadata", "name", r->name, "namespace", r->ns,
-                     "uid", r->uid, "resourceVersion", r->rv);
+                     "uid", r->uid, "resourceVersion", rec_rv(r, rvb, sizeof rvb));
 }
 
 size_t state_sweep(fwd_state *st, int kind, const char *ns, uint32_t mark, int origin,
@@ -404,10 +443,13 @@ size_t state_sweep(fwd_state *st, int kind, const char *ns, uint32_t mark, int o
             last = json_incref(jx_get(line, "o"));
             json_decref(line);
         }
-        if (!last)
+        if (!last) {
             last = stub(r);
-        else  /* deletion observed now: keep the last resourceVersion we know */
-            jx_set(last, "metadata.resourceVersion", r->rv ? json_string(r->rv) : json_null());
+        } else {   /* deletion observed now: keep the last resourceVersion we know */
+            char rvb[24];
+            const char *rv = rec_rv(r, rvb, sizeof rvb);
+            jx_set(last, "metadata.resourceVersion", rv ? json_string(rv) : json_null());
+        }
         fwd_event *ev = fwd_event_new(EV_DELETED, kind, origin, last, r->seen_hash);
         json_decref(last);
         if (!ev)

@@ -479,6 +479,35 @@ static void test_state_observe(void **s)
     state_close(st);
 }
 
+/* A deletion found by a resync carries the last resourceVersion seen, as
+ * the API server wrote it: numeric (kept as a number) or not. */
+static void test_state_sweep_keeps_rv_text(void **s)
+{
+    (void)s;
+    char err[256] = "";
+    fwd_state *st = state_open(NULL, err, sizeof err);
+    const char *rvs[] = { "17", "0042", "abc-1", "0", "18446744073709551615" };
+    char uid[8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(uid, sizeof uid, "r%d", i);
+        json_t *o = pvc(uid, "ns", uid, rvs[i]);
+        assert_int_equal(state_observe(st, FWD_PVC, o, 1, false, 0), EV_ADDED);
+        json_decref(o);
+    }
+    uint32_t m = state_new_mark(st);
+    fwd_event **gone;
+    size_t n = state_sweep(st, FWD_PVC, "ns", m, ORIGIN_RELIST, &gone);
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        int k = gone[i]->uid[1] - '0';
+        assert_string_equal(gone[i]->rv, rvs[k]);
+        assert_string_equal(gone[i]->name, gone[i]->uid);
+        fwd_event_free(gone[i]);
+    }
+    free(gone);
+    state_close(st);
+}
+
 static void test_state_restart_diff(void **s)
 {
     (void)s;
@@ -783,6 +812,7 @@ int main(void)
         cmocka_unit_test(test_payload),
         cmocka_unit_test(test_noise_member_order_and_nesting),
         cmocka_unit_test(test_payload_raw_passthrough),
+        cmocka_unit_test(test_state_sweep_keeps_rv_text),
         cmocka_unit_test(test_queue_coalescing_and_order),
         cmocka_unit_test(test_queue_bound),
         cmocka_unit_test(test_state_observe),
