@@ -14,6 +14,7 @@ an unwatched namespace is ignored; event-to-DR latency is measured and printed
 The rulebooks are generated from rulebooks/src/rules.yml: test_rulebooks_in_sync
 fails when a committed rulebook or the AAP job template names drift."""
 import hashlib
+import hmac
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -84,12 +86,15 @@ def _sums(root, ns, name_filter=""):
     return out
 
 
-def _seed(lab, ns, count, prefix, snapshots=0, wait=True):
+def _seed(lab, ns, count, prefix, snapshots=0, wait=True, background=False):
     cmd = [os.path.join(lab["LAB_VENV"], "bin", "python"), str(REPO / "tests/lab/seed_workload.py"),
            "--namespace", ns, "--count", str(count), "--prefix", prefix,
            "--snapshots", str(snapshots), "--files", "2"]
     if wait:
         cmd.append("--wait")
+    if background:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, LAB_ENV=str(lab_env_path())))
     p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, LAB_ENV=str(lab_env_path())))
     assert p.returncode == 0, p.stderr
 
@@ -102,9 +107,10 @@ def _pct(vals, q):
 class Rig:
     """ansible-rulebook (CLI rulebook) + forwarder, both real processes."""
 
-    def __init__(self, lab, workdir, watched, also_forwarded):
-        self.lab, self.workdir = lab, Path(workdir)
+    def __init__(self, lab, workdir, watched, also_forwarded, hmac=True):
+        self.lab, self.workdir, self.hmac = lab, Path(workdir), hmac
         self.rb = self.fwd = None
+        self.rulebook = "rulebooks/ocp_dr_events_cli.yml" if hmac else "rulebooks/ocp_dr_events_cli_token_only.yml"
         try:
             self._start(lab, watched, also_forwarded)
         except BaseException:
@@ -123,9 +129,11 @@ class Rig:
         self.inventory = self.workdir / "inventory.yml"
         self.inventory.write_text(yaml.safe_dump(inv))
         self.vars = self.workdir / "vars.yml"
-        self.vars.write_text(yaml.safe_dump({
-            "watched_namespaces": watched, "webhook_host": "127.0.0.1", "webhook_port": self.port,
-            "webhook_token": TOKEN, "webhook_hmac_secret": HMAC_SECRET}))
+        rb_vars = {"watched_namespaces": watched, "webhook_host": "127.0.0.1", "webhook_port": self.port,
+                   "webhook_token": TOKEN}
+        if self.hmac:
+            rb_vars["webhook_hmac_secret"] = HMAC_SECRET
+        self.vars.write_text(yaml.safe_dump(rb_vars))
         self.rb_log = self.workdir / "rulebook.log"
         self.fwd_log = self.workdir / "forwarder.log"
         env = ansible_env(lab, json_output=False)
@@ -133,15 +141,18 @@ class Rig:
         with open(self.rb_log, "a") as out:
             self.rb = subprocess.Popen(
                 [os.path.join(lab["LAB_VENV"], "bin", "ansible-rulebook"),
-                 "--rulebook", "rulebooks/ocp_dr_events_cli.yml", "-i", str(self.inventory),
+                 "--rulebook", self.rulebook, "-i", str(self.inventory),
                  "--vars", str(self.vars), "--print-events"],
                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         wait_webhook(self.rb, self.port, self.rb_log)
         fenv = dict(os.environ, KUBECONFIG=lab["PRIMARY_KUBECONFIG"],
                     WEBHOOK_URL=f"http://127.0.0.1:{self.port}/endpoint",
-                    WEBHOOK_TOKEN=TOKEN, WEBHOOK_HMAC_SECRET=HMAC_SECRET,
+                    WEBHOOK_TOKEN=TOKEN,
                     WATCH_NAMESPACES=",".join(watched + also_forwarded), CLUSTER_NAME="primary",
                     LISTEN_ADDRESS=f"127.0.0.1:{self.health}", LOG_LEVEL="info")
+        fenv.pop("WEBHOOK_HMAC_SECRET", None)
+        if self.hmac:
+            fenv["WEBHOOK_HMAC_SECRET"] = HMAC_SECRET
         with open(self.fwd_log, "a") as out:
             self.fwd = subprocess.Popen([_forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
                                         env=fenv, start_new_session=True)
@@ -154,6 +165,22 @@ class Rig:
                 return r.status == 200
         except OSError:
             return False
+
+    def post(self, body, token=TOKEN, sign=False):
+        """POST body (bytes) to the rulebook's webhook; returns the HTTP status."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if sign:
+            headers["x-hub-signature-256"] = "sha256=" + hmac.new(
+                HMAC_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/endpoint", data=body,
+                                     headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
 
     def playbook_runs(self):
         text = self.rb_log.read_text(errors="replace")
@@ -179,7 +206,7 @@ class Rig:
 def nss(k8s_client):
     from kubernetes import client
     tag = uuid.uuid4().hex[:6]
-    names = {"w": f"eda-{tag}-w", "off": f"eda-{tag}-off"}
+    names = {"w": f"eda-{tag}-w", "w2": f"eda-{tag}-w2", "off": f"eda-{tag}-off", "tok": f"eda-{tag}-tok"}
     for cluster in ("primary", "dr"):
         api = client.CoreV1Api(k8s_client(cluster))
         for n in names.values():
@@ -199,7 +226,7 @@ def nss(k8s_client):
 
 @pytest.fixture(scope="module")
 def rig(lab, nss, tmp_path_factory):
-    r = Rig(lab, tmp_path_factory.mktemp("eda"), [nss["w"]], [nss["off"]])
+    r = Rig(lab, tmp_path_factory.mktemp("eda"), [nss["w"], nss["w2"]], [nss["off"]])
     yield r
     r.stop()
 
@@ -238,14 +265,21 @@ def _converged(lab, k8s_client, ns, names):
 
 def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
     from kubernetes import client
-    ns, off = nss["w"], nss["off"]
+    ns, ns2, off = nss["w"], nss["w2"], nss["off"]
     t0 = time.time()
+    # a second watched namespace at the same time: its events land in the same
+    # throttle windows (one firing, several groups: `events`, not `event`)
+    other = _seed(lab, ns2, 1, "c", wait=False, background=True)
     _seed(lab, ns, 2, "a", snapshots=1)      # a-disk-0 nfs-subdir, a-disk-1 nfs-csi, a-disk-0-snap
     _seed(lab, off, 2, "u", snapshots=1)     # forwarded, but not watched by the rulebook
+    assert other.wait(300) == 0, other.stderr.read()
     names = ["a-disk-0", "a-disk-1"]
-    wait_until(lambda: _converged(lab, k8s_client, ns, names), timeout=600, interval=1,
-               what=f"claims {names} replicated to DR")
-    print(f"EDA-LATENCY first-sync (2 volumes + snapshot, cold): {time.time() - t0:.1f}s")
+    wait_until(lambda: _converged(lab, k8s_client, ns, names) and _converged(lab, k8s_client, ns2, ["c-disk-0"]),
+               timeout=600, interval=1, what=f"claims {names} and {ns2}/c-disk-0 replicated to DR")
+    print(f"EDA-LATENCY first-sync (2+1 volumes in 2 namespaces + snapshot, cold): {time.time() - t0:.1f}s")
+    multi = [line for line in rig.rb_log.read_text(errors="replace").splitlines()
+             if "EDA-EVENT" in line and (f"{ns}, {ns2}" in line or f"{ns2}, {ns}" in line)]
+    print(f"EDA-MULTI jobs that covered both namespaces at once: {len(multi)}")
     pvcs, pvs = _dr_state(k8s_client, ns)
     assert {pvcs[n].spec.storage_class_name for n in names} == {"nfs-subdir", "nfs-csi"}
 
@@ -278,6 +312,13 @@ def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
         return victim not in c and pv_name not in p and not _sums(lab["NFS_DR_EXPORT"], ns, sub)
     wait_until(gone, timeout=600, interval=1, what="PVC, PV and data removed on DR")
     print(f"EDA-LATENCY delete (PVC + PV + data): {time.time() - t1:.1f}s")
+    # the HMAC rulebook: the forwarder's signed posts were accepted (above);
+    # a post with the token but without or with a wrong signature is not
+    probe = json.dumps({"kind": "Probe", "type": "ADDED", "namespace": ns}).encode()
+    assert rig.post(probe, sign=True) == 200
+    assert rig.post(probe, sign=False) in (400, 401)
+    assert rig.post(probe + b" ", sign=False, token=TOKEN) in (400, 401)
+    assert rig.post(probe, sign=True, token="wrong-" + TOKEN) == 401
     # the other volume is untouched
     assert _converged(lab, k8s_client, ns, ["a-disk-0"])
 
@@ -318,3 +359,54 @@ def test_latency_single_and_burst(lab, k8s_client, nss, rig):
           f"creation p50 {_pct(own, 0.5):.1f}s p95 {_pct(own, 0.95):.1f}s; seeding took "
           f"{max(created[n] for n in names) - t:.0f}s; playbook runs for the burst: {runs}")
     assert runs < burst, f"{runs} playbook runs for {burst} claims: the throttle did not fold the burst"
+
+
+def test_token_only_rulebook(lab, k8s_client, nss, tmp_path):
+    """The token-only variant (no HMAC): the real forwarder posts without a
+    signature and the volume replicates; a post without the token is refused."""
+    ns = nss["tok"]
+    r = Rig(lab, tmp_path, [ns], [], hmac=False)
+    try:
+        probe = json.dumps({"kind": "Probe", "type": "ADDED", "namespace": ns}).encode()
+        assert r.post(probe, sign=False) == 200
+        assert r.post(probe, token=None) == 401
+        assert r.post(probe, token="wrong-" + TOKEN) == 401
+        t = time.time()
+        _seed(lab, ns, 1, "t", wait=False)
+        wait_until(lambda: _converged(lab, k8s_client, ns, ["t-disk-0"]), timeout=600, interval=1,
+                   what="token-only: claim replicated to DR")
+        print(f"EDA-LATENCY token-only single: {time.time() - t:.1f}s")
+    finally:
+        r.stop()
+
+
+def test_action_templates_single_and_multi_match():
+    """The actions' extra_vars render with ansible-rulebook's own renderer both
+    for one throttle group (`event`) and several (`events.m_0..`), which is
+    what once_after passes when a window saw several namespaces/kinds."""
+    from ansible_rulebook.util import substitute_variables
+
+    def ev(kind, ns, name, n):
+        res = {"kind": kind, "metadata": {"name": name, "namespace": ns}}
+        return {"payload": {"kind": kind, "type": "ADDED", "namespace": ns, "cluster": "primary",
+                            "sequence": n, "resource": res},
+                "meta": {"rule_engine": {"events_in_window": n, "once_after_time_window": "3 SECONDS"}}}
+    for book in ("ocp_dr_events.yml", "ocp_dr_events_token_only.yml", "ocp_dr_events_cli.yml",
+                 "ocp_dr_events_cli_token_only.yml"):
+        rules = yaml.safe_load((REPO / "rulebooks" / book).read_text())[0]["rules"]
+        for rule in rules:
+            assert "once_after" in rule["throttle"], (book, rule["name"])
+            act = rule["action"]
+            xv = (act["run_playbook"]["extra_vars"] if "run_playbook" in act
+                  else act["run_job_template"]["job_args"]["extra_vars"])
+            one = substitute_variables(xv, {"event": ev("PersistentVolumeClaim", "a", "c1", 4)})
+            assert one["resource_objects"] == [{"kind": "PersistentVolumeClaim", "metadata": {"name": "c1", "namespace": "a"}}]
+            assert one["resource_object"]["metadata"]["name"] == "c1"
+            assert one["event_count"] == 4 and one["event_kind"] == "PersistentVolumeClaim"
+            many = substitute_variables(xv, {"events": {"m_0": ev("PersistentVolumeClaim", "a", "c1", 2),
+                                                        "m_1": ev("PersistentVolumeClaim", "b", "c2", 3)}})
+            assert [o["metadata"]["namespace"] for o in many["resource_objects"]] == ["a", "b"]
+            assert many["resource_object"]["metadata"]["name"] == "c1"
+            assert many["event_count"] == 5 and many["event_sequence"] == 2
+        src = (REPO / "rulebooks" / book).read_text()
+        assert ("hmac_secret" in src) == ("token_only" not in book), book
