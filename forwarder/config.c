@@ -1,5 +1,8 @@
 /* config.c - forwarder settings from flags and environment (see config.h).
- * One table drives parsing, defaults, --help and the README's table. */
+ * One table row per option (flag, environment variable, type, default, help,
+ * numeric range) drives parsing, defaults, range checks and --help; only
+ * checks across options and of the outside world are written out in
+ * config_validate(). */
 #include "config.h"
 
 #include "fwd.h"
@@ -24,76 +27,77 @@ typedef struct opt {
     size_t off;
     const char *def;
     const char *help;
+    long min, max;       /* T_LONG: allowed range (max 0 = no upper bound) */
 } opt;
 
 #define O(f) offsetof(fwd_config, f)
 static const opt opts[] = {
     { "webhook-url", "WEBHOOK_URL", T_STR, O(webhook_url), NULL,
-      "URL of the ansible-rulebook webhook source (http:// or https://). Required." },
+      "URL of the ansible-rulebook webhook source (http:// or https://). Required.", 0, 0 },
     { "webhook-token", "WEBHOOK_TOKEN", T_SECRET, O(token), NULL,
-      "Bearer token (the webhook source's `token`). Sent as `Authorization: Bearer`." },
+      "Bearer token (the webhook source's `token`). Sent as `Authorization: Bearer`.", 0, 0 },
     { "webhook-token-file", "WEBHOOK_TOKEN_FILE", T_STR, O(token_file), NULL,
-      "File holding the token (e.g. a mounted Secret); exclusive with WEBHOOK_TOKEN." },
+      "File holding the token (e.g. a mounted Secret); exclusive with WEBHOOK_TOKEN.", 0, 0 },
     { "hmac-secret", "WEBHOOK_HMAC_SECRET", T_SECRET, O(hmac_secret), NULL,
-      "HMAC secret (the webhook source's `hmac_secret`); signs each body when set." },
+      "HMAC secret (the webhook source's `hmac_secret`); signs each body when set.", 0, 0 },
     { "hmac-secret-file", "WEBHOOK_HMAC_SECRET_FILE", T_STR, O(hmac_secret_file), NULL,
-      "File holding the HMAC secret; exclusive with WEBHOOK_HMAC_SECRET." },
+      "File holding the HMAC secret; exclusive with WEBHOOK_HMAC_SECRET.", 0, 0 },
     { "hmac-algo", "WEBHOOK_HMAC_ALGO", T_STR, O(hmac_algo), "sha256",
-      "HMAC digest, as `hmac_algo` (hashlib names: sha256, sha512, sha1, sha3_256...)." },
+      "HMAC digest, as `hmac_algo` (hashlib names: sha256, sha512, sha1, sha3_256...).", 0, 0 },
     { "hmac-header", "WEBHOOK_HMAC_HEADER", T_STR, O(hmac_header), "x-hub-signature-256",
-      "Header carrying the signature, as `hmac_header`." },
+      "Header carrying the signature, as `hmac_header`.", 0, 0 },
     { "hmac-format", "WEBHOOK_HMAC_FORMAT", T_STR, O(hmac_format), "hex",
-      "Signature encoding, as `hmac_format`: hex or base64." },
+      "Signature encoding, as `hmac_format`: hex or base64.", 0, 0 },
     { "webhook-ca-bundle", "WEBHOOK_CA_BUNDLE", T_STR, O(ca_bundle), NULL,
-      "PEM CA bundle to verify the webhook's TLS certificate." },
+      "PEM CA bundle to verify the webhook's TLS certificate.", 0, 0 },
     { "webhook-client-cert", "WEBHOOK_CLIENT_CERT", T_STR, O(client_cert), NULL,
-      "PEM client certificate for mutual TLS (with WEBHOOK_CLIENT_KEY)." },
+      "PEM client certificate for mutual TLS (with WEBHOOK_CLIENT_KEY).", 0, 0 },
     { "webhook-client-key", "WEBHOOK_CLIENT_KEY", T_STR, O(client_key), NULL,
-      "PEM private key of the client certificate." },
+      "PEM private key of the client certificate.", 0, 0 },
     { "webhook-verify-tls", "WEBHOOK_VERIFY_TLS", T_BOOL, O(webhook_verify_tls), "true",
-      "Verify the webhook's TLS certificate and host name." },
+      "Verify the webhook's TLS certificate and host name.", 0, 0 },
     { "webhook-timeout-ms", "WEBHOOK_TIMEOUT_MS", T_LONG, O(webhook_timeout_ms), "10000",
-      "Timeout of one POST (connect + response); a timeout is retried." },
+      "Timeout of one POST (connect + response); a timeout is retried.", 1, 0 },
     { "parallel", "WEBHOOK_PARALLEL", T_LONG, O(parallel), "4",
-      "Delivery workers: POSTs in flight at once (each object stays in order)." },
+      "Delivery workers: POSTs in flight at once (each object stays in order).", 1, 256 },
     { "backoff-min-ms", "WEBHOOK_BACKOFF_MIN_MS", T_LONG, O(backoff_min_ms), "200",
-      "First retry delay after a failed POST (doubles, with jitter)." },
+      "First retry delay after a failed POST (doubles, with jitter).", 1, 0 },
     { "backoff-max-ms", "WEBHOOK_BACKOFF_MAX_MS", T_LONG, O(backoff_max_ms), "30000",
-      "Longest retry delay. Failed events are retried until delivered." },
+      "Longest retry delay. Failed events are retried until delivered.", 1, 0 },
     { "queue-max", "QUEUE_MAX", T_LONG, O(queue_max), "2048",
       "Pending events bound. Events for an object already queued coalesce to its latest "
-      "state; when full, watchers wait (nothing is dropped)." },
+      "state; when full, watchers wait (nothing is dropped).", 1, 0 },
     { "namespaces", "WATCH_NAMESPACES", T_STR, O(namespaces_raw), "",
-      "Comma list of namespaces for PVCs and VolumeSnapshots; empty = all." },
+      "Comma list of namespaces for PVCs and VolumeSnapshots; empty = all.", 0, 0 },
     { "resources", "WATCH_RESOURCES", T_STR, O(resources_raw), "pv,pvc,vs,vsc",
-      "Comma list of kinds to watch: pv, pvc, vs, vsc (or plural / Kind names)." },
+      "Comma list of kinds to watch: pv, pvc, vs, vsc (or plural / Kind names).", 0, 0 },
     { "initial-sync", "INITIAL_SYNC", T_STR, O(initial_sync), "stream",
       "How a watch gets the existing objects (at start and after 410 Gone): stream = "
       "one WATCH with sendInitialEvents (Kubernetes >= 1.32, served from the API "
       "server's watch cache; falls back to list when the server refuses it), list = "
-      "paginated LIST, then WATCH." },
+      "paginated LIST, then WATCH.", 0, 0 },
     { "list-page-size", "LIST_PAGE_SIZE", T_LONG, O(list_page_size), "500",
-      "Objects per LIST page (initial-sync=list, or the fallback)." },
+      "Objects per LIST page (initial-sync=list, or the fallback).", 1, 0 },
     { "watch-timeout", "WATCH_TIMEOUT_SECONDS", T_LONG, O(watch_timeout_s), "300",
-      "Server-side timeout of one WATCH request (it is then resumed)." },
+      "Server-side timeout of one WATCH request (it is then resumed).", 1, 0 },
     { "kubeconfig", "KUBECONFIG", T_STR, O(kubeconfig), NULL,
       "Kubeconfig file. API connection order: K8S_AUTH_HOST (+K8S_AUTH_API_KEY / certs), "
-      "KUBECONFIG, in-cluster service account, ~/.kube/config." },
+      "KUBECONFIG, in-cluster service account, ~/.kube/config.", 0, 0 },
     { "context", "K8S_AUTH_CONTEXT", T_STR, O(context), NULL,
-      "Kubeconfig context." },
+      "Kubeconfig context.", 0, 0 },
     { "cluster-name", "CLUSTER_NAME", T_STR, O(cluster_name), "primary",
-      "Source cluster name put in every payload (`cluster`)." },
+      "Source cluster name put in every payload (`cluster`).", 0, 0 },
     { "state-dir", "STATE_DIR", T_STR, O(state_dir), NULL,
       "Directory for the delivered-state journal; with it a restart emits what was "
-      "missed (deletions included). Unset: no persistence." },
+      "missed (deletions included). Unset: no persistence.", 0, 0 },
     { "log-level", "LOG_LEVEL", T_STR, O(log_level), "info",
-      "debug, info, warn or error." },
+      "debug, info, warn or error.", 0, 0 },
     { "listen", "LISTEN_ADDRESS", T_STR, O(listen), "0.0.0.0:8080",
-      "host:port serving /healthz, /readyz and /metrics." },
+      "host:port serving /healthz, /readyz and /metrics.", 0, 0 },
     { "grace", "SHUTDOWN_GRACE_SECONDS", T_LONG, O(grace_s), "20",
-      "On SIGTERM/SIGINT: time allowed to flush the queue before exiting." },
+      "On SIGTERM/SIGINT: time allowed to flush the queue before exiting.", 0, 0 },
     { "check-config", NULL, T_FLAG, O(check_only), NULL,
-      "Validate the configuration (and reach nothing), print a summary, exit 0/2." },
+      "Validate the configuration (and reach nothing), print a summary, exit 0/2.", 0, 0 },
     { 0 }
 };
 
@@ -106,6 +110,10 @@ void config_usage(FILE *f)
         "Every flag has an environment variable; a flag wins over its variable.\n\n");
     for (const opt *o = opts; o->flag; o++) {
         fprintf(f, "  --%-22s %-26s %s", o->flag, o->env ? o->env : "", o->help);
+        if (o->type == T_LONG && o->max)
+            fprintf(f, " [%ld..%ld]", o->min, o->max);
+        else if (o->type == T_LONG && o->min)
+            fprintf(f, " [>= %ld]", o->min);
         if (o->def && *o->def)
             fprintf(f, " [default: %s]", o->def);
         fputc('\n', f);
@@ -134,6 +142,15 @@ static int set_value(fwd_config *c, const opt *o, const char *v, char *err, size
         if (errno || end == v || *end || n < 0) {
             snprintf(err, errlen, "%s (--%s): \"%s\" is not a non-negative integer",
                      name, o->flag, v);
+            return -1;
+        }
+        if (n < o->min || (o->max && n > o->max)) {
+            if (o->max)
+                snprintf(err, errlen, "%s (--%s): %ld is out of range %ld..%ld", name, o->flag,
+                         n, o->min, o->max);
+            else
+                snprintf(err, errlen, "%s (--%s): %ld is below the minimum %ld", name, o->flag,
+                         n, o->min);
             return -1;
         }
         *(long *)base = n;
@@ -381,20 +398,9 @@ int config_validate(fwd_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "WATCH_RESOURCES: no resource to watch");
         return -1;
     }
-    if (c->parallel < 1 || c->parallel > 256) {
-        snprintf(err, errlen, "WEBHOOK_PARALLEL: %ld is out of range 1..256", c->parallel);
-        return -1;
-    }
-    if (c->queue_max < 1) {
-        snprintf(err, errlen, "QUEUE_MAX: must be at least 1");
-        return -1;
-    }
-    if (c->backoff_min_ms < 1 || c->backoff_max_ms < c->backoff_min_ms) {
-        snprintf(err, errlen, "WEBHOOK_BACKOFF_MIN_MS/MAX_MS: need 1 <= min <= max");
-        return -1;
-    }
-    if (c->list_page_size < 1 || c->watch_timeout_s < 1) {
-        snprintf(err, errlen, "LIST_PAGE_SIZE and WATCH_TIMEOUT_SECONDS must be at least 1");
+    /* single-option ranges are in the table (checked when set) */
+    if (c->backoff_max_ms < c->backoff_min_ms) {
+        snprintf(err, errlen, "WEBHOOK_BACKOFF_MIN_MS/MAX_MS: need min <= max");
         return -1;
     }
     if (strcmp(c->initial_sync, "stream") && strcmp(c->initial_sync, "list")) {

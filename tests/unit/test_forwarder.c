@@ -36,7 +36,7 @@ static const char *const ENV_VARS[] = {
     "WEBHOOK_URL", "WEBHOOK_TOKEN", "WEBHOOK_TOKEN_FILE", "WEBHOOK_HMAC_SECRET",
     "WEBHOOK_HMAC_SECRET_FILE", "WEBHOOK_HMAC_ALGO", "WEBHOOK_HMAC_HEADER", "WEBHOOK_HMAC_FORMAT",
     "WATCH_NAMESPACES", "WATCH_RESOURCES", "STATE_DIR", "LOG_LEVEL", "CLUSTER_NAME", "QUEUE_MAX",
-    "WEBHOOK_PARALLEL", "LISTEN_ADDRESS", "KUBECONFIG", NULL };
+    "WEBHOOK_PARALLEL", "LISTEN_ADDRESS", "KUBECONFIG", "INITIAL_SYNC", NULL };
 
 static void clear_env(void)
 {
@@ -125,6 +125,41 @@ static void test_config_errors(void **s)
                              "--webhook-token-file=/etc/hostname", NULL }, 4, "both set");
     expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--webhook-client-cert=/etc/hostname",
                              NULL }, 3, "go together");
+    /* numeric ranges come from the option table, flag or environment alike */
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--parallel=257", NULL }, 3,
+                 "WEBHOOK_PARALLEL (--parallel): 257 is out of range 1..256");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--parallel=0", NULL }, 3,
+                 "out of range 1..256");
+    setenv("QUEUE_MAX", "0", 1);
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", NULL }, 2,
+                 "QUEUE_MAX (--queue-max): 0 is below the minimum 1");
+    unsetenv("QUEUE_MAX");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--watch-timeout=0", NULL }, 3,
+                 "WATCH_TIMEOUT_SECONDS");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--backoff-min-ms=500",
+                             "--backoff-max-ms=100", NULL }, 4, "need min <= max");
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--initial-sync=lots", NULL }, 3,
+                 "INITIAL_SYNC");
+}
+
+/* --help is generated from the option table: every option, its variable,
+ * its range and default. */
+static void test_config_help(void **s)
+{
+    (void)s;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_usage(f);
+    fclose(f);
+    const char *want[] = { "--webhook-url", "WEBHOOK_URL", "--parallel", "WEBHOOK_PARALLEL",
+                           "[1..256] [default: 4]", "--queue-max", "[>= 1] [default: 2048]",
+                           "--initial-sync", "INITIAL_SYNC", "[default: stream]",
+                           "--check-config", "--help", NULL };
+    for (int i = 0; want[i]; i++)
+        if (!strstr(buf, want[i]))
+            fail_msg("--help lacks \"%s\"", want[i]);
+    free(buf);
 }
 
 static void test_config_secret_file_and_scrub(void **s)
@@ -806,6 +841,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults_and_env),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_help),
         cmocka_unit_test(test_config_secret_file_and_scrub),
         cmocka_unit_test(test_dict),
         cmocka_unit_test(test_noise),
