@@ -321,6 +321,122 @@ int rc_sync_argv(const rc_conn *c, const rc_sync_opts *o, const char *src, const
     return 0;
 }
 
+/* A rel usable in a batch: normalized, printable, no backslash (rsync
+ * escapes unprintable bytes in %n as "\#ooo", which would not match). */
+static int check_batch_rel(const char *rel, char **err)
+{
+    char *n = sp_norm_rel(rel, "volume directory", err);
+    if (!n)
+        return -1;
+    int bad = strcmp(n, rel) != 0;
+    free(n);
+    for (const char *p = rel; !bad && *p; p++)
+        bad = (unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e || *p == '\\';
+    if (bad || !strcmp(rel, ".") || !strncmp(rel, "./", 2)) {
+        xerr_take(err, xfmt("volume directory '%s': not usable in a batched rsync", rel));
+        return -1;
+    }
+    return 0;
+}
+
+int rc_sync_batch_argv(const rc_conn *c, const rc_sync_opts *o, const char *src_base,
+                       const char *const *rels, size_t nrels, const char *dest_base,
+                       rc_argv *a, char **err)
+{
+    if (common_checks(c, o, err) < 0 || check_plain_path(src_base, "source base", err) < 0 ||
+        check_plain_path(dest_base, "destination base", err) < 0)
+        return -1;
+    if (nrels == 0) {
+        xerr_take(err, xfmt("batched rsync: no volume directories"));
+        return -1;
+    }
+    for (size_t i = 0; i < nrels; i++) {
+        if (check_batch_rel(rels[i], err) < 0)
+            return -1;
+        for (size_t k = 0; k < nrels; k++) {
+            size_t l = strlen(rels[k]);
+            if (k != i && !strncmp(rels[i], rels[k], l) && (rels[i][l] == '/' || !rels[i][l])) {
+                xerr_take(err, xfmt("batched rsync: volume directory '%s' lies inside '%s'",
+                                    rels[i], rels[k]));
+                return -1;
+            }
+        }
+    }
+    rc_argv_add(a, "rsync");
+    rc_argv_add(a, "-a");
+    rc_argv_add(a, "--numeric-ids");
+    if (o->acls)
+        rc_argv_add(a, "-A");
+    if (o->xattrs)
+        rc_argv_add(a, "-X");
+    rc_argv_add(a, "--delete");
+    rc_argv_add(a, "--partial");
+    if (o->checksum)
+        rc_argv_add(a, "--checksum");
+    rc_argv_add(a, "--relative");
+    add_tail_opts(c, o, a);
+    /* add_tail_opts wrote --out-format=@%i; the batch needs names too */
+    for (size_t i = 0; i < a->n; i++) {
+        if (!strcmp(a->v[i], "--out-format=@%i")) {
+            char *f = strdup("--out-format=@%i %b %l %n");
+            if (!f) {
+                a->oom = true;
+                break;
+            }
+            free(a->v[i]);
+            a->v[i] = f;
+        }
+    }
+    const char *sb = strcmp(src_base, "/") ? src_base : "";
+    for (size_t i = 0; i < nrels; i++)
+        rc_argv_addf(a, "%s/./%s/", sb, rels[i]);
+    char *h = rc_dest_host(c, true);
+    rc_argv_addf(a, "%s:%s/", h ? h : "", strcmp(dest_base, "/") ? dest_base : "");
+    free(h);
+    if (a->oom) {
+        xerr_take(err, xfmt("out of memory"));
+        return -1;
+    }
+    return 0;
+}
+
+static const char *parse_ll(const char *p, long long *v)
+{
+    if (!isdigit((unsigned char)*p))
+        return NULL;
+    long long x = 0;
+    while (isdigit((unsigned char)*p)) {
+        if (x < (long long)1 << 58)
+            x = x * 10 + (*p - '0');
+        p++;
+    }
+    *v = x;
+    return p;
+}
+
+int rc_item_parse(const char *line, rc_item *it)
+{
+    /* "@" + 11-char change string + " " + %b + " " + %l + " " + name */
+    if (line[0] != '@' || strnlen(line + 1, 12) < 12 || line[12] != ' ')
+        return -1;
+    it->flags = line + 1;
+    const char *p = parse_ll(line + 13, &it->bytes);
+    if (!p || *p != ' ' || !(p = parse_ll(p + 1, &it->length)) || *p != ' ' || !p[1])
+        return -1;
+    it->name = p + 1;
+    return 0;
+}
+
+long rc_item_owner(const char *name, const char *const *rels, size_t nrels)
+{
+    for (size_t i = 0; i < nrels; i++) {
+        size_t l = strlen(rels[i]);
+        if (!strncmp(name, rels[i], l) && (name[l] == '/' || name[l] == '\0'))
+            return (long)i;
+    }
+    return -1;
+}
+
 int rc_remove_argv(const rc_conn *c, const rc_sync_opts *o, const char *empty, const char *dest,
                    rc_argv *a, char **err)
 {

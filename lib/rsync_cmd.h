@@ -69,6 +69,36 @@ typedef struct rc_sync_opts {
 int rc_sync_argv(const rc_conn *c, const rc_sync_opts *o, const char *src, const char *dest,
                  rc_argv *a, char **err);
 
+/* One rsync for many volume directories that share a source base and a
+ * destination base: rel[i] is copied from SRC_BASE/rel[i] to
+ * [user@]host:DEST_BASE/rel[i] with --relative ("SRC_BASE/./rel/"), so
+ *   rsync -a --numeric-ids [-A] [-X] --delete --partial [-c] --relative
+ *         --timeout=T [--bwlimit=B] [-n] --stats --out-format=@%i %b %l %n
+ *         -e "<ssh>" -- SRC_BASE/./REL1/ SRC_BASE/./REL2/ ... [user@]host:DEST_BASE/
+ * --delete acts only inside each REL (the directories whose contents are
+ * sent); DEST_BASE itself and its other entries are never touched (implied
+ * parent directories are not synchronized).  Every rel must be a normalized
+ * relative path of printable characters without '\' (so rsync's itemized
+ * names can be matched back to it), and no rel may lie inside another. */
+int rc_sync_batch_argv(const rc_conn *c, const rc_sync_opts *o, const char *src_base,
+                       const char *const *rels, size_t nrels, const char *dest_base,
+                       rc_argv *a, char **err);
+
+/* One itemized line of a batch run ("@%i %b %l %n"): *item points at the
+ * 11-character change string, *name at the path (relative to the base).
+ * Returns 0, or -1 when the line is not an itemized line. */
+typedef struct rc_item {
+    const char *flags;            /* "<f+++++++++", "*deleting  ", ".d..t......" */
+    long long bytes;              /* %b: bytes actually transferred */
+    long long length;             /* %l: file length */
+    const char *name;             /* %n: path relative to the transfer base */
+} rc_item;
+int rc_item_parse(const char *line, rc_item *it);
+
+/* The rel (index into rels) that `name` lies in: name equals rel, rel + "/"
+ * or starts with rel + "/".  -1 when none. */
+long rc_item_owner(const char *name, const char *const *rels, size_t nrels);
+
 /* rsync argv that removes directory `dest` (remote) and nothing else: an
  * empty local directory `empty` is synced with --delete onto dest's parent
  * with filters that include only /<basename>, so every other entry of the

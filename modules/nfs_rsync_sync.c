@@ -12,6 +12,16 @@
  * one batched `realpath -m` on the DR host to refuse symlink escapes ->
  * worker threads run rsync (argv only) -> results.  A failing volume never
  * stops the others.  Linked statically: the host only needs rsync and ssh.
+ *
+ * Batching: volumes whose directories sit directly at the same relative path
+ * under one source base and one DR base (the usual case: no snapshot_dir,
+ * no symlinked volume dir) are synced by ONE rsync per batch with
+ * --relative (lib/rsync_cmd.h rc_sync_batch_argv), so a no-change re-sync
+ * of hundreds of volumes costs a few rsync/ssh sessions instead of one per
+ * volume.  Itemized lines ("@%i %b %l %n") are attributed back to their
+ * volume by path.  When a batch's rsync does not exit 0, each of its volumes
+ * is re-run on its own, so a broken volume gets its own error and the
+ * others their results (what the batch already did is counted too).
  */
 #include "jsonx.h"
 #include "module.h"
@@ -31,6 +41,8 @@
 
 #define SESSIONS_PER_MASTER 8     /* sshd's default MaxSessions is 10 */
 #define MAX_PARALLEL 64
+#define MAX_BATCH 64              /* volumes per rsync (auto sizing cap) */
+#define MAX_BATCH_ARGS (128 * 1024) /* bytes of source arguments per rsync */
 
 static const mod_opt opts[] = {
     { .name = "volumes", .type = OPT_LIST, .required = true },
@@ -47,6 +59,7 @@ static const mod_opt opts[] = {
     { .name = "connect_timeout", .type = OPT_INT, .def = "10" },
     { .name = "ssh_multiplex", .type = OPT_BOOL, .def = "true" },
     { .name = "parallel", .type = OPT_INT, .def = "0" },
+    { .name = "batch", .type = OPT_INT, .def = "0" },
     { .name = "snapshot_dir", .type = OPT_STR },
     { .name = "verify", .type = OPT_STR, .def = "\"none\"",
       .choices = (const char *[]){ "none", "checksum", NULL } },
@@ -84,7 +97,16 @@ typedef struct job {
     bool verified;
     long long verify_diffs;
     double duration;
+    bool batched;            /* synced (at least partly) by a batched rsync */
 } job;
+
+/* What a worker picks up: one volume, or a batch of volumes sharing the
+ * source and destination bases (n > 1). */
+typedef struct task {
+    size_t *idx;
+    size_t n;
+    char *src_base, *dest_base;
+} task;
 
 typedef struct run {
     module *m;
@@ -97,6 +119,8 @@ typedef struct run {
     char **control_paths;   /* per master; NULL entries when not connected */
     size_t nmasters;
     double volume_timeout;
+    task *tasks;
+    size_t ntasks;
     size_t next;
     pthread_mutex_t lock;
 } run;
@@ -470,6 +494,234 @@ static void run_job(run *r, job *j, const char *cp)
     spawn_result_free(&res);
 }
 
+/* ------------------------------------------------------------ batches */
+typedef struct batch_ctx {
+    run *r;
+    const task *t;
+    const char **rels;
+} batch_ctx;
+
+static void on_batch_line(void *ctx, const char *line, size_t len)
+{
+    (void)len;
+    batch_ctx *b = ctx;
+    rc_item it;
+    if (rc_item_parse(line, &it) < 0)
+        return;                       /* --stats lines: per-volume figures come from items */
+    long o = rc_item_owner(it.name, b->rels, b->t->n);
+    if (o < 0)
+        return;                       /* an implied parent directory: nobody's data */
+    rc_stats *st = &b->r->jobs[b->t->idx[o]].st;
+    st->items++;
+    st->bytes_sent += it.bytes;
+    if (!strncmp(it.flags, "*deleting", 9)) {
+        st->deletions++;
+    } else if (it.flags[1] == 'f' && (it.flags[0] == '<' || it.flags[0] == '>')) {
+        st->files_transferred++;
+        st->transferred_size += it.length;
+    }
+}
+
+static void add_stats(rc_stats *a, const rc_stats *b)
+{
+    a->items += b->items;
+    a->deletions += b->deletions;
+    a->files_transferred += b->files_transferred;
+    a->files_created += b->files_created;
+    a->files_deleted += b->files_deleted;
+    a->bytes_sent += b->bytes_sent;
+    a->bytes_received += b->bytes_received;
+    a->transferred_size += b->transferred_size;
+    a->have_stats |= b->have_stats;
+}
+
+/* Re-runs a volume on its own after its batch failed, keeping what the
+ * batch already did in its figures. */
+static void rerun_alone(run *r, job *j, const char *cp)
+{
+    rc_stats before = j->st;
+    double d = j->duration;
+    run_job(r, j, cp);
+    add_stats(&j->st, &before);
+    j->duration += d;
+}
+
+static void run_batch(run *r, const task *t, const char *cp)
+{
+    batch_ctx b = { .r = r, .t = t, .rels = calloc(t->n, sizeof(char *)) };
+    rc_conn c = r->conn;
+    c.control_path = cp;
+    rc_argv a = { 0 };
+    char *err = NULL;
+    int ok = -1;
+    if (b.rels) {
+        for (size_t i = 0; i < t->n; i++)
+            b.rels[i] = r->jobs[t->idx[i]].vol.rel;
+        ok = rc_sync_batch_argv(&c, &r->so, t->src_base, b.rels, t->n, t->dest_base, &a, &err);
+    }
+    free(err);
+    if (ok < 0) {                     /* cannot batch these: one by one */
+        rc_argv_free(&a);
+        free(b.rels);
+        for (size_t i = 0; i < t->n; i++)
+            run_job(r, &r->jobs[t->idx[i]], cp);
+        return;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        job *j = &r->jobs[t->idx[i]];
+        memset(&j->st, 0, sizeof j->st);
+        j->batched = true;
+    }
+    spawn_opts so = { .on_stdout_line = on_batch_line, .cb_ctx = &b, .tail_max = 16 * 1024 };
+    spawn_result res;
+    spawn_run(rc_argv_get(&a), &so, &res);
+    rc_argv_free(&a);
+    for (size_t i = 0; i < t->n; i++) {
+        job *j = &r->jobs[t->idx[i]];
+        j->duration = res.duration_s;
+        j->st.have_stats = true;
+    }
+    if (res.spawn_errno) {
+        for (size_t i = 0; i < t->n; i++) {
+            job *j = &r->jobs[t->idx[i]];
+            job_fail(j, xfmt("PV %s: cannot run rsync: %s (is rsync installed on this host?)",
+                             j->name, strerror(res.spawn_errno)));
+        }
+    } else if (spawn_ok(&res)) {
+        for (size_t i = 0; i < t->n; i++)
+            r->jobs[t->idx[i]].rc = 0;
+    } else {
+        /* which volume broke it is not reliably in rsync's output: each
+         * volume on its own gets its own status and error */
+        for (size_t i = 0; i < t->n; i++)
+            rerun_alone(r, &r->jobs[t->idx[i]], cp);
+    }
+    spawn_result_free(&res);
+    free(b.rels);
+}
+
+/* "<base>/<rel>" -> base (malloc'd; "/" for a top-level dir), or NULL when
+ * path does not end with "/" + rel. */
+static char *base_of(const char *path, const char *rel)
+{
+    size_t pl = strlen(path), rl = strlen(rel);
+    if (pl < rl + 1 || strcmp(path + pl - rl, rel) != 0 || path[pl - rl - 1] != '/')
+        return NULL;
+    size_t bl = pl - rl - 1;
+    return bl ? strndup(path, bl) : strdup("/");
+}
+
+static bool task_add(run *r, size_t *cap, task t)
+{
+    if (r->ntasks == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        task *nt = realloc(r->tasks, nc * sizeof *nt);
+        if (!nt)
+            return false;
+        r->tasks = nt;
+        *cap = nc;
+    }
+    r->tasks[r->ntasks++] = t;
+    return true;
+}
+
+static bool task_single(run *r, size_t *cap, size_t i)
+{
+    size_t *idx = malloc(sizeof *idx);
+    if (!idx)
+        return false;
+    *idx = i;
+    if (!task_add(r, cap, (task){ .idx = idx, .n = 1 })) {
+        free(idx);
+        return false;
+    }
+    return true;
+}
+
+/* Splits the runnable jobs into tasks: batches of up to `size` volumes per
+ * (source base, destination base), the rest one by one.  batch_opt 1: no
+ * batching.  Returns false when out of memory. */
+static bool plan_tasks(run *r, size_t par, long long batch_opt, size_t runnable)
+{
+    size_t cap = 0;
+    bool can = batch_opt != 1 && !r->absent && !(r->verify && !r->check) &&
+               r->volume_timeout == 0;
+    size_t size = batch_opt > 1 ? (size_t)batch_opt : (runnable + par - 1) / (par ? par : 1);
+    if (batch_opt <= 0 && size > MAX_BATCH)
+        size = MAX_BATCH;
+    char **sb = calloc(r->njobs + 1, sizeof(char *)), **db = calloc(r->njobs + 1, sizeof(char *));
+    bool *done = calloc(r->njobs + 1, sizeof(bool));
+    bool okm = sb && db && done;
+    for (size_t i = 0; okm && i < r->njobs; i++) {
+        job *j = &r->jobs[i];
+        if (j->error || j->skipped) {
+            done[i] = true;
+            continue;
+        }
+        if (can && size > 1) {
+            sb[i] = base_of(j->src, j->vol.rel);
+            db[i] = sb[i] ? base_of(j->vol.dest_dir, j->vol.rel) : NULL;
+        }
+    }
+    for (size_t i = 0; okm && i < r->njobs; i++) {
+        if (done[i])
+            continue;
+        if (!sb[i] || !db[i]) {
+            done[i] = true;
+            okm = task_single(r, &cap, i);
+            continue;
+        }
+        /* a batch: i plus the next jobs with the same bases */
+        size_t *idx = malloc(size * sizeof *idx), n = 0, bytes = 0;
+        if (!idx) {
+            okm = false;
+            break;
+        }
+        for (size_t k = i; k < r->njobs && n < size; k++) {
+            if (done[k] || !sb[k] || !db[k] || strcmp(sb[k], sb[i]) || strcmp(db[k], db[i]))
+                continue;
+            size_t need = strlen(sb[k]) + strlen(r->jobs[k].vol.rel) + 8;
+            if (n > 0 && bytes + need > MAX_BATCH_ARGS)
+                break;
+            bytes += need;
+            idx[n++] = k;
+            done[k] = true;
+        }
+        task t = { .idx = idx, .n = n };
+        if (n > 1) {
+            t.src_base = strdup(sb[i]);
+            t.dest_base = strdup(db[i]);
+            okm = t.src_base && t.dest_base;
+        }
+        if (!okm || !task_add(r, &cap, t)) {
+            free(t.src_base);
+            free(t.dest_base);
+            free(idx);
+            okm = false;
+        }
+    }
+    for (size_t i = 0; sb && i < r->njobs; i++)
+        free(sb[i]);
+    for (size_t i = 0; db && i < r->njobs; i++)
+        free(db[i]);
+    free(sb);
+    free(db);
+    free(done);
+    return okm;
+}
+
+static void free_tasks(run *r)
+{
+    for (size_t i = 0; i < r->ntasks; i++) {
+        free(r->tasks[i].idx);
+        free(r->tasks[i].src_base);
+        free(r->tasks[i].dest_base);
+    }
+    free(r->tasks);
+    r->tasks = NULL;
+    r->ntasks = 0;
+}
+
 typedef struct worker_arg {
     run *r;
     size_t id;
@@ -482,14 +734,15 @@ static void *worker(void *p)
     const char *cp = r->nmasters ? r->control_paths[wa->id % r->nmasters] : NULL;
     for (;;) {
         pthread_mutex_lock(&r->lock);
-        size_t i = r->next;
-        while (i < r->njobs && (r->jobs[i].error || r->jobs[i].skipped))
-            i++;
-        r->next = i + 1;
+        size_t i = r->next++;
         pthread_mutex_unlock(&r->lock);
-        if (i >= r->njobs)
+        if (i >= r->ntasks)
             break;
-        run_job(r, &r->jobs[i], cp);
+        const task *t = &r->tasks[i];
+        if (t->n > 1)
+            run_batch(r, t, cp);
+        else if (t->n == 1)
+            run_job(r, &r->jobs[t->idx[0]], cp);
     }
     return NULL;
 }
@@ -534,6 +787,7 @@ static json_t *job_result(const run *r, const job *j)
     json_object_set_new(o, "items_changed", json_integer(j->st.items));
     json_object_set_new(o, "duration_s", json_real((double)(long long)(j->duration * 1000) / 1000.0));
     json_object_set_new(o, "rc", j->rc >= 0 ? json_integer(j->rc) : json_null());
+    json_object_set_new(o, "batched", json_boolean(j->batched));
     json_object_set_new(o, "error", j->error ? json_string(j->error) : json_null());
     if (j->stderr_tail)
         json_object_set_new(o, "stderr_tail", json_string(j->stderr_tail));
@@ -631,6 +885,9 @@ int main(int argc, char **argv)
         mod_fail(&m, "parallel %lld: must be 0 (automatic) to %d", par, MAX_PARALLEL);
     if (par == 0)
         par = default_parallel();
+    long long batch_opt = mod_int(&m, "batch");
+    if (batch_opt < 0)
+        mod_fail(&m, "batch %lld: must be 0 (automatic), 1 (one rsync per volume) or more", batch_opt);
     if (r.absent) {
         json_t *pe = mod_param(&m, "pv_exists_on_primary");
         if (!json_is_false(pe))
@@ -710,7 +967,12 @@ int main(int argc, char **argv)
             free(conn_err);
         } else {
             check_remote_paths(&r);
-            size_t nthreads = (size_t)par < runnable ? (size_t)par : runnable;
+            size_t still = 0;
+            for (size_t i = 0; i < r.njobs; i++)
+                still += !r.jobs[i].error && !r.jobs[i].skipped;
+            if (!plan_tasks(&r, (size_t)par, batch_opt, still))
+                mod_fail(&m, "out of memory");
+            size_t nthreads = (size_t)par < r.ntasks ? (size_t)par : r.ntasks;
             pthread_t *th = calloc(nthreads, sizeof(*th));
             worker_arg *wa = calloc(nthreads, sizeof(*wa));
             size_t started = 0;
@@ -721,12 +983,13 @@ int main(int argc, char **argv)
                 else
                     break;
             }
-            if (started == 0)
+            if (started == 0 && r.ntasks > 0)
                 worker(&(worker_arg){ .r = &r, .id = 0 });
             for (size_t t = 0; t < started; t++)
                 pthread_join(th[t], NULL);
             free(th);
             free(wa);
+            free_tasks(&r);
         }
         stop_masters(&r);
         remove_tmp(tmpdir, empty);

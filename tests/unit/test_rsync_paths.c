@@ -503,6 +503,90 @@ static void test_remove_argv(void **state)
     free(err);
 }
 
+static void test_batch_argv(void **state)
+{
+    (void)state;
+    rc_conn c = { .host = "198.18.0.3", .user = "root", .host_key_checking = "yes",
+                  .control_path = "/tmp/x/cm0" };
+    rc_sync_opts o = { .timeout = 300 };
+    const char *rels[] = { "ns-a-pv1", "ns-b-pv2", "nested/dir" };
+    rc_argv a = { 0 };
+    char *err = NULL;
+    assert_int_equal(rc_sync_batch_argv(&c, &o, "/e", rels, 3, "/d", &a, &err), 0);
+    char *j = joined(&a);
+    assert_string_equal(j,
+        "<rsync> <-a> <--numeric-ids> <--delete> <--partial> <--relative> <--timeout=300> "
+        "<--stats> <--out-format=@%i %b %l %n> <-e> "
+        "<ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ClearAllForwardings=yes "
+        "-o ControlPath=/tmp/x/cm0 -o ControlMaster=no> <--> </e/./ns-a-pv1/> </e/./ns-b-pv2/> "
+        "</e/./nested/dir/> <root@198.18.0.3:/d/>");
+    free(j);
+    rc_argv_free(&a);
+
+    /* bases at the root */
+    const char *one[] = { "v" };
+    assert_int_equal(rc_sync_batch_argv(&c, &o, "/", one, 1, "/", &a, &err), 0);
+    assert_string_equal(a.v[a.n - 2], "/./v/");
+    assert_string_equal(a.v[a.n - 1], "root@198.18.0.3:/");
+    rc_argv_free(&a);
+
+    /* refused: unusable rels (not normalized, traversal, unprintable, a
+     * backslash, a space), a rel inside another, no rels, bad bases */
+    const char *bad[][2] = { { "../x", "x" }, { "a/../b", "x" }, { "a//b", "x" }, { "./a", "x" },
+                             { "a\x01b", "x" }, { "a\\b", "x" }, { "a b", "x" }, { "/abs", "x" },
+                             { "a", "a/b" }, { "a/b", "a" }, { "same", "same" } };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *r2[] = { bad[i][0], bad[i][1] };
+        assert_int_equal(rc_sync_batch_argv(&c, &o, "/e", r2, 2, "/d", &a, &err), -1);
+        assert_int_equal(a.n, 0);
+        assert_non_null(err);
+        free(err);
+        err = NULL;
+    }
+    assert_int_equal(rc_sync_batch_argv(&c, &o, "/e", rels, 0, "/d", &a, &err), -1);
+    free(err);
+    err = NULL;
+    assert_int_equal(rc_sync_batch_argv(&c, &o, "e", rels, 1, "/d", &a, &err), -1);
+    free(err);
+    err = NULL;
+    assert_int_equal(rc_sync_batch_argv(&c, &o, "/e", rels, 1, "/d -oX", &a, &err), -1);
+    free(err);
+    rc_argv_free(&a);
+}
+
+static void test_item_lines(void **state)
+{
+    (void)state;
+    rc_item it;
+    assert_int_equal(rc_item_parse("@<f+++++++++ 45 2 ns-a-pv1/f1", &it), 0);
+    assert_memory_equal(it.flags, "<f+++++++++", 11);
+    assert_int_equal(it.bytes, 45);
+    assert_int_equal(it.length, 2);
+    assert_string_equal(it.name, "ns-a-pv1/f1");
+    assert_int_equal(rc_item_parse("@*deleting   0 0 ns-b-pv2/old file", &it), 0);
+    assert_memory_equal(it.flags, "*deleting", 9);
+    assert_string_equal(it.name, "ns-b-pv2/old file");
+    assert_int_equal(rc_item_parse("@.d..t...... 0 4096 nested/dir/", &it), 0);
+    assert_string_equal(it.name, "nested/dir/");
+    /* not item lines */
+    assert_int_equal(rc_item_parse("Number of files: 9", &it), -1);
+    assert_int_equal(rc_item_parse("@<f+++++++++", &it), -1);
+    assert_int_equal(rc_item_parse("@<f+++++++++ 45 2 ", &it), -1);
+    assert_int_equal(rc_item_parse("@<f+++++++++ x 2 a", &it), -1);
+    assert_int_equal(rc_item_parse("@<f+++++++++ 45 a", &it), -1);
+    assert_int_equal(rc_item_parse("@short", &it), -1);
+    assert_int_equal(rc_item_parse("", &it), -1);
+
+    const char *rels[] = { "ns-a-pv1", "ns-a-pv10", "nested/dir" };
+    assert_int_equal(rc_item_owner("ns-a-pv1/f1", rels, 3), 0);
+    assert_int_equal(rc_item_owner("ns-a-pv1/", rels, 3), 0);
+    assert_int_equal(rc_item_owner("ns-a-pv10/x", rels, 3), 1);   /* not pv1's */
+    assert_int_equal(rc_item_owner("nested/dir/a/b", rels, 3), 2);
+    assert_int_equal(rc_item_owner("nested/", rels, 3), -1);      /* implied parent */
+    assert_int_equal(rc_item_owner("ns-a-pv", rels, 3), -1);
+    assert_int_equal(rc_item_owner("other/x", rels, 3), -1);
+}
+
 static void test_stats_parsing(void **state)
 {
     (void)state;
@@ -563,6 +647,8 @@ int main(void)
         cmocka_unit_test(test_sync_argv_minimal_and_v6),
         cmocka_unit_test(test_injection_refused),
         cmocka_unit_test(test_remove_argv),
+        cmocka_unit_test(test_batch_argv),
+        cmocka_unit_test(test_item_lines),
         cmocka_unit_test(test_stats_parsing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
