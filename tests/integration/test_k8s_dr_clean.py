@@ -8,43 +8,14 @@ installed in the repo's collection) and run from a private copy of the
 collection, so nobody else's installed modules are touched.
 """
 import json
-import os
-import shlex
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-COLL = REPO / "collections/ansible_collections/ocpv/dr"
-
-
-# ------------------------------------------------------------------ lab env
-
-def _load_env():
-    path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
-    if not path.is_file():
-        pytest.fail(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
-    env = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line.startswith("export "):
-            continue
-        key, _, val = line[len("export "):].partition("=")
-        parts = shlex.split(val)
-        env[key] = parts[0] if parts else ""
-    if os.environ.get("LAB_VENV"):   # a venv other than the lab's own
-        env["LAB_VENV"] = os.environ["LAB_VENV"]
-    return env
-
-
-@pytest.fixture(scope="module")
-def lab():
-    return _load_env()
+import _modrun
 
 
 def kubectl(lab, cluster, *args, kubeconfig=None, input=None, check=True):
@@ -231,54 +202,18 @@ def scope2(lab):
 # ------------------------------------------------------------------ running the module
 
 @pytest.fixture(scope="module")
-def collection(lab, tmp_path_factory):
+def collection(tmp_path_factory):
     """A private copy of the collection holding the module under test."""
-    binary = Path(os.environ.get("K8S_DR_CLEAN_BIN", COLL / "plugins/modules/k8s_dr_clean"))
-    if not binary.is_file():
-        pytest.fail(f"module binary {binary} missing: build it (meson install --tags modules) "
-                    "or set K8S_DR_CLEAN_BIN")
-    root = tmp_path_factory.mktemp("coll")
-    dst = root / "ansible_collections/ocpv/dr"
-    (dst / "plugins/modules").mkdir(parents=True)
-    for f in ("galaxy.yml", "meta"):
-        src = COLL / f
-        if src.is_dir():
-            shutil.copytree(src, dst / f)
-        elif src.exists():
-            shutil.copy(src, dst / f)
-    shutil.copy(binary, dst / "plugins/modules/k8s_dr_clean")
-    shutil.copy(COLL / "plugins/modules/k8s_dr_clean.yml", dst / "plugins/modules/")
-    return root
+    return _modrun.private_collection(tmp_path_factory.mktemp("coll"), "k8s_dr_clean",
+                                      "K8S_DR_CLEAN_BIN")
 
 
 def run_module(lab, collection, args, check=False, diff=False):
     """Runs one ocpv.dr.k8s_dr_clean task through ansible-playbook; returns
-    the task result (dict)."""
-    with tempfile.TemporaryDirectory() as d:
-        Path(d, "vars.json").write_text(json.dumps({"dr_args": args}))
-        Path(d, "play.yml").write_text(
-            "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-            "    - ocpv.dr.k8s_dr_clean: '{{ dr_args }}'\n")
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collection),
-                   ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOCALHOST_WARNING="false",
-                   ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
-        for k in list(env):
-            if k.startswith("K8S_AUTH_"):
-                del env[k]
-        cmd = [str(Path(lab["LAB_VENV"]) / "bin/ansible-playbook"), "-i", "localhost,",
-               "-c", "local", "-e", "@" + str(Path(d, "vars.json")),
-               "-e", "ansible_python_interpreter=" + str(Path(lab["LAB_VENV"]) / "bin/python"),
-               str(Path(d, "play.yml"))]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=d)
-    try:
-        out = json.loads(p.stdout)
-        return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        raise AssertionError(f"ansible-playbook rc={p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    the task result (dict).  K8S_AUTH_* of the caller's environment are not
+    passed on (the module would fall back to them)."""
+    return _modrun.run_task(lab, collection, "k8s_dr_clean", args, check=check, diff=diff,
+                            drop_env_prefix="K8S_AUTH_")
 
 
 def dr_conn(lab, limited=False):

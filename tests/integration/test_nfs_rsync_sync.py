@@ -26,9 +26,9 @@ import uuid
 import pytest
 import yaml
 
+import _modrun
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODULE_BIN = os.path.join(REPO, "collections", "ansible_collections", "ocpv", "dr", "plugins",
-                          "modules", "nfs_rsync_sync")
 
 PLAYBOOK = """
 - hosts: localhost
@@ -65,10 +65,12 @@ def read_env():
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab(tmp_path_factory):
     env = read_env()
-    if not os.access(MODULE_BIN, os.X_OK):
-        pytest.fail(f"{MODULE_BIN} missing: run meson install -C <build> --tags modules")
+    # the binary under test (NFS_RSYNC_SYNC_BIN, default: the installed one)
+    # in a private copy of the collection
+    env["COLLECTIONS_PATH"] = str(_modrun.private_collection(
+        tmp_path_factory.mktemp("coll"), "nfs_rsync_sync", "NFS_RSYNC_SYNC_BIN"))
     with open(env["LAB_INVENTORY"]) as f:
         inv = yaml.safe_load(f)
     env["PRIMARY_ROOT"] = inv["all"]["children"]["primary_nfs_server"]["hosts"]["nfs-primary"]["export_root"]
@@ -185,7 +187,7 @@ def run_module(lab, args, check=False, verbose=False):
         if verbose:
             cmd.append("-vvv")
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-                   ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "collections"))
+                   ANSIBLE_COLLECTIONS_PATH=lab["COLLECTIONS_PATH"])
         p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stdout + p.stderr
         with open(out) as f:
@@ -285,6 +287,61 @@ def test_deletions_propagate_only_inside_the_volume(lab, prefix):
     assert open(f"{lab['DR_ROOT']}/{prefix}-rootfile").read() == "keep"
 
 
+def test_batched_volumes_keep_per_volume_results(lab, prefix):
+    """One rsync for five volumes (batch: 5), among them a nested directory:
+    figures, changes and deletions are still told per volume, --delete stays
+    inside each volume dir, and batch: 1 gives the same outcome."""
+    vols = [subdir_pv(lab, prefix, f"b{i}", f"pv-b{i}") for i in range(4)]
+    vols.append(dynamic_pv(lab, "pv-nest", f"{prefix}-dyn/nested/vol"))
+    srcs = {f"pv-b{i}": f"{lab['PRIMARY_ROOT']}/{prefix}-b{i}-pv-b{i}" for i in range(4)}
+    srcs["pv-nest"] = f"{lab['PRIMARY_ROOT']}/{prefix}-dyn/nested/vol"
+    for name, src in srcs.items():
+        fill(src, name)
+    dests = {n: s.replace(lab["PRIMARY_ROOT"], lab["DR_ROOT"], 1) for n, s in srcs.items()}
+    args = {"volumes": vols, "storage_profiles": profiles(lab), "parallel": 2, "batch": 5}
+
+    r = run_module(lab, args)
+    assert not r.get("failed"), r.get("msg")
+    res = by_name(r)
+    for name in srcs:
+        v = res[name]
+        assert v["batched"] is True and v["ok"] and v["changed"] and v["rc"] == 0, v
+        assert v["files_transferred"] == 6 and v["bytes_sent"] > 200_000, v
+        assert tree_digest(dests[name]) == tree_digest(srcs[name]), name
+
+    # things on DR that are not volumes, also beside the nested volume, survive
+    keep = [f"{lab['DR_ROOT']}/{prefix}-sibling/keep", f"{lab['DR_ROOT']}/{prefix}-dyn/nested/keep",
+            f"{lab['DR_ROOT']}/{prefix}-rootfile"]
+    for k in keep:
+        os.makedirs(os.path.dirname(k), exist_ok=True)
+        with open(k, "w") as f:
+            f.write("keep")
+    os.unlink(f"{srcs['pv-b1']}/f3.bin")                # 3 deletions in pv-b1
+    shutil.rmtree(f"{srcs['pv-b1']}/sub/deeper")
+    with open(f"{srcs['pv-nest']}/f1.bin", "ab") as f:  # 1 changed file in pv-nest
+        f.write(b"more")
+
+    r = run_module(lab, args)
+    assert not r.get("failed"), r.get("msg")
+    res = by_name(r)
+    assert r["summary"]["changed"] == 2
+    assert res["pv-b1"]["changed"] and res["pv-b1"]["files_deleted"] == 3
+    assert res["pv-b1"]["files_transferred"] == 0
+    assert res["pv-nest"]["changed"] and res["pv-nest"]["files_transferred"] == 1
+    assert res["pv-nest"]["files_deleted"] == 0
+    for name in ("pv-b0", "pv-b2", "pv-b3"):
+        assert res[name]["changed"] is False and res[name]["items_changed"] == 0, res[name]
+    for name in srcs:
+        assert tree_digest(dests[name]) == tree_digest(srcs[name]), name
+    for k in keep:
+        assert open(k).read() == "keep", k
+
+    r = run_module(lab, dict(args, batch=1))
+    assert not r.get("failed"), r.get("msg")
+    assert r["changed"] is False
+    assert not any(v["batched"] for v in r["volumes"])
+
+
 def test_traversal_and_symlink_escapes_refused(lab, prefix):
     outside_p = tempfile.mkdtemp(prefix="nfs-outside-")
     outside_d = tempfile.mkdtemp(prefix="nfs-outside-dr-")
@@ -346,15 +403,22 @@ def test_broken_volume_does_not_stop_the_rest(lab, prefix):
     missing = subdir_pv(lab, prefix, "gone", "pv-missing")           # no source dir
     unknown = dynamic_pv(lab, "pv-unknown", f"{prefix}-u")
     unknown["spec"]["storageClassName"] = "ceph-rbd"
-    # DR side: a regular FILE where the volume dir should be -> rsync fails for it
+    # DR side: an immutable file rsync must replace -> rsync fails for this
+    # volume (alone and inside a batch)
     fill(f"{lab['PRIMARY_ROOT']}/{prefix}-c9-pv9", "9", nfiles=1)
-    with open(f"{lab['DR_ROOT']}/{prefix}-c9-pv9", "w") as f:
+    stuck = f"{lab['DR_ROOT']}/{prefix}-c9-pv9/f0.bin"
+    os.makedirs(os.path.dirname(stuck))
+    with open(stuck, "w") as f:
         f.write("in the way")
+    subprocess.run(["chattr", "+i", stuck], check=True)
     blocked = subdir_pv(lab, prefix, "c9", "pv9")
     vols[3:3] = [missing, blocked, unknown]
 
-    r = run_module(lab, {"volumes": vols, "storage_profiles": profiles(lab), "parallel": 4,
-                         "fail_on_error": False})
+    try:
+        r = run_module(lab, {"volumes": vols, "storage_profiles": profiles(lab), "parallel": 4,
+                             "fail_on_error": False})
+    finally:
+        subprocess.run(["chattr", "-i", stuck], check=True)
     assert not r.get("failed"), r.get("msg")
     res = by_name(r)
     assert "does not exist" in res["pv-missing"]["error"]
@@ -362,6 +426,11 @@ def test_broken_volume_does_not_stop_the_rest(lab, prefix):
     assert res["pv9"]["rc"] not in (None, 0) and "rsync exited with status" in res["pv9"]["error"]
     assert res["pv9"]["stderr_tail"]
     assert r["summary"]["failed"] == 3 and r["summary"]["ok"] == 6
+    # 7 runnable volumes, parallel 4: batches (pv0 pv1) (pv2 pv9) (pv3 pv4)
+    # and pv5 alone; pv9 broke its batch and was re-run alone, its batch
+    # partner pv2 still synced (checked below)
+    assert res["pv9"]["batched"] is True and res["pv2"]["batched"] is True
+    assert [res[f"pv{i}"]["batched"] for i in range(6)] == [True] * 5 + [False]
     assert any("3 of 9 volume(s) failed" in w for w in r.get("warnings", []))
     for i in range(6):
         assert res[f"pv{i}"]["synced"] is True

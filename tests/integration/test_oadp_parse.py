@@ -7,16 +7,14 @@ list, logs, ... side by side) and uploaded with boto3 under a prefix of the
 test's own, so tests and people sharing one lab do not see each other's
 backups; the prefix is removed afterwards.  The module binary is taken from
 OADP_PARSE_BIN (default: the one installed in the repo's collection) and run
-from a private copy of the collection.
+from a private copy of the collection (_modrun.py).
 """
 import configparser
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,9 +22,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-COLL = REPO / "collections/ansible_collections/ocpv/dr"
 sys.path.insert(0, str(REPO / "tests/fixtures/velero"))
 import gen_backup  # noqa: E402
+import _modrun  # noqa: E402
 
 NOW = datetime.now(timezone.utc)
 
@@ -117,48 +115,15 @@ def store(lab, s3, tmp_path):
 # ------------------------------------------------------------------ running the module
 
 @pytest.fixture(scope="module")
-def collection(lab, tmp_path_factory):
-    binary = Path(os.environ.get("OADP_PARSE_BIN", COLL / "plugins/modules/oadp_parse"))
-    if not binary.is_file():
-        pytest.fail(f"module binary {binary} missing: build it (meson install --tags modules) "
-                    "or set OADP_PARSE_BIN")
-    root = tmp_path_factory.mktemp("coll")
-    dst = root / "ansible_collections/ocpv/dr"
-    (dst / "plugins/modules").mkdir(parents=True)
-    for f in ("galaxy.yml", "meta"):
-        src = COLL / f
-        if src.is_dir():
-            shutil.copytree(src, dst / f)
-        elif src.exists():
-            shutil.copy(src, dst / f)
-    shutil.copy(binary, dst / "plugins/modules/oadp_parse")
-    shutil.copy(COLL / "plugins/modules/oadp_parse.yml", dst / "plugins/modules/")
-    return root
+def collection(tmp_path_factory):
+    return _modrun.private_collection(tmp_path_factory.mktemp("coll"), "oadp_parse",
+                                      "OADP_PARSE_BIN")
 
 
 def run_module(lab, collection, args, check=False, raw=False):
     """One ocpv.dr.oadp_parse task through ansible-playbook; returns the task
     result (and with raw=True also the whole stdout+stderr text)."""
-    with tempfile.TemporaryDirectory() as d:
-        Path(d, "vars.json").write_text(json.dumps({"oadp_args": args}))
-        Path(d, "play.yml").write_text(
-            "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-            "    - ocpv.dr.oadp_parse: '{{ oadp_args }}'\n")
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collection),
-                   ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOCALHOST_WARNING="false",
-                   ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
-        cmd = [str(Path(lab["LAB_VENV"]) / "bin/ansible-playbook"), "-i", "localhost,",
-               "-c", "local", "-e", "@" + str(Path(d, "vars.json")),
-               "-e", "ansible_python_interpreter=" + str(Path(lab["LAB_VENV"]) / "bin/python"),
-               str(Path(d, "play.yml"))]
-        if check:
-            cmd.append("--check")
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=d)
-    try:
-        res = json.loads(p.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        raise AssertionError(f"ansible-playbook rc={p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    return (res, p.stdout + p.stderr) if raw else res
+    return _modrun.run_task(lab, collection, "oadp_parse", args, check=check, raw=raw)
 
 
 def ok(res):
