@@ -319,6 +319,11 @@ json_t *mod_render(module *m, bool failed, const char *msg)
     return render(m, failed, msg, false);
 }
 
+int mod_result_fd(void)
+{
+    return result_fd >= 0 ? result_fd : STDOUT_FILENO;
+}
+
 /* Writes the whole line to the saved stdout (or fd 1 outside mod_init). */
 static void emit(json_t *r)
 {

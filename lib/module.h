@@ -136,6 +136,12 @@ noreturn void mod_fail(module *m, const char *fmt, ...) __attribute__((format(pr
 /* Renders the final result object without printing or exiting (tests). */
 json_t *mod_render(module *m, bool failed, const char *msg);
 
+/* The descriptor the result line goes to (the real stdout saved by
+ * mod_init; fd 1 points at stderr meanwhile).  For a module that writes a
+ * very large result itself (oadp_parse: mod_render + its own object text,
+ * then mod_free and exit). */
+int mod_result_fd(void);
+
 /* Replaces every occurrence of each secret inside every string of `v`
  * (recursively, keys included) with "********".  Used by mod_render; also
  * for logs in the forwarder. */

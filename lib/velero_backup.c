@@ -312,7 +312,8 @@ static int handle_entry(rd_state *s, struct archive *a, struct archive_entry *e,
         return 0;
     }
     s->st->parsed++;
-    int rc = s->h->item ? s->h->item(s->ud, &p, obj, err) : 0;
+    int rc = s->h->item_raw ? s->h->item_raw(s->ud, &p, obj, s->buf, (size_t)n, err)
+             : s->h->item ? s->h->item(s->ud, &p, obj, err) : 0;
     json_decref(obj);
     return rc;
 

@@ -85,6 +85,11 @@ typedef struct vb_handler {
     /* A parsed item (obj borrowed: json_incref to keep).  Return 0, or -1 to
      * stop the read with *err set (malloc'd). */
     int (*item)(void *ud, const vb_path *p, json_t *obj, char **err);
+    /* Same, with the entry's bytes (valid JSON, len bytes, borrowed until the
+     * call returns): a handler can keep the text instead of the tree.  When
+     * set it is called instead of item. */
+    int (*item_raw)(void *ud, const vb_path *p, json_t *obj, const char *raw, size_t len,
+                    char **err);
     /* A skipped entry.  entry is printable already. */
     void (*warn)(void *ud, vb_warn_kind kind, const char *entry, const char *msg);
     /* Contents of metadata/version (trimmed, printable). */
@@ -153,6 +158,30 @@ void vb_collector_free(vb_collector *c);
 /* The handler to pass to vb_read with the collector as ud. */
 extern const vb_handler vb_collector_handler;
 
+/* The selected objects as their original JSON text, per output list.
+ * Pointers stay valid until the collector is freed. */
+typedef struct vb_raw {
+    const char *data;
+    size_t len;
+} vb_raw;
+typedef struct vb_raw_list {
+    char *name;                  /* "pv_info_list", ... or a group-resource (other_lists) */
+    vb_raw *v;
+    size_t n, cap;
+} vb_raw_list;
+typedef struct vb_raw_result {
+    vb_raw_list known[6];        /* pv, pvc, vs, vsc, vm, dv _info_list, in that order */
+    vb_raw_list *other;          /* other_lists entries */
+    size_t nother;
+} vb_raw_result;
+
+/* Like vb_collector_result, but the object lists (the *_info_list keys and
+ * other_lists) are left out of the returned object and handed back as text
+ * in *out (free with vb_raw_result_free): a large result is written without
+ * building and serializing a tree of every object. */
+json_t *vb_collector_result_raw(vb_collector *c, const vb_stats *st, vb_raw_result *out);
+void vb_raw_result_free(vb_raw_result *r);
+
 /* Builds the result (new reference):
  *   { "format_version", "pv_info_list", "pvc_info_list", "vs_info_list",
  *     "vsc_info_list", "vm_info_list", "dv_info_list",
@@ -161,7 +190,8 @@ extern const vb_handler vb_collector_handler;
  *                 "entries", "items", "skipped", "skipped_by_reason": {...},
  *                 "duplicates" },
  *     "warnings": [ "..." ] }
- * The collector is consumed (objects moved out); free it afterwards. */
+ * The collector is left as it is (vb_collector_result_raw may follow); free
+ * it afterwards. */
 json_t *vb_collector_result(vb_collector *c, const vb_stats *st);
 
 #endif

@@ -2,7 +2,8 @@
  * the oadp_parse result: filters by namespace / resource / label selector,
  * keeps each object once (a preferred-version copy beats other API versions),
  * keeps PVs / VSCs bound to selected PVCs / VSs, counts every resource, and
- * records capped warnings.  Memory: the selected objects plus small tables. */
+ * records capped warnings.  Memory: the selected objects' JSON text (kept as
+ * read, not as jansson trees) plus small tables. */
 #include "velero_backup.h"
 
 #include <stdio.h>
@@ -35,7 +36,11 @@ struct vb_collector {
     char **want_gr;  size_t nwant;     /* requested group-resources (exact or bare resource) */
     const char *const *ns; size_t nns;
     const vb_selector *sel;
-    json_t *items;         /* key -> {"rank","obj","gr","pending"} (insertion ordered) */
+    json_t *items;         /* key -> {"rank","raw","gr","pending"[,"rns","rname"]}
+                              (insertion ordered; "raw" indexes raw[]) */
+    char **raw;            /* the kept objects' JSON text (NULL: replaced) */
+    size_t *rawlen;
+    size_t nraw, rawcap;
     json_t *rcounts;       /* gr -> [classic, preferred, other] */
     json_t *warnings;      /* capped list of strings */
     size_t max_warnings, nwarn_total;
@@ -87,6 +92,10 @@ void vb_collector_free(vb_collector *c)
         free(c->want_gr[i]);
     free(c->want_gr);
     json_decref(c->items);
+    for (size_t i = 0; i < c->nraw; i++)
+        free(c->raw[i]);
+    free(c->raw);
+    free(c->rawlen);
     json_decref(c->rcounts);
     json_decref(c->warnings);
     free(c);
@@ -206,9 +215,40 @@ static const char *ref_ns(json_t *obj, const char *field)
     return json_string_value(json_object_get(ref, "namespace"));
 }
 
-static int c_item(void *ud, const vb_path *p, json_t *obj, char **err)
+static const char *ref_name(json_t *obj, const char *field)
 {
-    (void)err;
+    json_t *spec = json_object_get(obj, "spec");
+    json_t *ref = json_object_get(spec, field);
+    return json_string_value(json_object_get(ref, "name"));
+}
+
+/* Keeps a copy of the entry's text; its index, or -1 when out of memory. */
+static long keep_raw(vb_collector *c, const char *raw, size_t len)
+{
+    if (c->nraw == c->rawcap) {
+        size_t nc = c->rawcap ? c->rawcap * 2 : 1024;
+        char **nr = realloc(c->raw, nc * sizeof *nr);
+        if (!nr)
+            return -1;
+        c->raw = nr;
+        size_t *nl = realloc(c->rawlen, nc * sizeof *nl);
+        if (!nl)
+            return -1;
+        c->rawlen = nl;
+        c->rawcap = nc;
+    }
+    char *d = malloc(len ? len : 1);
+    if (!d)
+        return -1;
+    memcpy(d, raw, len);
+    c->raw[c->nraw] = d;
+    c->rawlen[c->nraw] = len;
+    return (long)c->nraw++;
+}
+
+static int c_item_raw(void *ud, const vb_path *p, json_t *obj, const char *raw, size_t len,
+                      char **err)
+{
     vb_collector *c = ud;
     int k = known_index(p->resource);
     if (p->cluster && c->nns > 0) {
@@ -226,16 +266,53 @@ static int c_item(void *ud, const vb_path *p, json_t *obj, char **err)
             return 0;
         pending = true;       /* kept if its PVC / VS is selected (decided at the end) */
     }
+    long idx = keep_raw(c, raw, len);
+    if (idx < 0) {
+        *err = strdup("out of memory keeping the selected objects");
+        return -1;
+    }
     char key[800];
     item_key(p, key, sizeof key);
-    json_t *rec = json_pack("{s:i, s:O, s:s, s:b}", "rank", rank_of(p), "obj", obj,
+    json_t *rec = json_pack("{s:i, s:I, s:s, s:b}", "rank", rank_of(p), "raw", (json_int_t)idx,
                             "gr", p->resource, "pending", pending);
-    if (!rec)
+    if (!rec) {
+        free(c->raw[idx]);
+        c->raw[idx] = NULL;
         return 0;
-    if (json_object_get(c->items, key))
+    }
+    if (pending) {
+        const char *field = k == K_PV ? "claimRef" : "volumeSnapshotRef";
+        const char *rns = ref_ns(obj, field), *rname = ref_name(obj, field);
+        if (rns)
+            json_object_set_new_nocheck(rec, "rns", json_string(rns));
+        if (rname)
+            json_object_set_new_nocheck(rec, "rname", json_string(rname));
+    }
+    json_t *old = json_object_get(c->items, key);
+    if (old) {
         c->duplicates++;
+        json_int_t oi = json_integer_value(json_object_get(old, "raw"));
+        if (oi >= 0 && (size_t)oi < c->nraw) {
+            free(c->raw[oi]);
+            c->raw[oi] = NULL;
+        }
+    }
     json_object_set_new_nocheck(c->items, key, rec);
     return 0;
+}
+
+/* The tree-only entry point (callers that parsed the object themselves):
+ * keeps its compact serialization. */
+static int c_item(void *ud, const vb_path *p, json_t *obj, char **err)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (!text) {
+        *err = strdup("out of memory keeping the selected objects");
+        return -1;
+    }
+    int rc = c_item_raw(ud, p, obj, text, strlen(text), err);
+    free(text);
+    return rc;
 }
 
 static void c_warn(void *ud, vb_warn_kind kind, const char *entry, const char *msg)
@@ -259,7 +336,8 @@ static void c_version(void *ud, const char *v)
 }
 
 const vb_handler vb_collector_handler = {
-    .want = c_want, .item = c_item, .warn = c_warn, .version = c_version,
+    .want = c_want, .item = c_item, .item_raw = c_item_raw, .warn = c_warn,
+    .version = c_version,
 };
 
 /* Whether a kept object of resource gr has namespace/name. */
@@ -273,56 +351,45 @@ static bool kept(json_t *items, const char *gr, const char *ns, const char *name
     return rec && !json_is_true(json_object_get(rec, "pending"));
 }
 
-json_t *vb_collector_result(vb_collector *c, const vb_stats *st)
+/* Where a kept record goes: -2 nowhere (a pending PV / VSC whose claim is
+ * not kept), 0..NKNOWN-1 a known list, -1 other_lists[*other]. */
+static int target_of(const vb_collector *c, json_t *rec, const char **other)
 {
-    json_t *res = json_object();
-    json_t *lists[NKNOWN];
-    for (size_t i = 0; i < NKNOWN; i++) {
-        lists[i] = json_array();
-        json_object_set_new(res, KNOWN[i].list, lists[i]);
+    const char *gr = json_string_value(json_object_get(rec, "gr"));
+    int k = known_index(gr);
+    if (json_is_true(json_object_get(rec, "pending"))) {
+        const char *rns = json_string_value(json_object_get(rec, "rns"));
+        const char *rname = json_string_value(json_object_get(rec, "rname"));
+        if (!kept(c->items, KNOWN[k == K_PV ? K_PVC : K_VS].gr, rns, rname))
+            return -2;
     }
-    json_t *other = json_object();
-    for (size_t i = 0; i < c->nwant; i++)      /* every requested one, even if empty */
-        if (known_index(c->want_gr[i]) < 0 && !json_object_get(other, c->want_gr[i]))
-            json_object_set_new_nocheck(other, c->want_gr[i], json_array());
+    if (k >= 0)
+        return k;
+    *other = gr;
+    /* matched a bare resource name: list it under the name asked for */
+    for (size_t i = 0; i < c->nwant; i++) {
+        if (!strcmp(c->want_gr[i], gr))
+            return -1;
+    }
+    for (size_t i = 0; i < c->nwant; i++) {
+        size_t wl = strlen(c->want_gr[i]);
+        if (!strchr(c->want_gr[i], '.') && strncmp(c->want_gr[i], gr, wl) == 0 && gr[wl] == '.') {
+            *other = c->want_gr[i];
+            break;
+        }
+    }
+    return -1;
+}
+
+/* format_version, counts and warnings (lists are the caller's). */
+static void finish(vb_collector *c, const vb_stats *st, json_t *res, const size_t *sizes)
+{
     const char *key;
-    json_t *rec;
-    json_object_foreach(c->items, key, rec) {
-        const char *gr = json_string_value(json_object_get(rec, "gr"));
-        json_t *obj = json_object_get(rec, "obj");
-        int k = known_index(gr);
-        if (json_is_true(json_object_get(rec, "pending"))) {
-            json_t *spec = json_object_get(obj, "spec");
-            json_t *ref = json_object_get(spec, k == K_PV ? "claimRef" : "volumeSnapshotRef");
-            const char *rns = json_string_value(json_object_get(ref, "namespace"));
-            const char *rname = json_string_value(json_object_get(ref, "name"));
-            if (!kept(c->items, KNOWN[k == K_PV ? K_PVC : K_VS].gr, rns, rname))
-                continue;
-        }
-        if (k >= 0) {
-            json_array_append(lists[k], obj);
-        } else {
-            json_t *l = json_object_get(other, gr);
-            if (!l) {       /* matched a bare resource name: list it under the name asked for */
-                for (size_t i = 0; i < c->nwant && !l; i++)
-                    if (!strchr(c->want_gr[i], '.') && strncmp(c->want_gr[i], gr, strlen(c->want_gr[i])) == 0 &&
-                        gr[strlen(c->want_gr[i])] == '.')
-                        l = json_object_get(other, c->want_gr[i]);
-            }
-            if (!l) {
-                l = json_array();
-                json_object_set_new_nocheck(other, gr, l);
-            }
-            json_array_append(l, obj);
-        }
-    }
-    json_object_set_new(res, "other_lists", other);
     json_object_set_new(res, "format_version",
                         c->format_version[0] ? json_string(c->format_version) : json_null());
-
     json_t *counts = json_object();
     for (size_t i = 0; i < NKNOWN; i++)
-        json_object_set_new(counts, KNOWN[i].count, json_integer((json_int_t)json_array_size(lists[i])));
+        json_object_set_new(counts, KNOWN[i].count, json_integer((json_int_t)sizes[i]));
     json_t *rc = json_object();
     json_t *arr;
     json_object_foreach(c->rcounts, key, arr) {
@@ -343,13 +410,131 @@ json_t *vb_collector_result(vb_collector *c, const vb_stats *st)
             json_object_set_new(bk, vb_warn_names[i], json_integer((json_int_t)c->by_kind[i]));
     json_object_set_new(counts, "skipped_by_reason", bk);
     json_object_set_new(res, "counts", counts);
-    if (c->nwarn_total > json_array_size(c->warnings)) {
+    json_t *w = json_copy(c->warnings);       /* the collector stays as it is */
+    if (w && c->nwarn_total > json_array_size(c->warnings)) {
         char s[128];
         snprintf(s, sizeof s, "... and %zu more skipped entries (see counts.skipped_by_reason)",
                  c->nwarn_total - json_array_size(c->warnings));
-        json_array_append_new(c->warnings, json_string(s));
+        json_array_append_new(w, json_string(s));
     }
-    json_object_set(res, "warnings", c->warnings);
-    json_object_clear(c->items);
+    json_object_set_new(res, "warnings", w ? w : json_array());
+}
+
+json_t *vb_collector_result(vb_collector *c, const vb_stats *st)
+{
+    json_t *res = json_object();
+    json_t *lists[NKNOWN];
+    for (size_t i = 0; i < NKNOWN; i++) {
+        lists[i] = json_array();
+        json_object_set_new(res, KNOWN[i].list, lists[i]);
+    }
+    json_t *other = json_object();
+    for (size_t i = 0; i < c->nwant; i++)      /* every requested one, even if empty */
+        if (known_index(c->want_gr[i]) < 0 && !json_object_get(other, c->want_gr[i]))
+            json_object_set_new_nocheck(other, c->want_gr[i], json_array());
+    const char *key;
+    json_t *rec;
+    json_object_foreach(c->items, key, rec) {
+        const char *oname = NULL;
+        int k = target_of(c, rec, &oname);
+        json_int_t ri = json_integer_value(json_object_get(rec, "raw"));
+        if (k == -2 || ri < 0 || (size_t)ri >= c->nraw || !c->raw[ri])
+            continue;
+        json_t *obj = json_loadb(c->raw[ri], c->rawlen[ri], 0, NULL);
+        if (!obj)
+            continue;
+        json_t *l = k >= 0 ? lists[k] : json_object_get(other, oname);
+        if (!l) {
+            l = json_array();
+            json_object_set_new_nocheck(other, oname, l);
+        }
+        json_array_append_new(l, obj);
+    }
+    json_object_set_new(res, "other_lists", other);
+    size_t sizes[NKNOWN];
+    for (size_t i = 0; i < NKNOWN; i++)
+        sizes[i] = json_array_size(lists[i]);
+    finish(c, st, res, sizes);
+    return res;
+}
+
+static bool raw_push(vb_raw_list *l, const char *data, size_t len)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        vb_raw *nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv)
+            return false;
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n++] = (vb_raw){ data, len };
+    return true;
+}
+
+static vb_raw_list *other_list(vb_raw_result *out, const char *name)
+{
+    for (size_t i = 0; i < out->nother; i++)
+        if (!strcmp(out->other[i].name, name))
+            return &out->other[i];
+    vb_raw_list *no = realloc(out->other, (out->nother + 1) * sizeof *no);
+    if (!no)
+        return NULL;
+    out->other = no;
+    vb_raw_list *l = &out->other[out->nother];
+    *l = (vb_raw_list){ .name = strdup(name) };
+    if (!l->name)
+        return NULL;
+    out->nother++;
+    return l;
+}
+
+void vb_raw_result_free(vb_raw_result *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < NKNOWN; i++) {
+        free(r->known[i].name);
+        free(r->known[i].v);
+    }
+    for (size_t i = 0; i < r->nother; i++) {
+        free(r->other[i].name);
+        free(r->other[i].v);
+    }
+    free(r->other);
+    memset(r, 0, sizeof *r);
+}
+
+json_t *vb_collector_result_raw(vb_collector *c, const vb_stats *st, vb_raw_result *out)
+{
+    memset(out, 0, sizeof *out);
+    bool ok = true;
+    for (size_t i = 0; i < NKNOWN; i++)
+        ok &= (out->known[i].name = strdup(KNOWN[i].list)) != NULL;
+    for (size_t i = 0; ok && i < c->nwant; i++)   /* every requested one, even if empty */
+        if (known_index(c->want_gr[i]) < 0)
+            ok = other_list(out, c->want_gr[i]) != NULL;
+    const char *key;
+    json_t *rec;
+    json_object_foreach(c->items, key, rec) {
+        if (!ok)
+            break;
+        const char *oname = NULL;
+        int k = target_of(c, rec, &oname);
+        json_int_t ri = json_integer_value(json_object_get(rec, "raw"));
+        if (k == -2 || ri < 0 || (size_t)ri >= c->nraw || !c->raw[ri])
+            continue;
+        vb_raw_list *l = k >= 0 ? &out->known[k] : other_list(out, oname);
+        ok = l && raw_push(l, c->raw[ri], c->rawlen[ri]);
+    }
+    if (!ok) {
+        vb_raw_result_free(out);
+        return NULL;
+    }
+    json_t *res = json_object();
+    size_t sizes[NKNOWN];
+    for (size_t i = 0; i < NKNOWN; i++)
+        sizes[i] = out->known[i].n;
+    finish(c, st, res, sizes);
     return res;
 }

@@ -9,12 +9,19 @@
  * Reads only; `changed` is true only when `dest` (a kept copy of the archive)
  * was written, and check mode never writes it.  Secrets (secret_key, session
  * token, and keys read from credentials_file) are scrubbed from all output.
+ *
+ * The selected objects are kept as the JSON text read from the archive and
+ * written into the result as they are (write_result): no tree of tens of
+ * thousands of objects is built, serialized and freed.  Text that could hold
+ * a secret (it contains one, or a JSON escape that could spell one) goes
+ * through the runtime's scrubber like every other value.
  */
 #include "module.h"
 #include "s3.h"
 #include "velero_backup.h"
 #include "velero_store.h"
 
+#define _GNU_SOURCE 1   /* memmem */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -177,6 +184,143 @@ static s3_client *make_s3(json_t *d)
     if (!c)
         fail("%s", G.err);
     return c;
+}
+
+/* ------------------------------------------------------------ result */
+typedef struct outbuf {
+    int fd;
+    char *b;
+    size_t n, cap;
+    bool bad;
+} outbuf;
+
+static void ob_raw_write(outbuf *o, const char *p, size_t len)
+{
+    while (len > 0 && !o->bad) {
+        ssize_t w = write(o->fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            o->bad = true;
+            break;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+}
+
+static void ob_flush(outbuf *o)
+{
+    ob_raw_write(o, o->b, o->n);
+    o->n = 0;
+}
+
+static void ob_put(outbuf *o, const char *p, size_t len)
+{
+    if (o->n + len > o->cap)
+        ob_flush(o);
+    if (len >= o->cap) {
+        ob_raw_write(o, p, len);
+        return;
+    }
+    memcpy(o->b + o->n, p, len);
+    o->n += len;
+}
+
+static void ob_puts(outbuf *o, const char *s)
+{
+    ob_put(o, s, strlen(s));
+}
+
+/* Whether raw JSON text might hold a secret inside a string: it contains
+ * one literally, or a backslash escape (which could spell one). */
+static bool may_hold_secret(const module *m, const char *p, size_t len)
+{
+    if (m->nsecrets == 0)
+        return false;
+    if (memchr(p, '\\', len))
+        return true;
+    for (size_t i = 0; i < m->nsecrets; i++) {
+        size_t sl = strlen(m->secrets[i]);
+        if (sl && memmem(p, len, m->secrets[i], sl))
+            return true;
+    }
+    return false;
+}
+
+/* A JSON value through the scrubber, written compact. */
+static void put_scrubbed(outbuf *o, module *m, json_t *v)
+{
+    mod_scrub(v, m->secrets, m->nsecrets);
+    char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!t)
+        abort();
+    ob_puts(o, t);
+    free(t);
+}
+
+static void put_obj(outbuf *o, module *m, const vb_raw *r)
+{
+    if (!may_hold_secret(m, r->data, r->len)) {
+        ob_put(o, r->data, r->len);
+        return;
+    }
+    json_t *v = json_loadb(r->data, r->len, 0, NULL);
+    if (!v)                     /* was parsed once already: cannot happen */
+        abort();
+    put_scrubbed(o, m, v);
+    json_decref(v);
+}
+
+static void put_list(outbuf *o, module *m, const vb_raw_list *l)
+{
+    json_t *k = json_string(l->name);
+    put_scrubbed(o, m, k);
+    json_decref(k);
+    ob_puts(o, ":[");
+    for (size_t i = 0; i < l->n; i++) {
+        if (i)
+            ob_put(o, ",", 1);
+        put_obj(o, m, &l->v[i]);
+    }
+    ob_put(o, "]", 1);
+}
+
+/* Prints the result line: the runtime's rendering of everything else (masking,
+ * scrubbing, invocation, warnings), with the object lists appended as text;
+ * then exits 0. */
+static noreturn void write_result(module *m, vb_raw_result *rr)
+{
+    json_t *r = mod_render(m, false, NULL);
+    char *head = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    json_decref(r);
+    size_t hl = head ? strlen(head) : 0;
+    if (hl < 2 || head[hl - 1] != '}')
+        abort();
+    outbuf o = { .fd = mod_result_fd(), .cap = 1 << 20 };
+    o.b = malloc(o.cap);
+    if (!o.b)
+        abort();
+    fflush(stdout);
+    ob_put(&o, head, hl - 1);
+    free(head);
+    for (size_t i = 0; i < sizeof rr->known / sizeof rr->known[0]; i++) {
+        ob_put(&o, ",", 1);
+        put_list(&o, m, &rr->known[i]);
+    }
+    ob_puts(&o, ",\"other_lists\":{");
+    for (size_t i = 0; i < rr->nother; i++) {
+        if (i)
+            ob_put(&o, ",", 1);
+        put_list(&o, m, &rr->other[i]);
+    }
+    ob_puts(&o, "}}\n");
+    ob_flush(&o);
+    free(o.b);
+    vb_raw_result_free(rr);
+    cleanup();
+    mod_free(m);
+    exit(0);
 }
 
 /* A named backup without velero-backup.json: say what is there instead. */
@@ -369,7 +513,10 @@ int main(int argc, char **argv)
             json_object_set(summary, "considered", G.considered);
     }
 
-    json_t *res = vb_collector_result(G.col, &st);
+    vb_raw_result rr;
+    json_t *res = vb_collector_result_raw(G.col, &st, &rr);
+    if (!res)
+        fail("out of memory building the result");
     const char *fv = json_string_value(json_object_get(res, "format_version"));
     json_t *sfv = json_object_get(summary, "format_version");
     if (fv && (!json_is_string(sfv) || !*json_string_value(sfv)))
@@ -380,14 +527,9 @@ int main(int argc, char **argv)
     size_t i;
     json_array_foreach(json_object_get(res, "warnings"), i, w)
         mod_warn(m, "%s", json_string_value(w));
-    static const char *const keys[] = { "pv_info_list", "pvc_info_list", "vs_info_list",
-        "vsc_info_list", "vm_info_list", "dv_info_list", "other_lists", "counts", NULL };
-    for (const char *const *k = keys; *k; k++)
-        mod_set(m, *k, json_incref(json_object_get(res, *k)));
+    mod_set(m, "counts", json_incref(json_object_get(res, "counts")));
     json_decref(res);
     mod_set(m, "backup", summary);
     mod_changed(m, changed);
-
-    cleanup();
-    mod_exit(m);
+    write_result(m, &rr);       /* the object lists as read; frees and exits */
 }

@@ -1,6 +1,6 @@
 /* fuzz_oadp_archive.c - libFuzzer target for the archive + JSON path of
  * ocpv.dr.oadp_parse: bytes -> (gzip) -> tar (libarchive) -> Velero layout ->
- * JSON (jansson) -> collector (filters, dedup, bound PVs) -> result.
+ * JSON (jansson) -> collector (filters, dedup, bound PVs) -> result (tree and text).
  *
  * Input that starts with the gzip magic is read as is (exercising the gunzip
  * checks); anything else is treated as the tar stream and gzipped here first,
@@ -61,6 +61,24 @@ static void run(const void *gz, size_t len, bool filtered)
         if (!s)
             abort();
         free(s);
+        /* the text result (what oadp_parse prints): every kept text is valid
+         * JSON and the lists hold as many objects as the tree result's */
+        vb_raw_result rr;
+        json_t *rr_res = vb_collector_result_raw(c, &st, &rr);
+        if (!rr_res)
+            abort();
+        for (size_t i = 0; i < 6; i++) {
+            if (rr.known[i].n != json_array_size(json_object_get(r, rr.known[i].name)))
+                abort();
+            for (size_t k = 0; k < rr.known[i].n; k++) {
+                json_t *o = json_loadb(rr.known[i].v[k].data, rr.known[i].v[k].len, 0, NULL);
+                if (!json_is_object(o))
+                    abort();
+                json_decref(o);
+            }
+        }
+        json_decref(rr_res);
+        vb_raw_result_free(&rr);
         json_decref(r);
     }
     free(err);

@@ -45,6 +45,38 @@ static blob read_file(const char *path)
 
 /* Runs the collector over a tar.gz in memory; returns the result (or NULL
  * with *err). */
+static json_t *raw_list(const vb_raw_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++) {
+        json_t *o = json_loadb(l->v[i].data, l->v[i].len, 0, NULL);
+        assert_non_null(o);            /* the kept text is valid JSON */
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* The text result (what oadp_parse prints) says exactly what the tree
+ * result says. */
+static void check_raw_result(vb_collector *c, const vb_stats *st, json_t *tree)
+{
+    vb_raw_result rr;
+    json_t *r = vb_collector_result_raw(c, st, &rr);
+    assert_non_null(r);
+    json_t *other = json_object();
+    for (size_t i = 0; i < 6; i++)
+        json_object_set_new(r, rr.known[i].name, raw_list(&rr.known[i]));
+    for (size_t i = 0; i < rr.nother; i++)
+        json_object_set_new(other, rr.other[i].name, raw_list(&rr.other[i]));
+    json_object_set_new(r, "other_lists", other);
+    if (!json_equal(r, tree)) {
+        char *a = json_dumps(tree, JSON_SORT_KEYS), *b = json_dumps(r, JSON_SORT_KEYS);
+        fail_msg("raw result differs:\n tree %.2000s\n raw  %.2000s", a, b);
+    }
+    json_decref(r);
+    vb_raw_result_free(&rr);
+}
+
 static json_t *collect(const blob *b, const vb_filter *f, const vb_limits *lim, char **err)
 {
     vb_filter none = {0};
@@ -54,6 +86,8 @@ static json_t *collect(const blob *b, const vb_filter *f, const vb_limits *lim, 
     vb_stats st;
     int rc = vb_read_mem(b->buf, b->len, lim, &vb_collector_handler, c, &st, err);
     json_t *res = rc == 0 ? vb_collector_result(c, &st) : NULL;
+    if (res)
+        check_raw_result(c, &st, res);
     vb_collector_free(c);
     return res;
 }
@@ -489,6 +523,11 @@ static void probe_warn(void *ud, vb_warn_kind k, const char *e, const char *m)
     vb_collector_handler.warn(((heap_probe *)ud)->c, k, e, m);
 }
 
+static void probe_version(void *ud, const char *v)
+{
+    vb_collector_handler.version(((heap_probe *)ud)->c, v);
+}
+
 static void test_many_entries_bounded_memory(void **state)
 {
     (void)state;
@@ -506,7 +545,7 @@ static void test_many_entries_bounded_memory(void **state)
     char *err = NULL;
     heap_probe hp = {.c = vb_collector_new(&none, 10, &err)};
     vb_handler h = {.want = probe_want, .item = probe_item, .warn = probe_warn,
-                    .version = vb_collector_handler.version};
+                    .version = probe_version};
     hp.base = hp.peak = heap_in_use();
     vb_stats st;
     assert_int_equal(vb_read_mem(b.buf, b.len, NULL, &h, &hp, &st, &err), 0);
