@@ -11,8 +11,18 @@ Per implementation and N it prints:
   latency       - p50/p99 from just before an API write (a label patch, paced
                   at 20/s over distinct objects) to its receipt by the sink;
   RSS           - VmRSS after the sync and the latency phase, VmHWM (peak),
-                  and USS (private pages, without shared library text).
-then both side by side with the ratios (C vs Python)."""
+                  and USS (private pages, without shared library text);
+  CPU           - user+sys seconds the forwarder spent on the sync, and the
+                  sink's CPU share during it (the receiver must not be the
+                  bottleneck: one core = 100%);
+  API CPU       - user+sys seconds the primary kube-apiserver and its etcd
+                  spent during the sync: the part of the work that is the
+                  same for both implementations (it bounds the ratio);
+  load          - /proc/loadavg (1 min) at the start and end of the run: the
+                  machine is shared.
+then all side by side with the ratios (each C variant vs Python).
+--forwarder may be given several times as LABEL=PATH (e.g. the committed
+binary next to a new one); a bare PATH is labelled "C"."""
 import argparse
 import json
 import os
@@ -46,6 +56,16 @@ def load_env():
             parts = shlex.split(v)
             env[k] = parts[0] if parts else ""
     return env
+
+
+def cpu_s(pid):
+    """user+sys CPU seconds of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load1():
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def free_port():
@@ -132,21 +152,25 @@ class Sink:
         self.f.close()
 
 
-def run_one(impl, args, lab, api, ns, n, sink_exe, workdir):
+def run_one(impl, exe, args, lab, api, ns, n, sink_exe, workdir):
     sink = Sink(sink_exe, workdir)
     env = dict(os.environ, KUBECONFIG=lab["PRIMARY_KUBECONFIG"],
                WEBHOOK_URL=f"http://127.0.0.1:{sink.port}/endpoint", WEBHOOK_TOKEN="bench-token",
                WATCH_NAMESPACES=ns)
-    if impl == "C":
+    if impl != "Python":
         env.update(LISTEN_ADDRESS=f"127.0.0.1:{free_port()}", LOG_LEVEL="warn",
                    CLUSTER_NAME="bench")
-        cmd = [args.forwarder]
+        cmd = [exe]
     else:
         cmd = [str(Path(lab["LAB_VENV"]) / "bin/python"), str(HERE / "seed_forwarder.py")]
     log = open(Path(workdir) / f"{impl}-{n}.log", "w")
     t0 = time.time()
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    res = {"impl": impl, "n": n}
+    res = {"impl": impl, "n": n, "load0": load1()}
+    sink_cpu0 = cpu_s(sink.proc.pid)
+    api_pids = [int((Path(lab["LAB_STATE_DIR"]) / "run" / f).read_text().split()[0])
+                for f in ("apiserver-primary.pid", "etcd-primary.pid")]
+    api_cpu0 = sum(cpu_s(p) for p in api_pids)
     try:
         deadline = t0 + args.timeout
         while True:
@@ -160,6 +184,9 @@ def run_one(impl, args, lab, api, ns, n, sink_exe, workdir):
                 raise RuntimeError(f"{impl}: only {added}/{n} events after {args.timeout}s")
             time.sleep(0.2)
         last = max(l[0] for l in lines if l[1] == "ADDED")
+        res["cpu_s"] = cpu_s(proc.pid)
+        res["api_cpu_s"] = sum(cpu_s(p) for p in api_pids) - api_cpu0
+        res["sink_pct"] = 100 * (cpu_s(sink.proc.pid) - sink_cpu0) / max(time.time() - t0, 1e-3)
         res["sync_s"] = last - t0
         res["eps"] = n / res["sync_s"]
         time.sleep(1)
@@ -167,10 +194,11 @@ def run_one(impl, args, lab, api, ns, n, sink_exe, workdir):
         res["rss_sync"] = r["VmRSS"]
         # latency: paced label patches on distinct objects
         k = min(args.latency_writes, n)
+        run_id = uuid.uuid4().hex[:6]
         sent = {}
         for i in range(k):
             name = f"vs-{i:06d}"
-            step = f"{impl}-{n}-{i}"
+            step = f"{impl}-{n}-{i}-{run_id}"   # unique: a reused namespace keeps old labels
             sent[(name, step)] = time.time()
             api.patch_namespaced_custom_object(G, V, ns, P, name,
                                                {"metadata": {"labels": {"step": step}}})
@@ -191,6 +219,7 @@ def run_one(impl, args, lab, api, ns, n, sink_exe, workdir):
         res["rss"] = r["VmRSS"]
         res["hwm"] = r["VmHWM"]
         res["uss"] = r["USS"]
+        res["load1"] = load1()
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -206,7 +235,10 @@ def run_one(impl, args, lab, api, ns, n, sink_exe, workdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,50000")
-    ap.add_argument("--forwarder", required=True)
+    ap.add_argument("--forwarder", required=True, action="append",
+                    help="C forwarder binary, or LABEL=PATH; repeatable")
+    ap.add_argument("--impls", default="",
+                    help="comma list of labels to run (default: every --forwarder, then Python)")
     ap.add_argument("--sink", required=True)
     ap.add_argument("--latency-writes", type=int, default=200)
     ap.add_argument("--rate", type=float, default=20.0)
@@ -231,14 +263,27 @@ def main():
     else:
         core.create_namespace({"metadata": {"name": ns}})
     workdir = tempfile.mkdtemp(prefix="fwdbench-")
+    exes = {}
+    for f in args.forwarder:
+        label, _, path = f.rpartition("=")
+        exes[label or "C"] = path
+    impls = [i for i in args.impls.split(",") if i] or [*exes, "Python"]
     results = []
     have = 0
     try:
         for n in [int(s) for s in args.sizes.split(",")]:
             ensure_objects(api, ns, n, have)
             have = n
-            for impl in ("C", "Python"):
-                r = run_one(impl, args, lab, api, ns, n, args.sink, workdir)
+            # the seed watches cluster-wide and filters by namespace itself:
+            # any other VolumeSnapshot in the cluster is work for it alone
+            page = api.list_cluster_custom_object(G, V, P, limit=1)
+            total = len(page["items"]) + (page["metadata"].get("remainingItemCount") or 0)
+            if total != n:
+                print(f"# WARNING: the cluster holds {total} VolumeSnapshots, not {n}: "
+                      f"the seed also receives the {total - n} others (delete other bench "
+                      f"namespaces for a clean comparison)", flush=True)
+            for impl in impls:
+                r = run_one(impl, exes.get(impl), args, lab, api, ns, n, args.sink, workdir)
                 print("# " + json.dumps({k: round(v, 2) if isinstance(v, float) else v
                                          for k, v in r.items()}), flush=True)
                 results.append(r)
@@ -246,20 +291,26 @@ def main():
         if not args.keep:
             core.delete_namespace(ns)
     print(f"\nforwarder benchmark: {platform()}; logs in {workdir}")
-    hdr = (f"{'objects':>8} {'impl':>7} {'sync s':>8} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-           f"{'RSS MB':>7} {'peak MB':>8} {'USS MB':>7}")
+    hdr = (f"{'objects':>8} {'impl':>8} {'sync s':>8} {'events/s':>9} {'CPU s':>7} {'API CPU':>8} {'sink%':>6} "
+           f"{'p50 ms':>8} {'p99 ms':>8} {'RSS MB':>7} {'peak MB':>8} {'USS MB':>7} {'load':>11}")
     print(hdr)
     for r in results:
-        print(f"{r['n']:>8} {r['impl']:>7} {r['sync_s']:>8.2f} {r['eps']:>9.0f} {r['p50_ms']:>8.1f} "
-              f"{r['p99_ms']:>8.1f} {r['rss']:>7.1f} {r['hwm']:>8.1f} {r['uss']:>7.1f}")
-    print("\nratios (C vs Python seed): throughput = C/Py (want >= 20), latency and memory = C/Py")
+        print(f"{r['n']:>8} {r['impl']:>8} {r['sync_s']:>8.2f} {r['eps']:>9.0f} {r['cpu_s']:>7.2f} {r['api_cpu_s']:>8.2f} "
+              f"{r['sink_pct']:>6.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['rss']:>7.1f} "
+              f"{r['hwm']:>8.1f} {r['uss']:>7.1f} {r['load0']:>5.1f}-{r['load1']:<5.1f}")
+    print("\nratios vs the Python seed: throughput x (aim >= 20), CPU per event 1/x, "
+          "latency and memory as fractions (aim <= 0.1)")
     for n in sorted({r["n"] for r in results}):
-        c = next(r for r in results if r["n"] == n and r["impl"] == "C")
-        p = next(r for r in results if r["n"] == n and r["impl"] == "Python")
-        print(f"{n:>8}: events/s x{c['eps'] / p['eps']:.1f}   p50 {c['p50_ms'] / p['p50_ms']:.2f}   "
-              f"p99 {c['p99_ms'] / p['p99_ms']:.2f}   RSS {c['rss'] / p['rss']:.3f} (1/{p['rss'] / c['rss']:.1f})   "
-              f"peak {c['hwm'] / p['hwm']:.3f} (1/{p['hwm'] / c['hwm']:.1f})   "
-              f"USS {c['uss'] / p['uss']:.3f} (1/{p['uss'] / c['uss']:.1f})")
+        p = next((r for r in results if r["n"] == n and r["impl"] == "Python"), None)
+        for c in (r for r in results if r["n"] == n and r["impl"] != "Python"):
+            if not p:
+                break
+            print(f"{n:>8} {c['impl']:>8}: events/s x{c['eps'] / p['eps']:.1f}   "
+                  f"CPU/event 1/{p['cpu_s'] / max(c['cpu_s'], 1e-3):.1f}   "
+                  f"p50 {c['p50_ms'] / p['p50_ms']:.2f}   p99 {c['p99_ms'] / p['p99_ms']:.2f}   "
+                  f"RSS {c['rss'] / p['rss']:.3f} (1/{p['rss'] / c['rss']:.1f})   "
+                  f"peak {c['hwm'] / p['hwm']:.3f} (1/{p['hwm'] / c['hwm']:.1f})   "
+                  f"USS {c['uss'] / p['uss']:.3f} (1/{p['uss'] / c['uss']:.1f})")
 
 
 def platform():
