@@ -435,6 +435,9 @@ all:
           ansible_host: $NFS_PRIMARY_ADDR
           export_root: $STATE/nfs-primary/export
           lab_netns: $NS_PRIMARY
+          # what nfs_rsync_sync uses to push to nfs-dr (group_vars/all.yml reads these)
+          dr_rsync_ssh_key: $LAB_SSH_KEY
+          dr_rsync_known_hosts: $LAB_KNOWN_HOSTS
     dr_nfs_server:
       hosts:
         nfs-dr:
