@@ -232,12 +232,11 @@ static char *describe_failure(const spawn_result *res, const char *prog)
     return s;
 }
 
-/* Starts the shared connection(s).  Returns NULL, or why it failed. */
-static char *start_masters(run *r, const char *tmpdir, size_t nmasters)
+/* Starts shared connections first..nmasters-1 (r->control_paths allocated).
+ * Returns NULL, or why it failed. */
+static char *start_masters(run *r, const char *tmpdir, size_t first)
 {
-    r->control_paths = calloc(nmasters, sizeof(char *));
-    r->nmasters = nmasters;
-    for (size_t i = 0; i < nmasters; i++) {
+    for (size_t i = first; i < r->nmasters; i++) {
         char *cp = xfmt("%s/cm%zu", tmpdir, i);
         rc_argv a = { 0 };
         ssh_base(r, cp, &a);
@@ -271,7 +270,7 @@ static char *start_masters(run *r, const char *tmpdir, size_t nmasters)
 
 static void stop_masters(run *r)
 {
-    for (size_t i = 0; i < r->nmasters; i++) {
+    for (size_t i = 0; r->control_paths && i < r->nmasters; i++) {
         if (!r->control_paths[i])
             continue;
         rc_argv a = { 0 };
@@ -297,12 +296,21 @@ static void stop_masters(run *r)
 
 /* Resolves the DR roots and destinations of jobs[from, to) with one
  * `realpath -m` on the DR host and refuses volumes whose destination
- * escapes its root (a symlink on DR pointing elsewhere). */
-static void check_remote_chunk(run *r, size_t from, size_t to)
+ * escapes its root (a symlink on DR pointing elsewhere).  master: this ssh
+ * also becomes the shared connection at that control path (ControlPersist
+ * keeps it when the command is done), so the check costs no session of its
+ * own; returns why the connection failed (malloc'd), else NULL and
+ * r->control_paths[0] = master. */
+static char *check_remote_chunk(run *r, size_t from, size_t to, char *master)
 {
     rc_argv a = { 0 };
-    ssh_base(r, r->nmasters ? r->control_paths[0] : NULL, &a);
-    if (r->nmasters) {
+    ssh_base(r, master ? master : r->nmasters ? r->control_paths[0] : NULL, &a);
+    if (master) {
+        rc_argv_add(&a, "-o");
+        rc_argv_add(&a, "ControlMaster=yes");
+        rc_argv_add(&a, "-o");
+        rc_argv_add(&a, "ControlPersist=120");   /* idle masters go away even if we die */
+    } else if (r->nmasters) {
         rc_argv_add(&a, "-o");
         rc_argv_add(&a, "ControlMaster=no");
     }
@@ -327,7 +335,14 @@ static void check_remote_chunk(run *r, size_t from, size_t to)
     if (nargs == 0) {
         rc_argv_free(&a);
         rc_argv_free(&cmd);
-        return;
+        if (master) {       /* nothing to check: a plain master (its dir is master's) */
+            char *sl = strrchr(master, '/');
+            *sl = '\0';
+            char *e = start_masters(r, master, 0);
+            free(master);
+            return e;
+        }
+        return NULL;
     }
     char *remote = spawn_sh_quote(rc_argv_get(&cmd));
     rc_argv_add(&a, remote ? remote : "false");
@@ -340,6 +355,18 @@ static void check_remote_chunk(run *r, size_t from, size_t to)
     rc_argv_free(&a);
 
     char *why = NULL;
+    if (master) {
+        if (res.spawn_errno || res.timed_out || res.term_signal || res.exit_code == 255) {
+            char *d = describe_failure(&res, "ssh");
+            char *msg = xfmt("cannot connect to DR host %s: %s", r->conn.host, d ? d : "?");
+            free(d);
+            spawn_result_free(&res);
+            unlink(master);
+            free(master);
+            return msg ? msg : strdup("cannot connect to DR host");
+        }
+        r->control_paths[0] = master;     /* connected: the master persists */
+    }
     if (!spawn_ok(&res)) {
         char *d = describe_failure(&res, "realpath on the DR host");
         why = xfmt("cannot check destination paths on DR host %s: %s", r->conn.host, d ? d : "?");
@@ -382,11 +409,14 @@ static void check_remote_chunk(run *r, size_t from, size_t to)
     }
     free(why);
     spawn_result_free(&res);
+    return NULL;
 }
 
 /* Checks all jobs, in chunks whose remote command stays far below Linux's
- * 128 KiB limit on one argument (ssh hands the remote side one string). */
-static void check_remote_paths(run *r)
+ * 128 KiB limit on one argument (ssh hands the remote side one string).
+ * master (malloc'd, taken): the first chunk's ssh becomes the shared
+ * connection there.  Returns why the connection failed, or NULL. */
+static char *check_remote_paths(run *r, char *master)
 {
     size_t from = 0, bytes = 0;
     for (size_t i = 0; i < r->njobs; i++) {
@@ -394,13 +424,16 @@ static void check_remote_paths(run *r)
         size_t need = (j->error || j->skipped) ? 0
                       : strlen(j->prof->dr_root) + strlen(j->vol.dest_dir) + 8;
         if (bytes + need > 60 * 1024) {
-            check_remote_chunk(r, from, i);
+            char *e = check_remote_chunk(r, from, i, master);
+            master = NULL;
+            if (e)
+                return e;
             from = i;
             bytes = 0;
         }
         bytes += need;
     }
-    check_remote_chunk(r, from, r->njobs);
+    return check_remote_chunk(r, from, r->njobs, master);
 }
 
 /* ------------------------------------------------------------ workers */
@@ -951,10 +984,20 @@ int main(int argc, char **argv)
         }
         char *conn_err = NULL;
         if (mod_bool(&m, "ssh_multiplex")) {
+            /* the first master is opened by the DR path check itself */
             size_t nm = ((size_t)par + SESSIONS_PER_MASTER - 1) / SESSIONS_PER_MASTER;
             if (nm > runnable)
                 nm = 1;
-            conn_err = start_masters(&r, tmpdir, nm);
+            r.control_paths = calloc(nm, sizeof(char *));
+            if (!r.control_paths)
+                mod_fail(&m, "out of memory");
+            r.nmasters = nm;
+            char *cp0 = xfmt("%s/cm0", tmpdir);
+            conn_err = cp0 ? check_remote_paths(&r, cp0) : strdup("out of memory");
+            if (!conn_err)
+                conn_err = start_masters(&r, tmpdir, 1);
+        } else {
+            conn_err = check_remote_paths(&r, NULL);
         }
         if (conn_err) {
             for (size_t i = 0; i < r.njobs; i++) {
@@ -966,7 +1009,6 @@ int main(int argc, char **argv)
             }
             free(conn_err);
         } else {
-            check_remote_paths(&r);
             size_t still = 0;
             for (size_t i = 0; i < r.njobs; i++)
                 still += !r.jobs[i].error && !r.jobs[i].skipped;
