@@ -37,7 +37,8 @@ HEADER = """\
 {hmac_vars}# Every action gets: resource_objects (the objects of the throttle window:
 # the first event of each namespace and kind), resource_object (the first of
 # them), event_type / event_kind (comma-separated), event_cluster,
-# event_sequence (of the first), event_count (events in the window).
+# event_sequence (of the first), event_count (events in the window),
+# event_window_start / event_window_s (when the window opened, its length).
 # Event payload: forwarder/README.md.  See docs/eda.md.
 """
 
@@ -74,7 +75,7 @@ TARGETS = {
 EVENTS = "([event] if event is defined else events.values() | list)"
 
 
-def event_vars():
+def event_vars(window_s):
     return {
         "resource_objects": "{{ %s | map(attribute='payload.resource') | list }}" % EVENTS,
         "resource_object": "{{ (%s | first).payload.resource }}" % EVENTS,
@@ -84,11 +85,21 @@ def event_vars():
         "event_sequence": "{{ (%s | first).payload.sequence }}" % EVENTS,
         "event_count": ("{{ %s | map(attribute='meta.rule_engine.events_in_window', default=1) "
                         "| sum }}" % EVENTS),
+        # when the window opened (its first event reached ansible-rulebook)
+        # and its length: a job knows every event it stands for arrived
+        # before event_window_start + event_window_s
+        "event_window_start": "{{ %s | map(attribute='meta.received_at') | min }}" % EVENTS,
+        "event_window_s": window_s,
     }
 
 
-def action(target, handler, organization):
-    ev = event_vars()
+def window_seconds(text):
+    n, unit = text.split()
+    return int(n) * {"second": 1, "seconds": 1, "minute": 60, "minutes": 60}[unit]
+
+
+def action(target, handler, organization, window_s):
+    ev = event_vars(window_s)
     if target == "aap":
         return {"run_job_template": {
             "name": handler["job_template"],
@@ -105,7 +116,8 @@ def build(target, auth, src):
         if r.get("group_by"):
             out["throttle"] = {"once_after": src["throttle_window"],
                                "group_by_attributes": list(r["group_by"])}
-        out["action"] = action(target, src["handlers"][r["handler"]], src["aap_organization"])
+        out["action"] = action(target, src["handlers"][r["handler"]], src["aap_organization"],
+                               window_seconds(src["throttle_window"]))
         rules.append(out)
     source = {t["source"]: {
         # AAP: the activation's port, listening on every address of the DE pod
