@@ -351,7 +351,16 @@ def test_rto(lab, k8s_client, velero, kubevirt_sim, ns, run_failover):
     kubevirt_sim("dr", [ns])
     wait_until(lambda: all_in(k8s_client, "primary", ns, "Running", n), timeout=300, what="VMs running on primary")
     backup = velero_backup(lab, k8s_client, ns)
+    import resource
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load0 = pathlib.Path("/proc/loadavg").read_text().split()[:3]
     r, rep = run_failover(ns, {"failover_type": "planned", "backup_name": backup,
                                "failover_vm_ready_timeout": 600}, timeout=1800)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load1 = pathlib.Path("/proc/loadavg").read_text().split()[:3]
     assert r.rc == 0, r
-    print(f"\nRTO planned failover, {n} VMs/{n} PVCs: {rep['rto_s']} s, phases {rep['phases']}", file=sys.stderr)
+    assert all_in(k8s_client, "dr", ns, "Running", n)
+    print(f"\nRTO planned failover, {n} VMs/{n} PVCs: {rep['rto_s']} s, phases {rep['phases']}, "
+          f"restore {rep['restore']['items_restored']} items in {rep['restore']['started']}..{rep['restore']['completed']}; "
+          f"ansible-playbook CPU user {ru1.ru_utime - ru0.ru_utime:.1f} s sys {ru1.ru_stime - ru0.ru_stime:.1f} s; "
+          f"loadavg before {' '.join(load0)} after {' '.join(load1)}", file=sys.stderr)
