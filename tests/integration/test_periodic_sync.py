@@ -117,6 +117,29 @@ def test_periodic_sync_mirrors_then_changes_nothing(lab, twin_ns, k8s_client, ru
     assert {n: p.metadata.resource_version for n, p in pvs.items()} == rv_before
 
 
+def test_periodic_sync_creates_missing_dr_namespace(lab, twin_ns, k8s_client, run_periodic):
+    """A protected namespace that exists only on the primary is created on DR
+    (empty but for the replicated claims), instead of failing the claims' apply."""
+    from kubernetes import client
+    ns = twin_ns
+    dr_core = client.CoreV1Api(k8s_client("dr"))
+    dr_core.delete_namespace(ns)
+
+    def gone():
+        try:
+            dr_core.read_namespace(ns)
+            return False
+        except client.ApiException as e:
+            return e.status == 404
+    wait_until(gone, timeout=60, what=f"DR namespace {ns} deleted")
+    seed(lab, ns, 2, snapshots=0)
+    r, rep = run_periodic(ns)
+    assert r.rc == 0, r
+    assert rep["ok"] is True and rep["summary"]["volumes_synced"] == 2, rep["summary"]
+    assert dr_core.read_namespace(ns).status.phase == "Active"
+    wait_until(lambda: len(_dr_objects(k8s_client("dr"), ns)[0]) == 2, timeout=60, what="DR claims")
+
+
 def test_periodic_sync_converges_after_missed_events(lab, twin_ns, k8s_client, run_periodic):
     """Changes made while nothing forwarded events (forwarder stopped): create,
     modify data, delete - one periodic run makes DR an exact mirror again."""
