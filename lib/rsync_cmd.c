@@ -286,16 +286,11 @@ static void add_tail_opts(const rc_conn *c, const rc_sync_opts *o, rc_argv *a)
     rc_argv_add(a, "--");
 }
 
-int rc_sync_argv(const rc_conn *c, const rc_sync_opts *o, const char *src, const char *dest,
-                 rc_argv *a, char **err)
+/* The copy options every sync shares, single volume or batched: "rsync", then
+ * archive mode with numeric ids, ACLs/xattrs when asked, --delete (confined
+ * by the caller's paths), --partial, --checksum when asked. */
+static void add_copy_opts(const rc_sync_opts *o, rc_argv *a)
 {
-    if (common_checks(c, o, err) < 0 || check_plain_path(src, "source directory", err) < 0 ||
-        check_plain_path(dest, "destination directory", err) < 0)
-        return -1;
-    if (!strcmp(dest, "/")) {
-        xerr_take(err, xfmt("destination directory '/': refusing"));
-        return -1;
-    }
     rc_argv_add(a, "rsync");
     rc_argv_add(a, "-a");
     rc_argv_add(a, "--numeric-ids");
@@ -307,6 +302,19 @@ int rc_sync_argv(const rc_conn *c, const rc_sync_opts *o, const char *src, const
     rc_argv_add(a, "--partial");
     if (o->checksum)
         rc_argv_add(a, "--checksum");
+}
+
+int rc_sync_argv(const rc_conn *c, const rc_sync_opts *o, const char *src, const char *dest,
+                 rc_argv *a, char **err)
+{
+    if (common_checks(c, o, err) < 0 || check_plain_path(src, "source directory", err) < 0 ||
+        check_plain_path(dest, "destination directory", err) < 0)
+        return -1;
+    if (!strcmp(dest, "/")) {
+        xerr_take(err, xfmt("destination directory '/': refusing"));
+        return -1;
+    }
+    add_copy_opts(o, a);
     if (o->mkpath)
         rc_argv_add(a, "--mkpath");
     add_tail_opts(c, o, a);
@@ -362,17 +370,7 @@ int rc_sync_batch_argv(const rc_conn *c, const rc_sync_opts *o, const char *src_
             }
         }
     }
-    rc_argv_add(a, "rsync");
-    rc_argv_add(a, "-a");
-    rc_argv_add(a, "--numeric-ids");
-    if (o->acls)
-        rc_argv_add(a, "-A");
-    if (o->xattrs)
-        rc_argv_add(a, "-X");
-    rc_argv_add(a, "--delete");
-    rc_argv_add(a, "--partial");
-    if (o->checksum)
-        rc_argv_add(a, "--checksum");
+    add_copy_opts(o, a);
     rc_argv_add(a, "--relative");
     add_tail_opts(c, o, a);
     /* add_tail_opts wrote --out-format=@%i; the batch needs names too */
