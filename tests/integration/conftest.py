@@ -187,6 +187,27 @@ def ansible_env(lab, venv_key="LAB_VENV", json_output=True, extra=None):
     return env
 
 
+@pytest.fixture
+def twin_ns(k8s_client):
+    """A fresh namespace of the same name on primary and DR (claims keep their
+    namespace on DR); removed afterwards with the volumes named pv-<ns>-*."""
+    from kubernetes import client
+    name = f"twin-{uuid.uuid4().hex[:8]}"
+    for cluster in ("primary", "dr"):
+        client.CoreV1Api(k8s_client(cluster)).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"ocpv-dr.io/test": "true"})))
+    yield name
+    for cluster in ("primary", "dr"):
+        api = client.CoreV1Api(k8s_client(cluster))
+        for pv in api.list_persistent_volume().items:
+            if pv.metadata.name.startswith(f"pv-{name}-"):
+                api.delete_persistent_volume(pv.metadata.name)
+        try:
+            api.delete_namespace(name)
+        except client.ApiException:
+            pass
+
+
 @pytest.fixture(scope="session")
 def ansible_playbook(lab):
     """ansible_playbook(playbook, inventory=None (lab inventory), extra_vars=None (dict),

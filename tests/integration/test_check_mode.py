@@ -12,7 +12,6 @@ import hashlib
 import os
 import pathlib
 import subprocess
-import uuid
 
 import pytest
 
@@ -59,25 +58,6 @@ def _dr_state(lab, k8s_client, ns):
     return objs, _sums(lab["NFS_DR_EXPORT"], ns)
 
 
-@pytest.fixture
-def twin(k8s_client):
-    from kubernetes import client
-    name = f"chk-{uuid.uuid4().hex[:8]}"
-    for cluster in ("primary", "dr"):
-        client.CoreV1Api(k8s_client(cluster)).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"ocpv-dr.io/test": "true"})))
-    yield name
-    for cluster in ("primary", "dr"):
-        api = client.CoreV1Api(k8s_client(cluster))
-        for pv in api.list_persistent_volume().items:
-            if pv.metadata.name.startswith(f"pv-{name}-"):
-                api.delete_persistent_volume(pv.metadata.name)
-        try:
-            api.delete_namespace(name)
-        except client.ApiException:
-            pass
-
-
 def _failures(r):
     out = []
     for play in (r.json or {}).get("plays", []):
@@ -92,9 +72,9 @@ def _changed(r):
     return sum(h.get("changed", 0) for h in (r.json or {}).get("stats", {}).values())
 
 
-def test_check_mode_changes_nothing_on_dr(lab, twin, k8s_client, ansible_playbook, tmp_path):
+def test_check_mode_changes_nothing_on_dr(lab, twin_ns, k8s_client, ansible_playbook, tmp_path):
     from kubernetes import client
-    ns = twin
+    ns = twin_ns
     base = {"target_namespaces": [ns], "watched_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
             "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]}
     env = {"OCPV_DR_REPORT_DIR": str(tmp_path)}

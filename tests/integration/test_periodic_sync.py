@@ -11,7 +11,6 @@ import json
 import os
 import pathlib
 import subprocess
-import uuid
 
 import pytest
 
@@ -28,26 +27,6 @@ def _tree_sums(root, ns):
             if f.is_file():
                 out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
     return out
-
-
-@pytest.fixture
-def twin_ns(k8s_client):
-    """The same namespace name on primary and DR (claims keep their namespace on DR)."""
-    from kubernetes import client
-    name = f"p2-{uuid.uuid4().hex[:8]}"
-    for cluster in ("primary", "dr"):
-        client.CoreV1Api(k8s_client(cluster)).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"ocpv-dr.io/test": "true"})))
-    yield name
-    for cluster in ("primary", "dr"):
-        api = client.CoreV1Api(k8s_client(cluster))
-        for pv in api.list_persistent_volume().items:
-            if pv.metadata.name.startswith(f"pv-{name}-"):
-                api.delete_persistent_volume(pv.metadata.name)
-        try:
-            api.delete_namespace(name)
-        except client.ApiException:
-            pass
 
 
 def seed(lab, ns, count, prefix="demo", snapshots=2):
