@@ -12,6 +12,10 @@
  *           the primary (the `source` listing, or `resources`) lacks; guards
  *           refuse a mass delete before anything is deleted
  *   mirror  list the primary through `source`, then apply + prune
+ *   list    list the primary through `source` (no writes anywhere) and return
+ *           what is protected, digested (lib/inventory: bound claims and
+ *           their volumes, ready snapshots and contents); with compare_dr
+ *           also which volumes DR already holds a copy of
  *
  * Check mode writes nothing (dry-run requests validate the plan); diff mode
  * returns before/after of every changed object.
@@ -20,6 +24,7 @@
 #include "k8s.h"
 #include "jsonx.h"
 #include "transform.h"
+#include "inventory.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -30,7 +35,8 @@
 
 /* ------------------------------------------------------------ spec */
 
-static const char *const modes[] = { "clean", "apply", "prune", "mirror", NULL };
+static const char *const modes[] = { "clean", "apply", "prune", "mirror", "list", NULL };
+static const char *const volume_modes[] = { "bound", "all", NULL };
 static const char *const claim_modes[] = { "keep", "drop", NULL };
 
 static const mod_opt own_opts[] = {
@@ -52,6 +58,9 @@ static const mod_opt own_opts[] = {
     { .name = "fail_on_error", .type = OPT_BOOL, .def = "true" },
     { .name = "parallel", .type = OPT_INT, .def = "16" },
     { .name = "return_objects", .type = OPT_BOOL, .def = "true" },
+    { .name = "names", .type = OPT_LIST, .elements = OPT_STR, .def = "[]" },
+    { .name = "volumes", .type = OPT_STR, .def = "\"bound\"", .choices = volume_modes },
+    { .name = "compare_dr", .type = OPT_BOOL, .def = "false" },
     { 0 }
 };
 #define OWN_COUNT (sizeof own_opts / sizeof own_opts[0] - 1)
@@ -913,6 +922,7 @@ static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t n
             set_reason(&r->items[j], A_SKIPPED, "%s", "not deleted: a prune guard stopped the run");
         r->nfailed++;
         mod_set(&r->m, "prune_guard", json_string(guard));
+        mod_set(&r->m, "pruned_objects", json_array());
         mod_warn(&r->m, "prune: nothing deleted: %s", guard);
         return;
     }
@@ -940,9 +950,13 @@ static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t n
     }
     k8s_batch_free(b);
     free(dopts);
+    /* the DR objects as they were (callers remove their data), as every
+     * object this module returns: no managedFields, Secret values masked */
+    json_t *pruned = json_array();
     for (size_t j = first; j < r->n; j++) {
         item *it = &r->items[j];
         if (it->action == A_DELETED) {
+            json_array_append_new(pruned, for_output(it->live));
             r->changed = true;
             record_diff(r, it, NULL);
             if (r->m.check_mode)
@@ -950,6 +964,7 @@ static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t n
                            "with dryRun, not deleted)");
         }
     }
+    mod_set(&r->m, "pruned_objects", pruned);
 }
 
 /* ------------------------------------------------------------ results */
@@ -1046,6 +1061,59 @@ static void check_same_cluster(run *r)
                  "mirror or prune a cluster onto itself", a);
 }
 
+/* ------------------------------------------------------------ list */
+
+/* mode list: the primary's protected objects, digested (lib/inventory), and
+ * with compare_dr which volumes DR holds a copy of.  Writes nothing; a read
+ * that fails fails the run (a partial listing would look like an empty
+ * namespace). */
+static void list_mode(run *r, json_t *source, json_t *namespaces)
+{
+    bool cmp = mod_bool(&r->m, "compare_dr");
+    r->src = dr_connect(r, source, "source (primary)");
+    if (cmp) {
+        r->dr = dr_connect(r, r->m.params, "DR");
+        check_same_cluster(r);
+    }
+    mark(r, "connect");
+    const k8s_resource *src_res[64];
+    size_t nsrc = 0;
+    resolve_scope_kinds(r, r->src, "source", src_res, &nsrc);
+    json_t *primary = json_array();
+    prefetch(r, src_res, nsrc, NULL, 0, namespaces, primary);
+    json_t *dr = NULL;
+    if (cmp) {
+        char *err = NULL;
+        const k8s_resource *pv = resolve_kind(r->dr, "DR", "PersistentVolume", &err);
+        dr = json_array();
+        if (!pv || list_scope(r->dr, pv, namespaces, TF_MANAGED_LABEL "=" TF_MANAGED_VALUE,
+                              NULL, dr, &err) != 0) {
+            char msg[1600];
+            snprintf(msg, sizeof msg, "compare_dr: DR cluster %s: %s", k8s_client_server(r->dr),
+                     err ? err : "listing PersistentVolumes failed");
+            free(err);
+            mod_fail(&r->m, "%s", msg);
+        }
+    }
+    mark(r, "list");
+    inv_opts io = { .volumes = strcmp(mod_str(&r->m, "volumes"), "all") == 0 ? INV_VOLUMES_ALL
+                                                                           : INV_VOLUMES_BOUND,
+                    .names = mod_param(&r->m, "names") };
+    json_t *inv = inv_build(primary, dr, &io);
+    mark(r, "select");
+    const char *key;
+    json_t *v;
+    json_object_foreach(inv, key, v)
+        mod_set(&r->m, key, json_incref(v));
+    json_decref(inv);
+    json_decref(primary);
+    json_decref(dr);
+    mod_changed(&r->m, false);
+    mod_set(&r->m, "timings", json_incref(r->timings));
+    cleanup(r);
+    mod_exit(&r->m);
+}
+
 int main(int argc, char **argv)
 {
     size_t nconn = 0;
@@ -1091,12 +1159,19 @@ int main(int argc, char **argv)
         mod_fail(&r.m, "max_delete_ratio: %g is not between 0 and 1", ratio);
     if (json_is_integer(maxd) && json_integer_value(maxd) < 0)
         mod_fail(&r.m, "max_delete: must be 0 or more");
-    bool scoped = strcmp(mode, "prune") == 0 || strcmp(mode, "mirror") == 0;
+    bool is_list = strcmp(mode, "list") == 0;
+    bool scoped = strcmp(mode, "prune") == 0 || strcmp(mode, "mirror") == 0 || is_list;
     if (scoped && json_array_size(namespaces) == 0)
-        mod_fail(&r.m, "namespaces: required for mode %s: the namespaces decide what may be deleted",
-                 mode);
-    if (strcmp(mode, "mirror") == 0 && !has_source)
-        mod_fail(&r.m, "source: required for mode mirror (the primary cluster's connection)");
+        mod_fail(&r.m, "namespaces: required for mode %s: the namespaces decide what %s", mode,
+                 is_list ? "is listed" : "may be deleted");
+    if (json_array_size(mod_param(&r.m, "kinds")) > 64)
+        mod_fail(&r.m, "kinds: at most 64 kinds");
+    if ((strcmp(mode, "mirror") == 0 || is_list) && !has_source)
+        mod_fail(&r.m, "source: required for mode %s (the primary cluster's connection)", mode);
+    if (!is_list && json_array_size(mod_param(&r.m, "names")) > 0)
+        mod_fail(&r.m, "names: only mode list selects claims by name (mode is %s)", mode);
+    if (is_list && json_array_size(resources) > 0)
+        mod_fail(&r.m, "resources: mode list reads the primary through source; resources are not used");
     if (strcmp(mode, "prune") == 0 && !has_source && json_array_size(resources) == 0
         && !mod_bool(&r.m, "allow_empty_source"))
         mod_fail(&r.m, "prune needs the primary's objects: give source (to list them) or resources");
@@ -1113,6 +1188,9 @@ int main(int argc, char **argv)
             take_resource(&r, el, i);
     }
     mask_input(resources);
+
+    if (is_list)
+        list_mode(&r, source, namespaces);
 
     if (strcmp(mode, "clean") == 0) {
         prepare(&r, false, false);
@@ -1144,8 +1222,6 @@ int main(int argc, char **argv)
     /* prune / mirror: resolve kinds on both sides, list the primary */
     const k8s_resource *dr_res[64], *src_res[64];
     size_t ndr = 0, nsrc = 0;
-    if (json_array_size(mod_param(&r.m, "kinds")) > 64)
-        mod_fail(&r.m, "kinds: at most 64 kinds");
     mark(&r, "connect");
     resolve_scope_kinds(&r, r.dr, "DR", dr_res, &ndr);
     json_t *primary = json_array();

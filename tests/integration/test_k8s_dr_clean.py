@@ -356,6 +356,12 @@ def test_prune_deletes_exactly_the_stale_ones(lab, collection, scope2):
     assert deleted == {("PersistentVolumeClaim", ns0, "data-2"),
                        ("PersistentVolume", "", f"pv-{s.tag}-{ns0[-1]}-2")}
     assert res["counts"]["deleted"] == 2 and res["changed"] is True
+    # the deleted DR objects come back as they were (callers remove their data)
+    pruned = {(o["kind"], o["metadata"]["name"]): o for o in res["pruned_objects"]}
+    assert set(pruned) == {("PersistentVolumeClaim", "data-2"), ("PersistentVolume", f"pv-{s.tag}-{ns0[-1]}-2")}
+    assert pruned[("PersistentVolume", f"pv-{s.tag}-{ns0[-1]}-2")]["metadata"]["labels"][
+        "dr.ocpv.io/managed-by"] == "ocpv-dr"
+    assert all("managedFields" not in o["metadata"] for o in pruned.values())
     wait_for("stale PVC gone", lambda: kget(lab, "dr", "pvc", "data-2", ns=ns0) is None)
     wait_for("stale PV gone", lambda: kget(lab, "dr", "pv", f"pv-{s.tag}-{ns0[-1]}-2") is None)
     assert kget(lab, "dr", "pvc", "handmade", ns=ns0) is not None
@@ -364,6 +370,79 @@ def test_prune_deletes_exactly_the_stale_ones(lab, collection, scope2):
     # nothing left to prune
     res2 = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns0], source=src))
     assert res2["changed"] is False and res2["counts"]["deleted"] == 0
+
+
+def test_list_selects_protected_objects_and_dr_copies(lab, collection, scope2):
+    """mode list against the real apiservers: bound claims and their volumes
+    only, a pending claim by name, ready snapshots with their contents, the
+    namespace scope, and volumes_current = DR copies made from this very PV
+    (a PV re-created on the primary under the same name is not current)."""
+    s = scope2
+    ns0, ns1 = s.namespaces
+    s.pairs(3, ns=ns0)
+    s.pairs(1, ns=ns1)
+    s.snapshots(1, ns=ns0)
+    kapply(lab, "primary", [vs("not-ready", ns0, "data-0"), pvc("waiting", ns0, "")])
+    src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
+    args = dict(dr_conn(lab), mode="list", namespaces=[ns0], source=src)
+    res = run_module(lab, collection, dict(args, compare_dr=True))
+    assert not res.get("failed"), res.get("msg")
+    assert res["changed"] is False
+    names = lambda key: sorted(o["metadata"]["name"] for o in res[key])  # noqa: E731
+    pvs0 = [f"pv-{s.tag}-{ns0[-1]}-{i}" for i in range(3)]
+    assert names("claims") == ["data-0", "data-1", "data-2"]
+    assert res["claims_pending"] == ["waiting"]
+    assert names("volumes") == pvs0                          # ns1's volume is out of scope
+    assert names("snapshots") == ["snap-0"]                  # not-ready is left out
+    assert names("snapshot_contents") == [f"snapcontent-{s.tag}-0"]
+    assert res["volumes_current"] == []                      # nothing on DR yet
+    assert all("managedFields" not in o["metadata"] for o in res["claims"] + res["volumes"])
+    assert res["counts"] == {"claims": 3, "claims_pending": 1, "volumes": 3, "volumes_current": 0,
+                             "snapshots": 1, "snapshot_contents": 1}
+    # nothing was written anywhere
+    assert kget(lab, "dr", "pvc", ns=ns0)["items"] == []
+
+    # DR gets copies of the three volumes; then pv-2 is re-created on the
+    # primary (new uid, same name): only 0 and 1 are current
+    assert not run_module(lab, collection, dict(dr_conn(lab), mode="apply", source_cluster="primary",
+                                                resources=res["volumes"])).get("failed")
+    kubectl(lab, "primary", "delete", "pvc", "data-2", "-n", ns0)
+    kubectl(lab, "primary", "delete", "pv", pvs0[2])
+    kapply(lab, "primary", [pv(pvs0[2], ns0, "data-2"), pvc("data-2", ns0, pvs0[2])])
+    wait_for("re-created claim bound", lambda: (kget(lab, "primary", "pvc", "data-2", ns=ns0) or {}).get(
+        "status", {}).get("phase") == "Bound")
+    res = run_module(lab, collection, dict(args, compare_dr=True))
+    assert sorted(res["volumes_current"]) == pvs0[:2]
+    # without compare_dr DR is not read at all (not even reachable)
+    res = run_module(lab, collection, dict(args, kubeconfig="/nonexistent/dr.kubeconfig"))
+    assert not res.get("failed"), res.get("msg")
+    assert "volumes_current" not in res
+    # names: one claim (and its volume); [""] selects none
+    res = run_module(lab, collection, dict(args, names=["data-1"]))
+    assert names("claims") == ["data-1"] and names("volumes") == [pvs0[1]]
+    res = run_module(lab, collection, dict(args, names=[""]))
+    assert res["claims"] == [] and res["volumes"] == [] and res["claims_pending"] == []
+
+
+def test_list_fails_clearly_and_never_half(lab, collection, scope):
+    """A read that fails fails the task (a partial listing would look like
+    deletions); bad combinations name the option."""
+    ns = scope.namespaces[0]
+    src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="list", namespaces=[ns]))
+    assert res.get("failed") and "source: required for mode list" in res["msg"]
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="list", source=src))
+    assert res.get("failed") and res["msg"].startswith("namespaces:")
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", names=["x"], resources=[]))
+    assert res.get("failed") and res["msg"].startswith("names:")
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="list", source=src, namespaces=[ns],
+                                           resources=[pvc("x", ns, "")]))
+    assert res.get("failed") and res["msg"].startswith("resources:")
+    # an unreachable primary fails the task, names the primary, shows no token
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="list", namespaces=[ns],
+                                           source={"host": "https://127.0.0.1:1", "api_key": "sekret-token-1"}))
+    assert res.get("failed") and "primary" in res["msg"] and "sekret-token-1" not in json.dumps(res)
+    assert "claims" not in res
 
 
 def test_prune_guards_stop_a_mass_delete(lab, collection, scope):
@@ -499,3 +578,12 @@ def test_secret_values_are_applied_but_never_shown(lab, collection, scope):
     bad = run_module(lab, collection, dict(dr_conn(lab), mode="clean",
                                            resources=['{"kind": "Secret", "data": {"p": "hunter2-s3cr3t']))
     assert bad.get("failed") and "hunter2-s3cr3t" not in json.dumps(bad)
+    # pruned (the primary has no such Secret): pruned_objects and the diff
+    # return the DR object as it was - masked, neither the value nor its base64
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns], kinds=["Secret"],
+                                           source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]},
+                                           allow_empty_source=True, max_delete_ratio=1.0), diff=True)
+    assert not res.get("failed"), res.get("msg")
+    assert [o["metadata"]["name"] for o in res["pruned_objects"]] == ["creds"]
+    out = json.dumps(res)
+    assert "hunter2-s3cr3t" not in out and got["data"]["password"] not in out
