@@ -180,13 +180,15 @@ static void *worker(void *arg)
                 metrics_count(M_FORWARDED, ev->kind, ev->type);
                 state_delivered(d->st, ev);
                 if (ev->attempts > 1)
-                    LOGJ(LOGL_INFO, "webhook delivery recovered", "{s:s,s:s,s:s,s:I,s:i}",
+                    LOGJ(LOGL_INFO, "webhook delivery recovered", "{s:s,s:s,s:s,s:s,s:I,s:i}",
+                         "type", fwd_type_names[ev->type],
                          "kind", fwd_kinds[ev->kind].kind, "name", ev->name, "uid", ev->uid,
                          "sequence", (json_int_t)ev->seq, "attempts", ev->attempts);
                 else
-                    LOGJ(LOGL_DEBUG, "event forwarded", "{s:s,s:s,s:s?,s:s,s:I}",
+                    LOGJ(LOGL_DEBUG, "event forwarded", "{s:s,s:s,s:s?,s:s?,s:s,s:I}",
                          "type", fwd_type_names[ev->type], "kind", fwd_kinds[ev->kind].kind,
-                         "namespace", ev->ns, "name", ev->name, "sequence", (json_int_t)ev->seq);
+                         "namespace", ev->ns, "scopeNamespace", ev->scope, "name", ev->name,
+                         "sequence", (json_int_t)ev->seq);
                 break;
             }
             metrics_webhook_error(why);

@@ -2,6 +2,7 @@
 #include "fwd.h"
 
 #include "jsonx.h"
+#include "transform.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ fwd_event *fwd_event_new_raw(int type, int kind, int origin, json_t *object,
     ev->rv = dup_or_null(jx_str(object, "metadata.resourceVersion"));
     if (fwd_kinds[kind].namespaced)
         ev->ns = dup_or_null(jx_str(object, "metadata.namespace"));
+    ev->scope = dup_or_null(tf_scope_namespace(object));
     if (!ev->uid || !ev->name || !ev->raw) {
         fwd_event_free(ev);
         return NULL;
@@ -82,6 +84,7 @@ void fwd_event_free(fwd_event *ev)
         return;
     free(ev->uid);
     free(ev->ns);
+    free(ev->scope);
     free(ev->name);
     free(ev->rv);
     free(ev->raw);

@@ -41,6 +41,10 @@ typedef struct fwd_event {
     uint64_t seq;             /* assigned by the queue */
     double observed;          /* epoch seconds when the forwarder saw it */
     char *uid, *ns, *name, *rv;   /* ns NULL for cluster-scoped */
+    char *scope;              /* the protected namespace the event is about
+                               * (payload `scopeNamespace`, tf_scope_namespace():
+                               * a PVC's / VS's namespace, a PV's claimRef /
+                               * VSC's volumeSnapshotRef namespace); NULL: none */
     uint64_t hash;            /* significant-content hash (noise.h) */
     char *raw;                /* the full object as compact JSON text (the payload's
                                * `resource`): a queued event holds text, not a
@@ -49,8 +53,9 @@ typedef struct fwd_event {
     int attempts;             /* delivery attempts so far */
 } fwd_event;
 
-/* Builds an event from object: copies the metadata strings and serializes
- * the object (the caller keeps its reference). */
+/* Builds an event from object: copies the metadata strings and the scope
+ * namespace (from the parsed object, so delivery never parses it again) and
+ * serializes the object (the caller keeps its reference). */
 fwd_event *fwd_event_new(int type, int kind, int origin, json_t *object,
                          uint64_t hash);
 /* The same with the object's JSON text as received (raw, len bytes), which is

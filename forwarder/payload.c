@@ -29,6 +29,7 @@ static json_t *header(const fwd_event *ev, const char *cluster)
     json_object_set_new(p, "kind", json_string(k->kind));
     json_object_set_new(p, "apiVersion", json_string(k->api_version));
     json_object_set_new(p, "namespace", ev->ns ? json_string(ev->ns) : json_null());
+    json_object_set_new(p, "scopeNamespace", ev->scope ? json_string(ev->scope) : json_null());
     json_object_set_new(p, "name", json_string(ev->name));
     json_object_set_new(p, "uid", json_string(ev->uid));
     json_object_set_new(p, "resourceVersion", ev->rv ? json_string(ev->rv) : json_null());

@@ -3,11 +3,13 @@
  *
  *   {"type":"MODIFIED","kind":"VolumeSnapshot",
  *    "apiVersion":"snapshot.storage.k8s.io/v1","namespace":"vm-prod",
- *    "name":"snap-1","uid":"…","resourceVersion":"1234",
+ *    "scopeNamespace":"vm-prod","name":"snap-1","uid":"…","resourceVersion":"1234",
  *    "cluster":"primary","observedAt":"2026-11-22T12:00:00.123Z",
  *    "sequence":42,"origin":"watch","resource":{…the full object…}}
  *
- * namespace is null for cluster-scoped kinds (PV, VolumeSnapshotContent). */
+ * namespace is null for cluster-scoped kinds (PV, VolumeSnapshotContent);
+ * scopeNamespace is the protected namespace the event is about (a PV's
+ * claimRef / a VSC's volumeSnapshotRef namespace), null when none. */
 #ifndef OCPVDR_FWD_PAYLOAD_H
 #define OCPVDR_FWD_PAYLOAD_H
 

@@ -4,6 +4,7 @@
 #include "dict.h"
 #include "jsonx.h"
 #include "log.h"
+#include "transform.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,11 +20,14 @@ enum { S_UNKNOWN = 0, S_PRESENT, S_GONE };
 
 /* One allocation per object: uid and name live in the record itself, and a
  * resourceVersion that is a decimal number (etcd's revision, always so far)
- * is kept as one, not as a string: ~130 bytes an object with the table. */
+ * is kept as one, not as a string: ~140 bytes an object with the table. */
 typedef struct rec {
     uint64_t seen_hash, del_hash;
     off_t off;                 /* journal line of the delivered version */
     const char *ns;            /* interned, NULL for cluster-scoped */
+    const char *scope;         /* interned tf_scope_namespace() of the last
+                                * object seen (a PV's claimRef namespace...):
+                                * the scope of a DELETED built from a stub */
     char *rvs;                 /* resourceVersion when not numeric, else NULL */
     uint64_t rvn;              /* numeric resourceVersion + 1; 0 = none */
     uint32_t len;
@@ -272,6 +276,7 @@ static int load(fwd_state *st, char *err, size_t errlen)
                 }
                 rec_set_rv(r, jx_str(o, "metadata.resourceVersion"));
                 r->ns = fwd_kinds[kind].namespaced ? intern(st, jx_str(o, "metadata.namespace")) : NULL;
+                r->scope = intern(st, tf_scope_namespace(o));
                 r->del_hash = strtoull(jx_str_or(j, "h", "0"), NULL, 16);
                 r->delivered = 1;
                 r->off = here;
@@ -392,6 +397,9 @@ int state_observe(fwd_state *st, int kind, json_t *obj, uint64_t hash, bool dele
         r->ns = fwd_kinds[kind].namespaced ? intern(st, jx_str(obj, "metadata.namespace")) : NULL;
     }
     rec_set_rv(r, jx_str(obj, "metadata.resourceVersion"));
+    const char *scope = tf_scope_namespace(obj);
+    if (!scope || !r->scope || strcmp(r->scope, scope) != 0)
+        r->scope = intern(st, scope);
     if (mark)
         r->mark = mark;
     if (deleted) {
@@ -443,6 +451,7 @@ size_t state_sweep(fwd_state *st, int kind, const char *ns, uint32_t mark, int o
             last = json_incref(jx_get(line, "o"));
             json_decref(line);
         }
+        int stubbed = !last;
         if (!last) {
             last = stub(r);
         } else {   /* deletion observed now: keep the last resourceVersion we know */
@@ -452,6 +461,10 @@ size_t state_sweep(fwd_state *st, int kind, const char *ns, uint32_t mark, int o
         }
         fwd_event *ev = fwd_event_new(EV_DELETED, kind, origin, last, r->seen_hash);
         json_decref(last);
+        if (ev && stubbed && r->scope && !ev->scope && !(ev->scope = strdup(r->scope))) {
+            fwd_event_free(ev);
+            ev = NULL;
+        }
         if (!ev)
             continue;
         if (n == cap) {

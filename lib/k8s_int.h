@@ -94,6 +94,12 @@ void k8s_sleep_ms(long ms);
  * on failure frees *path, sets it NULL and returns -1. */
 int k8s_qs_add(char **path, const char *key, const char *value);
 
+/* The path + query of a watch request (watch=1, bookmarks, sendInitialEvents
+ * + resourceVersionMatch=NotOlderThan, resourceVersion, selectors,
+ * timeoutSeconds; values URL-encoded).  malloc'd; NULL on out of memory.
+ * Defined in k8s_watch.c; internal, exposed for the unit test. */
+char *k8s_watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts *o);
+
 /* Percent-encodes a query value (RFC 3986 unreserved kept). malloc'd. */
 char *k8s_urlencode(const char *s);
 

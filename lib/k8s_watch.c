@@ -139,7 +139,8 @@ static CURLcode run_stream(CURL *h, wstate *w)
     return cc;
 }
 
-static char *watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts *o)
+/* The watch request's path + query (see k8s_int.h). */
+char *k8s_watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts *o)
 {
     char *p = k8s_path(r, ns, NULL);
     char num[32];
@@ -177,7 +178,7 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns,
     if (!err)
         err = &scratch;
     memset(err, 0, sizeof *err);
-    char *path = watch_path(r, ns, opts);
+    char *path = k8s_watch_path(r, ns, opts);
     if (!path) {
         k8s_error_printf(err, "watch %s: out of memory", r->kind);
         return -1;

@@ -30,14 +30,16 @@ HEADER = """\
 # {what}
 # {auth}
 # Variables (rulebook vars / AAP activation extra vars):
-#   watched_namespaces   list of protected namespaces (PVC/VS filtered on it,
-#                        PV/VSC on the namespace they are bound to)
+#   watched_namespaces   list of protected namespaces (every event filtered on
+#                        its payload's scopeNamespace: a PVC's / VS's own, the
+#                        claim's / snapshot's a PV / VSC is bound to)
 #   webhook_port         port of the webhook source (forwarder WEBHOOK_URL)
 #   webhook_token        bearer token (forwarder WEBHOOK_TOKEN[_FILE])
 {hmac_vars}# Every action gets: resource_objects (the objects of the throttle window:
-# the first event of each namespace and kind), resource_object (the first of
-# them), event_type / event_kind (comma-separated), event_cluster,
-# event_sequence (of the first), event_count (events in the window),
+# the first event of each namespace - a PV or a PVC, a VS or a VSC),
+# resource_object (the first of them), event_type / event_kind
+# (comma-separated), event_cluster, event_sequence (of the first),
+# event_count (events in the window),
 # event_window_start / event_window_s (when the window opened, its length).
 # Event payload: forwarder/README.md.  See docs/eda.md.
 """

@@ -40,12 +40,22 @@ HMAC_SECRET = "fwd-test-hmac-" + uuid.uuid4().hex[:12]
 # `lab` is conftest's session fixture (the env file named by LAB_ENV).
 
 def _forwarder_bin():
+    """FORWARDER_BIN, else the first build that has the payload field the
+    rulebooks match on (scopeNamespace): a stale build dir is skipped, a stale
+    FORWARDER_BIN is an error (the rules would silently match nothing)."""
+    stale = []
     cands = [os.environ.get("FORWARDER_BIN"), REPO / "build-ci/forwarder/ocpv-dr-forwarder",
              REPO / "build-fwd/forwarder/ocpv-dr-forwarder", REPO / "build/forwarder/ocpv-dr-forwarder"]
-    for c in cands:
-        if c and Path(c).is_file():
+    for i, c in enumerate(cands):
+        if not c or not Path(c).is_file():
+            continue
+        if b"scopeNamespace" in Path(c).read_bytes():
             return str(c)
-    pytest.fail("ocpv-dr-forwarder not built (tests/run builds build-ci/) and FORWARDER_BIN unset")
+        if i == 0:
+            pytest.fail(f"FORWARDER_BIN={c} is a build without the payload field scopeNamespace: rebuild it")
+        stale.append(str(c))
+    pytest.fail("ocpv-dr-forwarder not built (tests/run builds build-ci/) and FORWARDER_BIN unset"
+                + (f"; stale builds without scopeNamespace (rebuild): {stale}" if stale else ""))
 
 
 def free_port():
@@ -88,12 +98,17 @@ def pvc(name, ns, step, sc="nfs-csi"):
                      "resources": {"requests": {"storage": "1Gi"}}}}
 
 
-def pv(name, step):
-    return {"apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": name, "labels": {"step": str(step)}},
-            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
-                     "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "nfs-subdir",
-                     "nfs": {"server": "198.18.0.9", "path": f"/export/{name}"}}}
+def pv(name, step, claim_ns=None):
+    """A PV; with claim_ns pre-bound to claim `data` there (claimRef without
+    uid: the PV controller leaves it Available, waiting for that claim)."""
+    o = {"apiVersion": "v1", "kind": "PersistentVolume",
+         "metadata": {"name": name, "labels": {"step": str(step)}},
+         "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                  "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "nfs-subdir",
+                  "nfs": {"server": "198.18.0.9", "path": f"/export/{name}"}}}
+    if claim_ns:
+        o["spec"]["claimRef"] = {"kind": "PersistentVolumeClaim", "namespace": claim_ns, "name": "data"}
+    return o
 
 
 def vs(name, ns, step):
@@ -119,7 +134,7 @@ class Rulebook:
 
     LINE = re.compile(r"FWDEVENT\|(.*)$")
     FIELDS = ["seq", "type", "kind", "ns", "name", "uid", "rv", "origin", "cluster", "step",
-              "ready", "sc", "apiVersion", "rkind"]
+              "ready", "sc", "apiVersion", "rkind", "scope"]
 
     def __init__(self, lab, workdir):
         self.lab = lab
@@ -423,6 +438,11 @@ def test_every_change_in_watched_namespaces_arrives(lab, rulebook, nss, forwarde
             assert not history(evs, kind, name), f"{kind} {ns}/{name} from an unwatched namespace arrived"
     # cluster-scoped kinds carry namespace null
     assert {e["ns"] for e in history(evs, "PersistentVolume", f"pv-{t}")} == {"None"}
+    # scopeNamespace: the namespace for PVC/VS, the VSC's volumeSnapshotRef
+    # namespace, null for a PV bound to no claim
+    for kind, name, ns, _ in watched:
+        want = {"PersistentVolume": "None", "VolumeSnapshotContent": nss["a"]}.get(kind, ns)
+        assert {e["scope"] for e in history(evs, kind, name, ns)} == {want}, (kind, name)
     m = f.metrics()
     assert m['ocpvdr_forwarder_events_forwarded_total{kind="PersistentVolumeClaim",type="DELETED"}'] >= 2
     assert m["ocpvdr_forwarder_ready"] == 1
@@ -507,7 +527,7 @@ def test_killed_and_restarted_with_state_dir(lab, rulebook, nss, forwarders, tmp
     f = forwarders(state_dir=state).start()
     for n in (stay, change, dele):
         apply(lab, pvc(n, nss["a"], 1, sc="nfs-subdir"))
-    apply(lab, pv(pvname, 1))
+    apply(lab, pv(pvname, 1, claim_ns=nss["a"]))
     wait_for(rulebook, all_of(*[done("PersistentVolumeClaim", n, nss["a"], 1) for n in (stay, change, dele)],
                               done("PersistentVolume", pvname, None, 1)))
     time.sleep(1)
@@ -525,7 +545,9 @@ def test_killed_and_restarted_with_state_dir(lab, rulebook, nss, forwarders, tmp
     check_history(evs, "PersistentVolumeClaim", change, nss["a"], final_step=2)
     h = check_history(evs, "PersistentVolumeClaim", dele, nss["a"], final_step=1, deleted=True)
     assert h[-1]["origin"] == "list" and h[-1]["sc"] == "nfs-subdir", h[-1]
-    check_history(evs, "PersistentVolume", pvname, None, final_step=1, deleted=True)
+    hp = check_history(evs, "PersistentVolume", pvname, None, final_step=1, deleted=True)
+    # re-derived from the journal: the claim's namespace of the last delivered PV
+    assert hp[-1]["origin"] == "list" and hp[-1]["scope"] == nss["a"], hp[-1]
     check_history(evs, "PersistentVolumeClaim", new, nss["b"], final_step=1)
     # an unchanged object is not re-sent after the restart
     time.sleep(2)
@@ -578,11 +600,13 @@ def test_410_gone_relist_finds_missed_deletions(lab, rulebook, nss, forwarders, 
     WATCH (sendInitialEvents, the default) and the paginated LIST."""
     f = forwarders(extra={"INITIAL_SYNC": sync_mode}).start()
     t = uuid.uuid4().hex[:6]
-    x, z, y = f"gx-{t}", f"gz-{t}", f"gy-{t}"
+    x, z, y, pvx = f"gx-{t}", f"gz-{t}", f"gy-{t}", f"gpv-{t}"
     apply(lab, pvc(x, nss["a"], 1))
     apply(lab, pvc(z, nss["a"], 1))
+    apply(lab, pv(pvx, 1, claim_ns=nss["b"]))
     wait_for(rulebook, all_of(done("PersistentVolumeClaim", x, nss["a"], 1),
-                              done("PersistentVolumeClaim", z, nss["a"], 1)))
+                              done("PersistentVolumeClaim", z, nss["a"], 1),
+                              done("PersistentVolume", pvx, None, 1)))
     relists = f.metric_sum("ocpvdr_forwarder_relists_total")
     f.proc.send_signal(signal.SIGSTOP)
     try:
@@ -590,13 +614,15 @@ def test_410_gone_relist_finds_missed_deletions(lab, rulebook, nss, forwarders, 
             kubectl(lab, "create", "configmap", f"churn-{t}-{i}", "-n", nss["off"])
         _cluster(lab, "restart", "apiserver")
         kubectl(lab, "delete", "pvc", x, "-n", nss["a"])
+        kubectl(lab, "delete", "pv", pvx)
         apply(lab, pvc(z, nss["a"], 2))
         apply(lab, pvc(y, nss["a"], 1))
     finally:
         f.proc.send_signal(signal.SIGCONT)
     evs = wait_for(rulebook, all_of(done("PersistentVolumeClaim", x, nss["a"], deleted=True),
                                     done("PersistentVolumeClaim", z, nss["a"], 2),
-                                    done("PersistentVolumeClaim", y, nss["a"], 1)), timeout=120)
+                                    done("PersistentVolumeClaim", y, nss["a"], 1),
+                                    done("PersistentVolume", pvx, None, deleted=True)), timeout=120)
     hx = check_history(evs, "PersistentVolumeClaim", x, nss["a"], final_step=1, deleted=True)
     check_history(evs, "PersistentVolumeClaim", z, nss["a"], final_step=2)
     check_history(evs, "PersistentVolumeClaim", y, nss["a"], final_step=1)
@@ -604,7 +630,84 @@ def test_410_gone_relist_finds_missed_deletions(lab, rulebook, nss, forwarders, 
     log = f.log.read_text()
     assert "410 Gone" in log
     assert hx[-1]["origin"] == "relist", hx[-1]
+    # no state dir: the PV's DELETED is a stub without spec, its scope is the
+    # claim namespace remembered from the last version seen
+    hp = check_history(evs, "PersistentVolume", pvx, None, final_step=1, deleted=True)
+    assert hp[-1]["origin"] == "relist" and hp[-1]["scope"] == nss["b"] and hp[-1]["sc"] == "", hp[-1]
     resyncs = [json.loads(line) for line in log.splitlines()
                if '"msg":"relist done"' in line or '"msg":"initial list done"' in line]
     assert resyncs and {r["mode"] for r in resyncs} == {sync_mode}, resyncs
     f.stop()
+
+
+def _cluster_env(lab, extra, *args):
+    """tests/lab/cluster primary ARGS with extra environment (e.g. the
+    apiserver's LAB_APISERVER_FEATURE_GATES); without extra, the lab's normal
+    flags (any inherited knob removed)."""
+    env = dict(os.environ, LAB_NAME=lab["LAB_NAME"])
+    env.pop("LAB_APISERVER_FEATURE_GATES", None)
+    env.update(extra)
+    p = subprocess.run([str(REPO / "tests/lab/cluster"), "primary", *args], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_stream_refused_falls_back_to_list(lab, rulebook, nss, forwarders):
+    """A kube-apiserver without streaming lists (--feature-gates=WatchList=false,
+    like servers before 1.32) answers a sendInitialEvents=true watch with
+    422 Invalid "sendInitialEvents is forbidden for watch unless the WatchList
+    feature gate is enabled".  The forwarder (INITIAL_SYNC default = stream)
+    must fall back to the paginated LIST once per watcher, say so in one
+    warning, deliver every existing object (origin list) and then the live
+    changes.  The primary apiserver is restarted with the gate off and
+    restored to its normal flags whatever happens."""
+    t = uuid.uuid4().hex[:6]
+    pre = [(nss["a" if i % 2 else "b"], f"fb-{t}-{i}") for i in range(6)]
+    for ns, name in pre:
+        apply(lab, pvc(name, ns, 1))
+    try:
+        _cluster_env(lab, {"LAB_APISERVER_FEATURE_GATES": "WatchList=false"}, "restart", "apiserver")
+        # the precondition: this server really refuses streaming
+        probe = kubectl(lab, "get", "--raw",
+                        f"/api/v1/namespaces/{nss['a']}/persistentvolumeclaims?watch=1"
+                        "&allowWatchBookmarks=true&sendInitialEvents=true"
+                        "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1", check=False)
+        assert probe.returncode != 0 and "sendInitialEvents is forbidden" in probe.stderr, \
+            (probe.returncode, probe.stdout[-500:], probe.stderr[-500:])
+
+        f = forwarders().start()   # INITIAL_SYNC unset: stream
+        evs = wait_for(rulebook, all_of(*(done("PersistentVolumeClaim", n, ns, 1) for ns, n in pre)),
+                       what="the existing claims")
+        for ns, name in pre:
+            h = check_history(evs, "PersistentVolumeClaim", name, ns, final_step=1)
+            assert h[0]["origin"] == "list", h[0]
+        # live changes after the fallback: the plain watch works on this server
+        (ma, mname), (da, dname) = pre[0], pre[1]
+        new = f"fb-{t}-new"
+        apply(lab, pvc(mname, ma, 2))
+        kubectl(lab, "delete", "pvc", dname, "-n", da)
+        apply(lab, pvc(new, nss["a"], 1))
+        evs = wait_for(rulebook, all_of(done("PersistentVolumeClaim", mname, ma, 2),
+                                        done("PersistentVolumeClaim", dname, da, deleted=True),
+                                        done("PersistentVolumeClaim", new, nss["a"], 1)),
+                       what="the live changes")
+        check_history(evs, "PersistentVolumeClaim", mname, ma, final_step=2)
+        check_history(evs, "PersistentVolumeClaim", dname, da, final_step=1, deleted=True)
+        hn = check_history(evs, "PersistentVolumeClaim", new, nss["a"], final_step=1)
+        assert hn[0]["origin"] == "watch", hn[0]
+        f.wait_ready()
+        lines = [json.loads(line) for line in f.log.read_text().splitlines()
+                 if line.startswith("{")]
+        falls = [r for r in lines if "falling back to LIST" in r.get("msg", "")]
+        # one warning per watcher (kind, namespace), naming the kind; remembered
+        fb = [(r.get("kind"), r.get("namespace")) for r in falls]
+        assert len(fb) == len(set(fb)), f"streaming retried after the fallback: {fb}"
+        assert ("PersistentVolumeClaim", nss["a"]) in fb and ("PersistentVolumeClaim", nss["b"]) in fb \
+            and ("PersistentVolume", None) in fb, fb
+        assert all(r.get("level", "warn").lower().startswith("warn") for r in falls), falls
+        syncs = [r for r in lines if r.get("msg") in ("initial list done", "relist done")]
+        assert syncs and {r["mode"] for r in syncs} == {"list"}, syncs
+        assert len(syncs) == len(fb), (syncs, fb)
+        f.stop()
+    finally:
+        _cluster_env(lab, {}, "restart", "apiserver")

@@ -306,6 +306,7 @@ apiserver_up() {
         --etcd-compaction-interval "${LAB_ETCD_COMPACTION_INTERVAL:-5m}" \
         --cert-dir "$C_DIR/apiserver-certs" \
         --profiling=false \
+        ${LAB_APISERVER_FEATURE_GATES:+--feature-gates "$LAB_APISERVER_FEATURE_GATES"} \
         --v "${LAB_APISERVER_V:-1}"
 }
 
@@ -324,6 +325,7 @@ kcm_up() {
         --root-ca-file "$C_PKI/ca.crt" \
         --cluster-signing-cert-file "$C_PKI/ca.crt" --cluster-signing-key-file "$C_PKI/ca.key" \
         --profiling=false \
+        ${LAB_KCM_API_QPS:+--kube-api-qps "$LAB_KCM_API_QPS" --kube-api-burst "$((LAB_KCM_API_QPS * 2))"} \
         --v "${LAB_KCM_V:-1}"
 }
 

@@ -1,8 +1,9 @@
 /* test_forwarder.c - unit tests of the event forwarder's parts: config
  * parsing/validation, the hash table, noise control, payload shape, the
  * coalescing per-object queue, the state journal (restart diff with
- * deletions), HMAC signing as ansible-rulebook verifies it, delivery to a
- * local libmicrohttpd receiver (token, signature, retries on 5xx, per-object
+ * deletions), the payload's scopeNamespace on every event path, HMAC
+ * signing as ansible-rulebook verifies it, delivery to a local
+ * libmicrohttpd receiver (token, signature, retries on 5xx, per-object
  * order) and the /healthz /readyz /metrics endpoint. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -600,6 +601,180 @@ static void test_state_restart_diff(void **s)
     free(dir);
 }
 
+/* ---- scopeNamespace ------------------------------------------------------ */
+
+/* A PV bound to claim ns/name (ns NULL: unbound, no claimRef). */
+static json_t *pv_obj(const char *uid, const char *ns, const char *rv)
+{
+    json_t *o = json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:{s:s,s:{s:s}},s:{s:s}}",
+                          "apiVersion", "v1", "kind", "PersistentVolume", "metadata",
+                          "name", uid, "uid", uid, "resourceVersion", rv,
+                          "spec", "storageClassName", "nfs-csi", "nfs", "path", "/x",
+                          "status", "phase", ns ? "Bound" : "Available");
+    if (ns)
+        jx_set(o, "spec.claimRef", json_pack("{s:s,s:s,s:s}", "kind", "PersistentVolumeClaim",
+                                             "namespace", ns, "name", "data"));
+    return o;
+}
+
+/* payload_build and the delivered body (payload_dump) agree on scopeNamespace;
+ * returns it as the body has it (NULL for JSON null), asserts it is present. */
+static char *scope_of(int type, int kind, json_t *o)
+{
+    char *raw = json_dumps(o, JSON_COMPACT);
+    fwd_event *ev = fwd_event_new_raw(type, kind, ORIGIN_WATCH, o, raw, strlen(raw), 1);
+    assert_non_null(ev);
+    char *body = payload_dump(ev, "primary", NULL);
+    json_t *p = json_loads(body, 0, NULL), *b = payload_build(ev, "primary");
+    assert_non_null(p);
+    assert_true(json_equal(p, b));
+    json_t *v = json_object_get(p, "scopeNamespace");
+    assert_non_null(v);                               /* always there, null or a string */
+    assert_true(json_is_null(v) || json_is_string(v));
+    char *out = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+    json_decref(p);
+    json_decref(b);
+    free(body);
+    free(raw);
+    fwd_event_free(ev);
+    return out;
+}
+
+static void test_payload_scope_namespace(void **s)
+{
+    (void)s;
+    char *v;
+    json_t *o = pvc("u1", "vm-prod", "data", "3");
+    assert_string_equal(v = scope_of(EV_MODIFIED, FWD_PVC, o), "vm-prod");
+    free(v);
+    assert_string_equal(v = scope_of(EV_DELETED, FWD_PVC, o), "vm-prod");
+    free(v);
+    json_decref(o);
+    o = pv_obj("pv-1", "vm-prod", "4");                       /* bound PV: its claim's */
+    assert_string_equal(v = scope_of(EV_MODIFIED, FWD_PV, o), "vm-prod");
+    free(v);
+    assert_string_equal(v = scope_of(EV_DELETED, FWD_PV, o), "vm-prod");
+    free(v);
+    json_decref(o);
+    o = pv_obj("pv-2", NULL, "5");                            /* unbound PV: null */
+    assert_null(scope_of(EV_ADDED, FWD_PV, o));
+    json_decref(o);
+    o = json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:{s:s},s:{s:b}}", "apiVersion",
+                  "snapshot.storage.k8s.io/v1", "kind", "VolumeSnapshot", "metadata", "name", "snap",
+                  "namespace", "vm-dev", "uid", "u3", "spec", "volumeSnapshotClassName", "c",
+                  "status", "readyToUse", 1);
+    assert_string_equal(v = scope_of(EV_MODIFIED, FWD_VS, o), "vm-dev");
+    free(v);
+    json_decref(o);
+    o = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:s,s:s},s:s}}", "apiVersion",
+                  "snapshot.storage.k8s.io/v1", "kind", "VolumeSnapshotContent", "metadata",
+                  "name", "snapcontent-1", "uid", "u4", "spec", "volumeSnapshotRef", "namespace",
+                  "vm-dev", "name", "snap", "driver", "nfs.csi.k8s.io");
+    assert_string_equal(v = scope_of(EV_ADDED, FWD_VSC, o), "vm-dev");
+    free(v);
+    json_object_del(json_object_get(o, "spec"), "volumeSnapshotRef");
+    assert_null(scope_of(EV_ADDED, FWD_VSC, o));              /* no ref: null */
+    json_decref(o);
+}
+
+/* Coalescing keeps the latest state's scope: a PV ADDED unbound, then bound
+ * before delivery, is delivered as one ADDED about its claim's namespace. */
+static void test_scope_coalesced_and_swept(void **s)
+{
+    (void)s;
+    fwd_queue *q = queue_new(10, 1);
+    json_t *a = pv_obj("pv-c", NULL, "1"), *b = pv_obj("pv-c", "vm-prod", "2");
+    assert_int_equal(queue_push(q, fwd_event_new(EV_ADDED, FWD_PV, ORIGIN_WATCH, a, 1)), 0);
+    assert_int_equal(queue_push(q, fwd_event_new(EV_MODIFIED, FWD_PV, ORIGIN_WATCH, b, 2)), 1);
+    fwd_event *e = queue_take(q, 0.1);
+    assert_int_equal(e->type, EV_ADDED);
+    assert_string_equal(e->scope, "vm-prod");
+    queue_done(q, e);
+    queue_free(q);
+
+    /* a deletion found by a relist, never delivered (memory only, so the
+     * DELETED carries a stub without spec): the scope of the last seen object */
+    char err[256] = "";
+    fwd_state *st = state_open(NULL, err, sizeof err);
+    assert_int_equal(state_observe(st, FWD_PV, a, 1, false, 0), EV_ADDED);
+    assert_int_equal(state_observe(st, FWD_PV, b, 2, false, 0), EV_MODIFIED);
+    json_t *u = pv_obj("pv-u", NULL, "3");                    /* unbound: stays null */
+    assert_int_equal(state_observe(st, FWD_PV, u, 3, false, 0), EV_ADDED);
+    uint32_t m = state_new_mark(st);
+    fwd_event **gone;
+    size_t n = state_sweep(st, FWD_PV, NULL, m, ORIGIN_RELIST, &gone);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        json_t *g = fwd_event_object(gone[i]);
+        assert_null(jx_get(g, "spec"));                       /* a stub */
+        json_decref(g);
+        if (!strcmp(gone[i]->uid, "pv-c"))
+            assert_string_equal(gone[i]->scope, "vm-prod");
+        else
+            assert_null(gone[i]->scope);
+        char *body = payload_dump(gone[i], "c", NULL);
+        json_t *p = json_loads(body, 0, NULL);
+        if (gone[i]->scope)
+            assert_string_equal(jx_str(p, "scopeNamespace"), gone[i]->scope);
+        else
+            assert_true(json_is_null(json_object_get(p, "scopeNamespace")));
+        json_decref(p);
+        free(body);
+        fwd_event_free(gone[i]);
+    }
+    free(gone);
+    state_close(st);
+    json_decref(a);
+    json_decref(b);
+    json_decref(u);
+}
+
+/* STATE_DIR: a PV and a VSC delivered, then deleted while the forwarder was
+ * down: the DELETED events re-derived at restart (origin list) carry the
+ * scope of the last delivered object. */
+static void test_scope_restart_deleted(void **s)
+{
+    (void)s;
+    char *dir = tmpdir();
+    char err[256] = "";
+    fwd_state *st = state_open(dir, err, sizeof err);
+    assert_non_null(st);
+    json_t *pv = pv_obj("pv-r", "vm-prod", "1");
+    json_t *vsc = json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:{s:{s:s,s:s}}}", "apiVersion",
+                            "snapshot.storage.k8s.io/v1", "kind", "VolumeSnapshotContent",
+                            "metadata", "name", "sc-r", "uid", "sc-r", "resourceVersion", "2",
+                            "spec", "volumeSnapshotRef", "namespace", "vm-dev", "name", "snap");
+    fwd_event *evs[2];
+    assert_int_equal(state_observe(st, FWD_PV, pv, 1, false, 0), EV_ADDED);
+    assert_int_equal(state_observe(st, FWD_VSC, vsc, 2, false, 0), EV_ADDED);
+    evs[0] = fwd_event_new(EV_ADDED, FWD_PV, ORIGIN_WATCH, pv, 1);
+    evs[1] = fwd_event_new(EV_ADDED, FWD_VSC, ORIGIN_WATCH, vsc, 2);
+    evs[0]->seq = 1;
+    evs[1]->seq = 2;
+    deliver_all(st, evs, 2);
+    state_close(st);
+
+    st = state_open(dir, err, sizeof err);
+    assert_non_null(st);
+    uint32_t m = state_new_mark(st);
+    fwd_event **gone;
+    assert_int_equal(state_sweep(st, FWD_PV, NULL, m, ORIGIN_LIST, &gone), 1);
+    assert_int_equal(gone[0]->type, EV_DELETED);
+    assert_int_equal(gone[0]->origin, ORIGIN_LIST);
+    assert_string_equal(gone[0]->scope, "vm-prod");
+    fwd_event_free(gone[0]);
+    free(gone);
+    assert_int_equal(state_sweep(st, FWD_VSC, NULL, m, ORIGIN_LIST, &gone), 1);
+    assert_string_equal(gone[0]->scope, "vm-dev");
+    fwd_event_free(gone[0]);
+    free(gone);
+    state_close(st);
+    json_decref(pv);
+    json_decref(vsc);
+    rm_dir(dir);
+    free(dir);
+}
+
 /* ---- signing ----------------------------------------------------------- */
 
 static void test_sign(void **s)
@@ -853,6 +1028,9 @@ int main(void)
         cmocka_unit_test(test_queue_bound),
         cmocka_unit_test(test_state_observe),
         cmocka_unit_test(test_state_restart_diff),
+        cmocka_unit_test(test_payload_scope_namespace),
+        cmocka_unit_test(test_scope_coalesced_and_swept),
+        cmocka_unit_test(test_scope_restart_deleted),
         cmocka_unit_test(test_sign),
         cmocka_unit_test(test_deliver_retries_order),
         cmocka_unit_test(test_http),

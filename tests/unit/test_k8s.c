@@ -238,6 +238,61 @@ static void test_retryable(void **state)
     assert_false(k8s_retryable("GET", 0, CURLE_PEER_FAILED_VERIFICATION, true));
 }
 
+/* The query of a watch: a plain resume watch, and the streaming initial sync
+ * (sendInitialEvents + resourceVersionMatch=NotOlderThan, bookmarks forced on
+ * because the end of the initial events is a bookmark), values URL-encoded. */
+static void check_watch_path(const k8s_watch_opts *o, const char *ns, const char *want)
+{
+    const k8s_resource *r = k8s_resource_builtin("v1", "PersistentVolumeClaim");
+    assert_non_null(r);
+    char *p = k8s_watch_path(r, ns, o);
+    assert_non_null(p);
+    if (strcmp(p, want) != 0)
+        print_error("watch path: got %s want %s\n", p, want);
+    assert_string_equal(p, want);
+    free(p);
+}
+
+static void test_watch_paths(void **state)
+{
+    (void)state;
+    /* no options: just watch=1 */
+    check_watch_path(NULL, NULL, "/api/v1/persistentvolumeclaims?watch=1");
+    /* plain resume watch: no sendInitialEvents, no resourceVersionMatch */
+    k8s_watch_opts o = { .resource_version = "1234", .allow_bookmarks = true,
+                         .timeout_seconds = 300 };
+    check_watch_path(&o, "vm-prod",
+                     "/api/v1/namespaces/vm-prod/persistentvolumeclaims?watch=1"
+                     "&allowWatchBookmarks=true&resourceVersion=1234&timeoutSeconds=300");
+    o.allow_bookmarks = false;
+    o.resource_version = "";   /* empty = not sent */
+    check_watch_path(&o, "vm-prod",
+                     "/api/v1/namespaces/vm-prod/persistentvolumeclaims?watch=1&timeoutSeconds=300");
+    /* streaming initial sync: bookmarks on even when not asked for */
+    k8s_watch_opts s = { .send_initial_events = true };
+    check_watch_path(&s, NULL,
+                     "/api/v1/persistentvolumeclaims?watch=1&allowWatchBookmarks=true"
+                     "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan");
+    /* everything set, selectors escaped */
+    s.resource_version = "77";
+    s.label_selector = "app in (db, web),tier!=x";
+    s.field_selector = "metadata.name=a&b";
+    s.timeout_seconds = 60;
+    check_watch_path(&s, "vm-dev",
+                     "/api/v1/namespaces/vm-dev/persistentvolumeclaims?watch=1"
+                     "&allowWatchBookmarks=true&sendInitialEvents=true"
+                     "&resourceVersionMatch=NotOlderThan&resourceVersion=77"
+                     "&labelSelector=app%20in%20%28db%2C%20web%29%2Ctier%21%3Dx"
+                     "&fieldSelector=metadata.name%3Da%26b&timeoutSeconds=60");
+    /* a zero or negative timeout is not sent */
+    s.timeout_seconds = 0;
+    s.label_selector = s.field_selector = NULL;
+    check_watch_path(&s, "vm-dev",
+                     "/api/v1/namespaces/vm-dev/persistentvolumeclaims?watch=1"
+                     "&allowWatchBookmarks=true&sendInitialEvents=true"
+                     "&resourceVersionMatch=NotOlderThan&resourceVersion=77");
+}
+
 static void test_encoding_and_bodies(void **state)
 {
     (void)state;
@@ -650,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_retryable),
         cmocka_unit_test(test_encoding_and_bodies),
+        cmocka_unit_test(test_watch_paths),
         cmocka_unit_test(test_retry_loop),
         cmocka_unit_test(test_no_retry_on_write_500),
         cmocka_unit_test(test_watch_stream),
