@@ -9,7 +9,11 @@ Checks: PVCs on nfs-subdir and nfs-csi appear on DR (PV pointing at nfs-dr,
 Retain, claim Bound, byte-identical data), a VolumeSnapshot turning ready
 appears on DR, deleting PVC and PV on the primary removes them and the DR data,
 an unwatched namespace is ignored; event-to-DR latency is measured and printed
-(`-s` shows the EDA-LATENCY lines; EDA_BURST=N sets the burst size).
+(`-s` shows the EDA-LATENCY lines; EDA_BURST=N sets the burst size).  Binding a
+claim (PV + PVC MODIFIED Bound) and deleting it (PVC + PV DELETED) must each
+cost ONE job: the rules are per handler, grouped by the payload's scopeNamespace
+(EDA-RUNS lines).  EDA_RULEBOOK=<path> runs the main rig on another CLI
+rulebook (e.g. an older one from git, to measure before/after).
 
 The rulebooks are generated from rulebooks/src/rules.yml: test_rulebooks_in_sync
 fails when a committed rulebook or the AAP job template names drift."""
@@ -67,12 +71,23 @@ def test_rulebooks_in_sync():
 # ------------------------------------------------------------------ helpers
 
 def _forwarder_bin():
-    for c in (os.environ.get("FORWARDER_BIN"), REPO / "build-ci/forwarder/ocpv-dr-forwarder",
-              REPO / "build-eda/forwarder/ocpv-dr-forwarder",
-              REPO / "build-fwd/forwarder/ocpv-dr-forwarder", REPO / "build/forwarder/ocpv-dr-forwarder"):
-        if c and Path(c).is_file():
+    """FORWARDER_BIN, else the first build that has the payload field the
+    rulebooks match on (scopeNamespace): a stale build dir is skipped, a stale
+    FORWARDER_BIN is an error (the rules would silently match nothing)."""
+    stale = []
+    cands = [os.environ.get("FORWARDER_BIN"), REPO / "build-ci/forwarder/ocpv-dr-forwarder",
+             REPO / "build-eda/forwarder/ocpv-dr-forwarder",
+             REPO / "build-fwd/forwarder/ocpv-dr-forwarder", REPO / "build/forwarder/ocpv-dr-forwarder"]
+    for i, c in enumerate(cands):
+        if not c or not Path(c).is_file():
+            continue
+        if b"scopeNamespace" in Path(c).read_bytes():
             return str(c)
-    pytest.fail("ocpv-dr-forwarder not built (meson compile) and FORWARDER_BIN unset")
+        if i == 0:
+            pytest.fail(f"FORWARDER_BIN={c} is a build without the payload field scopeNamespace: rebuild it")
+        stale.append(str(c))
+    pytest.fail("ocpv-dr-forwarder not built (meson compile) and FORWARDER_BIN unset"
+                + (f"; stale builds without scopeNamespace (rebuild): {stale}" if stale else ""))
 
 
 def _sums(root, ns, name_filter=""):
@@ -110,7 +125,8 @@ class Rig:
     def __init__(self, lab, workdir, watched, also_forwarded, hmac=True):
         self.lab, self.workdir, self.hmac = lab, Path(workdir), hmac
         self.rb = self.fwd = None
-        self.rulebook = "rulebooks/ocp_dr_events_cli.yml" if hmac else "rulebooks/ocp_dr_events_cli_token_only.yml"
+        self.rulebook = ((os.environ.get("EDA_RULEBOOK") or "rulebooks/ocp_dr_events_cli.yml") if hmac
+                         else "rulebooks/ocp_dr_events_cli_token_only.yml")
         try:
             self._start(lab, watched, also_forwarded)
         except BaseException:
@@ -140,8 +156,11 @@ class Rig:
         (self.workdir / "state").mkdir(exist_ok=True)
         # jobs note when they read the primary: a queued job whose window a
         # later-started job already covered ends at once (docs/eda.md)
+        # profile_tasks: every task of every job with a timestamp and its
+        # duration in rulebook.log (where a burst's time goes)
         env.update(JAVA_HOME=lab.get("JAVA_HOME", ""), PYTHONUNBUFFERED="1",
-                   OCPV_DR_EVENT_STATE_DIR=str(self.workdir / "state"))
+                   OCPV_DR_EVENT_STATE_DIR=str(self.workdir / "state"),
+                   ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks")
         with open(self.rb_log, "a") as out:
             self.rb = subprocess.Popen(
                 [os.path.join(lab["LAB_VENV"], "bin", "ansible-rulebook"),
@@ -153,7 +172,8 @@ class Rig:
                     WEBHOOK_URL=f"http://127.0.0.1:{self.port}/endpoint",
                     WEBHOOK_TOKEN=TOKEN,
                     WATCH_NAMESPACES=",".join(watched + also_forwarded), CLUSTER_NAME="primary",
-                    LISTEN_ADDRESS=f"127.0.0.1:{self.health}", LOG_LEVEL="info")
+                    LISTEN_ADDRESS=f"127.0.0.1:{self.health}",
+                    LOG_LEVEL="debug")    # "event forwarded" lines: when each event was delivered
         fenv.pop("WEBHOOK_HMAC_SECRET", None)
         if self.hmac:
             fenv["WEBHOOK_HMAC_SECRET"] = HMAC_SECRET
@@ -189,6 +209,50 @@ class Rig:
     def playbook_runs(self):
         text = self.rb_log.read_text(errors="replace")
         return text.count("PLAY RECAP")
+
+    def cpu(self):
+        """CPU seconds of ansible-rulebook and of the jobs it ran and reaped
+        (ansible-playbook and everything it ran: children's times)."""
+        f = Path(f"/proc/{self.rb.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+
+    def plays(self, playbook):
+        """Runs of one event playbook started so far (its play header)."""
+        return self.rb_log.read_text(errors="replace").count(f"PLAY [ocpv-dr event: {playbook}]")
+
+    def wait_idle(self, quiet=8, timeout=600):
+        """Until no job runs and none started for `quiet` seconds (longer than a
+        throttle window plus a job's start): the jobs of earlier events are
+        all counted."""
+        last, since = None, time.time()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.rb_log.read_text(errors="replace")
+            now = (text.count("PLAY [ocpv-dr event: "), text.count("PLAY RECAP"))
+            if now != last:
+                last, since = now, time.time()
+            elif now[0] == now[1] and time.time() - since >= quiet:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"ansible-rulebook still running jobs after {timeout}s: {last}")
+
+    def forwarded(self, types, kind, name):
+        """Epoch seconds when the forwarder delivered (2xx) the LAST event of
+        one of types (a string or a tuple) for the object; None when none."""
+        from datetime import datetime, timezone
+        types = (types,) if isinstance(types, str) else tuple(types)
+        when = None
+        for line in self.fwd_log.read_text(errors="replace").splitlines():
+            if '"event forwarded"' not in line and '"webhook delivery recovered"' not in line:
+                continue
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("type") in types and (e.get("kind"), e.get("name")) == (kind, name):
+                when = datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                    tzinfo=timezone.utc).timestamp()
+        return when
 
     def stop(self, check_logs=True):
         for p in (self.fwd, self.rb):
@@ -305,6 +369,19 @@ def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
     assert vs[0]["metadata"]["labels"]["dr.ocpv.io/managed-by"] == "ocpv-dr"
     contents = custom.list_cluster_custom_object("snapshot.storage.k8s.io", "v1", "volumesnapshotcontents")["items"]
     assert any(c["spec"]["volumeSnapshotRef"]["namespace"] == ns for c in contents)
+    # the snapshotter makes the content, then the snapshot ready (ms apart):
+    # one rule for VS + VSC, one group (scopeNamespace) -> ONE snapshot job
+    rig.wait_idle()
+    snap_jobs = rig.plays("handle_snapshot_sync")
+    t_vsc = rig.forwarded(("ADDED", "MODIFIED"), "VolumeSnapshotContent", f"snapcontent-{ns}-a-disk-0-snap")
+    t_vs = rig.forwarded(("ADDED", "MODIFIED"), "VolumeSnapshot", "a-disk-0-snap")
+    assert t_vsc and t_vs, "the forwarder log lacks the snapshot events (LOG_LEVEL=debug)"
+    gap = abs(t_vs - t_vsc)
+    print(f"EDA-RUNS snapshot VS + VSC ready: {snap_jobs} snapshot sync job(s); last events {gap:.2f}s apart")
+    if gap < 2.5:
+        assert snap_jobs == 1, f"{snap_jobs} snapshot sync jobs for one VS + VSC ready {gap:.2f}s apart"
+    else:
+        assert 1 <= snap_jobs <= 2, snap_jobs
 
     # the unwatched namespace: its events reached the rulebook (forwarder watches
     # it) but no rule matched, so nothing of it exists on DR
@@ -316,6 +393,8 @@ def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
     # delete the nfs-csi claim and its volume on the primary
     core_p = client.CoreV1Api(k8s_client("primary"))
     victim, pv_name = "a-disk-1", pvcs["a-disk-1"].spec.volume_name
+    rig.wait_idle()
+    deletes0 = rig.plays("handle_pv_pvc_delete")
     t1 = time.time()
     core_p.delete_namespaced_persistent_volume_claim(victim, ns)
     core_p.delete_persistent_volume(pv_name)
@@ -326,6 +405,20 @@ def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
         return victim not in c and pv_name not in p and not _sums(lab["NFS_DR_EXPORT"], ns, sub)
     wait_until(gone, timeout=600, interval=1, what="PVC, PV and data removed on DR")
     print(f"EDA-LATENCY delete (PVC + PV + data): {time.time() - t1:.1f}s")
+    # PVC DELETED + PV DELETED: one rule, one throttle group (scopeNamespace)
+    # -> ONE delete job when both arrived within one window (a rule per kind
+    # made it two, back to back)
+    rig.wait_idle()
+    deletes = rig.plays("handle_pv_pvc_delete") - deletes0
+    t_pvc, t_pv = (rig.forwarded("DELETED", "PersistentVolumeClaim", victim),
+                   rig.forwarded("DELETED", "PersistentVolume", pv_name))
+    assert t_pvc and t_pv, "the forwarder log lacks the DELETED events (LOG_LEVEL=debug)"
+    gap = abs(t_pv - t_pvc)
+    print(f"EDA-RUNS delete PVC + PV: {deletes} delete job(s); the two DELETED events {gap:.2f}s apart")
+    if gap < 2.5:     # well inside one 3 s window
+        assert deletes == 1, f"{deletes} delete jobs for one PVC + PV deleted {gap:.2f}s apart"
+    else:
+        assert 1 <= deletes <= 2, deletes
     # the HMAC rulebook: the forwarder's signed posts were accepted (above);
     # a post with the token but without or with a wrong signature is not
     probe = json.dumps({"kind": "Probe", "type": "ADDED", "namespace": ns}).encode()
@@ -337,15 +430,30 @@ def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
     assert _converged(lab, k8s_client, ns, ["a-disk-0"])
 
 
+def _load():
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
 def test_latency_single_and_burst(lab, k8s_client, nss, rig):
     ns = nss["w"]
     singles = []
+    rig.wait_idle()               # the jobs of the previous test are not counted
+    single_runs0, single_cpu0, loads = rig.playbook_runs(), rig.cpu(), [_load()]
     for i in range(int(os.environ.get("EDA_SINGLES", "3"))):
         t = time.time()
         _seed(lab, ns, 1, f"s{i}", wait=False)
         wait_until(lambda: _converged(lab, k8s_client, ns, [f"s{i}-disk-0"]), timeout=600, interval=0.5,
                    what=f"single s{i}")
         singles.append(time.time() - t)
+        loads.append(_load())
+    rig.wait_idle()
+    # one new claim = PV MODIFIED Bound + PVC MODIFIED Bound, ms apart: one
+    # window of the one sync rule (a rule per kind: 2 jobs, the 2nd a no-op)
+    per_pvc = (rig.playbook_runs() - single_runs0) / len(singles)
+    cpu_pvc = (rig.cpu() - single_cpu0) / len(singles)
+    print(f"EDA-RUNS single: {per_pvc:.2f} playbook runs per PVC over {len(singles)} PVCs, "
+          f"{cpu_pvc:.1f} CPU-s per PVC (ansible-rulebook + its jobs); "
+          f"load 1-min during the singles: {' '.join(loads)}")
     burst = int(os.environ.get("EDA_BURST", "20"))
     runs0 = rig.playbook_runs()
     covered0 = rig.rb_log.read_text(errors="replace").count("EDA-COVERED")
@@ -368,15 +476,29 @@ def test_latency_single_and_burst(lab, k8s_client, nss, rig):
     created = {c.metadata.name: c.metadata.creation_timestamp.timestamp() for c in
                client.CoreV1Api(k8s_client("primary")).list_namespaced_persistent_volume_claim(ns).items}
     own = [t + done[n] - created[n] for n in names]
+    # ... and from its binding (the PV's status.lastPhaseTransitionTime to
+    # Bound, 1 s resolution, truncated: never later than the truth) - what
+    # the event path adds; the lab's controller-manager binds a few claims a
+    # second, so a big burst is bound over a minute or more
+    bound = {}
+    for v in client.CoreV1Api(k8s_client("primary")).list_persistent_volume().items:
+        ref = v.spec.claim_ref
+        if ref and ref.namespace == ns and ref.name in done and v.status.last_phase_transition_time:
+            bound[ref.name] = v.status.last_phase_transition_time.timestamp()
+    from_bound = [t + done[n] - bound[n] for n in names if n in bound] or [float("nan")]
     runs = rig.playbook_runs() - runs0
     covered = rig.rb_log.read_text(errors="replace").count("EDA-COVERED") - covered0
     print(f"EDA-LATENCY single x{len(singles)}: p50 {statistics.median(singles):.1f}s "
           f"p95 {_pct(singles, 0.95):.1f}s; burst x{burst}: p50 {_pct(lat, 0.5):.1f}s "
           f"p95 {_pct(lat, 0.95):.1f}s last {max(lat):.1f}s (from the burst's start), from each claim's "
           f"creation p50 {_pct(own, 0.5):.1f}s p95 {_pct(own, 0.95):.1f}s; seeding took "
-          f"{max(created[n] for n in names) - t:.0f}s; playbook runs for the burst: {runs} "
+          f"{max(created[n] for n in names) - t:.0f}s, binding on the primary until "
+          f"{max(bound.values(), default=t) - t:.0f}s; from each claim's binding p50 "
+          f"{_pct(from_bound, 0.5):.1f}s p95 {_pct(from_bound, 0.95):.1f}s ({len(bound)} claims); "
+          f"playbook runs for the burst: {runs} "
           f"({covered} ended early: covered by a later-started job)")
     assert runs < burst, f"{runs} playbook runs for {burst} claims: the throttle did not fold the burst"
+    assert per_pvc < 2, f"{per_pvc:.2f} playbook runs per single PVC: PV and PVC Bound were not folded"
 
 
 def test_token_only_rulebook(lab, k8s_client, nss, tmp_path):

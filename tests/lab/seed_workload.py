@@ -12,7 +12,8 @@ status subresource, the fields external-snapshotter writes).  Volume data is
 real files in the nfs-primary export root.
 
 Usage: seed_workload.py [--namespace vm-prod] [--count 6] [--prefix demo]
-                        [--files 5] [--wait]
+                        [--files 5] [--wait [--wait-timeout S]]
+Creates the namespace on the primary when it is missing.
 Reads the lab from LAB_ENV (default tests/lab/.env).
 """
 import argparse
@@ -44,6 +45,9 @@ def main():
     ap.add_argument("--files", type=int, default=5)
     ap.add_argument("--snapshots", type=int, default=2)
     ap.add_argument("--wait", action="store_true", help="wait until every claim is Bound")
+    ap.add_argument("--wait-timeout", type=float, default=None,
+                    help="seconds --wait waits (default 60 + 0.5 per claim: the lab's "
+                         "controller-manager binds a few claims a second)")
     a = ap.parse_args()
     env = lab_env()
     api = client.ApiClient(config.load_kube_config(config_file=env["PRIMARY_KUBECONFIG"]) or None)
@@ -53,6 +57,11 @@ def main():
     server = env["NFS_PRIMARY_ADDR"]
     classes = ["nfs-subdir", "nfs-csi", "nfs-dynamic"]
     ns = a.namespace
+    try:                                  # the namespace on the primary, if missing
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    except client.ApiException as e:
+        if e.status != 409:
+            raise
     for i in range(a.count):
         sc = classes[i % len(classes)]
         pvc_name = f"{a.prefix}-disk-{i}"
@@ -122,7 +131,8 @@ def main():
             "status": {"readyToUse": True, "boundVolumeSnapshotContentName": vsc_name,
                        "creationTime": now, "restoreSize": "1Gi"}})
     if a.wait:
-        deadline = time.time() + 60
+        limit = a.wait_timeout if a.wait_timeout is not None else 60 + 0.5 * a.count
+        deadline = time.time() + limit
         while time.time() < deadline:
             claims = core.list_namespaced_persistent_volume_claim(ns).items
             mine = [c for c in claims if c.metadata.name.startswith(a.prefix + "-")]
@@ -130,7 +140,7 @@ def main():
                 break
             time.sleep(0.5)
         else:
-            sys.exit(f"claims in {ns} not Bound after 60 s (is kube-controller-manager running?)")
+            sys.exit(f"claims in {ns} not Bound after {limit:.0f} s (is kube-controller-manager running?)")
     print(f"seeded {a.count} volumes and {min(a.snapshots, a.count)} snapshots in {ns}")
 
 
