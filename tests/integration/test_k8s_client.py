@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -179,12 +180,12 @@ def test_create_patch_delete_preconditions(k, ns):
     assert k.json("get", "v1", "ConfigMap", "c1", "-n", ns)["metadata"]["uid"] == uid
     k.json("delete", "v1", "ConfigMap", "c1", "-n", ns, "--uid", uid,
            "--propagation", "Foreground")
-    # Foreground: gone or terminating with the finalizer, then gone
-    for _ in range(50):
-        p = k.run("get", "v1", "ConfigMap", "c1", "-n", ns, check=False)
-        if p.returncode:
-            break
-        time.sleep(0.1)
+    # Foreground: gone or terminating with the finalizer, then gone.  The
+    # finalizer is removed by kube-controller-manager's garbage collector,
+    # which on a loaded CI machine took more than 5 s once (the next delete
+    # then found the object still terminating) - wait for it, up to 60 s.
+    wait_until(lambda: k.run("get", "v1", "ConfigMap", "c1", "-n", ns, check=False).returncode,
+               timeout=60, interval=0.1, what="the foreground-deleted ConfigMap to be gone")
     e, _ = k.err("delete", "v1", "ConfigMap", "c1", "-n", ns)
     assert e["status"] == 404 and e["reason"] == "NotFound"
     k.apply(cm("c2", ns))
