@@ -419,6 +419,37 @@ def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
         assert deletes == 1, f"{deletes} delete jobs for one PVC + PV deleted {gap:.2f}s apart"
     else:
         assert 1 <= deletes <= 2, deletes
+
+    # delete the snapshot on the primary; the snapshotter (played here as
+    # seed_workload plays its creation, see there) then deletes its content
+    # (deletionPolicy Delete): both go on DR - the delete role prunes against
+    # a fresh primary listing - and a-disk-0 stays
+    g, v = "snapshot.storage.k8s.io", "v1"
+    custom_p = client.CustomObjectsApi(k8s_client("primary"))
+    snap = custom_p.get_namespaced_custom_object(g, v, ns, "volumesnapshots", "a-disk-0-snap")
+    content = snap["status"]["boundVolumeSnapshotContentName"]
+
+    def dr_snaps():
+        vss = [x["metadata"]["name"] for x in custom.list_namespaced_custom_object(g, v, ns, "volumesnapshots")["items"]]
+        vscs = [x["metadata"]["name"] for x in custom.list_cluster_custom_object(g, v, "volumesnapshotcontents")["items"]
+                if x["spec"]["volumeSnapshotRef"]["namespace"] == ns]
+        return vss, vscs
+    assert dr_snaps() == (["a-disk-0-snap"], [content]), dr_snaps()
+    rig.wait_idle()
+    sdel0 = rig.plays("handle_snapshot_delete")
+    t2 = time.time()
+    custom_p.delete_namespaced_custom_object(g, v, ns, "volumesnapshots", "a-disk-0-snap")
+    custom_p.delete_cluster_custom_object(g, v, "volumesnapshotcontents", content)
+    wait_until(lambda: dr_snaps() == ([], []), timeout=600, interval=1,
+               what="VolumeSnapshot and its content removed on DR")
+    print(f"EDA-LATENCY snapshot delete (VS + VSC): {time.time() - t2:.1f}s")
+    rig.wait_idle()
+    sdel = rig.plays("handle_snapshot_delete") - sdel0
+    print(f"EDA-RUNS snapshot delete VS + VSC: {sdel} job(s)")
+    assert 1 <= sdel <= 2, sdel
+    # the unwatched namespace's snapshot was never on DR; the watched
+    # namespace's volume is untouched (checked at the end)
+
     # the HMAC rulebook: the forwarder's signed posts were accepted (above);
     # a post with the token but without or with a wrong signature is not
     probe = json.dumps({"kind": "Probe", "type": "ADDED", "namespace": ns}).encode()
