@@ -25,10 +25,11 @@ SIMULATED: the guest itself (nothing boots), launcher pods, timing.
 
 usage: kubevirt_sim.py --kubeconfig K [--namespace NS ...] [--boot-seconds 1]
                        [--interval 0.5]
-Stops on SIGTERM/SIGINT.
+Stops on SIGTERM/SIGINT, and when the process that started it is gone.
 """
 import argparse
 import datetime
+import os
 import signal
 import sys
 import time
@@ -160,8 +161,12 @@ def main():
     signal.signal(signal.SIGINT, stop)
     api = config.new_client_from_config(config_file=a.kubeconfig)
     sim = Sim(api, a.namespace, a.boot_seconds)
+    parent = os.getppid()
     print(f"{now()} kubevirt_sim up ({a.kubeconfig})", flush=True)
     while not _stop:
+        if os.getppid() != parent:   # whoever started us is gone (a killed pytest): do not linger
+            print(f"{now()} parent process gone; stopping", flush=True)
+            break
         try:
             sim.step()
         except Exception as e:  # noqa: BLE001 - API server down (disaster tests): keep trying

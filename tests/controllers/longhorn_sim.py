@@ -443,8 +443,12 @@ class Sim:
         signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
         signal.signal(signal.SIGINT, lambda *_: stop.append(1))
         down_since = None
+        parent = os.getppid()
         log(f"starting: namespace {self.ns}, naming {self.a.naming}, store {self.a.store}")
         while not stop:
+            if os.getppid() != parent:   # whoever started us is gone (a killed pytest): do not linger
+                log("parent process gone; stopping")
+                break
             try:
                 if self.api is None:
                     self.connect()
