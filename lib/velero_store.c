@@ -16,7 +16,8 @@
 
 #define META_MAX (8u * 1024 * 1024)
 
-char *vs_backups_root(const char *prefix)
+/* "<prefix>/<dir>/" with the prefix's slashes normalised. */
+static char *store_root(const char *prefix, const char *dir)
 {
     const char *p = prefix ? prefix : "";
     while (*p == '/')
@@ -25,11 +26,19 @@ char *vs_backups_root(const char *prefix)
     while (n > 0 && p[n - 1] == '/')
         n--;
     char *out = NULL;
-    if (n == 0)
-        return strdup("backups/");
-    if (asprintf(&out, "%.*s/backups/", (int)n, p) < 0)
+    if (asprintf(&out, "%.*s%s%s/", (int)n, p, n ? "/" : "", dir) < 0)
         return NULL;
     return out;
+}
+
+char *vs_backups_root(const char *prefix)
+{
+    return store_root(prefix, "backups");
+}
+
+char *vs_restores_root(const char *prefix)
+{
+    return store_root(prefix, "restores");
 }
 
 bool vs_parse_time(const char *s, time_t *out)

@@ -23,6 +23,9 @@
 /* "<prefix>/backups/" with the prefix's slashes normalised.  malloc'd. */
 char *vs_backups_root(const char *prefix);
 
+/* "<prefix>/restores/" likewise (see velero_restore.h).  malloc'd. */
+char *vs_restores_root(const char *prefix);
+
 /* RFC 3339 ("2024-05-01T10:00:00Z", fractions and offsets accepted) to
  * epoch seconds; false when unparsable. */
 bool vs_parse_time(const char *s, time_t *out);

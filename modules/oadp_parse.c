@@ -6,6 +6,11 @@
  * by namespace / resource / label selector, plus the backup's times and age
  * (the RPO a failover will have).
  *
+ * With `restore_results` (a Restore's name) it reads only that Restore's
+ * results file from the same bucket (<prefix>/restores/<name>/
+ * restore-<name>-results.gz) and returns its warnings and errors - what
+ * `velero restore describe --details` shows, without the velero CLI.
+ *
  * Reads only; `changed` is true only when `dest` (a kept copy of the archive)
  * was written, and check mode never writes it.  Secrets (secret_key, session
  * token, and keys read from credentials_file) are scrubbed from all output.
@@ -19,6 +24,7 @@
 #include "module.h"
 #include "s3.h"
 #include "velero_backup.h"
+#include "velero_restore.h"
 #include "velero_store.h"
 
 #define _GNU_SOURCE 1   /* memmem */
@@ -64,6 +70,8 @@ static const mod_opt opts[] = {
     { .name = "max_entry_size", .type = OPT_INT, .def = "16777216" },
     { .name = "max_entries", .type = OPT_INT, .def = "2000000" },
     { .name = "max_warnings", .type = OPT_INT, .def = "20" },
+    { .name = "restore_results", .type = OPT_STR, .def = "\"\"" },
+    { .name = "max_restore_messages", .type = OPT_INT, .def = "200" },
     { 0 }
 };
 
@@ -399,6 +407,50 @@ static json_t *local_summary(const char *src, const char *name_opt, time_t now)
     return summary;
 }
 
+/* A Velero object name option: NULL when empty; fails unless a plain name. */
+static const char *opt_name(module *m, const char *opt, const char *what)
+{
+    const char *v = mod_str(m, opt);
+    if (v && !*v)
+        return NULL;
+    if (v && (strchr(v, '/') || strcmp(v, "..") == 0 || strcmp(v, ".") == 0))
+        fail("%s '%s' is not a %s name (no '/' allowed)", opt, v, what);
+    return v;
+}
+
+/* restore_results: the Restore's warnings and errors from its results file
+ * in the bucket; nothing else is read.  Exits. */
+static noreturn void read_restore_results(module *m, const char *name, const char *backup_name)
+{
+    if (!mod_param(m, "s3") || json_is_null(mod_param(m, "s3")))
+        fail("restore_results needs s3 (the Restore's results are read from the "
+             "BackupStorageLocation's bucket)");
+    if (backup_name)
+        fail("give either backup_name or restore_results, not both");
+    long long maxm = mod_int(m, "max_restore_messages");
+    if (maxm < 0)
+        fail("max_restore_messages must not be negative");
+    json_t *d = mod_param(m, "s3");
+    G.s3 = make_s3(d);
+    G.root = vs_restores_root(mod_dict_str(d, "prefix"));
+    json_t *res = NULL;
+    if (!G.root || vs_get_restore_results(G.s3, G.root, name, (size_t)maxm, &res, &G.err) != 0)
+        fail("%s", G.err ? G.err : "out of memory");
+    const char *k;
+    json_t *v;
+    json_object_foreach(res, k, v)
+        mod_set(m, k, json_incref(v));
+    json_decref(res);
+    char *key = vs_restore_results_key(G.root, name);
+    char *disp = key ? s3_display(G.s3, key) : NULL;
+    mod_set(m, "restore", json_pack("{s:s, s:s?}", "name", name, "source", disp));
+    free(disp);
+    free(key);
+    mod_changed(m, false);
+    cleanup();
+    mod_exit(m);
+}
+
 int main(int argc, char **argv)
 {
     module *m = &G.m;
@@ -429,12 +481,10 @@ int main(int argc, char **argv)
     if (mes <= 0 || mne <= 0)
         fail("max_entry_size and max_entries must be positive");
     vb_limits lim = { .max_entry_bytes = (size_t)mes, .max_entries = (size_t)mne };
-    const char *backup_name = mod_str(m, "backup_name");
-    if (backup_name && !*backup_name)
-        backup_name = NULL;
-    if (backup_name && (strchr(backup_name, '/') || strcmp(backup_name, "..") == 0 ||
-                        strcmp(backup_name, ".") == 0))
-        fail("backup_name '%s' is not a backup name (no '/' allowed)", backup_name);
+    const char *backup_name = opt_name(m, "backup_name", "backup");
+    const char *restore_name = opt_name(m, "restore_results", "Restore");
+    if (restore_name)
+        read_restore_results(m, restore_name, backup_name);     /* exits */
     bool accept_partial = mod_bool(m, "accept_partial");
     const char *dest = mod_str(m, "dest");
     const char *src = mod_str(m, "src");

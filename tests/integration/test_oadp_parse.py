@@ -406,3 +406,57 @@ def test_local_src(lab, collection, store):
     assert res["counts"]["vm"] == 2 and res["counts"]["pv"] == 2
     failed(run_module(lab, collection, {"src": tar + ".missing"}), "cannot open src")
     failed(run_module(lab, collection, {"src": tar, "s3": store.s3_args()}), "mutually exclusive")
+
+
+# ------------------------------------------------------------------ restore results
+
+RESULTS_GZ = REPO / "tests/unit/data/oadp/restore-results-partiallyfailed.gz"
+
+
+def test_restore_results_read_and_scrubbed(lab, collection, store, creds):
+    """restore_results reads <prefix>/restores/<name>/restore-<name>-results.gz (a file
+    the lab's Velero wrote for a PartiallyFailed Restore, plus one whose message holds
+    the secret key): the messages come back structured and as lines, the secret scrubbed."""
+    import gzip
+    key = f"{store.prefix}/restores/r1/restore-r1-results.gz"
+    store.s3.put_object(Bucket=store.bucket, Key=key, Body=RESULTS_GZ.read_bytes())
+    res = ok(run_module(lab, collection, {"s3": store.s3_args(), "restore_results": "r1"}))
+    assert res["restore"] == {"name": "r1", "source": f"s3://{store.bucket}/{key}"}
+    assert res["restore_error_count"] == 1 and res["restore_warning_count"] == 0
+    [msg] = res["restore_error_messages"]
+    assert msg.startswith("Namespace fo-") and "vm-0-ssh" in msg and "exceeded quota: no-services" in msg, msg
+    [(ns, msgs)] = res["restore_results"]["errors"]["namespaces"].items()
+    assert msg == f"Namespace {ns}: {msgs[0]}"
+    assert res["restore_results"]["warnings"] == {"velero": [], "cluster": [], "namespaces": {}}
+    assert "pv_info_list" not in res and "backup" not in res and res["changed"] is False
+
+    secret = creds[1]
+    doc = {"errors": {"velero": [f"bad credentials {secret} rejected"]},
+           "warnings": {"cluster": ["w1", "w2", "w3"]}}
+    store.s3.put_object(Bucket=store.bucket, Key=f"{store.prefix}/restores/r2/restore-r2-results.gz",
+                        Body=gzip.compress(json.dumps(doc).encode()))
+    res, text = run_module(lab, collection, {"s3": store.s3_args(credentials_file=None, access_key=creds[0],
+                                                                 secret_key=secret),
+                                             "restore_results": "r2", "max_restore_messages": 2}, raw=True)
+    ok(res)
+    assert secret not in text
+    assert res["restore_error_messages"] == ["Velero: bad credentials ******** rejected"]
+    assert res["restore_warning_messages"] == ["Cluster: w1", "Cluster: w2"] and res["restore_warning_count"] == 3
+
+
+def test_restore_results_missing_restore(lab, collection, store, creds):
+    """A Restore without a results file: a clear error naming the key, no secret."""
+    store.add("b1")         # a backup of that prefix exists; the restore does not
+    res, text = run_module(lab, collection, {"s3": store.s3_args(credentials_file=None, access_key=creds[0],
+                                                                 secret_key=creds[1]),
+                                             "restore_results": "ocpv-dr-failover-nope"}, raw=True)
+    failed(res, "results of Restore 'ocpv-dr-failover-nope' not found",
+           f"s3://{store.bucket}/{store.prefix}/restores/ocpv-dr-failover-nope/"
+           "restore-ocpv-dr-failover-nope-results.gz does not exist")
+    assert creds[1] not in text and creds[0] not in res["msg"]
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "restore_results": "../x"}),
+           "restore_results '../x' is not a Restore name")
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "restore_results": "r", "backup_name": "b1"}),
+           "either backup_name or restore_results")
+    failed(run_module(lab, collection, {"src": str(RESULTS_GZ), "restore_results": "r"}),
+           "restore_results needs s3")
