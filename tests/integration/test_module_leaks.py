@@ -139,6 +139,21 @@ def test_oadp_parse_local_and_s3(tmp_path, lab):
     assert "backup" in r["msg"].lower(), r["msg"]
 
 
+def test_oadp_parse_restore_results(tmp_path, lab, s3_client):
+    """restore_results: a results file the lab's Velero wrote (read, gunzipped,
+    flattened) and a missing one (404 path) - both leak-free."""
+    prefix = f"leak-rr-{uuid.uuid4().hex[:6]}"
+    data = REPO / "tests/unit/data/oadp/restore-results-partiallyfailed.gz"
+    s3_client.put_object(Bucket=lab["S3_BUCKET"], Key=f"{prefix}/restores/r1/restore-r1-results.gz",
+                         Body=data.read_bytes())
+    s3 = {"endpoint": lab["S3_ENDPOINT"], "region": lab["S3_REGION"], "bucket": lab["S3_BUCKET"],
+          "prefix": prefix, "credentials_file": lab["S3_CREDENTIALS_FILE"], "path_style": True}
+    r = run_module(tmp_path, "oadp_parse", {"s3": s3, "restore_results": "r1"})
+    assert r["restore_error_count"] == 1 and "exceeded quota" in r["restore_error_messages"][0], r
+    r = run_module(tmp_path, "oadp_parse", {"s3": s3, "restore_results": "r2"}, expect_failed=True)
+    assert "results of Restore 'r2' not found" in r["msg"], r["msg"]
+
+
 def test_nfs_rsync_sync_sync_check_and_absent(tmp_path, lab):
     src_root = pathlib.Path(lab["NFS_PRIMARY_EXPORT"])
     name = f"leak-{uuid.uuid4().hex[:6]}"
