@@ -302,6 +302,24 @@ def free_port():
     return _free_port()
 
 
+def seed_workload(lab, ns, count, prefix="demo", snapshots=0, files=None, wait=True, background=False,
+                  timeout=600):
+    """Runs tests/lab/seed_workload.py: count claims (+ snapshots) with data files in
+    ns on the primary; --wait for them to bind unless wait=False.  background=True
+    returns the Popen (stderr piped) instead of waiting for the seeder."""
+    cmd = [os.path.join(lab["LAB_VENV"], "bin", "python"), str(REPO / "tests/lab/seed_workload.py"),
+           "--namespace", ns, "--count", str(count), "--prefix", prefix, "--snapshots", str(snapshots)]
+    if files is not None:
+        cmd += ["--files", str(files)]
+    if wait:
+        cmd.append("--wait")
+    env = dict(os.environ, LAB_ENV=str(lab_env_path()))
+    if background:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    assert p.returncode == 0, p.stderr
+
+
 def wait_until(pred, timeout=30.0, interval=0.2, what="condition"):
     """Poll pred() until it returns a truthy value; return it, or fail naming `what`."""
     deadline = time.monotonic() + timeout

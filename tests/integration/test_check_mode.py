@@ -9,25 +9,15 @@ rsync+ssh between the lab's storage hosts, k8s_dr_clean against the DR
 kube-apiserver), the controller-manager binding claims.  The seeder plays the
 CSI snapshotter for VolumeSnapshot status (tests/lab/seed_workload.py)."""
 import hashlib
-import os
 import pathlib
-import subprocess
 
 import pytest
 
-from conftest import REPO, lab_env_path
+from conftest import REPO, seed_workload
 
 PERIODIC = REPO / "playbooks/scheduled/execute_periodic_sync.yml"
 EVENT = REPO / "playbooks/event_driven"
 SNAP = ("snapshot.storage.k8s.io", "v1")
-
-
-def _seed(lab, ns, count, prefix, snapshots):
-    p = subprocess.run([os.path.join(lab["LAB_VENV"], "bin", "python"), str(REPO / "tests/lab/seed_workload.py"),
-                        "--namespace", ns, "--count", str(count), "--prefix", prefix,
-                        "--snapshots", str(snapshots), "--files", "2", "--wait"],
-                       capture_output=True, text=True, env=dict(os.environ, LAB_ENV=str(lab_env_path())))
-    assert p.returncode == 0, p.stderr
 
 
 def _sums(root, ns):
@@ -78,7 +68,7 @@ def test_check_mode_changes_nothing_on_dr(lab, twin_ns, k8s_client, ansible_play
     base = {"target_namespaces": [ns], "watched_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
             "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]}
     env = {"OCPV_DR_REPORT_DIR": str(tmp_path)}
-    _seed(lab, ns, 3, "a", snapshots=1)
+    seed_workload(lab, ns, 3, "a", snapshots=1, files=2)
     r = ansible_playbook(PERIODIC, extra_vars=base, env=env)
     assert r.rc == 0, r.stderr[-3000:]
 
@@ -86,7 +76,7 @@ def test_check_mode_changes_nothing_on_dr(lab, twin_ns, k8s_client, ansible_play
     # snapshot), changed data - so every playbook has something it WOULD do
     core = client.CoreV1Api(k8s_client("primary"))
     custom = client.CustomObjectsApi(k8s_client("primary"))
-    _seed(lab, ns, 1, "n", snapshots=1)
+    seed_workload(lab, ns, 1, "n", snapshots=1, files=2)
     new_pvc = k8s_client("primary").sanitize_for_serialization(core.read_namespaced_persistent_volume_claim("n-disk-0", ns))
     new_pv = k8s_client("primary").sanitize_for_serialization(core.read_persistent_volume(f"pv-{ns}-n-disk-0"))
     new_vs = custom.get_namespaced_custom_object(*SNAP, ns, "volumesnapshots", "n-disk-0-snap")

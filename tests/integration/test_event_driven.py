@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, _free_port, ansible_env, lab_env_path, wait_until
+from conftest import REPO, _free_port, ansible_env, seed_workload, wait_until
 from _webhook import wait_webhook
 
 TOKEN = "eda-test-token-" + uuid.uuid4().hex[:12]
@@ -102,16 +102,7 @@ def _sums(root, ns, name_filter=""):
 
 
 def _seed(lab, ns, count, prefix, snapshots=0, wait=True, background=False):
-    cmd = [os.path.join(lab["LAB_VENV"], "bin", "python"), str(REPO / "tests/lab/seed_workload.py"),
-           "--namespace", ns, "--count", str(count), "--prefix", prefix,
-           "--snapshots", str(snapshots), "--files", "2"]
-    if wait:
-        cmd.append("--wait")
-    if background:
-        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                env=dict(os.environ, LAB_ENV=str(lab_env_path())))
-    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, LAB_ENV=str(lab_env_path())))
-    assert p.returncode == 0, p.stderr
+    return seed_workload(lab, ns, count, prefix, snapshots=snapshots, files=2, wait=wait, background=background)
 
 
 def _pct(vals, q):

@@ -13,21 +13,11 @@ modules (k8s_dr_clean list/apply against both kube-apiservers, nfs_rsync_sync
 over rsync+ssh between the lab's storage hosts), the controller-managers
 binding the claims."""
 import hashlib
-import os
 import pathlib
-import subprocess
 
-from conftest import REPO, lab_env_path, wait_until
+from conftest import REPO, seed_workload, wait_until
 
 SYNC = REPO / "playbooks/event_driven/handle_pv_pvc_sync.yml"
-
-
-def _seed(lab, ns, count, prefix):
-    p = subprocess.run([os.path.join(lab["LAB_VENV"], "bin", "python"), str(REPO / "tests/lab/seed_workload.py"),
-                        "--namespace", ns, "--count", str(count), "--prefix", prefix,
-                        "--snapshots", "0", "--files", "2", "--wait"],
-                       capture_output=True, text=True, env=dict(os.environ, LAB_ENV=str(lab_env_path())))
-    assert p.returncode == 0, p.stderr
 
 
 def _tree(root, ns, claim):
@@ -52,7 +42,7 @@ def _dr_claims(k8s_client, ns):
 def test_object_scope_pv_only_window(lab, twin_ns, k8s_client, ansible_playbook):
     from kubernetes import client
     ns = twin_ns
-    _seed(lab, ns, 3, "a")      # a-disk-0 nfs-subdir, a-disk-1 nfs-csi, a-disk-2 nfs-subdir
+    seed_workload(lab, ns, 3, "a", files=2)      # a-disk-0 nfs-subdir, a-disk-1 nfs-csi, a-disk-2 nfs-subdir
     api = k8s_client("primary")
     pv_name = client.CoreV1Api(api).read_namespaced_persistent_volume_claim("a-disk-1", ns).spec.volume_name
     pv = api.sanitize_for_serialization(client.CoreV1Api(api).read_persistent_volume(pv_name))

@@ -23,7 +23,7 @@ import uuid
 
 import pytest
 
-from conftest import REPO, LAB_DIR, lab_env_path, wait_until
+from conftest import REPO, LAB_DIR, seed_workload, wait_until
 
 PLAYBOOK = REPO / "playbooks/manual_dr/execute_failover.yml"
 PERIODIC = REPO / "playbooks/scheduled/execute_periodic_sync.yml"
@@ -96,11 +96,7 @@ def make_workload(lab, k8s_client, ns, count):
     """count NFS volumes with data (seed_workload.py) and one VM per volume, running on primary.
     vm-0 uses spec.running (the older field), the others runStrategy."""
     from kubernetes import client
-    p = subprocess.run([os.path.join(lab["LAB_VENV"], "bin", "python"), str(REPO / "tests/lab/seed_workload.py"),
-                        "--namespace", ns, "--count", str(count), "--prefix", "w", "--files", "2",
-                        "--snapshots", "0", "--wait"],
-                       capture_output=True, text=True, env=dict(os.environ, LAB_ENV=str(lab_env_path())), timeout=600)
-    assert p.returncode == 0, p.stderr
+    seed_workload(lab, ns, count, "w", files=2)
     co = client.CustomObjectsApi(k8s_client("primary"))
     for i in range(count):
         spec = {"template": {"metadata": {"labels": {"kubevirt.io/vm": f"vm-{i}"}},

@@ -8,13 +8,11 @@ for VolumeSnapshot status (tests/lab/seed_workload.py says so)."""
 import glob
 import hashlib
 import json
-import os
 import pathlib
-import subprocess
 
 import pytest
 
-from conftest import REPO, lab_env_path, wait_until
+from conftest import REPO, seed_workload, wait_until
 
 PLAYBOOK = REPO / "playbooks/scheduled/execute_periodic_sync.yml"
 
@@ -30,11 +28,7 @@ def _tree_sums(root, ns):
 
 
 def seed(lab, ns, count, prefix="demo", snapshots=2):
-    p = subprocess.run([os.path.join(lab["LAB_VENV"], "bin", "python"), str(REPO / "tests/lab/seed_workload.py"),
-                        "--namespace", ns, "--count", str(count), "--prefix", prefix,
-                        "--snapshots", str(snapshots), "--wait"],
-                       capture_output=True, text=True, env=dict(os.environ, LAB_ENV=str(lab_env_path())))
-    assert p.returncode == 0, p.stderr
+    seed_workload(lab, ns, count, prefix, snapshots=snapshots)
 
 
 @pytest.fixture
