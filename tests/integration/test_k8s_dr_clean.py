@@ -116,10 +116,17 @@ class Scope:
             objs += [pv(pvn, ns, pvcn), pvc(pvcn, ns, pvn)]
             self.cluster_objs.append((cluster, "pv", pvn))
         kapply(self.lab, cluster, objs)
-        wait_for(f"{n} PVCs Bound on {cluster}/{ns}", lambda: all(
-            o["status"].get("phase") == "Bound"
-            for o in kget(self.lab, cluster, "pvc", ns=ns)["items"]) and kget(
-            self.lab, cluster, "pvc", ns=ns)["items"])
+        phases = {}
+
+        def bound():
+            phases.clear()
+            phases.update({o["metadata"]["name"]: o.get("status", {}).get("phase")
+                           for o in kget(self.lab, cluster, "pvc", ns=ns)["items"]})
+            return len(phases) == n and set(phases.values()) == {"Bound"}
+        try:
+            wait_for(f"{n} PVCs Bound on {cluster}/{ns}", bound)
+        except AssertionError as e:   # say what the controller-manager left
+            raise AssertionError(f"{e}; claim phases: {phases}") from None
         return self.primary_objects()
 
     def snapshots(self, n, ns=None):
