@@ -2,6 +2,7 @@
  * kubeconfig struct), KUBECONFIG list merging and the in-cluster service
  * account.  See kubeconfig.h. */
 #include "kubeconfig.h"
+#include "xstr.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -19,15 +20,10 @@
 static int fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(char **err, const char *fmt, ...)
 {
-    if (err) {
-        free(*err);   /* the first message is replaced, never leaked */
-        *err = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(err, fmt, ap) < 0)
-            *err = NULL;
-        va_end(ap);
-    }
+    va_list ap;   /* the first message is replaced, never leaked */
+    va_start(ap, fmt);
+    xerr_vset(err, fmt, ap);
+    va_end(ap);
     return -1;
 }
 

@@ -3,6 +3,7 @@
  * resume, ListObjectsV2 paging and HeadObject.  XML parsing is in s3_xml.c,
  * the credentials file in s3_creds.c. */
 #include "s3.h"
+#include "xstr.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -28,19 +29,6 @@ struct s3_client {
     int retries;
     long connect_timeout, stall_timeout;
 };
-
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    free(*err);
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(err, fmt, ap) < 0)
-        *err = NULL;
-    va_end(ap);
-}
 
 void s3_free(s3_client *c)
 {
@@ -84,16 +72,16 @@ s3_client *s3_new(const s3_conf *conf, char **err)
         curl_ready = true;
     }
     if (!conf->bucket || !*conf->bucket) {
-        set_err(err, "s3: bucket is required");
+        xerr_set(err, "s3: bucket is required");
         return NULL;
     }
     if (!bucket_name_ok(conf->bucket)) {
-        set_err(err, "s3: bucket '%s' is not a valid bucket name (3-63 of a-z, 0-9, '-', '.')",
+        xerr_set(err, "s3: bucket '%s' is not a valid bucket name (3-63 of a-z, 0-9, '-', '.')",
                 conf->bucket);
         return NULL;
     }
     if (!conf->access_key || !*conf->access_key || !conf->secret_key || !*conf->secret_key) {
-        set_err(err, "s3: access_key and secret_key are required");
+        xerr_set(err, "s3: access_key and secret_key are required");
         return NULL;
     }
     s3_client *c = calloc(1, sizeof *c);
@@ -126,12 +114,12 @@ s3_client *s3_new(const s3_conf *conf, char **err)
     if (!ep || !c->region || !c->bucket || !c->access_key || !c->secret_key || !c->sigv4) {
         free(ep);
         s3_free(c);
-        set_err(err, "s3: out of memory");
+        xerr_set(err, "s3: out of memory");
         return NULL;
     }
     char *sep = strstr(ep, "://");
     if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
-        set_err(err, "s3: endpoint '%s' must use http:// or https://", conf->endpoint);
+        xerr_set(err, "s3: endpoint '%s' must use http:// or https://", conf->endpoint);
         free(ep);
         s3_free(c);
         return NULL;
@@ -149,7 +137,7 @@ s3_client *s3_new(const s3_conf *conf, char **err)
     c->scheme_host = strdup(ep);           /* "https://" */
     free(ep);
     if (!c->host || !*c->host) {
-        set_err(err, "s3: endpoint '%s' has no host", conf->endpoint);
+        xerr_set(err, "s3: endpoint '%s' has no host", conf->endpoint);
         s3_free(c);
         return NULL;
     }
@@ -457,12 +445,12 @@ static int run(req *r, const char *url, bool head, bool range_resume, char **err
             return 0;
         }
         if (r->sink_stopped) {
-            set_err(err, "s3 %s %s: stopped by the reader", r->op, what);
+            xerr_set(err, "s3 %s %s: stopped by the reader", r->op, what);
             free(what);
             return S3_ERR;
         }
         if (r->mem_overflow) {
-            set_err(err, "s3 %s %s: object is larger than %zu bytes", r->op, what, r->max);
+            xerr_set(err, "s3 %s %s: object is larger than %zu bytes", r->op, what, r->max);
             free(what);
             return S3_ERR;
         }
@@ -474,21 +462,28 @@ static int run(req *r, const char *url, bool head, bool range_resume, char **err
             sleep_backoff(attempt);
             continue;
         }
+        bool nobucket = false;
         if (http_err) {
             char *s3msg = s3_parse_error(r->ebody, r->elen);
+            /* "Code: Message"; the code is S3's, so this is the one place
+             * that tells a missing bucket from a missing key */
+            nobucket = s3msg && strncmp(s3msg, "NoSuchBucket", 12) == 0 &&
+                       (s3msg[12] == ':' || s3msg[12] == '\0');
             if (s3msg)
-                set_err(err, "s3 %s %s failed: HTTP %ld, %s", r->op, what, r->status, s3msg);
+                xerr_set(err, "s3 %s %s failed: HTTP %ld, %s", r->op, what, r->status, s3msg);
             else
-                set_err(err, "s3 %s %s failed: HTTP %ld %s", r->op, what, r->status,
+                xerr_set(err, "s3 %s %s failed: HTTP %ld %s", r->op, what, r->status,
                         status_text(r->status));
             free(s3msg);
         } else {
-            set_err(err, "s3 %s %s failed after %d attempt%s: %s%s%s", r->op, what,
+            xerr_set(err, "s3 %s %s failed after %d attempt%s: %s%s%s", r->op, what,
                     attempt + 1, attempt ? "s" : "", curl_easy_strerror(rc),
                     curl_err[0] ? ": " : "", curl_err);
         }
         free(what);
-        return r->status == 404 ? S3_NOTFOUND : S3_ERR;
+        if (r->status != 404)
+            return S3_ERR;
+        return nobucket ? S3_NOBUCKET : S3_NOTFOUND;
     }
 }
 
@@ -497,7 +492,7 @@ int s3_get(s3_client *c, const char *key, s3_sink sink, void *ud,
 {
     char *url = s3_object_url(c, key);
     if (!url) {
-        set_err(err, "s3: out of memory");
+        xerr_set(err, "s3: out of memory");
         return S3_ERR;
     }
     req r = {.c = c, .op = "GetObject", .key = key, .sink = sink, .ud = ud};
@@ -521,7 +516,7 @@ int s3_get_mem(s3_client *c, const char *key, size_t max,
     *len = 0;
     char *url = s3_object_url(c, key);
     if (!url) {
-        set_err(err, "s3: out of memory");
+        xerr_set(err, "s3: out of memory");
         return S3_ERR;
     }
     req r = {.c = c, .op = "GetObject", .key = key, .max = max};
@@ -544,7 +539,7 @@ int s3_head(s3_client *c, const char *key, long long *size, char **etag, char **
 {
     char *url = s3_object_url(c, key);
     if (!url) {
-        set_err(err, "s3: out of memory");
+        xerr_set(err, "s3: out of memory");
         return S3_ERR;
     }
     req r = {.c = c, .op = "HeadObject", .key = key};
@@ -570,7 +565,7 @@ int s3_list(s3_client *c, const char *prefix, const char *delimiter,
     char *token = NULL;
     int rc = 0;
     if (!base || !ep || !ed) {
-        set_err(err, "s3: out of memory");
+        xerr_set(err, "s3: out of memory");
         rc = S3_ERR;
     }
     while (rc == 0) {
@@ -583,7 +578,7 @@ int s3_list(s3_client *c, const char *prefix, const char *delimiter,
             url = NULL;
         free(et);
         if (!url) {
-            set_err(err, "s3: out of memory");
+            xerr_set(err, "s3: out of memory");
             rc = S3_ERR;
             break;
         }

@@ -22,7 +22,9 @@
 
 /* Return codes besides 0 (success). */
 #define S3_ERR      (-1)   /* any failure; *err says what */
-#define S3_NOTFOUND (-2)   /* 404 NoSuchKey / NoSuchBucket; *err says what */
+#define S3_NOTFOUND (-2)   /* 404: the object (key) does not exist; *err says what */
+#define S3_NOBUCKET (-3)   /* 404 NoSuchBucket: the bucket itself is missing - a
+                              configuration error, never "no such object" */
 
 typedef struct s3_conf {
     const char *endpoint;      /* "https://s3.example:9000"; scheme defaults to https;

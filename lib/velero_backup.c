@@ -4,6 +4,7 @@
  * vb_handler; skips hostile or odd entries with warnings; enforces the entry
  * size and count limits. */
 #include "velero_backup.h"
+#include "xstr.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -40,18 +41,6 @@ typedef struct gz_src {
     vb_stats *st;
 } gz_src;
 
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
-{
-    if (!err || *err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(err, fmt, ap) < 0)
-        *err = NULL;
-    va_end(ap);
-}
-
 /* Makes sure some compressed input is buffered; false at end or on error. */
 static bool fill(gz_src *g)
 {
@@ -62,7 +51,7 @@ static bool fill(gz_src *g)
     char *e = NULL;
     ssize_t n = g->rd(g->ud, g->in, IN_SZ, &e);
     if (n < 0) {
-        set_err(&g->err, "reading the backup failed: %s", e ? e : "read error");
+        xerr_first(&g->err, "reading the backup failed: %s", e ? e : "read error");
         free(e);
         return false;
     }
@@ -87,7 +76,7 @@ static ssize_t gz_read(gz_src *g, unsigned char *out, size_t cap)
             if (!fill(g))
                 return g->err ? -1 : 0;
             if (g->z.next_in[0] != 0x1f) {
-                set_err(&g->err, "corrupt backup: unexpected data after the end of the gzip stream");
+                xerr_first(&g->err, "corrupt backup: unexpected data after the end of the gzip stream");
                 return -1;
             }
             inflateReset(&g->z);
@@ -96,11 +85,11 @@ static ssize_t gz_read(gz_src *g, unsigned char *out, size_t cap)
         if (!g->started) {
             if (!fill(g)) {
                 if (!g->err)
-                    set_err(&g->err, "the backup is empty (0 bytes)");
+                    xerr_first(&g->err, "the backup is empty (0 bytes)");
                 return -1;
             }
             if (g->z.avail_in >= 1 && g->z.next_in[0] != 0x1f) {
-                set_err(&g->err, "the backup is not gzip data (bad magic bytes)");
+                xerr_first(&g->err, "the backup is not gzip data (bad magic bytes)");
                 return -1;
             }
             g->started = true;
@@ -116,15 +105,15 @@ static ssize_t gz_read(gz_src *g, unsigned char *out, size_t cap)
         if (r == Z_STREAM_END) {
             g->member_end = true;
         } else if (r == Z_DATA_ERROR || r == Z_NEED_DICT) {
-            set_err(&g->err, "corrupt gzip data after %llu compressed bytes: %s",
+            xerr_first(&g->err, "corrupt gzip data after %llu compressed bytes: %s",
                     (unsigned long long)g->st->compressed_bytes,
                     g->z.msg ? g->z.msg : "invalid deflate stream");
             return -1;
         } else if (r == Z_MEM_ERROR) {
-            set_err(&g->err, "out of memory in gunzip");
+            xerr_first(&g->err, "out of memory in gunzip");
             return -1;
         } else if (r == Z_BUF_ERROR && !have_in && made == 0) {
-            set_err(&g->err, "truncated backup: the gzip stream ends early after %llu "
+            xerr_first(&g->err, "truncated backup: the gzip stream ends early after %llu "
                              "compressed bytes (no end-of-stream / CRC trailer)",
                     (unsigned long long)g->st->compressed_bytes);
             return -1;
@@ -132,7 +121,7 @@ static ssize_t gz_read(gz_src *g, unsigned char *out, size_t cap)
         if (made > 0)
             return (ssize_t)made;
         if (!have_in && !g->member_end && g->in_eof) {
-            set_err(&g->err, "truncated backup: the gzip stream ends early after %llu "
+            xerr_first(&g->err, "truncated backup: the gzip stream ends early after %llu "
                              "compressed bytes (no end-of-stream / CRC trailer)",
                     (unsigned long long)g->st->compressed_bytes);
             return -1;
@@ -318,7 +307,7 @@ static int handle_entry(rd_state *s, struct archive *a, struct archive_entry *e,
     return rc;
 
 archive_error:
-    set_err(err, "reading entry '%s' failed: %s", vb_printable(path, pe, sizeof pe),
+    xerr_first(err, "reading entry '%s' failed: %s", vb_printable(path, pe, sizeof pe),
             archive_error_string(a) ? archive_error_string(a) : "archive error");
     return -1;
 }
@@ -341,7 +330,7 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
     if (!g.in || !g.out || inflateInit2(&g.z, 16 + MAX_WBITS) != Z_OK) {
         free(g.in);
         free(g.out);
-        set_err(err, "out of memory");
+        xerr_first(err, "out of memory");
         return -1;
     }
     g.z_ready = true;
@@ -353,9 +342,9 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
         char *tar_msg = strdup(archive_error_string(a) ? archive_error_string(a) : "unreadable");
         drain(&g);
         if (g.err)
-            set_err(err, "%s", g.err);
+            xerr_first(err, "%s", g.err);
         else
-            set_err(err, "damaged tar archive after 0 entries: %s (the gzip stream is intact)",
+            xerr_first(err, "damaged tar archive after 0 entries: %s (the gzip stream is intact)",
                     tar_msg ? tar_msg : "unreadable");
         free(tar_msg);
         rc = -1;
@@ -369,16 +358,16 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
             char *tar_msg = strdup(archive_error_string(a) ? archive_error_string(a) : "bad header");
             drain(&g);      /* a damaged gzip stream is the likelier cause: check it */
             if (g.err)
-                set_err(err, "%s (after %llu tar entries)", g.err, (unsigned long long)st->entries);
+                xerr_first(err, "%s (after %llu tar entries)", g.err, (unsigned long long)st->entries);
             else
-                set_err(err, "damaged tar archive after %llu entries: %s (the gzip stream is intact)",
+                xerr_first(err, "damaged tar archive after %llu entries: %s (the gzip stream is intact)",
                         (unsigned long long)st->entries, tar_msg ? tar_msg : "bad header");
             free(tar_msg);
             rc = -1;
             break;
         }
         if (++st->entries > lim.max_entries) {
-            set_err(err, "the backup has more than %zu tar entries (max_entries); refusing "
+            xerr_first(err, "the backup has more than %zu tar entries (max_entries); refusing "
                          "to read further", lim.max_entries);
             rc = -1;
             break;
@@ -389,7 +378,7 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
         if (rc != 0 && g.err) {    /* a read error inside data: report the cause */
             free(*err);
             *err = NULL;
-            set_err(err, "%s", g.err);
+            xerr_first(err, "%s", g.err);
         }
     }
     if (rc == 0) {
@@ -399,7 +388,7 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
         while ((n = gz_read(&g, g.out, OUT_SZ)) > 0)
             ;
         if (n < 0) {
-            set_err(err, "%s", g.err ? g.err : "read error");
+            xerr_first(err, "%s", g.err ? g.err : "read error");
             rc = -1;
         }
     }

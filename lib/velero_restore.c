@@ -3,6 +3,7 @@
  * check the {"errors", "warnings"} document's shape, and flatten its messages
  * the way `velero restore describe --details` lists them. */
 #include "velero_restore.h"
+#include "xstr.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,17 +13,6 @@
 
 #define RESULTS_GZ_MAX  (16u * 1024 * 1024)   /* compressed */
 #define RESULTS_JSON_MAX (64u * 1024 * 1024)  /* uncompressed */
-
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    free(*err);
-    if (vasprintf(err, fmt, ap) < 0)
-        *err = NULL;
-    va_end(ap);
-}
 
 char *vs_restore_results_key(const char *root, const char *name)
 {
@@ -38,12 +28,12 @@ int vs_gunzip_mem(const void *in, size_t len, size_t max, char **out, size_t *ou
     *outlen = 0;
     const unsigned char *b = in;
     if (len < 18 || b[0] != 0x1f || b[1] != 0x8b) {
-        set_err(err, "not gzip data (bad magic bytes)");
+        xerr_set(err, "not gzip data (bad magic bytes)");
         return -1;
     }
     z_stream z = { 0 };
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
-        set_err(err, "cannot initialise zlib");
+        xerr_set(err, "cannot initialise zlib");
         return -1;
     }
     size_t cap = len * 4 < 4096 ? 4096 : len * 4, n = 0;
@@ -58,12 +48,12 @@ int vs_gunzip_mem(const void *in, size_t len, size_t max, char **out, size_t *ou
             if (cap > max + 1)
                 cap = max + 1;
             if (n == cap) {
-                set_err(err, "uncompressed data larger than %zu bytes", max);
+                xerr_set(err, "uncompressed data larger than %zu bytes", max);
                 goto fail;
             }
             char *nb = realloc(buf, cap + 1);
             if (!nb) {
-                set_err(err, "out of memory");
+                xerr_set(err, "out of memory");
                 goto fail;
             }
             buf = nb;
@@ -75,16 +65,16 @@ int vs_gunzip_mem(const void *in, size_t len, size_t max, char **out, size_t *ou
         if (rc == Z_STREAM_END)
             break;
         if (rc == Z_BUF_ERROR && z.avail_in == 0) {
-            set_err(err, "truncated gzip data");
+            xerr_set(err, "truncated gzip data");
             goto fail;
         }
         if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            set_err(err, "corrupt gzip data: %s", z.msg ? z.msg : zError(rc));
+            xerr_set(err, "corrupt gzip data: %s", z.msg ? z.msg : zError(rc));
             goto fail;
         }
     }
     if (n > max) {
-        set_err(err, "uncompressed data larger than %zu bytes", max);
+        xerr_set(err, "uncompressed data larger than %zu bytes", max);
         goto fail;
     }
     inflateEnd(&z);
@@ -111,14 +101,14 @@ static int take_msgs(json_t *list, const char *what, const char *label, json_t *
     if (!list || json_is_null(list))
         return 0;
     if (!json_is_array(list)) {
-        set_err(err, "%s is not a list of messages", what);
+        xerr_set(err, "%s is not a list of messages", what);
         return -1;
     }
     size_t i;
     json_t *m;
     json_array_foreach(list, i, m) {
         if (!json_is_string(m)) {
-            set_err(err, "%s[%zu] is not a string", what, i);
+            xerr_set(err, "%s[%zu] is not a string", what, i);
             return -1;
         }
         k->total++;
@@ -145,7 +135,7 @@ static json_t *take_result(json_t *r, const char *kind, kind_acc *k, char **err)
         return out;
     char what[600];
     if (!json_is_object(r)) {
-        set_err(err, "'%s' is not an object", kind);
+        xerr_set(err, "'%s' is not an object", kind);
         goto fail;
     }
     snprintf(what, sizeof what, "%s.velero", kind);
@@ -158,7 +148,7 @@ static json_t *take_result(json_t *r, const char *kind, kind_acc *k, char **err)
         goto fail;
     json_t *nss = json_object_get(r, "namespaces");
     if (nss && !json_is_null(nss) && !json_is_object(nss)) {
-        set_err(err, "%s.namespaces is not an object", kind);
+        xerr_set(err, "%s.namespaces is not an object", kind);
         goto fail;
     }
     const char *ns;
@@ -192,9 +182,9 @@ json_t *vs_restore_results_parse(const char *text, size_t len, size_t max_msgs, 
     json_t *doc = json_loadb(text, len, 0, &je);
     if (!doc || !json_is_object(doc)) {
         if (doc)
-            set_err(err, "not a Velero restore results document (not a JSON object)");
+            xerr_set(err, "not a Velero restore results document (not a JSON object)");
         else
-            set_err(err, "not a Velero restore results document (line %d: %s)", je.line, je.text);
+            xerr_set(err, "not a Velero restore results document (line %d: %s)", je.line, je.text);
         json_decref(doc);
         return NULL;
     }
@@ -209,7 +199,7 @@ json_t *vs_restore_results_parse(const char *text, size_t len, size_t max_msgs, 
         json_decref(w.flat);
         char *why = *err;
         *err = NULL;
-        set_err(err, "not a Velero restore results document: %s", why ? why : "bad shape");
+        xerr_set(err, "not a Velero restore results document: %s", why ? why : "bad shape");
         free(why);
         return NULL;
     }
@@ -230,14 +220,14 @@ int vs_get_restore_results(s3_client *c, const char *root, const char *name, siz
     char *gz = NULL, *text = NULL, *where = s3_display(c, key);
     size_t gzlen = 0, tlen = 0;
     int rc = s3_get_mem(c, key, RESULTS_GZ_MAX, &gz, &gzlen, err);
-    if (rc == S3_NOTFOUND && !(*err && strstr(*err, "NoSuchBucket"))) {
-        set_err(err, "results of Restore '%s' not found: %s does not exist (no Restore of that "
+    if (rc == S3_NOTFOUND) {
+        xerr_set(err, "results of Restore '%s' not found: %s does not exist (no Restore of that "
                 "name has finished with this BackupStorageLocation)", name, where);
     } else if (rc == 0) {
         char *why = NULL;
         if (vs_gunzip_mem(gz, gzlen, RESULTS_JSON_MAX, &text, &tlen, &why) != 0 ||
             !(*out = vs_restore_results_parse(text, tlen, max_msgs, &why))) {
-            set_err(err, "%s: %s", where, why ? why : "unreadable");
+            xerr_set(err, "%s: %s", where, why ? why : "unreadable");
             rc = S3_ERR;
         }
         free(why);

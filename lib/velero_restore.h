@@ -37,7 +37,7 @@ json_t *vs_restore_results_parse(const char *text, size_t len, size_t max_msgs, 
 
 /* Downloads, gunzips and parses the results of Restore `name` under root
  * (vs_restores_root, velero_store.h).  S3_NOTFOUND when the object does not exist (*err names
- * the key), S3_ERR on any other failure. */
+ * the key), S3_NOBUCKET when the bucket is missing, S3_ERR on any other failure. */
 int vs_get_restore_results(s3_client *c, const char *root, const char *name, size_t max_msgs,
                            json_t **out, char **err);
 

@@ -38,12 +38,13 @@ json_t *vs_backup_summary(json_t *backup, const char *fallback_name, time_t now)
 /* Whether a phase is acceptable (Completed; PartiallyFailed with accept_partial). */
 bool vs_phase_ok(const char *phase, bool accept_partial);
 
-/* Reads <root><name>/velero-backup.json.  S3_NOTFOUND when absent. */
+/* Reads <root><name>/velero-backup.json.  S3_NOTFOUND when absent, S3_NOBUCKET
+ * when the bucket is. */
 int vs_get_backup(s3_client *c, const char *root, const char *name, json_t **out, char **err);
 
 /* Picks the latest acceptable backup under root by completionTimestamp.
  * *considered gets a summary list of every backup looked at (new ref).
- * Returns 0 with *out (the velero-backup.json, new ref) or S3_ERR / S3_NOTFOUND
+ * Returns 0 with *out (the velero-backup.json, new ref) or S3_ERR / S3_NOBUCKET / S3_NOTFOUND
  * (no acceptable backup; *err lists what was found). */
 int vs_find_latest(s3_client *c, const char *root, bool accept_partial, time_t now,
                    json_t **out, json_t **considered, char **err);

@@ -33,6 +33,30 @@ void xerr_take(char **err, char *msg)
     }
 }
 
+void xerr_vset(char **err, const char *fmt, va_list ap)
+{
+    if (err)
+        xerr_take(err, xvfmt(fmt, ap));
+}
+
+void xerr_set(char **err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    xerr_vset(err, fmt, ap);
+    va_end(ap);
+}
+
+void xerr_first(char **err, const char *fmt, ...)
+{
+    if (!err || *err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    xerr_vset(err, fmt, ap);
+    va_end(ap);
+}
+
 char *xstr_trim(char *s)
 {
     while (isspace((unsigned char)*s))

@@ -14,6 +14,14 @@ char *xvfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
  * msg when err is NULL. */
 void xerr_take(char **err, char *msg);
 
+/* Formats a message into *err, replacing (and freeing) what was there; a
+ * no-op when err is NULL.  Out of memory leaves *err NULL. */
+void xerr_set(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void xerr_vset(char **err, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* Like xerr_set, but keeps the first message: a no-op when *err is set. */
+void xerr_first(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Trims ASCII space (isspace) from both ends of s in place: returns a pointer
  * into s, past the leading space, and cuts the trailing space with a NUL. */
 char *xstr_trim(char *s);

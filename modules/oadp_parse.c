@@ -514,7 +514,7 @@ int main(int argc, char **argv)
         int rc;
         if (backup_name) {
             rc = vs_get_backup(G.s3, G.root, backup_name, &G.backup_doc, &G.err);
-            if (rc == S3_NOTFOUND && !strstr(G.err, "NoSuchBucket"))
+            if (rc == S3_NOTFOUND)
                 fail_not_found(backup_name);
         } else {
             rc = vs_find_latest(G.s3, G.root, accept_partial, now, &G.backup_doc,

@@ -152,6 +152,9 @@ def test_oadp_parse_restore_results(tmp_path, lab, s3_client):
     assert r["restore_error_count"] == 1 and "exceeded quota" in r["restore_error_messages"][0], r
     r = run_module(tmp_path, "oadp_parse", {"s3": s3, "restore_results": "r2"}, expect_failed=True)
     assert "results of Restore 'r2' not found" in r["msg"], r["msg"]
+    r = run_module(tmp_path, "oadp_parse", {"s3": {**s3, "bucket": f"no-such-{prefix}"}, "restore_results": "r1"},
+                   expect_failed=True)   # the NoSuchBucket path
+    assert "NoSuchBucket" in r["msg"], r["msg"]
 
 
 def test_nfs_rsync_sync_sync_check_and_absent(tmp_path, lab):

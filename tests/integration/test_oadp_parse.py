@@ -182,6 +182,17 @@ def test_empty_prefix_and_missing_backup(lab, collection, store):
            "backup 'absent-7' not found", "velero-backup.json does not exist", "present-1")
 
 
+def test_missing_bucket_is_a_configuration_error(lab, collection, store):
+    """A bucket that does not exist on the real MinIO is never reported as
+    "backup/restore not found" (which would send the operator looking for a
+    backup): every entry point names the bucket and S3's NoSuchBucket."""
+    gone = f"no-such-{uuid.uuid4().hex[:10]}"
+    where = {"s3": store.s3_args(bucket=gone)}
+    for extra in ({}, {"backup_name": "b1"}, {"restore_results": "r1"}):
+        msg = failed(run_module(lab, collection, {**where, **extra}), "NoSuchBucket", f"s3://{gone}/")
+        assert "not found" not in msg, (extra, msg)
+
+
 def test_named_backup_must_be_completed(lab, collection, store):
     store.add("pf", phase="PartiallyFailed")
     failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "pf"}),

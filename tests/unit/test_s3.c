@@ -405,6 +405,37 @@ static void test_listing_pages_and_404(void **state)
     s3_free(c);
 }
 
+/* A missing bucket is its own return code: callers treat a missing key as
+ * "no such backup/restore" but a missing bucket as a configuration error. */
+static void test_missing_bucket(void **state)
+{
+    (void)state;
+    static const char nb[] = "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does "
+                             "not exist</Message><BucketName>velero</BucketName></Error>";
+    char h[128];
+    snprintf(h, sizeof h, "HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\nConnection: close", sizeof nb - 1);
+    const script_step steps[] = {{h, nb, sizeof nb - 1}, {h, nb, sizeof nb - 1}};
+    server srv;
+    server_start(&srv, steps, 2);
+    char ep[64];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", srv.port);
+    s3_client *c = client(ep, true, 0);
+    s3_listing l;
+    char *err = NULL;
+    assert_int_equal(s3_list(c, "velero/backups/", "/", 0, &l, &err), S3_NOBUCKET);
+    assert_non_null(strstr(err, "NoSuchBucket"));
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(s3_get_mem(c, "velero/backups/a/velero-backup.json", 1024, &buf, &len, &err),
+                     S3_NOBUCKET);
+    server_stop(&srv);
+    assert_non_null(strstr(err, "HTTP 404, NoSuchBucket: The specified bucket does not exist"));
+    assert_null(buf);
+    no_secret(err);
+    free(err);
+    s3_free(c);
+}
+
 static void test_connection_refused(void **state)
 {
     (void)state;
@@ -440,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_get_retry_and_resume),
         cmocka_unit_test(test_error_body_and_no_retry_on_403),
         cmocka_unit_test(test_listing_pages_and_404),
+        cmocka_unit_test(test_missing_bucket),
         cmocka_unit_test(test_connection_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
