@@ -320,8 +320,9 @@ def seed_workload(lab, ns, count, prefix="demo", snapshots=0, files=None, wait=T
     assert p.returncode == 0, p.stderr
 
 
-def wait_until(pred, timeout=30.0, interval=0.2, what="condition"):
-    """Poll pred() until it returns a truthy value; return it, or fail naming `what`."""
+def wait_until(pred, timeout=30.0, interval=0.2, what="condition", state=None):
+    """Poll pred() until it returns a truthy value; return it, or fail naming
+    `what` and, when given, what state() says was there instead."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -329,4 +330,5 @@ def wait_until(pred, timeout=30.0, interval=0.2, what="condition"):
         if last:
             return last
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+    seen = f"; found: {state()!r}" if state else ""
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last value: {last!r}){seen}")

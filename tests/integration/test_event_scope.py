@@ -57,7 +57,8 @@ def test_object_scope_pv_only_window(lab, twin_ns, k8s_client, ansible_playbook)
     assert r.rc == 0, (r.stdout[-3000:], r.stderr[-2000:])
     # only the PV's claim and its volume, Bound on DR (the DR binder binds it)
     wait_until(lambda: _dr_claims(k8s_client, ns) == ({"a-disk-1": "Bound"}, ["a-disk-1"]),
-               timeout=120, interval=1, what="only a-disk-1 Bound on DR")
+               timeout=120, interval=1, what="only a-disk-1 Bound on DR",
+               state=lambda: _dr_claims(k8s_client, ns))
     want = _tree(lab["NFS_PRIMARY_EXPORT"], ns, "a-disk-1")
     assert want and _tree(lab["NFS_DR_EXPORT"], ns, "a-disk-1") == want
     for other in ("a-disk-0", "a-disk-2"):
@@ -68,6 +69,7 @@ def test_object_scope_pv_only_window(lab, twin_ns, k8s_client, ansible_playbook)
     assert r.rc == 0, (r.stdout[-3000:], r.stderr[-2000:])
     names = ["a-disk-0", "a-disk-1", "a-disk-2"]
     wait_until(lambda: _dr_claims(k8s_client, ns) == ({n: "Bound" for n in names}, names),
-               timeout=120, interval=1, what="all three claims Bound on DR")
+               timeout=120, interval=1, what="all three claims Bound on DR",
+               state=lambda: _dr_claims(k8s_client, ns))
     for n in names:
         assert _tree(lab["NFS_DR_EXPORT"], ns, n) == _tree(lab["NFS_PRIMARY_EXPORT"], ns, n), n
