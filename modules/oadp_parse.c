@@ -427,6 +427,17 @@ static noreturn void read_restore_results(module *m, const char *name, const cha
              "BackupStorageLocation's bucket)");
     if (backup_name)
         fail("give either backup_name or restore_results, not both");
+    /* the backup filters and dest do not apply to a Restore's results; saying
+     * so beats silently returning everything */
+    static const char *const backup_only[] = { "namespaces", "resources", "label_selector",
+                                               "dest", NULL };
+    for (size_t i = 0; backup_only[i]; i++) {
+        json_t *v = mod_param(m, backup_only[i]);
+        if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0) &&
+            !(json_is_string(v) && !*json_string_value(v)))
+            fail("%s applies to a backup's contents, not to restore_results (a Restore's "
+                 "warnings and errors); leave it out", backup_only[i]);
+    }
     long long maxm = mod_int(m, "max_restore_messages");
     if (maxm < 0)
         fail("max_restore_messages must not be negative");

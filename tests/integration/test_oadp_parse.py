@@ -471,3 +471,7 @@ def test_restore_results_missing_restore(lab, collection, store, creds):
            "either backup_name or restore_results")
     failed(run_module(lab, collection, {"src": str(RESULTS_GZ), "restore_results": "r"}),
            "restore_results needs s3")
+    for opt, val in (("namespaces", ["vm-prod"]), ("resources", ["pods"]), ("label_selector", "a=b"),
+                     ("dest", str(RESULTS_GZ.parent / "out"))):
+        failed(run_module(lab, collection, {"s3": store.s3_args(), "restore_results": "r", opt: val}),
+               f"{opt} applies to a backup's contents, not to restore_results")
