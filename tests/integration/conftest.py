@@ -23,6 +23,7 @@ Fixtures (all general; build on them):
 """
 
 import configparser
+import hashlib
 import json
 import os
 import shlex
@@ -318,6 +319,16 @@ def seed_workload(lab, ns, count, prefix="demo", snapshots=0, files=None, wait=T
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     assert p.returncode == 0, p.stderr
+
+
+def tree_sums(root, pattern, relative_to=None):
+    """{path: sha256} of every file under the directories root/<pattern>
+    (a glob, e.g. "<ns>-*" for a namespace's volume directories on an NFS
+    export); paths relative to `relative_to` (default: root)."""
+    root = Path(root)
+    base = Path(relative_to) if relative_to else root
+    return {str(f.relative_to(base)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for d in sorted(root.glob(pattern)) for f in sorted(d.rglob("*")) if f.is_file()}
 
 
 def wait_until(pred, timeout=30.0, interval=0.2, what="condition", state=None):

@@ -8,25 +8,15 @@ Real parts: ansible-playbook, the C modules (nfs_rsync_sync --dry-run over
 rsync+ssh between the lab's storage hosts, k8s_dr_clean against the DR
 kube-apiserver), the controller-manager binding claims.  The seeder plays the
 CSI snapshotter for VolumeSnapshot status (tests/lab/seed_workload.py)."""
-import hashlib
 import pathlib
 
-import pytest
-
-from conftest import REPO, seed_workload
+from conftest import REPO, seed_workload, tree_sums
 
 PERIODIC = REPO / "playbooks/scheduled/execute_periodic_sync.yml"
 EVENT = REPO / "playbooks/event_driven"
 SNAP = ("snapshot.storage.k8s.io", "v1")
 
 
-def _sums(root, ns):
-    out = {}
-    for d in sorted(pathlib.Path(root).glob(f"{ns}-*")):
-        for f in sorted(d.rglob("*")):
-            if f.is_file():
-                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return out
 
 
 def _dr_state(lab, k8s_client, ns):
@@ -45,7 +35,7 @@ def _dr_state(lab, k8s_client, ns):
     for v in custom.list_cluster_custom_object(*SNAP, "volumesnapshotcontents")["items"]:
         if v["spec"].get("volumeSnapshotRef", {}).get("namespace") == ns:
             objs[f"VSC/{v['metadata']['name']}"] = v["metadata"]["resourceVersion"]
-    return objs, _sums(lab["NFS_DR_EXPORT"], ns)
+    return objs, tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-*")
 
 
 def _failures(r):
@@ -90,7 +80,7 @@ def test_check_mode_changes_nothing_on_dr(lab, twin_ns, k8s_client, ansible_play
     (d0 / "changed-in-check-test.txt").write_text("primary moved on\n")
 
     before = _dr_state(lab, k8s_client, ns)
-    assert f"PVC/a-disk-2" in before[0] and "VS/a-disk-0-snap" in before[0] and before[1]
+    assert "PVC/a-disk-2" in before[0] and "VS/a-disk-0-snap" in before[0] and before[1]
 
     runs = {
         "handle_pv_pvc_sync": {"resource_objects": [new_pvc, new_pv]},

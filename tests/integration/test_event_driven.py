@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, _free_port, ansible_env, seed_workload, wait_until
+from conftest import REPO, _free_port, ansible_env, seed_workload, tree_sums, wait_until
 from _webhook import wait_webhook
 
 TOKEN = "eda-test-token-" + uuid.uuid4().hex[:12]
@@ -90,15 +90,6 @@ def _forwarder_bin():
                 + (f"; stale builds without scopeNamespace (rebuild): {stale}" if stale else ""))
 
 
-def _sums(root, ns, name_filter=""):
-    out = {}
-    for d in sorted(Path(root).glob(f"{ns}-*")):
-        if name_filter and name_filter not in d.name:
-            continue
-        for f in sorted(d.rglob("*")):
-            if f.is_file():
-                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return out
 
 
 def _seed(lab, ns, count, prefix, snapshots=0, wait=True, background=False):
@@ -305,7 +296,7 @@ def _converged_set(lab, k8s_client, ns, names):
     export (a check per claim made a poll over 200 claims take minutes, and
     the measured latencies with it)."""
     pvcs, pvs = _dr_state(k8s_client, ns)
-    src_all, dst_all = _sums(lab["NFS_PRIMARY_EXPORT"], ns), _sums(lab["NFS_DR_EXPORT"], ns)
+    src_all, dst_all = tree_sums(lab["NFS_PRIMARY_EXPORT"], f"{ns}-*"), tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-*")
     done = set()
     for n in names:
         c = pvcs.get(n)
@@ -379,7 +370,7 @@ def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
     text = rig.rb_log.read_text(errors="replace")
     assert off in text, "the unwatched namespace's events never reached the rulebook (the test proves nothing)"
     upvcs, upvs = _dr_state(k8s_client, off)
-    assert not upvcs and not upvs and not _sums(lab["NFS_DR_EXPORT"], off)
+    assert not upvcs and not upvs and not tree_sums(lab["NFS_DR_EXPORT"], f"{off}-*")
 
     # delete the nfs-csi claim and its volume on the primary
     core_p = client.CoreV1Api(k8s_client("primary"))
@@ -393,7 +384,7 @@ def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
 
     def gone():
         c, p = _dr_state(k8s_client, ns)
-        return victim not in c and pv_name not in p and not _sums(lab["NFS_DR_EXPORT"], ns, sub)
+        return victim not in c and pv_name not in p and not tree_sums(lab["NFS_DR_EXPORT"], f"{sub}*")
     wait_until(gone, timeout=600, interval=1, what="PVC, PV and data removed on DR")
     print(f"EDA-LATENCY delete (PVC + PV + data): {time.time() - t1:.1f}s")
     # PVC DELETED + PV DELETED: one rule, one throttle group (scopeNamespace)

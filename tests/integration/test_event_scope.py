@@ -12,22 +12,19 @@ Real parts: ansible-playbook running playbooks/event_driven/handle_pv_pvc_sync.y
 modules (k8s_dr_clean list/apply against both kube-apiservers, nfs_rsync_sync
 over rsync+ssh between the lab's storage hosts), the controller-managers
 binding the claims."""
-import hashlib
 import pathlib
 
-from conftest import REPO, seed_workload, wait_until
+from conftest import REPO, seed_workload, tree_sums, wait_until
 
 SYNC = REPO / "playbooks/event_driven/handle_pv_pvc_sync.yml"
 
 
 def _tree(root, ns, claim):
-    """sha256 of every file of the claim's volume directory (relative paths)."""
+    """sha256 of every file of the claim's volume directory (paths relative to
+    it: the directory names differ between primary and DR); None if absent."""
     dirs = sorted(pathlib.Path(root).glob(f"{ns}-{claim}-*"))
     assert len(dirs) <= 1, dirs
-    if not dirs:
-        return None
-    return {str(f.relative_to(dirs[0])): hashlib.sha256(f.read_bytes()).hexdigest()
-            for f in sorted(dirs[0].rglob("*")) if f.is_file()}
+    return tree_sums(root, dirs[0].name, relative_to=dirs[0]) if dirs else None
 
 
 def _dr_claims(k8s_client, ns):

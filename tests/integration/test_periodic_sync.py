@@ -6,25 +6,16 @@ kube-apiserver) and the real kube-controller-manager binding the DR claims.
 The only stand-in is the lab's workload seeder playing the CSI snapshotter
 for VolumeSnapshot status (tests/lab/seed_workload.py says so)."""
 import glob
-import hashlib
 import json
 import pathlib
 
 import pytest
 
-from conftest import REPO, seed_workload, wait_until
+from conftest import REPO, seed_workload, tree_sums, wait_until
 
 PLAYBOOK = REPO / "playbooks/scheduled/execute_periodic_sync.yml"
 
 
-def _tree_sums(root, ns):
-    """{relative path: sha256} of every file under the export dirs of namespace ns."""
-    out = {}
-    for d in sorted(pathlib.Path(root).glob(f"{ns}-*")):
-        for f in sorted(d.rglob("*")):
-            if f.is_file():
-                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return out
 
 
 def seed(lab, ns, count, prefix="demo", snapshots=2):
@@ -76,8 +67,8 @@ def test_periodic_sync_mirrors_then_changes_nothing(lab, twin_ns, k8s_client, ru
         assert pv.spec.persistent_volume_reclaim_policy == "Retain"
         server = pv.spec.nfs.server if pv.spec.nfs else pv.spec.csi.volume_attributes["server"]
         assert server == lab["NFS_DR_ADDR"]
-    assert _tree_sums(lab["NFS_PRIMARY_EXPORT"], ns) == _tree_sums(lab["NFS_DR_EXPORT"], ns)
-    assert len(_tree_sums(lab["NFS_DR_EXPORT"], ns)) == 6 * 5
+    assert tree_sums(lab["NFS_PRIMARY_EXPORT"], f"{ns}-*") == tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-*")
+    assert len(tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-*")) == 6 * 5
 
     # a second run changes nothing: no data moved, no object written
     rv_before = {n: p.metadata.resource_version for n, p in pvs.items()}
@@ -142,8 +133,8 @@ def test_periodic_sync_converges_after_missed_events(lab, twin_ns, k8s_client, r
     assert sorted(pvcs) == ["demo-disk-0", "demo-disk-1", "demo-disk-2", "extra-disk-0"]
     assert sorted(pvs) == [f"pv-{ns}-{n}" for n in ("demo-disk-0", "demo-disk-1", "demo-disk-2", "extra-disk-0")]
     gone = f"{ns}-demo-disk-3-"          # its PV was deleted on the primary (data stays there)
-    live = {k: v for k, v in _tree_sums(lab["NFS_PRIMARY_EXPORT"], ns).items() if not k.startswith(gone)}
-    dr_sums = _tree_sums(lab["NFS_DR_EXPORT"], ns)
+    live = {k: v for k, v in tree_sums(lab["NFS_PRIMARY_EXPORT"], f"{ns}-*").items() if not k.startswith(gone)}
+    dr_sums = tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-*")
     # every live primary file is on DR byte for byte, the deleted file is gone
     # inside its volume, and the pruned volume's DR data is removed
     assert dr_sums == live
@@ -160,7 +151,7 @@ def test_periodic_sync_check_mode_writes_nothing(lab, twin_ns, k8s_client, run_p
     assert rep["check_mode"] is True
     pvcs, pvs = _dr_objects(k8s_client("dr"), ns)
     assert pvcs == {} and pvs == {}
-    assert _tree_sums(lab["NFS_DR_EXPORT"], ns) == {}
+    assert tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-*") == {}
 
 
 def test_periodic_sync_prune_guard_and_unmanaged_objects(lab, twin_ns, k8s_client, run_periodic):
