@@ -271,6 +271,21 @@ static void server_start(server *s, const script_step *steps, size_t n)
     pthread_create(&s->th, NULL, serve, s);
 }
 
+/* Starts the scripted server and returns a path-style client pointed at it. */
+static s3_client *client_on(server *srv, const script_step *steps, size_t n, int retries)
+{
+    server_start(srv, steps, n);
+    char ep[64];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", srv->port);
+    return client(ep, true, retries);
+}
+
+/* "HTTP/1.1 <status>" head of a close-delimited response with body length len. */
+static void head_for(char *h, size_t hsize, const char *status, size_t len)
+{
+    snprintf(h, hsize, "HTTP/1.1 %s\r\nContent-Length: %zu\r\nConnection: close", status, len);
+}
+
 static void server_stop(server *s)
 {
     pthread_join(s->th, NULL);
@@ -310,10 +325,7 @@ static void test_get_retry_and_resume(void **state)
         {part_head, BODY + 20, n - 20},
     };
     server srv;
-    server_start(&srv, steps, 3);
-    char ep[64];
-    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", srv.port);
-    s3_client *c = client(ep, true, 3);
+    s3_client *c = client_on(&srv, steps, 3, 3);
     sinkbuf b = {.len = 0};
     s3_get_info info;
     char *err = NULL;
@@ -348,10 +360,7 @@ static void test_error_body_and_no_retry_on_403(void **state)
              "Content-Length: %zu\r\nConnection: close", sizeof xml - 1);
     const script_step steps[] = {{head, xml, sizeof xml - 1}};
     server srv;
-    server_start(&srv, steps, 1);
-    char ep[64];
-    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", srv.port);
-    s3_client *c = client(ep, true, 3);
+    s3_client *c = client_on(&srv, steps, 1, 3);
     sinkbuf b = {.len = 0};
     char *err = NULL;
     assert_int_equal(s3_get(c, "k", to_buf, &b, NULL, &err), S3_ERR);
@@ -376,15 +385,12 @@ static void test_listing_pages_and_404(void **state)
     static const char nf[] = "<Error><Code>NoSuchKey</Code><Message>The specified key does not "
                              "exist.</Message></Error>";
     char h1[128], h2[128], h3[128];
-    snprintf(h1, sizeof h1, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close", sizeof p1 - 1);
-    snprintf(h2, sizeof h2, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close", sizeof p2 - 1);
-    snprintf(h3, sizeof h3, "HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\nConnection: close", sizeof nf - 1);
+    head_for(h1, sizeof h1, "200 OK", sizeof p1 - 1);
+    head_for(h2, sizeof h2, "200 OK", sizeof p2 - 1);
+    head_for(h3, sizeof h3, "404 Not Found", sizeof nf - 1);
     const script_step steps[] = {{h1, p1, sizeof p1 - 1}, {h2, p2, sizeof p2 - 1}, {h3, nf, sizeof nf - 1}};
     server srv;
-    server_start(&srv, steps, 3);
-    char ep[64];
-    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", srv.port);
-    s3_client *c = client(ep, true, 0);
+    s3_client *c = client_on(&srv, steps, 3, 0);
     s3_listing l;
     char *err = NULL;
     assert_int_equal(s3_list(c, "velero/backups/", "/", 0, &l, &err), 0);
@@ -413,13 +419,10 @@ static void test_missing_bucket(void **state)
     static const char nb[] = "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does "
                              "not exist</Message><BucketName>velero</BucketName></Error>";
     char h[128];
-    snprintf(h, sizeof h, "HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\nConnection: close", sizeof nb - 1);
+    head_for(h, sizeof h, "404 Not Found", sizeof nb - 1);
     const script_step steps[] = {{h, nb, sizeof nb - 1}, {h, nb, sizeof nb - 1}};
     server srv;
-    server_start(&srv, steps, 2);
-    char ep[64];
-    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", srv.port);
-    s3_client *c = client(ep, true, 0);
+    s3_client *c = client_on(&srv, steps, 2, 0);
     s3_listing l;
     char *err = NULL;
     assert_int_equal(s3_list(c, "velero/backups/", "/", 0, &l, &err), S3_NOBUCKET);
