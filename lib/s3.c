@@ -77,7 +77,7 @@ s3_client *s3_new(const s3_conf *conf, char **err)
     }
     if (!bucket_name_ok(conf->bucket)) {
         xerr_set(err, "s3: bucket '%s' is not a valid bucket name (3-63 of a-z, 0-9, '-', '.')",
-                conf->bucket);
+                 conf->bucket);
         return NULL;
     }
     if (!conf->access_key || !*conf->access_key || !conf->secret_key || !*conf->secret_key) {
@@ -473,12 +473,12 @@ static int run(req *r, const char *url, bool head, bool range_resume, char **err
                 xerr_set(err, "s3 %s %s failed: HTTP %ld, %s", r->op, what, r->status, s3msg);
             else
                 xerr_set(err, "s3 %s %s failed: HTTP %ld %s", r->op, what, r->status,
-                        status_text(r->status));
+                         status_text(r->status));
             free(s3msg);
         } else {
             xerr_set(err, "s3 %s %s failed after %d attempt%s: %s%s%s", r->op, what,
-                    attempt + 1, attempt ? "s" : "", curl_easy_strerror(rc),
-                    curl_err[0] ? ": " : "", curl_err);
+                     attempt + 1, attempt ? "s" : "", curl_easy_strerror(rc),
+                     curl_err[0] ? ": " : "", curl_err);
         }
         free(what);
         if (r->status != 404)

@@ -106,24 +106,24 @@ static ssize_t gz_read(gz_src *g, unsigned char *out, size_t cap)
             g->member_end = true;
         } else if (r == Z_DATA_ERROR || r == Z_NEED_DICT) {
             xerr_first(&g->err, "corrupt gzip data after %llu compressed bytes: %s",
-                    (unsigned long long)g->st->compressed_bytes,
-                    g->z.msg ? g->z.msg : "invalid deflate stream");
+                       (unsigned long long)g->st->compressed_bytes,
+                       g->z.msg ? g->z.msg : "invalid deflate stream");
             return -1;
         } else if (r == Z_MEM_ERROR) {
             xerr_first(&g->err, "out of memory in gunzip");
             return -1;
         } else if (r == Z_BUF_ERROR && !have_in && made == 0) {
             xerr_first(&g->err, "truncated backup: the gzip stream ends early after %llu "
-                             "compressed bytes (no end-of-stream / CRC trailer)",
-                    (unsigned long long)g->st->compressed_bytes);
+                                "compressed bytes (no end-of-stream / CRC trailer)",
+                       (unsigned long long)g->st->compressed_bytes);
             return -1;
         }
         if (made > 0)
             return (ssize_t)made;
         if (!have_in && !g->member_end && g->in_eof) {
             xerr_first(&g->err, "truncated backup: the gzip stream ends early after %llu "
-                             "compressed bytes (no end-of-stream / CRC trailer)",
-                    (unsigned long long)g->st->compressed_bytes);
+                                "compressed bytes (no end-of-stream / CRC trailer)",
+                       (unsigned long long)g->st->compressed_bytes);
             return -1;
         }
     }
@@ -308,7 +308,7 @@ static int handle_entry(rd_state *s, struct archive *a, struct archive_entry *e,
 
 archive_error:
     xerr_first(err, "reading entry '%s' failed: %s", vb_printable(path, pe, sizeof pe),
-            archive_error_string(a) ? archive_error_string(a) : "archive error");
+               archive_error_string(a) ? archive_error_string(a) : "archive error");
     return -1;
 }
 
@@ -345,7 +345,7 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
             xerr_first(err, "%s", g.err);
         else
             xerr_first(err, "damaged tar archive after 0 entries: %s (the gzip stream is intact)",
-                    tar_msg ? tar_msg : "unreadable");
+                       tar_msg ? tar_msg : "unreadable");
         free(tar_msg);
         rc = -1;
     }
@@ -361,25 +361,22 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
                 xerr_first(err, "%s (after %llu tar entries)", g.err, (unsigned long long)st->entries);
             else
                 xerr_first(err, "damaged tar archive after %llu entries: %s (the gzip stream is intact)",
-                        (unsigned long long)st->entries, tar_msg ? tar_msg : "bad header");
+                           (unsigned long long)st->entries, tar_msg ? tar_msg : "bad header");
             free(tar_msg);
             rc = -1;
             break;
         }
         if (++st->entries > lim.max_entries) {
             xerr_first(err, "the backup has more than %zu tar entries (max_entries); refusing "
-                         "to read further", lim.max_entries);
+                            "to read further", lim.max_entries);
             rc = -1;
             break;
         }
         rc = handle_entry(&s, a, e, err);
         if (rc != 0)
             drain(&g);
-        if (rc != 0 && g.err) {    /* a read error inside data: report the cause */
-            free(*err);
-            *err = NULL;
-            xerr_first(err, "%s", g.err);
-        }
+        if (rc != 0 && g.err)      /* a read error inside data: report the cause */
+            xerr_set(err, "%s", g.err);
     }
     if (rc == 0) {
         /* Read what follows the tar end marker so the gzip CRC / length trailer

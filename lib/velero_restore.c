@@ -197,10 +197,8 @@ json_t *vs_restore_results_parse(const char *text, size_t len, size_t max_msgs, 
         json_decref(errs);
         json_decref(e.flat);
         json_decref(w.flat);
-        char *why = *err;
-        *err = NULL;
-        xerr_set(err, "not a Velero restore results document: %s", why ? why : "bad shape");
-        free(why);
+        /* formatted before the old message is freed, so it may quote it */
+        xerr_set(err, "not a Velero restore results document: %s", *err ? *err : "bad shape");
         return NULL;
     }
     return json_pack("{s:{s:o, s:o}, s:o, s:o, s:I, s:I}",
@@ -222,7 +220,7 @@ int vs_get_restore_results(s3_client *c, const char *root, const char *name, siz
     int rc = s3_get_mem(c, key, RESULTS_GZ_MAX, &gz, &gzlen, err);
     if (rc == S3_NOTFOUND) {
         xerr_set(err, "results of Restore '%s' not found: %s does not exist (no Restore of that "
-                "name has finished with this BackupStorageLocation)", name, where);
+                 "name has finished with this BackupStorageLocation)", name, where);
     } else if (rc == 0) {
         char *why = NULL;
         if (vs_gunzip_mem(gz, gzlen, RESULTS_JSON_MAX, &text, &tlen, &why) != 0 ||

@@ -3,6 +3,7 @@
  * tarball from S3 into the archive reader through a socket pair fed by a
  * download thread (optionally teeing it into a kept copy). */
 #include "velero_store.h"
+#include "xstr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -124,10 +125,8 @@ int vs_get_backup(s3_client *c, const char *root, const char *name, json_t **out
         *out = json_loadb(buf, len, 0, &je);
         if (!*out || !json_is_object(*out)) {
             char *what = s3_display(c, key);
-            free(*err);
-            if (asprintf(err, "%s is not a valid Backup JSON document (line %d: %s)", what,
-                         je.line, je.text) < 0)
-                *err = NULL;
+            xerr_set(err, "%s is not a valid Backup JSON document (line %d: %s)", what,
+                     je.line, je.text);
             free(what);
             json_decref(*out);
             *out = NULL;
@@ -166,8 +165,7 @@ int vs_find_latest(s3_client *c, const char *root, bool accept_partial, time_t n
                                                          "phase", "(no velero-backup.json)"));
         } else if (r != 0) {
             free(name);
-            free(*err);
-            *err = e;
+            xerr_take(err, e);
             json_decref(best);
             s3_listing_free(&l);
             return r;
@@ -205,11 +203,9 @@ int vs_find_latest(s3_client *c, const char *root, bool accept_partial, time_t n
                 fprintf(f, ", ... %zu more", n - 10);
             fclose(f);
         }
-        free(*err);
-        if (asprintf(err, "no %s backup found under %s: %zu backup%s there%s%s",
-                     accept_partial ? "Completed or PartiallyFailed" : "Completed", where, n,
-                     n == 1 ? "" : "s", n ? ": " : "", n ? list : "") < 0)
-            *err = NULL;
+        xerr_set(err, "no %s backup found under %s: %zu backup%s there%s%s",
+                 accept_partial ? "Completed or PartiallyFailed" : "Completed", where, n,
+                 n == 1 ? "" : "s", n ? ": " : "", n ? list : "");
         free(list);
         free(where);
         return S3_NOTFOUND;
@@ -281,8 +277,7 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name, const cha
         return S3_ERR;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        if (asprintf(err, "socketpair: %s", strerror(errno)) < 0)
-            *err = NULL;
+        xerr_set(err, "socketpair: %s", strerror(errno));
         free(key);
         return S3_ERR;
     }
@@ -295,8 +290,7 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name, const cha
             part = NULL;
         d.dest_fd = part ? open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
         if (d.dest_fd < 0) {
-            if (asprintf(err, "cannot create %s: %s", part ? part : dest, strerror(errno)) < 0)
-                *err = NULL;
+            xerr_set(err, "cannot create %s: %s", part ? part : dest, strerror(errno));
             close(sv[0]);
             close(sv[1]);
             free(part);
@@ -306,8 +300,7 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name, const cha
     }
     pthread_t th;
     if (pthread_create(&th, NULL, dl_main, &d) != 0) {
-        if (asprintf(err, "cannot start the download thread") < 0)
-            *err = NULL;
+        xerr_set(err, "cannot start the download thread");
         close(sv[0]);
         close(sv[1]);
         if (d.dest_fd >= 0) {
@@ -327,18 +320,14 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name, const cha
     int rc = 0;
     if (d.rc != 0 && !d.reader_gone) {
         rc = d.rc;                    /* the download failed: that is the cause */
-        *err = d.err;
+        xerr_take(err, d.err);
         d.err = NULL;
-        if (d.dest_failed) {
-            free(*err);
-            if (asprintf(err, "writing %s failed: %s", part, strerror(d.dest_errno)) < 0)
-                *err = NULL;
-        }
+        if (d.dest_failed)
+            xerr_set(err, "writing %s failed: %s", part, strerror(d.dest_errno));
     } else if (prc != 0) {
         rc = S3_ERR;
         char *what = s3_display(c, key);
-        if (asprintf(err, "%s: %s", what, perr ? perr : "read failed") < 0)
-            *err = NULL;
+        xerr_set(err, "%s: %s", what, perr ? perr : "read failed");
         free(what);
     }
     free(perr);
@@ -351,8 +340,7 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name, const cha
         } else {
             unlink(part);
             if (rc == 0) {
-                if (asprintf(err, "cannot save the archive as %s: %s", dest, strerror(errno)) < 0)
-                    *err = NULL;
+                xerr_set(err, "cannot save the archive as %s: %s", dest, strerror(errno));
                 rc = S3_ERR;
             }
         }

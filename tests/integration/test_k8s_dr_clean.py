@@ -9,13 +9,13 @@ collection, so nobody else's installed modules are touched.
 """
 import json
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 import _modrun
+from conftest import wait_until
 
 
 def kubectl(lab, cluster, *args, kubeconfig=None, input=None, check=True):
@@ -46,17 +46,6 @@ def kget(lab, cluster, kind, name=None, ns=None, selector=None):
 def kapply(lab, cluster, objs):
     kubectl(lab, cluster, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
                                                                 "items": objs}))
-
-
-def wait_for(what, fn, timeout=60):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last})")
 
 
 # ------------------------------------------------------------------ objects
@@ -116,17 +105,16 @@ class Scope:
             objs += [pv(pvn, ns, pvcn), pvc(pvcn, ns, pvn)]
             self.cluster_objs.append((cluster, "pv", pvn))
         kapply(self.lab, cluster, objs)
-        phases = {}
+
+        def phases():
+            return {o["metadata"]["name"]: o.get("status", {}).get("phase")
+                    for o in kget(self.lab, cluster, "pvc", ns=ns)["items"]}
 
         def bound():
-            phases.clear()
-            phases.update({o["metadata"]["name"]: o.get("status", {}).get("phase")
-                           for o in kget(self.lab, cluster, "pvc", ns=ns)["items"]})
-            return len(phases) == n and set(phases.values()) == {"Bound"}
-        try:
-            wait_for(f"{n} PVCs Bound on {cluster}/{ns}", bound)
-        except AssertionError as e:   # say what the controller-manager left
-            raise AssertionError(f"{e}; claim phases: {phases}") from None
+            p = phases()
+            return len(p) == n and set(p.values()) == {"Bound"}
+        wait_until(bound, timeout=60, interval=0.5, what=f"{n} PVCs Bound on {cluster}/{ns}",
+                   state=phases)   # on a timeout: what the controller-manager left
         return self.primary_objects()
 
     def snapshots(self, n, ns=None):
@@ -189,7 +177,7 @@ def wait_dr_bound(scope, n, ns=None):
         items = kget(scope.lab, "dr", "pvc", ns=ns)["items"]
         claims = [o for o in items if o["spec"].get("volumeName")]
         return len(claims) == n and all(o["status"].get("phase") == "Bound" for o in claims) and claims
-    return wait_for(f"{n} DR PVCs Bound in {ns}", bound)
+    return wait_until(bound, timeout=60, interval=0.5, what=f"{n} DR PVCs Bound in {ns}")
 
 
 @pytest.fixture
@@ -369,8 +357,8 @@ def test_prune_deletes_exactly_the_stale_ones(lab, collection, scope2):
     assert pruned[("PersistentVolume", f"pv-{s.tag}-{ns0[-1]}-2")]["metadata"]["labels"][
         "dr.ocpv.io/managed-by"] == "ocpv-dr"
     assert all("managedFields" not in o["metadata"] for o in pruned.values())
-    wait_for("stale PVC gone", lambda: kget(lab, "dr", "pvc", "data-2", ns=ns0) is None)
-    wait_for("stale PV gone", lambda: kget(lab, "dr", "pv", f"pv-{s.tag}-{ns0[-1]}-2") is None)
+    wait_until(lambda: kget(lab, "dr", "pvc", "data-2", ns=ns0) is None, 60, 0.5, "stale PVC gone")
+    wait_until(lambda: kget(lab, "dr", "pv", f"pv-{s.tag}-{ns0[-1]}-2") is None, 60, 0.5, "stale PV gone")
     assert kget(lab, "dr", "pvc", "handmade", ns=ns0) is not None
     assert kget(lab, "dr", "pvc", "data-0", ns=ns1) is not None
     assert kget(lab, "dr", "pvc", "data-1", ns=ns0) is not None
@@ -416,8 +404,8 @@ def test_list_selects_protected_objects_and_dr_copies(lab, collection, scope2):
     kubectl(lab, "primary", "delete", "pvc", "data-2", "-n", ns0)
     kubectl(lab, "primary", "delete", "pv", pvs0[2])
     kapply(lab, "primary", [pv(pvs0[2], ns0, "data-2"), pvc("data-2", ns0, pvs0[2])])
-    wait_for("re-created claim bound", lambda: (kget(lab, "primary", "pvc", "data-2", ns=ns0) or {}).get(
-        "status", {}).get("phase") == "Bound")
+    wait_until(lambda: (kget(lab, "primary", "pvc", "data-2", ns=ns0) or {}).get(
+        "status", {}).get("phase") == "Bound", 60, 0.5, "re-created claim bound")
     res = run_module(lab, collection, dict(args, compare_dr=True))
     assert sorted(res["volumes_current"]) == pvs0[:2]
     # without compare_dr DR is not read at all (not even reachable)

@@ -329,6 +329,11 @@ kcm_up() {
         --v "${LAB_KCM_V:-1}"
 }
 
+kcm_start() {   # kcm_up, then wait until it answers /healthz
+    kcm_up
+    wait_for "controller-manager-$C_NAME" 60 curl -sfk "https://127.0.0.1:$C_KCM_PORT/healthz"
+}
+
 api_get() {   # api_get PATH : GET as admin, JSON on stdout
     curl -sf --cacert "$C_PKI/ca.crt" --cert "$C_PKI/admin.crt" --key "$C_PKI/admin.key" "$C_API_URL$1"
 }
@@ -391,8 +396,7 @@ cluster_up() {   # cluster_up NAME
     wait_for "etcd-$C_NAME" 60 curl -sf "http://127.0.0.1:$C_ETCD_PORT/health"
     apiserver_up
     wait_for "apiserver-$C_NAME" 120 api_ready
-    kcm_up
-    wait_for "controller-manager-$C_NAME" 60 curl -sfk "https://127.0.0.1:$C_KCM_PORT/healthz"
+    kcm_start
     minio_vars
     cluster_bootstrap
     log "cluster $C_NAME ready at $C_API_URL"
