@@ -100,6 +100,28 @@ int k8s_qs_add(char **path, const char *key, const char *value);
  * Defined in k8s_watch.c; internal, exposed for the unit test. */
 char *k8s_watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts *o);
 
+/* The body of a watch (k8s_watch_lines.c, no I/O): chunks in, one callback
+ * per newline-terminated JSON event out.  Zero-initialise, set cb or line_cb,
+ * ud, stop (optional) and max_line (0 = K8S_WATCH_MAX_LINE). */
+#define K8S_WATCH_MAX_LINE (16u * 1024 * 1024)
+typedef struct k8s_wlines {
+    k8s_resp buf;            /* bytes not yet terminated by '\n' */
+    size_t max_line;         /* longest event line accepted */
+    k8s_watch_cb cb;
+    k8s_watch_line_cb line_cb;   /* called instead of cb when set */
+    void *ud;
+    volatile int *stop;
+    bool stopped;            /* by the callback or the stop flag */
+    bool bad_event;          /* an undecodable or over-long line (bad_msg) */
+    char bad_msg[200];
+} k8s_wlines;
+/* Takes n more bytes and dispatches every complete line.  false when the
+ * stream must end: stopped, bad_event, or (neither set) out of memory. */
+bool k8s_wlines_feed(k8s_wlines *l, const char *p, size_t n);
+/* The stream ended: dispatches a last line that had no '\n'.  false as above. */
+bool k8s_wlines_end(k8s_wlines *l);
+void k8s_wlines_free(k8s_wlines *l);
+
 /* Percent-encodes a query value (RFC 3986 unreserved kept). malloc'd. */
 char *k8s_urlencode(const char *s);
 

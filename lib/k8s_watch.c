@@ -1,5 +1,5 @@
 /* k8s_watch.c - streaming watches: one long GET ?watch=1 whose body is
- * newline-delimited JSON events, parsed line by line from a growable buffer
+ * newline-delimited JSON events, split and decoded by k8s_watch_lines.c
  * and handed to a callback.  The transfer runs on a private multi handle
  * polled every 200 ms, so a stop flag ends it promptly even when the stream
  * is idle; the callback can end it too; TCP keepalive ends it when the
@@ -12,44 +12,12 @@
 
 typedef struct wstate {
     CURL *h;
-    k8s_resp line;         /* bytes not yet terminated by '\n' */
+    k8s_wlines lines;      /* the event stream (k8s_watch_lines.c) */
     k8s_resp errbody;      /* body of a non-200 answer */
-    k8s_watch_cb cb;
-    k8s_watch_line_cb line_cb;
-    void *ud;
     volatile int *stop;
-    bool stopped;          /* by the callback or the stop flag */
-    bool bad_event;        /* an undecodable line */
-    char bad_msg[200];
+    bool stopped;          /* by the stop flag */
     long status;
 } wstate;
-
-/* Decodes one event line and calls the callback; returns false to stop. */
-static bool dispatch(wstate *w, const char *p, size_t n)
-{
-    while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' '))
-        n--;
-    if (n == 0)
-        return true;
-    json_error_t je;
-    json_t *ev = json_loadb(p, n, 0, &je);
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    json_t *obj = json_object_get(ev, "object");
-    if (!ev || !type || !obj) {
-        w->bad_event = true;
-        snprintf(w->bad_msg, sizeof w->bad_msg, "undecodable watch event%s%s",
-                 ev ? "" : ": ", ev ? "" : je.text);
-        json_decref(ev);
-        return false;
-    }
-    int rc = w->line_cb ? w->line_cb(w->ud, type, obj, p, n) : w->cb(w->ud, type, obj);
-    json_decref(ev);
-    if (rc != 0) {
-        w->stopped = true;
-        return false;
-    }
-    return true;
-}
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -59,30 +27,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
         curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &w->status);
     if (w->status != 200)
         return k8s_resp_append(&w->errbody, ptr, n) == 0 ? n : 0;
-    if (w->stop && *w->stop) {
-        w->stopped = true;
-        return 0;
-    }
-    if (k8s_resp_append(&w->line, ptr, n) != 0)
-        return 0;
-    size_t start = 0;
-    for (size_t i = 0; i < w->line.len; i++) {
-        if (w->line.data[i] != '\n')
-            continue;
-        if (!dispatch(w, w->line.data + start, i - start))
-            return 0;
-        start = i + 1;
-        if (w->stop && *w->stop) {
-            w->stopped = true;
-            return 0;
-        }
-    }
-    if (start > 0) {
-        memmove(w->line.data, w->line.data + start, w->line.len - start);
-        w->line.len -= start;
-        w->line.data[w->line.len] = '\0';
-    }
-    return n;
+    return k8s_wlines_feed(&w->lines, ptr, n) ? n : 0;
 }
 
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
@@ -195,8 +140,9 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns,
         free(path);
         return -1;
     }
-    wstate w = { .h = h, .cb = cb, .line_cb = opts ? opts->line_cb : NULL, .ud = ud,
-                 .stop = opts ? opts->stop : NULL };
+    wstate w = { .h = h, .stop = opts ? opts->stop : NULL,
+                 .lines = { .cb = cb, .line_cb = opts ? opts->line_cb : NULL, .ud = ud,
+                            .stop = opts ? opts->stop : NULL } };
     char ebuf[CURL_ERROR_SIZE] = "";
     long tmo = opts && opts->timeout_seconds > 0 ? (opts->timeout_seconds + 30) * 1000 : 0;
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, tmo);
@@ -215,14 +161,14 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns,
     if (!w.status)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &w.status);
     int rc = 0;
-    if (w.stopped) {
+    if (w.stopped || w.lines.stopped) {
         rc = 0;
-    } else if (w.bad_event) {
-        k8s_error_printf(err, "GET %s: %s", path, w.bad_msg);
+    } else if (w.lines.bad_event) {
+        k8s_error_printf(err, "GET %s: %s", path, w.lines.bad_msg);
         rc = -1;
     } else if (cc == CURLE_OK && w.status == 200) {
-        if (w.line.len && !dispatch(&w, w.line.data, w.line.len) && w.bad_event) {
-            k8s_error_printf(err, "GET %s: %s", path, w.bad_msg);
+        if (!k8s_wlines_end(&w.lines) && w.lines.bad_event) {
+            k8s_error_printf(err, "GET %s: %s", path, w.lines.bad_msg);
             rc = -1;
         }
     } else if (cc == CURLE_OK || (w.status && w.status != 200)) {
@@ -232,7 +178,7 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns,
         k8s_error_set(err, "GET", path, 0, (int)cc, ebuf, NULL, 0);
         rc = -1;
     }
-    k8s_resp_free(&w.line);
+    k8s_wlines_free(&w.lines);
     k8s_resp_free(&w.errbody);
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);

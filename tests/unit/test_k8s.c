@@ -339,6 +339,7 @@ typedef struct script {
     int served;
     char last_request[4096];
     long long t_first, t_second;    /* ms timestamps of the first two requests */
+    size_t piece;                   /* bytes per send (0: 7, with a pause) */
 } script;
 
 static long long now_ms(void)
@@ -370,12 +371,13 @@ static void *serve(void *ud)
         const char *p = *r;
         size_t left = strlen(p);
         while (left) {
-            size_t k = left < 7 ? left : 7;
+            size_t k = left < (s->piece ? s->piece : 7) ? left : (s->piece ? s->piece : 7);
             if (send(c, p, k, MSG_NOSIGNAL) < 0)
                 break;
             p += k;
             left -= k;
-            usleep(200);
+            if (!s->piece)
+                usleep(200);
         }
         close(c);
     }
@@ -561,6 +563,88 @@ static void test_watch_garbage(void **state)
     k8s_client_free(c);
 }
 
+/* An event line is bounded (K8S_WATCH_MAX_LINE): a stream that never sends
+ * a newline ends with an error naming the limit, as soon as it is passed,
+ * instead of being buffered whole. */
+static void test_watch_line_limit(void **state)
+{
+    (void)state;
+    static const char head[] = "HTTP/1.1 200 OK\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+                               "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"1\"}}}\n"
+                               "{\"type\":\"ADDED\",\"object\":{\"x\":\"";
+    size_t big = K8S_WATCH_MAX_LINE + 1024 * 1024;
+    char *resp = malloc(sizeof head + big + 8);
+    assert_non_null(resp);
+    memcpy(resp, head, sizeof head - 1);
+    memset(resp + sizeof head - 1, 'a', big);
+    strcpy(resp + sizeof head - 1 + big, "\"}}\n");
+    const char *const rs[] = { resp, NULL };
+    script s = { .responses = rs, .piece = 64 * 1024 };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_client *c = client_for(&s, NULL);
+    evs v = { 0 };
+    k8s_error e;
+    assert_int_equal(k8s_watch(c, k8s_resource_builtin("v1", "ConfigMap"), NULL, NULL,
+                               collect, &v, &e), -1);
+    pthread_join(th, NULL);
+    assert_int_equal(v.n, 1);
+    if (!strstr(e.message, "watch event line longer than 16777216 bytes"))
+        print_error("watch: %s\n", e.message);
+    assert_non_null(strstr(e.message, "watch event line longer than 16777216 bytes"));
+    close(s.fd);
+    k8s_client_free(c);
+    free(resp);
+}
+
+/* k8s_wlines on its own: the events do not depend on how the stream is cut,
+ * a CRLF or blank line is fine, the last line needs no newline, and
+ * max_line applies to a terminated line too. */
+typedef struct wl_log {
+    char text[512];
+    int n;
+} wl_log;
+
+static int wl_collect(void *ud, const char *type, json_t *obj, const char *line, size_t len)
+{
+    wl_log *l = ud;
+    size_t o = strlen(l->text);
+    snprintf(l->text + o, sizeof l->text - o, "%s:%.*s|", type, (int)len, line);
+    l->n++;
+    return 0;
+}
+
+static void test_watch_lines(void **state)
+{
+    (void)state;
+    static const char stream[] = "{\"type\":\"ADDED\",\"object\":{\"a\":1}}\r\n\n"
+                                 "{\"type\":\"DELETED\",\"object\":{\"b\":\"\\n\"}} \n"
+                                 "{\"type\":\"BOOKMARK\",\"object\":{}}";
+    static const char want[] = "ADDED:{\"type\":\"ADDED\",\"object\":{\"a\":1}}|"
+                               "DELETED:{\"type\":\"DELETED\",\"object\":{\"b\":\"\\n\"}}|"
+                               "BOOKMARK:{\"type\":\"BOOKMARK\",\"object\":{}}|";
+    for (size_t piece = 1; piece <= sizeof stream; piece++) {
+        wl_log log = { .text = "" };
+        k8s_wlines l = { .line_cb = wl_collect, .ud = &log };
+        for (size_t o = 0; o < sizeof stream - 1; o += piece) {
+            size_t n = sizeof stream - 1 - o < piece ? sizeof stream - 1 - o : piece;
+            assert_true(k8s_wlines_feed(&l, stream + o, n));
+        }
+        assert_true(k8s_wlines_end(&l));
+        assert_true(k8s_wlines_end(&l));   /* once */
+        assert_string_equal(log.text, want);
+        assert_false(l.bad_event || l.stopped);
+        k8s_wlines_free(&l);
+    }
+    wl_log log = { .text = "" };
+    k8s_wlines l = { .line_cb = wl_collect, .ud = &log, .max_line = 36 };
+    assert_false(k8s_wlines_feed(&l, stream, sizeof stream - 1));
+    assert_true(l.bad_event);
+    assert_int_equal(log.n, 1);   /* the first line fits, the second does not */
+    assert_string_equal(l.bad_msg, "watch event line longer than 36 bytes");
+    k8s_wlines_free(&l);
+}
+
 static void test_connection_refused(void **state)
 {
     (void)state;
@@ -710,6 +794,8 @@ int main(void)
         cmocka_unit_test(test_no_retry_on_write_500),
         cmocka_unit_test(test_watch_stream),
         cmocka_unit_test(test_watch_garbage),
+        cmocka_unit_test(test_watch_line_limit),
+        cmocka_unit_test(test_watch_lines),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_batch_one_in_flight),
         cmocka_unit_test(test_list_restart_on_410),
