@@ -7,6 +7,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "noise.h"
+#include "watch_raw.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -175,22 +176,6 @@ static int finish_sync(watcher *w)
     return rc;
 }
 
-/* The object's text inside a watch event line as the API server writes it,
- * {"type":"<type>","object":{...}}; NULL when the line has another shape
- * (the object is then serialized again). */
-static const char *raw_object(const char *type, const char *line, size_t len, size_t *rawlen)
-{
-    static const char pre[] = "{\"type\":\"", mid[] = "\",\"object\":";
-    size_t tl = strlen(type), off = sizeof pre - 1 + tl + sizeof mid - 1;
-    if (len < off + 3 || memcmp(line, pre, sizeof pre - 1) ||
-        memcmp(line + sizeof pre - 1, type, tl) || memcmp(line + sizeof pre - 1 + tl, mid, sizeof mid - 1))
-        return NULL;
-    if (line[off] != '{' || line[len - 1] != '}' || line[len - 2] != '}')
-        return NULL;
-    *rawlen = len - 1 - off;
-    return line + off;
-}
-
 static int on_event(void *ud, const char *type, json_t *obj, const char *line, size_t len)
 {
     watcher *w = ud;
@@ -227,7 +212,7 @@ static int on_event(void *ud, const char *type, json_t *obj, const char *line, s
     if (wtype < 0)
         return 0;
     size_t rawlen = 0;
-    const char *raw = raw_object(type, line, len, &rawlen);
+    const char *raw = fwd_raw_object(type, line, len, &rawlen);
     if (!json_object_get(obj, "kind")) {
         json_object_set_new(obj, "apiVersion", json_string(fwd_kinds[w->kind].api_version));
         json_object_set_new(obj, "kind", json_string(fwd_kinds[w->kind].kind));

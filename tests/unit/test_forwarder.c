@@ -23,6 +23,7 @@
 #include "payload.h"
 #include "queue.h"
 #include "state.h"
+#include "watch_raw.h"
 
 #include <curl/curl.h>
 #include <microhttpd.h>
@@ -366,6 +367,59 @@ static void test_payload_raw_passthrough(void **s)
     fwd_event_free(ev);
     fwd_event_free(ev2);
     json_decref(o);
+}
+
+/* The object's text taken from a watch line (watch_raw.c) is exactly the
+ * parsed object: a line with more after the object (a hostile proxy, or a
+ * duplicated key) must not get its extra members spliced into the payload,
+ * where they would override header fields such as scopeNamespace (found by
+ * tests/fuzz fuzz_watch_lines). */
+static void test_watch_raw_object(void **s)
+{
+    (void)s;
+    static const char obj[] = "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\",\"metadata\":"
+                              "{\"name\":\"d\",\"namespace\":\"vm-prod\",\"uid\":\"u9\",\"resourceVersion\":"
+                              "\"5\",\"annotations\":{\"a\":\"}}\\\"{\"}}}";
+    char line[1024];
+    size_t rawlen = 0;
+    /* the API server's shape: found, byte for byte */
+    int n = snprintf(line, sizeof line, "{\"type\":\"MODIFIED\",\"object\":%s}", obj);
+    const char *raw = fwd_raw_object("MODIFIED", line, (size_t)n, &rawlen);
+    assert_non_null(raw);
+    assert_int_equal(rawlen, strlen(obj));
+    assert_memory_equal(raw, obj, rawlen);
+    /* other shapes: not found (the caller serializes the parsed object) */
+    static const char *const others[][2] = {   /* text before and after the object */
+        /* members after the object, ending in "}}" like an event */
+        { "{\"type\":\"ADDED\",\"object\":", ",\"scopeNamespace\":\"victim\",\"x\":{}}" },
+        { "{\"type\":\"ADDED\",\"object\":{\"kind\":\"X\"},\"object\":", "}" },   /* last wins */
+        { "{\"type\":\"ADDED\",\"object\":", ",\"type\":{\"a\":{}}}" },
+        { "{\"type\":\"ADDED\",\"object\":", " }" },
+        { "{\"type\":\"ADD\\u0045D\",\"object\":", "}" },
+        { "{\"object\":", ",\"type\":\"ADDED\"}" },
+    };
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        n = snprintf(line, sizeof line, "%s%s%s", others[i][0], obj, others[i][1]);
+        json_t *ev = json_loadb(line, (size_t)n, 0, NULL);
+        assert_non_null(ev);
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        json_t *o = json_object_get(ev, "object");
+        raw = fwd_raw_object(type ? type : "ADDED", line, (size_t)n, &rawlen);
+        if (raw)
+            print_error("line %zu: object text '%.*s'\n", i, (int)rawlen, raw);
+        if (i == 0) {   /* end to end: the payload's scopeNamespace is the object's */
+            fwd_event *e = fwd_event_new_raw(EV_ADDED, FWD_PVC, ORIGIN_WATCH, o, raw, rawlen, 1);
+            char *body = payload_dump(e, "c1", NULL);
+            json_t *p = json_loads(body, 0, NULL);
+            assert_string_equal(jx_str(p, "scopeNamespace"), "vm-prod");
+            assert_true(json_equal(json_object_get(p, "resource"), o));
+            json_decref(p);
+            free(body);
+            fwd_event_free(e);
+        }
+        assert_null(raw);
+        json_decref(ev);
+    }
 }
 
 /* ---- queue ------------------------------------------------------------ */
@@ -1023,6 +1077,7 @@ int main(void)
         cmocka_unit_test(test_payload),
         cmocka_unit_test(test_noise_member_order_and_nesting),
         cmocka_unit_test(test_payload_raw_passthrough),
+        cmocka_unit_test(test_watch_raw_object),
         cmocka_unit_test(test_state_sweep_keeps_rv_text),
         cmocka_unit_test(test_queue_coalescing_and_order),
         cmocka_unit_test(test_queue_bound),
