@@ -132,10 +132,12 @@ int kc_base64_decode(const char *in, unsigned char **out, size_t *outlen)
 /* ---- YAML -> jansson ---------------------------------------------------- */
 
 /* Builds a JSON tree from a YAML document.  Scalars become strings, except
- * plain null/~/empty (null).  Anchors and aliases are supported. */
+ * plain null/~/empty (null).  Anchors and aliases are supported; an alias
+ * inside the node its anchor names (a cycle) is an error. */
 typedef struct ytree {
     yaml_parser_t p;
     json_t *anchors;       /* anchor name -> node */
+    json_t *open;          /* anchors of the collections being built */
     char **err;
     const char *name;
 } ytree;
@@ -182,6 +184,11 @@ static json_t *y_node(ytree *t, yaml_event_t *ev, int depth)
     }
     case YAML_ALIAS_EVENT: {
         json_t *node = json_object_get(t->anchors, (const char *)ev->data.alias.anchor);
+        if (json_object_get(t->open, (const char *)ev->data.alias.anchor)) {
+            fail(t->err, "kubeconfig %s: line %zu: alias *%s is inside the node it names",
+                 t->name, ev->start_mark.line + 1, (const char *)ev->data.alias.anchor);
+            return NULL;
+        }
         if (!node) {
             fail(t->err, "kubeconfig %s: line %zu: unknown alias *%s", t->name,
                  ev->start_mark.line + 1, (const char *)ev->data.alias.anchor);
@@ -191,7 +198,9 @@ static json_t *y_node(ytree *t, yaml_event_t *ev, int depth)
     }
     case YAML_SEQUENCE_START_EVENT: {
         json_t *arr = json_array();
-        y_anchor(t, ev->data.sequence_start.anchor, arr);
+        const char *anchor = (const char *)ev->data.sequence_start.anchor;
+        if (anchor)
+            json_object_set_new(t->open, anchor, json_true());
         for (;;) {
             yaml_event_t e;
             if (y_next(t, &e) < 0) {
@@ -200,6 +209,10 @@ static json_t *y_node(ytree *t, yaml_event_t *ev, int depth)
             }
             if (e.type == YAML_SEQUENCE_END_EVENT) {
                 yaml_event_delete(&e);
+                if (anchor) {
+                    json_object_del(t->open, anchor);
+                    y_anchor(t, (const yaml_char_t *)anchor, arr);
+                }
                 return arr;
             }
             json_t *item = y_node(t, &e, depth + 1);
@@ -213,7 +226,9 @@ static json_t *y_node(ytree *t, yaml_event_t *ev, int depth)
     }
     case YAML_MAPPING_START_EVENT: {
         json_t *obj = json_object();
-        y_anchor(t, ev->data.mapping_start.anchor, obj);
+        const char *anchor = (const char *)ev->data.mapping_start.anchor;
+        if (anchor)
+            json_object_set_new(t->open, anchor, json_true());
         for (;;) {
             yaml_event_t k;
             if (y_next(t, &k) < 0) {
@@ -222,6 +237,10 @@ static json_t *y_node(ytree *t, yaml_event_t *ev, int depth)
             }
             if (k.type == YAML_MAPPING_END_EVENT) {
                 yaml_event_delete(&k);
+                if (anchor) {
+                    json_object_del(t->open, anchor);
+                    y_anchor(t, (const yaml_char_t *)anchor, obj);
+                }
                 return obj;
             }
             if (k.type != YAML_SCALAR_EVENT) {
@@ -267,6 +286,7 @@ static json_t *yaml_to_json(const char *text, size_t len, const char *name, char
     }
     yaml_parser_set_input_string(&t.p, (const unsigned char *)text, len);
     t.anchors = json_object();
+    t.open = json_object();
     json_t *root = NULL;
     bool done = false;
     while (!done) {
@@ -298,6 +318,7 @@ static json_t *yaml_to_json(const char *text, size_t len, const char *name, char
     }
     yaml_parser_delete(&t.p);
     json_decref(t.anchors);
+    json_decref(t.open);
     return root;
 }
 
@@ -471,6 +492,11 @@ static int interpret(json_t *root, const char *src, const char *context, kubecon
     if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0)
         return fail(err, "kubeconfig %s: %s.server: \"%s\" is not an http(s) URL", src, where,
                     server);
+    size_t hl = (size_t)(strstr(server, "://") + 3 - server), sl = strlen(server);
+    while (sl > hl && server[sl - 1] == '/')
+        sl--;
+    if (sl == hl || server[hl] == '/')
+        return fail(err, "kubeconfig %s: %s.server: \"%s\" has no host", src, where, server);
     if (proxy)
         return fail(err, "kubeconfig %s: %s.proxy-url: proxies are not supported", src, where);
     json_t *ins = json_object_get(cl, "insecure-skip-tls-verify");
@@ -490,9 +516,6 @@ static int interpret(json_t *root, const char *src, const char *context, kubecon
         set_str(&kc->namespace, ns) < 0 || set_str(&kc->ca_file, ca_file) < 0 ||
         set_str(&kc->tls_server_name, sni) < 0)
         return fail(err, "kubeconfig %s: out of memory", src);
-    size_t sl = strlen(server);
-    while (sl > 0 && server[sl - 1] == '/')
-        sl--;
     kc->server = strndup(server, sl);
 
     if (!user_name)

@@ -241,6 +241,79 @@ static void test_parse_memory(void **state)
     kubeconfig_free(&kc);
 }
 
+/* An alias inside the node its anchor names would make a reference cycle
+ * that is never freed (found by tests/fuzz fuzz_kubeconfig): refused, naming
+ * the alias; an alias of a finished node, or of an earlier node whose anchor
+ * name is reused later, still works. */
+static void test_recursive_alias(void **state)
+{
+    (void)state;
+    static const char *const cyclic[] = {
+        "current-context: m\n"
+        "clusters: &c [{name: m, cluster: {server: 'https://a'}, self: *c}]\n"
+        "contexts: [{name: m, context: {cluster: m}}]\n",
+        "current-context: m\n"
+        "clusters: [{name: m, cluster: &s {server: 'https://a', x: [*s]}}]\n"
+        "contexts: [{name: m, context: {cluster: m}}]\n",
+    };
+    for (size_t i = 0; i < sizeof cyclic / sizeof *cyclic; i++) {
+        kubeconfig kc;
+        char *err = NULL;
+        assert_int_equal(kubeconfig_parse(cyclic[i], strlen(cyclic[i]), "<mem>", NULL, NULL, &kc,
+                                          &err), -1);
+        assert_non_null(err);
+        if (!strstr(err, "line 2: alias *"))
+            print_error("%s\n", err);
+        assert_non_null(strstr(err, "kubeconfig <mem>: line 2: alias *"));
+        assert_non_null(strstr(err, "is inside the node it names"));
+        free(err);
+    }
+    static const char fine[] =
+        "current-context: m\n"
+        "srv: &s {server: 'https://a'}\n"
+        "other: &s [x]\n"
+        "clusters: [{name: m, cluster: &s {server: 'https://b'}}, {name: n, cluster: *s}]\n"
+        "contexts: [{name: m, context: {cluster: n}}]\n";
+    kubeconfig kc;
+    char *err = NULL;
+    assert_int_equal(kubeconfig_parse(fine, sizeof fine - 1, "<mem>", NULL, NULL, &kc, &err), 0);
+    assert_string_equal(kc.server, "https://b");
+    kubeconfig_free(&kc);
+}
+
+/* A server URL with no host ("https://", "http:///x") is an error naming
+ * the field; it used to become the server "https:" (found by tests/fuzz
+ * fuzz_kubeconfig). */
+static void test_server_without_host(void **state)
+{
+    (void)state;
+    static const char *const servers[] = { "https://", "https:///", "http:///api", "https:////" };
+    for (size_t i = 0; i < sizeof servers / sizeof *servers; i++) {
+        char text[256];
+        int n = snprintf(text, sizeof text,
+                         "current-context: m\n"
+                         "clusters: [{name: m, cluster: {server: '%s'}}]\n"
+                         "contexts: [{name: m, context: {cluster: m}}]\n", servers[i]);
+        kubeconfig kc;
+        char *err = NULL;
+        int rc = kubeconfig_parse(text, (size_t)n, "<mem>", NULL, NULL, &kc, &err);
+        if (rc == 0)
+            print_error("server '%s' accepted as '%s'\n", servers[i], kc.server);
+        assert_int_equal(rc, -1);
+        assert_non_null(strstr(err, "clusters[\"m\"].cluster.server"));
+        assert_non_null(strstr(err, "has no host"));
+        free(err);
+    }
+    static const char ok[] = "current-context: m\n"
+                             "clusters: [{name: m, cluster: {server: 'https://h:6443//'}}]\n"
+                             "contexts: [{name: m, context: {cluster: m}}]\n";
+    kubeconfig kc;
+    char *err = NULL;
+    assert_int_equal(kubeconfig_parse(ok, sizeof ok - 1, "<mem>", NULL, NULL, &kc, &err), 0);
+    assert_string_equal(kc.server, "https://h:6443");
+    kubeconfig_free(&kc);
+}
+
 static void test_base64(void **state)
 {
     (void)state;
@@ -629,6 +702,8 @@ int main(void)
         cmocka_unit_test(test_list_merge),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_parse_memory),
+        cmocka_unit_test(test_recursive_alias),
+        cmocka_unit_test(test_server_without_host),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_in_cluster),
         cmocka_unit_test(test_conn_env),
