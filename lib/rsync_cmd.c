@@ -398,13 +398,17 @@ int rc_sync_batch_argv(const rc_conn *c, const rc_sync_opts *o, const char *src_
     return 0;
 }
 
+/* Figures in rsync's output stop growing at NUM_CAP (no overflow; no real
+ * transfer comes near it). */
+#define NUM_CAP ((long long)1 << 58)
+
 static const char *parse_ll(const char *p, long long *v)
 {
     if (!isdigit((unsigned char)*p))
         return NULL;
     long long x = 0;
     while (isdigit((unsigned char)*p)) {
-        if (x < (long long)1 << 58)
+        if (x < NUM_CAP)
             x = x * 10 + (*p - '0');
         p++;
     }
@@ -483,7 +487,8 @@ static long long num_after(const char *line, const char *prefix)
         if (*p == ' ' && !any)
             continue;
         if (isdigit((unsigned char)*p)) {
-            v = v * 10 + (*p - '0');
+            if (v < NUM_CAP)
+                v = v * 10 + (*p - '0');
             any = true;
         } else if ((*p == ',' || *p == '.') && any && isdigit((unsigned char)p[1])) {
             continue;   /* thousands separators (locale dependent) */

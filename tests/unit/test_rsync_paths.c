@@ -628,6 +628,17 @@ static void test_stats_parsing(void **state)
     rc_stats_line(&none, "Total bytes sent: 1,103");
     assert_int_equal(none.items, 0);
     assert_int_equal(none.bytes_sent, 1103);
+    /* absurd figures stop growing instead of overflowing (signed overflow
+     * is undefined; it used to wrap negative - found by tests/fuzz
+     * fuzz_rsync_output) */
+    rc_stats big = { 0 };
+    rc_stats_line(&big, "Total bytes sent: 9999999999999999999");
+    rc_stats_line(&big, "Total bytes received: 9,999,999,999,999,999,999,999,999");
+    assert_true(big.bytes_sent >= (1LL << 58) && big.bytes_received >= (1LL << 58));
+    rc_item it;
+    assert_int_equal(rc_item_parse("@<f+++++++++ 99999999999999999999999 9999999999999999999 a", &it),
+                     0);
+    assert_true(it.bytes >= (1LL << 58) && it.length >= (1LL << 58));
     assert_string_equal(rc_exit_meaning(23), "partial transfer due to error");
     assert_non_null(strstr(rc_exit_meaning(255), "ssh"));
 }
