@@ -7,39 +7,13 @@
  * so that mutations reach the tar and JSON code instead of dying on a CRC.
  * Limits are small so that a huge-entry or many-entry input stays fast. */
 #include "velero_backup.h"
+#include "fuzz_gzip.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static unsigned char *gzip_buf(const uint8_t *data, size_t size, size_t *out_len)
-{
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return NULL;
-    size_t cap = deflateBound(&z, (uLong)size) + 64;
-    unsigned char *out = malloc(cap);
-    if (!out) {
-        deflateEnd(&z);
-        return NULL;
-    }
-    z.next_in = (Bytef *)(uintptr_t)data;
-    z.avail_in = (uInt)size;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    int r = deflate(&z, Z_FINISH);
-    *out_len = cap - z.avail_out;
-    deflateEnd(&z);
-    if (r != Z_STREAM_END) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
 
 static void run(const void *gz, size_t len, bool filtered)
 {
@@ -93,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     size_t len = 0;
-    unsigned char *gz = gzip_buf(data, size, &len);
+    unsigned char *gz = fuzz_gzip(data, size, &len);
     if (!gz)
         return 0;
     run(gz, len, size % 2 == 0);
