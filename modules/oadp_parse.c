@@ -14,6 +14,8 @@
  * Reads only; `changed` is true only when `dest` (a kept copy of the archive)
  * was written, and check mode never writes it.  Secrets (secret_key, session
  * token, and keys read from credentials_file) are scrubbed from all output.
+ * The S3 connection (lib/s3_module.c) refuses plain http unless
+ * allow_insecure_http is set.
  *
  * The selected objects are kept as the JSON text read from the archive and
  * written into the result as they are (write_result): no tree of tens of
@@ -23,6 +25,7 @@
  */
 #include "module.h"
 #include "s3.h"
+#include "s3_module.h"
 #include "velero_backup.h"
 #include "velero_restore.h"
 #include "velero_store.h"
@@ -39,28 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const mod_opt s3_opts[] = {
-    { .name = "endpoint", .type = OPT_STR },
-    { .name = "region", .type = OPT_STR, .def = "\"us-east-1\"" },
-    { .name = "bucket", .type = OPT_STR, .required = true },
-    { .name = "prefix", .type = OPT_STR, .def = "\"\"" },
-    { .name = "access_key", .type = OPT_STR, .no_log = true,
-      .aliases = (const char *[]){ "aws_access_key_id", NULL } },
-    { .name = "secret_key", .type = OPT_STR, .no_log = true,
-      .aliases = (const char *[]){ "aws_secret_access_key", NULL } },
-    { .name = "session_token", .type = OPT_STR, .no_log = true },
-    { .name = "credentials_file", .type = OPT_PATH },
-    { .name = "profile", .type = OPT_STR, .def = "\"default\"" },
-    { .name = "ca_cert", .type = OPT_PATH },
-    { .name = "validate_certs", .type = OPT_BOOL, .def = "true" },
-    { .name = "path_style", .type = OPT_BOOL },
-    { .name = "retries", .type = OPT_INT, .def = "3" },
-    { 0 }
-};
-
 static const mod_opt opts[] = {
     { .name = "src", .type = OPT_PATH },
-    { .name = "s3", .type = OPT_DICT, .suboptions = s3_opts },
+    { .name = "s3", .type = OPT_DICT, .suboptions = s3_mod_opts },
     { .name = "backup_name", .type = OPT_STR },
     { .name = "namespaces", .type = OPT_LIST, .elements = OPT_STR, .def = "[]" },
     { .name = "resources", .type = OPT_LIST, .elements = OPT_STR, .def = "[]" },
@@ -113,19 +97,6 @@ static void cleanup(void)
         close(G.fd);
 }
 
-/* Adds a value the runtime must scrub (a key read from a credentials file). */
-static void add_secret(module *m, const char *s)
-{
-    if (!s || !*s)
-        return;
-    char **nv = realloc(m->secrets, (m->nsecrets + 1) * sizeof *nv);
-    char *copy = strdup(s);
-    if (!nv || !copy)
-        abort();
-    m->secrets = nv;
-    m->secrets[m->nsecrets++] = copy;
-}
-
 static noreturn void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static noreturn void fail(const char *fmt, ...)
 {
@@ -149,48 +120,9 @@ static const char **str_list(json_t *arr, size_t *n)
 
 static s3_client *make_s3(json_t *d)
 {
-    const char *ak = mod_dict_str(d, "access_key");
-    const char *sk = mod_dict_str(d, "secret_key");
-    const char *tok = mod_dict_str(d, "session_token");
-    const char *cf = mod_dict_str(d, "credentials_file");
-    char *fak = NULL, *fsk = NULL, *ftok = NULL;
-    if (cf && (ak || sk))
-        fail("s3: give either access_key/secret_key or credentials_file, not both");
-    if (cf) {
-        if (s3_load_credentials(cf, mod_dict_str(d, "profile"), &fak, &fsk, &ftok, &G.err) != 0)
-            fail("s3: %s", G.err);
-        add_secret(&G.m, fsk);
-        add_secret(&G.m, ftok);
-        ak = fak;
-        sk = fsk;
-        tok = ftok;
-    } else if (!ak || !sk) {
-        fail("s3: access_key and secret_key (or credentials_file) are required");
-    }
-    json_t *ps = json_object_get(d, "path_style");
-    const char *ep = mod_dict_str(d, "endpoint");
-    s3_conf conf = {
-        .endpoint = ep,
-        .region = mod_dict_str(d, "region"),
-        .bucket = mod_dict_str(d, "bucket"),
-        .access_key = ak,
-        .secret_key = sk,
-        .session_token = tok,
-        .ca_cert = mod_dict_str(d, "ca_cert"),
-        .validate_certs = json_is_true(json_object_get(d, "validate_certs")),
-        /* Default: path style for a custom endpoint (MinIO, ODF/NooBaa), as
-         * OADP's s3ForcePathStyle usually is; virtual-host for AWS. */
-        .path_style = json_is_boolean(ps) ? json_is_true(ps) : (ep && *ep),
-        .retries = (int)json_integer_value(json_object_get(d, "retries")),
-    };
-    s3_client *c = s3_new(&conf, &G.err);
-    if (fsk)
-        memset(fsk, 0, strlen(fsk));
-    free(fak);
-    free(fsk);
-    free(ftok);
+    s3_client *c = s3_mod_client(&G.m, d, &G.err);
     if (!c)
-        fail("%s", G.err);
+        fail("%s", G.err ? G.err : "s3: out of memory");
     return c;
 }
 
@@ -482,16 +414,16 @@ int main(int argc, char **argv)
     G.sel = vb_selector_parse(mod_str(m, "label_selector"), &G.err);
     if (!G.sel)
         fail("%s", G.err);
+    long long mes = mod_int(m, "max_entry_size"), mne = mod_int(m, "max_entries");
+    if (mes <= 0 || mne <= 0)
+        fail("max_entry_size and max_entries must be positive");
+    vb_limits lim = { .max_entry_bytes = (size_t)mes, .max_entries = (size_t)mne };
     vb_filter f = { .namespaces = G.ns, .nnamespaces = nns, .resources = G.res,
                     .nresources = nres, .selector = G.sel };
     long long maxw = mod_int(m, "max_warnings");
     G.col = vb_collector_new(&f, maxw < 0 ? 0 : (size_t)maxw, &G.err);
     if (!G.col)
         fail("%s", G.err ? G.err : "out of memory");
-    long long mes = mod_int(m, "max_entry_size"), mne = mod_int(m, "max_entries");
-    if (mes <= 0 || mne <= 0)
-        fail("max_entry_size and max_entries must be positive");
-    vb_limits lim = { .max_entry_bytes = (size_t)mes, .max_entries = (size_t)mne };
     const char *backup_name = opt_name(m, "backup_name", "backup");
     const char *restore_name = opt_name(m, "restore_results", "Restore");
     if (restore_name)

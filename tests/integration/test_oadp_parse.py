@@ -94,8 +94,30 @@ class Store:
         a = {"endpoint": self.lab["S3_ENDPOINT"], "region": self.lab.get("S3_REGION", "us-east-1"),
              "bucket": self.bucket, "prefix": self.prefix,
              "credentials_file": self.lab["S3_CREDENTIALS_FILE"]}
+        if self.lab["S3_ENDPOINT"].startswith("http://"):
+            a["allow_insecure_http"] = True       # a lab MinIO without TLS: opted in, visibly
         a.update(over)
         return a
+
+    def add_entries(self, name, tar, texts):
+        """Adds entries {path in the archive: JSON text} to a generated backup's
+        tarball and uploads it again."""
+        import gzip
+        import io
+        import tarfile
+        tar = Path(tar)
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(tar.read_bytes()))) as src:
+            members = [(m, src.extractfile(m).read() if m.isfile() else None) for m in src.getmembers()]
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as dst:
+            for m, data in members:
+                dst.addfile(m, io.BytesIO(data) if data is not None else None)
+            for path, text in texts.items():
+                ti = tarfile.TarInfo(path)
+                ti.size = len(text.encode())
+                dst.addfile(ti, io.BytesIO(text.encode()))
+        tar.write_bytes(gzip.compress(buf.getvalue()))
+        self.s3.upload_file(str(tar), self.bucket, f"{self.prefix}/backups/{name}/{tar.name}")
 
     def cleanup(self):
         pag = self.s3.get_paginator("list_objects_v2")
@@ -328,6 +350,43 @@ def test_wrong_credentials_file(lab, collection, store, tmp_path):
     assert "Hunter2Hunter2" not in text
     failed(run_module(lab, collection, {"s3": store.s3_args(credentials_file=str(cf), profile="dr")}),
            "has no [dr] profile")
+
+
+def test_access_key_from_credentials_file_scrubbed(lab, collection, store, creds):
+    """Every value of the credentials file is as secret as a no_log parameter:
+    an object holding the access key id comes out with it scrubbed."""
+    tar = store.add("akid")
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+           "metadata": {"name": "has-akid", "namespace": "vm-prod", "annotations": {"note": f"id={creds[0]}"}},
+           "spec": {}}
+    store.add_entries("akid", tar, {"resources/persistentvolumeclaims/namespaces/vm-prod/has-akid.json":
+                                    json.dumps(pvc)})
+    res, text = run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "akid"}, raw=True)
+    ok(res)
+    assert creds[0] not in text and creds[1] not in text
+    [note] = [p["metadata"]["annotations"]["note"] for p in res["pvc_info_list"]
+              if p["metadata"]["name"] == "has-akid"]
+    assert note == "id=********"
+
+
+# ------------------------------------------------------------------ transport
+
+def test_plain_http_needs_opt_in(lab, collection, store):
+    """No credential goes to a plain http:// endpoint unless allow_insecure_http
+    says so; allowed (or with validate_certs: false) the task warns."""
+    store.add("tr")
+    http_ep = lab["S3_ENDPOINT"] if lab["S3_ENDPOINT"].startswith("http://") else "http://127.0.0.1:9"
+    args = store.s3_args(endpoint=http_ep)
+    args.pop("allow_insecure_http", None)
+    for extra in ({"backup_name": "tr"}, {}, {"restore_results": "r1"}):
+        failed(run_module(lab, collection, {"s3": args, **extra}), f"endpoint '{http_ep}' is plain http",
+               "allow_insecure_http: true")
+    if lab["S3_ENDPOINT"].startswith("http://"):
+        res = ok(run_module(lab, collection, {"s3": dict(args, allow_insecure_http=True), "backup_name": "tr"}))
+        assert any("allow_insecure_http is set" in w and "unencrypted" in w for w in res["warnings"]), res["warnings"]
+    else:
+        res = ok(run_module(lab, collection, {"s3": store.s3_args(validate_certs=False), "backup_name": "tr"}))
+        assert any("validate_certs is false" in w for w in res["warnings"]), res["warnings"]
 
 
 # ------------------------------------------------------------------ damaged / hostile
