@@ -99,6 +99,12 @@ class Store:
         a.update(over)
         return a
 
+    def put_json(self, key, doc):
+        self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}", Body=json.dumps(doc).encode())
+
+    def get_json(self, key):
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}")["Body"].read())
+
     def add_entries(self, name, tar, texts):
         """Adds entries {path in the archive: JSON text} to a generated backup's
         tarball and uploads it again."""
@@ -389,6 +395,56 @@ def test_plain_http_needs_opt_in(lab, collection, store):
         assert any("validate_certs is false" in w for w in res["warnings"]), res["warnings"]
 
 
+# ------------------------------------------------------------------ names from the bucket
+
+def test_backup_name_comes_from_the_prefix(lab, collection, store, tmp_path):
+    """velero-backup.json is data from the bucket: a metadata.name of
+    "../pwned/evil" neither selects another tarball (libcurl would collapse the
+    dot segments of <prefix>/backups/../pwned/evil/../pwned/evil.tar.gz into
+    <prefix>/pwned/pwned/evil.tar.gz) nor becomes a path outside dest.  The
+    listed prefix is the authority; a mismatch fails naming both."""
+    store.add("good", start=NOW - timedelta(hours=3))
+    store.add("evilb", start=NOW - timedelta(minutes=20))
+    doc = store.get_json("backups/evilb/velero-backup.json")
+    doc["metadata"]["name"] = "../pwned/evil"
+    store.put_json("backups/evilb/velero-backup.json", doc)
+    # what the forged name would have fetched instead of evilb/evilb.tar.gz
+    forged = store.add("forged", namespaces=("attacker",), vms_per_ns=1)
+    store.s3.upload_file(forged, store.bucket, f"{store.prefix}/pwned/pwned/evil.tar.gz")
+    dest, outside = tmp_path / "dest", tmp_path / "pwned"
+    dest.mkdir()
+    outside.mkdir()
+    for extra in ({}, {"backup_name": "evilb"}):
+        msg = failed(run_module(lab, collection, {"s3": store.s3_args(), "dest": str(dest), **extra}),
+                     "names the backup '../pwned/evil' (metadata.name)", "stored as backup 'evilb'")
+        assert f"{store.prefix}/backups/evilb/velero-backup.json" in msg, msg
+        assert list(dest.iterdir()) == [] and list(outside.iterdir()) == [], (extra, msg)
+    # the same document with its own name again: read, kept under dest by the prefix's name
+    doc["metadata"]["name"] = "evilb"
+    store.put_json("backups/evilb/velero-backup.json", doc)
+    res = ok(run_module(lab, collection, {"s3": store.s3_args(), "dest": str(dest)}))
+    assert res["backup"]["name"] == "evilb" and res["backup"]["dest"] == str(dest / "evilb.tar.gz")
+    assert [p.name for p in dest.iterdir()] == ["evilb.tar.gz"] and list(outside.iterdir()) == []
+    assert "attacker" not in {v["metadata"]["namespace"] for v in res["vm_info_list"]}
+
+
+def test_invalid_prefix_names_listed_not_read(lab, collection, store):
+    """A listed prefix that is not a Kubernetes name is reported among the
+    backups considered and never read; the latest valid one is used."""
+    store.add("ok-1", start=NOW - timedelta(hours=2))
+    newer = {"metadata": {"name": "Bad Name"}, "status": {"phase": "Completed",
+             "completionTimestamp": (NOW - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}}
+    store.put_json("backups/Bad Name/velero-backup.json", newer)
+    store.put_json("backups/x..y/velero-backup.json", dict(newer, metadata={"name": "x..y"}))
+    res = ok(run_module(lab, collection, {"s3": store.s3_args()}))
+    assert res["backup"]["name"] == "ok-1"
+    phases = {c["name"]: c["phase"] for c in res["backup"]["considered"]}
+    assert phases["Bad Name"].startswith("(not a valid backup name") and phases["x..y"].startswith(
+        "(not a valid backup name"), phases
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "Bad Name"}),
+           "backup_name 'Bad Name' is not a backup name")
+
+
 # ------------------------------------------------------------------ damaged / hostile
 
 @pytest.mark.parametrize("how,needle", [
@@ -476,6 +532,27 @@ def test_local_src(lab, collection, store):
     assert res["counts"]["vm"] == 2 and res["counts"]["pv"] == 2
     failed(run_module(lab, collection, {"src": tar + ".missing"}), "cannot open src")
     failed(run_module(lab, collection, {"src": tar, "s3": store.s3_args()}), "mutually exclusive")
+
+
+def test_src_fifo_and_link_refused_without_hanging(lab, collection, store, tmp_path):
+    """A FIFO given as src (or lying beside it as velero-backup.json) used to
+    block the module forever in open(); it and a symbolic link are refused
+    before anything is read."""
+    fifo = tmp_path / "b.tar.gz"
+    os.mkfifo(fifo)
+    res = _modrun.run_task(lab, collection, "oadp_parse", {"src": str(fifo)}, timeout=60)
+    failed(res, f"src {fifo} is not a regular file")
+    link = tmp_path / "link.tar.gz"
+    link.symlink_to(store.add("real"))
+    failed(_modrun.run_task(lab, collection, "oadp_parse", {"src": str(link)}, timeout=60),
+           f"src {link} is a symbolic link")
+    d = tmp_path / "side"
+    d.mkdir()
+    real = Path(store.add("side"))
+    (d / "side.tar.gz").write_bytes(real.read_bytes())
+    os.mkfifo(d / "velero-backup.json")
+    failed(_modrun.run_task(lab, collection, "oadp_parse", {"src": str(d / "side.tar.gz")}, timeout=60),
+           "velero-backup.json", "is not a regular file")
 
 
 # ------------------------------------------------------------------ restore results

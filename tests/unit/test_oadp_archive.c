@@ -3,8 +3,10 @@
  * backups of both format versions (each object once, preferred version wins,
  * namespace / resource / selector filters, bound PVs), and hostile or damaged
  * archives built here with libarchive's writer (links, devices, traversal,
- * non-JSON, oversize, entry-count limit, truncated / CRC-damaged gzip). */
+ * non-JSON, oversize, entry-count limit, truncated / CRC-damaged gzip), and
+ * the backup-name check (lib/velero_store.c vs_name_ok). */
 #include "velero_backup.h"
+#include "velero_store.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -437,6 +439,31 @@ static void test_entry_count_limit(void **state)
     free(b.buf);
 }
 
+/* --------------------------------------------------------- backup names */
+
+static void test_backup_names(void **state)
+{
+    (void)state;
+    const char *good[] = {"b", "daily-20240501", "ocpv-dr.hourly.1", "0a", NULL};
+    const char *bad[] = {"", ".", "..", "../pwned/evil", "a/b", "A", "a b", "-a", "a-", "a..b",
+                         "a.-b", "a\nb", "a\x7f", "\xc3\xa4", ".a", NULL};
+    for (size_t i = 0; good[i]; i++)
+        if (!vs_name_ok(good[i], NULL))
+            fail_msg("'%s' refused", good[i]);
+    for (size_t i = 0; bad[i]; i++) {
+        const char *why = NULL;
+        if (vs_name_ok(bad[i], &why))
+            fail_msg("'%s' accepted", bad[i]);
+        assert_non_null(why);
+    }
+    char long_name[300];
+    memset(long_name, 'a', 254);
+    long_name[254] = '\0';
+    assert_false(vs_name_ok(long_name, NULL));
+    long_name[253] = '\0';
+    assert_true(vs_name_ok(long_name, NULL));
+}
+
 static void test_damaged_gzip(void **state)
 {
     (void)state;
@@ -607,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_resources_and_selector),
         cmocka_unit_test(test_hostile_entries_skipped),
         cmocka_unit_test(test_entry_count_limit),
+        cmocka_unit_test(test_backup_names),
         cmocka_unit_test(test_damaged_gzip),
         cmocka_unit_test(test_plain_tar_rejected),
         cmocka_unit_test(test_damaged_tar_in_good_gzip),
