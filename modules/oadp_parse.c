@@ -22,11 +22,13 @@
  * Kubernetes name and match that document's metadata.name, so it can neither
  * address another object nor become a path under dest.
  *
- * The selected objects are kept as the JSON text read from the archive and
- * written into the result as they are (write_result): no tree of tens of
- * thousands of objects is built, serialized and freed.  Text that could hold
- * a secret (it contains one, or a JSON escape that could spell one) goes
- * through the runtime's scrubber like every other value.
+ * The selected objects are kept as compact JSON text (the collector drops
+ * the whitespace outside strings) and written into the result as they are
+ * (write_result): no tree of tens of thousands of objects is built,
+ * serialized and freed.  Text that could hold a secret (it contains one, or a
+ * JSON escape that could spell one) goes through the runtime's scrubber like
+ * every other value.  The uncompressed stream (max_uncompressed_size) and
+ * the kept objects (max_selected_size) are capped.
  */
 #include "module.h"
 #include "s3.h"
@@ -58,6 +60,8 @@ static const mod_opt opts[] = {
     { .name = "dest", .type = OPT_PATH },
     { .name = "max_entry_size", .type = OPT_INT, .def = "16777216" },
     { .name = "max_entries", .type = OPT_INT, .def = "2000000" },
+    { .name = "max_uncompressed_size", .type = OPT_INT, .def = "17179869184" },   /* 16 GiB */
+    { .name = "max_selected_size", .type = OPT_INT, .def = "1073741824" },        /* 1 GiB */
     { .name = "max_warnings", .type = OPT_INT, .def = "20" },
     { .name = "restore_results", .type = OPT_STR, .def = "\"\"" },
     { .name = "max_restore_messages", .type = OPT_INT, .def = "200" },
@@ -496,11 +500,14 @@ int main(int argc, char **argv)
     if (!G.sel)
         fail("%s", G.err);
     long long mes = mod_int(m, "max_entry_size"), mne = mod_int(m, "max_entries");
-    if (mes <= 0 || mne <= 0)
-        fail("max_entry_size and max_entries must be positive");
-    vb_limits lim = { .max_entry_bytes = (size_t)mes, .max_entries = (size_t)mne };
+    long long mus = mod_int(m, "max_uncompressed_size"), mss = mod_int(m, "max_selected_size");
+    if (mes <= 0 || mne <= 0 || mus <= 0 || mss <= 0)
+        fail("max_entry_size, max_entries, max_uncompressed_size and max_selected_size must be "
+             "positive");
+    vb_limits lim = { .max_entry_bytes = (size_t)mes, .max_entries = (size_t)mne,
+                      .max_total_bytes = (uint64_t)mus };
     vb_filter f = { .namespaces = G.ns, .nnamespaces = nns, .resources = G.res,
-                    .nresources = nres, .selector = G.sel };
+                    .nresources = nres, .selector = G.sel, .max_kept_bytes = (size_t)mss };
     long long maxw = mod_int(m, "max_warnings");
     G.col = vb_collector_new(&f, maxw < 0 ? 0 : (size_t)maxw, &G.err);
     if (!G.col)

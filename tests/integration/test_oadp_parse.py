@@ -447,6 +447,47 @@ def test_invalid_prefix_names_listed_not_read(lab, collection, store):
 
 # ------------------------------------------------------------------ damaged / hostile
 
+def _padded_archive(path, entries, pad):
+    """A small .tar.gz of whitespace-padded (valid) JSON PVCs."""
+    import gzip
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        def add(name, data):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+        add("metadata/version", b"1.1.0")
+        for i in range(entries):
+            text = json.dumps({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                               "metadata": {"name": f"pad-{i}", "namespace": "vm-prod"}, "spec": {}})
+            add(f"resources/persistentvolumeclaims/namespaces/vm-prod/pad-{i}.json",
+                (text[:1] + " " * pad + text[1:]).encode())
+    Path(path).write_bytes(gzip.compress(buf.getvalue(), 9))
+
+
+def test_padded_archive_is_bounded(lab, collection, store, tmp_path):
+    """A ~50 KB archive expanding to 48 MB of whitespace-padded JSON: the result
+    holds the objects compactly (it used to print the padding), and
+    max_uncompressed_size stops the read with a clear error."""
+    store.add("padded")
+    tar = tmp_path / "padded.tar.gz"
+    _padded_archive(tar, 4, 12 * 1024 * 1024)
+    assert tar.stat().st_size < 100 * 1024
+    store.s3.upload_file(str(tar), store.bucket, f"{store.prefix}/backups/padded/padded.tar.gz")
+    res, text = run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "padded"}, raw=True)
+    ok(res)
+    assert res["counts"]["pvc"] == 4 and res["backup"]["uncompressed_bytes"] > 48 * 1024 * 1024
+    assert len(text) < 256 * 1024, len(text)
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "padded",
+                                        "max_uncompressed_size": 20 * 1024 * 1024}),
+           "expands to more than 20971520 bytes when uncompressed", "max_uncompressed_size")
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "padded",
+                                        "max_selected_size": 300}),
+           "the selected objects take more than 300 bytes (max_selected_size")
+
+
 @pytest.mark.parametrize("how,needle", [
     ("truncate", "truncated"),
     ("truncate-trailer", "truncated"),
