@@ -154,8 +154,10 @@ void vb_selector_free(vb_selector *s);
  *     VirtualMachine, DataVolume); names, short names and kinds accepted;
  *   - label selector on metadata.labels; a PV / VSC that does not match is
  *     still kept when bound to a PVC / VS that does.
- * The kept objects are compact JSON (whitespace outside strings dropped); more
- * than max_kept_bytes of them stops the read with an error. */
+ * The kept objects are compact JSON (whitespace outside strings dropped) with
+ * their secret values masked (lib/secret_mask.h: Secret data / stringData,
+ * cloud-init user and network data); more than max_kept_bytes of them stops
+ * the read with an error. */
 typedef struct vb_filter {
     const char *const *namespaces;  size_t nnamespaces;
     const char *const *resources;   size_t nresources;   /* 0 = default set */

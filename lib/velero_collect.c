@@ -3,9 +3,10 @@
  * keeps each object once (a preferred-version copy beats other API versions),
  * keeps PVs / VSCs bound to selected PVCs / VSs, counts every resource, and
  * records capped warnings.  Memory: the selected objects' JSON text (kept as
- * compact text, not as jansson trees; capped by max_kept_bytes) plus small
- * tables. */
+ * compact text, not as jansson trees; secret values masked; capped by
+ * max_kept_bytes) plus small tables. */
 #include "velero_backup.h"
+#include "secret_mask.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,7 +302,14 @@ static int c_item_raw(void *ud, const vb_path *p, json_t *obj, const char *raw, 
             return 0;
         pending = true;       /* kept if its PVC / VS is selected (decided at the end) */
     }
+    /* secret values never leave the collector: the masked object is kept */
+    char *masked = sm_mask_object(obj, raw, len) ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (masked) {
+        raw = masked;
+        len = strlen(masked);
+    }
     long idx = keep_raw(c, raw, len);
+    free(masked);
     if (idx < 0) {
         *err = strdup("out of memory keeping the selected objects");
         return -1;

@@ -445,6 +445,39 @@ def test_invalid_prefix_names_listed_not_read(lab, collection, store):
            "backup_name 'Bad Name' is not a backup name")
 
 
+# ------------------------------------------------------------------ secrets inside the backup
+
+def test_secret_values_in_backup_are_masked(lab, collection, store):
+    """Secret data / stringData and VM cloud-init user and network data read
+    from the backup are masked in the result (as k8s_dr_clean masks them)."""
+    tar = store.add("sec", vms_per_ns=1)
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": "db", "namespace": "vm-prod", "annotations": {
+                  "kubectl.kubernetes.io/last-applied-configuration": '{"stringData":{"pw":"Sekr1tApplied"}}'}},
+              "data": {"pw": "U2VrcjF0RGF0YQ=="}, "stringData": {"token": "Sekr1tString"}}
+    vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+          "metadata": {"name": "vm-ci", "namespace": "vm-prod"},
+          "spec": {"runStrategy": "Always", "template": {"spec": {"volumes": [
+              {"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:40"}},
+              {"name": "ci", "cloudInitNoCloud": {"userData": "#cloud-config\npassword: Sekr1tUser\n",
+                                                  "networkDataBase64": "U2VrcjF0TmV0"}}]}}}}
+    store.add_entries("sec", tar, {
+        "resources/secrets/namespaces/vm-prod/db.json": json.dumps(secret),
+        "resources/virtualmachines.kubevirt.io/namespaces/vm-prod/vm-ci.json": json.dumps(vm)})
+    res, text = run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "sec",
+                                             "resources": ["secrets", "vm"], "namespaces": ["vm-prod"]},
+                           raw=True)
+    ok(res)
+    assert "Sekr1t" not in text and "U2VrcjF0" not in text
+    [db] = [x for x in res["other_lists"]["secrets"] if x["metadata"]["name"] == "db"]
+    assert db["data"] == {"pw": "********"} and db["stringData"] == {"token": "********"}
+    assert db["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] == "********"
+    [v] = [x for x in res["vm_info_list"] if x["metadata"]["name"] == "vm-ci"]
+    vols = {x["name"]: x for x in v["spec"]["template"]["spec"]["volumes"]}
+    assert vols["ci"]["cloudInitNoCloud"] == {"userData": "********", "networkDataBase64": "********"}
+    assert vols["root"]["containerDisk"]["image"] == "quay.io/containerdisks/fedora:40"
+
+
 # ------------------------------------------------------------------ damaged / hostile
 
 def _padded_archive(path, entries, pad):
