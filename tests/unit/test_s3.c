@@ -5,11 +5,14 @@
  * 503, resume of a broken download with Range + If-Match, error bodies
  * parsed into Code/Message, secrets never in messages, keys with dot
  * segments sent as they are, listings that page forever stopped, plain http
- * refused without allow_insecure_http.  The live MinIO runs are in
+ * refused without allow_insecure_http; and the Velero store on top of it
+ * (lib/velero_store.c): backup names from the listed prefixes, a forged
+ * metadata.name refused, the kept archive created inside dest only.  The live MinIO runs are in
  * tests/integration/test_oadp_parse.py. */
 #include "module.h"
 #include "s3.h"
 #include "s3_module.h"
+#include "velero_store.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -694,6 +700,132 @@ static void test_listing_that_never_ends(void **state)
     s3_free(c);
 }
 
+/* ------------------------------------------------- the Velero store */
+
+/* The listed prefix names a backup, never velero-backup.json: a prefix that
+ * is not a Kubernetes name is listed and not read, a document naming
+ * another backup ("../pwned/evil") is refused naming both. */
+static void test_store_names_from_prefixes(void **state)
+{
+    (void)state;
+    static const char list[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+        "<CommonPrefixes><Prefix>velero/backups/Bad Name/</Prefix></CommonPrefixes>"
+        "<CommonPrefixes><Prefix>velero/backups/evilb/</Prefix></CommonPrefixes></ListBucketResult>";
+    static const char doc[] = "{\"metadata\":{\"name\":\"../pwned/evil\"},\"status\":{\"phase\":"
+        "\"Completed\",\"completionTimestamp\":\"2024-05-01T10:00:00Z\"}}";
+    char h1[128], h2[128];
+    head_for(h1, sizeof h1, "200 OK", sizeof list - 1);
+    head_for(h2, sizeof h2, "200 OK", sizeof doc - 1);
+    const script_step steps[] = {{h1, list, sizeof list - 1}, {h2, doc, sizeof doc - 1},
+                                 {h2, doc, sizeof doc - 1}};
+    server srv;
+    s3_client *c = client_on(&srv, steps, 3, 0);
+    json_t *out = NULL, *considered = NULL;
+    char *name = NULL, *err = NULL;
+    assert_int_equal(vs_find_latest(c, "velero/backups/", false, 0, &out, &name, &considered, &err),
+                     S3_ERR);
+    assert_null(out);
+    assert_null(name);
+    if (!strstr(err, "s3://velero/velero/backups/evilb/velero-backup.json names the backup "
+                     "'../pwned/evil' (metadata.name), but it is stored as backup 'evilb'"))
+        fail_msg("unexpected: %s", err);
+    json_t *bad = json_array_get(considered, 0);
+    assert_string_equal(json_string_value(json_object_get(bad, "name")), "Bad Name");
+    assert_non_null(strstr(json_string_value(json_object_get(bad, "phase")), "not a valid backup name"));
+    json_decref(considered);
+    free(err);
+    err = NULL;
+    /* by name: the same refusal; an invalid name is never requested */
+    assert_int_equal(vs_get_backup(c, "velero/backups/", "evilb", &out, &err), S3_ERR);
+    assert_non_null(strstr(err, "stored as backup 'evilb'"));
+    free(err);
+    err = NULL;
+    assert_int_equal(vs_get_backup(c, "velero/backups/", "../pwned/evil", &out, &err), S3_ERR);
+    assert_non_null(strstr(err, "'../pwned/evil' is not a backup name"));
+    free(err);
+    server_stop(&srv);
+    assert_int_equal(srv.nreq, 3);
+    assert_null(strstr(srv.requests[0], "Bad"));
+    assert_non_null(strstr(srv.requests[1], "GET /velero/velero/backups/evilb/velero-backup.json "));
+    assert_non_null(strstr(srv.requests[2], "GET /velero/velero/backups/evilb/velero-backup.json "));
+    s3_free(c);
+}
+
+static int count_handler_items;
+static int count_item(void *ud, const vb_path *p, json_t *obj, char **err)
+{
+    (void)ud; (void)p; (void)obj; (void)err;
+    count_handler_items++;
+    return 0;
+}
+
+/* The kept archive is a new file created inside dest's directory and renamed
+ * over the target: a symbolic link planted at the target is replaced, its
+ * target never written; nothing else is left behind. */
+static void test_store_dest_inside_directory(void **state)
+{
+    (void)state;
+    FILE *f = fopen(TEST_DATA_DIR "/oadp/format-1.tar.gz", "rb");
+    assert_non_null(f);
+    static char tgz[64 * 1024];
+    size_t n = fread(tgz, 1, sizeof tgz, f);
+    fclose(f);
+    assert_true(n > 0 && n < sizeof tgz);
+    char h[128];
+    head_for(h, sizeof h, "200 OK", n);
+    const script_step steps[] = {{h, tgz, n}};
+    char dir[] = "/tmp/test_s3_destXXXXXX", other[] = "/tmp/test_s3_otherXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(mkdtemp(other));
+    char target[128], planted[160];
+    snprintf(target, sizeof target, "%s/good.tar.gz", dir);
+    snprintf(planted, sizeof planted, "%s/outside.tar.gz", other);
+    assert_int_equal(symlink(planted, target), 0);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    server srv;
+    s3_client *c = client_on(&srv, steps, 1, 0);
+    vb_handler h_ = {.item = count_item};
+    vb_stats st;
+    vs_stream_result res;
+    char *err = NULL;
+    /* refused before any request: a bad name, a dest file that is a path */
+    assert_int_equal(vs_stream_backup(c, "velero/backups/", "../x", dfd, "x.tar.gz", NULL, &h_, NULL,
+                                      &st, &res, &err), S3_ERR);
+    assert_non_null(strstr(err, "is not a backup name"));
+    assert_int_equal(vs_stream_backup(c, "velero/backups/", "good", dfd, "../x.tar.gz", NULL, &h_, NULL,
+                                      &st, &res, &err), S3_ERR);
+    assert_non_null(strstr(err, "is not a file name"));
+    free(err);
+    err = NULL;
+    int rc = vs_stream_backup(c, "velero/backups/", "good", dfd, "good.tar.gz", NULL, &h_, NULL,
+                              &st, &res, &err);
+    server_stop(&srv);
+    if (rc != 0)
+        fail_msg("vs_stream_backup: %s", err);
+    assert_true(res.dest_written);
+    assert_true(count_handler_items > 0);
+    assert_non_null(strstr(srv.requests[0], "GET /velero/velero/backups/good/good.tar.gz "));
+    struct stat sb;
+    assert_int_equal(lstat(target, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal((size_t)sb.st_size, n);
+    assert_int_equal(lstat(planted, &sb), -1);          /* the link's target: never written */
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int entries = 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            entries++;
+    closedir(d);
+    assert_int_equal(entries, 1);                       /* no .part left */
+    unlink(target);
+    rmdir(dir);
+    rmdir(other);
+    close(dfd);
+    s3_free(c);
+}
+
 static void test_connection_refused(void **state)
 {
     (void)state;
@@ -735,6 +867,8 @@ int main(void)
         cmocka_unit_test(test_missing_bucket),
         cmocka_unit_test(test_dot_segments_sent_as_is),
         cmocka_unit_test(test_listing_that_never_ends),
+        cmocka_unit_test(test_store_names_from_prefixes),
+        cmocka_unit_test(test_store_dest_inside_directory),
         cmocka_unit_test(test_connection_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
