@@ -142,6 +142,11 @@ json_t *mod_render(module *m, bool failed, const char *msg);
  * then mod_free and exit). */
 int mod_result_fd(void);
 
+/* Registers a secret the module learned at run time (a key read from a
+ * file): scrubbed from all output like a no_log parameter.  Copied; empty
+ * strings and duplicates ignored. */
+void mod_add_secret(module *m, const char *s);
+
 /* Replaces every occurrence of each secret inside every string of `v`
  * (recursively, keys included) with "********".  Used by mod_render; also
  * for logs in the forwarder. */

@@ -24,6 +24,11 @@ void mp_add_secret(module *m, const char *s)
     m->secrets[m->nsecrets++] = copy;
 }
 
+void mod_add_secret(module *m, const char *s)
+{
+    mp_add_secret(m, s);
+}
+
 void mp_add_secret_values(module *m, const json_t *v)
 {
     if (json_is_array(v)) {

@@ -25,8 +25,8 @@ struct s3_client {
     char *base_path;      /* path prefix of the endpoint ("" or "/sub") */
     char *region, *bucket, *access_key, *secret_key, *token, *ca_cert;
     char *sigv4;          /* "aws:amz:<region>:s3" */
-    bool validate_certs, path_style;
-    int retries;
+    bool validate_certs, path_style, plain_http;
+    int retries, max_list_pages;
     long connect_timeout, stall_timeout;
 };
 
@@ -98,6 +98,7 @@ s3_client *s3_new(const s3_conf *conf, char **err)
     c->retries = conf->retries < 0 ? 3 : conf->retries;
     c->connect_timeout = conf->connect_timeout > 0 ? conf->connect_timeout : 15;
     c->stall_timeout = conf->stall_timeout > 0 ? conf->stall_timeout : 60;
+    c->max_list_pages = conf->max_list_pages > 0 ? conf->max_list_pages : S3_LIST_MAX_PAGES;
     if (asprintf(&c->sigv4, "aws:amz:%s:s3", c->region) < 0)
         c->sigv4 = NULL;
 
@@ -124,6 +125,17 @@ s3_client *s3_new(const s3_conf *conf, char **err)
         s3_free(c);
         return NULL;
     }
+    c->plain_http = strncmp(ep, "http://", 7) == 0;
+    if (c->plain_http && !conf->allow_insecure_http) {
+        /* every request carries the access key id and a signature, and the
+         * session token itself: never over plain http unless asked to */
+        xerr_set(err, "s3: endpoint '%s' is plain http: the access key id, request signatures "
+                      "and session token would travel unencrypted; use https:// or set "
+                      "allow_insecure_http: true", conf->endpoint);
+        free(ep);
+        s3_free(c);
+        return NULL;
+    }
     char *hoststart = sep + 3;
     char *slash = strchr(hoststart, '/');
     c->base_path = strdup(slash ? slash : "");
@@ -142,6 +154,11 @@ s3_client *s3_new(const s3_conf *conf, char **err)
         return NULL;
     }
     return c;
+}
+
+bool s3_is_plain_http(const s3_client *c)
+{
+    return c && c->plain_http;
 }
 
 char *s3_display(const s3_client *c, const char *key)
@@ -350,6 +367,9 @@ static CURLcode perform(req *r, const char *url, bool head, const char *range,
     }
     body_ctx bc = {r, h};
     curl_easy_setopt(h, CURLOPT_URL, url);
+    /* the key as given: libcurl would collapse "/../" and "/./" and so
+     * address (and sign) another object than the one asked for */
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
     curl_easy_setopt(h, CURLOPT_USERNAME, c->access_key);
@@ -563,12 +583,21 @@ int s3_list(s3_client *c, const char *prefix, const char *delimiter,
     char *ep = uri_encode(prefix ? prefix : "", false);
     char *ed = uri_encode(delimiter ? delimiter : "", false);
     char *token = NULL;
-    int rc = 0;
+    int rc = 0, pages = 0, empty = 0;
     if (!base || !ep || !ed) {
         xerr_set(err, "s3: out of memory");
         rc = S3_ERR;
     }
     while (rc == 0) {
+        if (pages >= c->max_list_pages) {
+            char *what = s3_display(c, prefix);
+            xerr_set(err, "s3 ListObjectsV2 %s: the listing goes on past %d pages "
+                          "(IsTruncated=true every time); giving up", what, c->max_list_pages);
+            free(what);
+            rc = S3_ERR;
+            break;
+        }
+        pages++;
         /* Query parameters in SigV4 canonical order (sorted, encoded). */
         char *et = token ? uri_encode(token, false) : NULL;
         char *url = NULL;
@@ -593,8 +622,27 @@ int s3_list(s3_client *c, const char *prefix, const char *delimiter,
         }
         bool truncated = false;
         char *next = NULL;
+        size_t had = out->nobjects + out->nprefixes;
         rc = s3_parse_list_page(r.mem, r.len, max_items, out, &truncated, &next, err);
         free(r.mem);
+        if (rc == 0 && truncated) {
+            /* a server that pages forever: the token it was sent, or pages
+             * without an entry, again and again */
+            bool same = token && next && strcmp(token, next) == 0;
+            empty = out->nobjects + out->nprefixes == had ? empty + 1 : 0;
+            if (same || empty >= S3_LIST_MAX_EMPTY_PAGES) {
+                char *what = s3_display(c, prefix);
+                if (same)
+                    xerr_set(err, "s3 ListObjectsV2 %s: page %d is truncated but its "
+                                  "NextContinuationToken is the token that was sent (no progress)",
+                             what, pages);
+                else
+                    xerr_set(err, "s3 ListObjectsV2 %s: %d truncated pages in a row without "
+                                  "an entry (no progress)", what, empty);
+                free(what);
+                rc = S3_ERR;
+            }
+        }
         free(token);
         token = next;
         if (rc != 0 || !truncated)

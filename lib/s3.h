@@ -7,7 +7,9 @@
  *   - HeadObject.
  * Path-style (http://host/bucket/key) and virtual-host style
  * (http://bucket.host/key) addressing; CA bundle or validate_certs=false;
- * retries with backoff on connection errors and 5xx.
+ * plain http only with allow_insecure_http; retries with backoff on
+ * connection errors and 5xx.  Keys are sent exactly as given (no dot-segment
+ * collapsing: `a/../b` addresses the object `a/../b`).
  *
  * Errors come back as malloc'd messages naming the operation, the object and
  * the S3 error Code/Message from the response body.  The secret key is only
@@ -37,14 +39,24 @@ typedef struct s3_conf {
     const char *ca_cert;       /* optional CA bundle file */
     bool validate_certs;       /* false = skip TLS peer/host verification */
     bool path_style;           /* true = http://host/bucket/key */
+    bool allow_insecure_http;  /* false (the default): an http:// endpoint is refused,
+                                  since every request carries the access key id and a
+                                  signature (and the session token) */
     int retries;               /* extra attempts on 5xx / connection errors; <0 = default 3 */
     long connect_timeout;      /* seconds; 0 = 15 */
     long stall_timeout;        /* seconds without a byte before giving up; 0 = 60 */
+    int max_list_pages;        /* pages one s3_list may read; 0 = S3_LIST_MAX_PAGES */
 } s3_conf;
+
+/* Listing guards: a server that answers IsTruncated=true forever (empty
+ * pages, or the token it was sent) must not keep s3_list looping. */
+#define S3_LIST_MAX_PAGES 10000
+#define S3_LIST_MAX_EMPTY_PAGES 10   /* truncated pages in a row without an entry */
 
 typedef struct s3_client s3_client;
 
-/* Copies everything it needs from conf.  NULL with *err on a bad config. */
+/* Copies everything it needs from conf.  NULL with *err on a bad config
+ * (including an http:// endpoint without allow_insecure_http). */
 s3_client *s3_new(const s3_conf *conf, char **err);
 void s3_free(s3_client *c);
 
@@ -75,9 +87,15 @@ typedef struct s3_listing {
     char **prefixes;     size_t nprefixes;   /* CommonPrefixes when a delimiter is used */
 } s3_listing;
 
+/* Whether the client talks plain http (allowed by allow_insecure_http). */
+bool s3_is_plain_http(const s3_client *c);
+
 /* ListObjectsV2 over all pages.  max_items (0 = 1,000,000) bounds
  * objects+prefixes so a huge bucket cannot exhaust memory: exceeding it is an
- * error.  out is zeroed first; free with s3_listing_free even on error. */
+ * error.  So are more than max_list_pages pages, S3_LIST_MAX_EMPTY_PAGES
+ * truncated pages in a row without an entry, and a continuation token equal
+ * to the one sent (no progress).  out is zeroed first; free with
+ * s3_listing_free even on error. */
 int s3_list(s3_client *c, const char *prefix, const char *delimiter,
             size_t max_items, s3_listing *out, char **err);
 void s3_listing_free(s3_listing *l);

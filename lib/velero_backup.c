@@ -2,7 +2,7 @@
  * length checked, truncation detected) feeding libarchive's tar reader, one
  * entry at a time, nothing written to disk.  Hands recognised items to a
  * vb_handler; skips hostile or odd entries with warnings; enforces the entry
- * size and count limits. */
+ * size and count limits and the total uncompressed size. */
 #include "velero_backup.h"
 #include "xstr.h"
 
@@ -39,6 +39,7 @@ typedef struct gz_src {
     unsigned char *in, *out;
     char *err;                /* first source/gzip error */
     vb_stats *st;
+    uint64_t max_total;       /* tar bytes allowed */
 } gz_src;
 
 /* Makes sure some compressed input is buffered; false at end or on error. */
@@ -102,6 +103,14 @@ static ssize_t gz_read(gz_src *g, unsigned char *out, size_t cap)
         int r = inflate(&g->z, Z_NO_FLUSH);
         size_t made = cap - g->z.avail_out;
         g->st->tar_bytes += made;
+        if (g->st->tar_bytes > g->max_total) {
+            xerr_first(&g->err, "the backup expands to more than %llu bytes when uncompressed "
+                                "(after %llu compressed bytes; max_uncompressed_size): refusing "
+                                "to read further",
+                       (unsigned long long)g->max_total,
+                       (unsigned long long)g->st->compressed_bytes);
+            return -1;
+        }
         if (r == Z_STREAM_END) {
             g->member_end = true;
         } else if (r == Z_DATA_ERROR || r == Z_NEED_DICT) {
@@ -320,11 +329,13 @@ int vb_read(vb_read_fn rd, void *rd_ud, const vb_limits *lim_in,
     memset(st, 0, sizeof *st);
     vb_limits lim = lim_in ? *lim_in : (vb_limits){0};
     if (lim.max_entry_bytes == 0)
-        lim.max_entry_bytes = 16u * 1024 * 1024;
+        lim.max_entry_bytes = (size_t)VB_DEFAULT_MAX_ENTRY_BYTES;
     if (lim.max_entries == 0)
-        lim.max_entries = 2000000;
+        lim.max_entries = (size_t)VB_DEFAULT_MAX_ENTRIES;
+    if (lim.max_total_bytes == 0)
+        lim.max_total_bytes = VB_DEFAULT_MAX_TOTAL_BYTES;
 
-    gz_src g = {.rd = rd, .ud = rd_ud, .st = st};
+    gz_src g = {.rd = rd, .ud = rd_ud, .st = st, .max_total = lim.max_total_bytes};
     g.in = malloc(IN_SZ);
     g.out = malloc(OUT_SZ);
     if (!g.in || !g.out || inflateInit2(&g.z, 16 + MAX_WBITS) != Z_OK) {

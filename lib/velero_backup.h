@@ -19,8 +19,10 @@
  * reader.  Hostile archives: absolute paths, `..` segments, links, devices,
  * non-JSON entries and oversize entries are skipped with a warning; more
  * entries than the limit, corrupt or truncated gzip and broken tar headers are
- * errors.  Memory is one entry buffer (<= max_entry_bytes) plus what the
- * collector keeps.
+ * errors, and so is a stream that expands past max_total_bytes.  Memory is
+ * one entry buffer (<= max_entry_bytes) plus what the collector keeps (its
+ * objects compacted - whitespace outside strings dropped - and capped by
+ * vb_filter.max_kept_bytes).
  */
 #ifndef OCPVDR_VELERO_BACKUP_H
 #define OCPVDR_VELERO_BACKUP_H
@@ -60,9 +62,17 @@ const char *vb_printable(const char *s, char *buf, size_t len);
 
 /* --------------------------------------------------------------- reader */
 
+#define VB_DEFAULT_MAX_ENTRY_BYTES (16ull << 20)
+#define VB_DEFAULT_MAX_ENTRIES 2000000ull
+#define VB_DEFAULT_MAX_TOTAL_BYTES (16ull << 30)
+#define VB_DEFAULT_MAX_KEPT_BYTES (1ull << 30)
+
 typedef struct vb_limits {
     size_t max_entry_bytes;  /* one entry; larger ones are skipped (0 = 16 MiB) */
     size_t max_entries;      /* all tar entries; more is an error (0 = 2,000,000) */
+    uint64_t max_total_bytes; /* the whole tar stream after gunzip; more is an
+                                error (0 = 16 GiB): a small archive of padding
+                                cannot keep the reader busy for hours */
 } vb_limits;
 
 typedef enum {
@@ -143,11 +153,16 @@ void vb_selector_free(vb_selector *s);
  *   - resources: which resources to return (default: PV, PVC, VS, VSC,
  *     VirtualMachine, DataVolume); names, short names and kinds accepted;
  *   - label selector on metadata.labels; a PV / VSC that does not match is
- *     still kept when bound to a PVC / VS that does. */
+ *     still kept when bound to a PVC / VS that does.
+ * The kept objects are compact JSON (whitespace outside strings dropped) with
+ * their secret values masked (lib/secret_mask.h: Secret data / stringData,
+ * cloud-init user and network data); more than max_kept_bytes of them stops
+ * the read with an error. */
 typedef struct vb_filter {
     const char *const *namespaces;  size_t nnamespaces;
     const char *const *resources;   size_t nresources;   /* 0 = default set */
     const vb_selector *selector;                         /* NULL = everything */
+    size_t max_kept_bytes;             /* 0 = VB_DEFAULT_MAX_KEPT_BYTES */
 } vb_filter;
 
 typedef struct vb_collector vb_collector;

@@ -3,8 +3,10 @@
  * keeps each object once (a preferred-version copy beats other API versions),
  * keeps PVs / VSCs bound to selected PVCs / VSs, counts every resource, and
  * records capped warnings.  Memory: the selected objects' JSON text (kept as
- * read, not as jansson trees) plus small tables. */
+ * compact text, not as jansson trees; secret values masked; capped by
+ * max_kept_bytes) plus small tables. */
 #include "velero_backup.h"
+#include "secret_mask.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@ struct vb_collector {
     char **raw;            /* the kept objects' JSON text (NULL: replaced) */
     size_t *rawlen;
     size_t nraw, rawcap;
+    size_t kept_bytes, max_kept_bytes;
     json_t *rcounts;       /* gr -> [classic, preferred, other] */
     json_t *warnings;      /* capped list of strings */
     size_t max_warnings, nwarn_total;
@@ -110,6 +113,7 @@ vb_collector *vb_collector_new(const vb_filter *f, size_t max_warnings, char **e
     c->nns = f->nnamespaces;
     c->sel = f->selector;
     c->max_warnings = max_warnings;
+    c->max_kept_bytes = f->max_kept_bytes ? f->max_kept_bytes : (size_t)VB_DEFAULT_MAX_KEPT_BYTES;
     c->items = json_object();
     c->rcounts = json_object();
     c->warnings = json_array();
@@ -222,7 +226,33 @@ static const char *ref_name(json_t *obj, const char *field)
     return json_string_value(json_object_get(ref, "name"));
 }
 
-/* Keeps a copy of the entry's text; its index, or -1 when out of memory. */
+/* Copies JSON text (valid: the reader parsed it) into dst without the
+ * whitespace outside strings; returns the new length (<= len). */
+static size_t minify(char *dst, const char *src, size_t len)
+{
+    size_t o = 0;
+    bool in_str = false, esc = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = src[i];
+        if (in_str) {
+            dst[o++] = ch;
+            if (esc)
+                esc = false;
+            else if (ch == '\\')
+                esc = true;
+            else if (ch == '"')
+                in_str = false;
+        } else if (ch != ' ' && ch != '\n' && ch != '\t' && ch != '\r') {
+            if (ch == '"')
+                in_str = true;
+            dst[o++] = ch;
+        }
+    }
+    return o;
+}
+
+/* Keeps a compact copy of the entry's text; its index, or -1 when out of
+ * memory. */
 static long keep_raw(vb_collector *c, const char *raw, size_t len)
 {
     if (c->nraw == c->rawcap) {
@@ -240,7 +270,13 @@ static long keep_raw(vb_collector *c, const char *raw, size_t len)
     char *d = malloc(len ? len : 1);
     if (!d)
         return -1;
-    memcpy(d, raw, len);
+    size_t n = minify(d, raw, len);
+    if (n < len) {
+        char *s = realloc(d, n ? n : 1);
+        if (s)
+            d = s;
+    }
+    len = n;
     c->raw[c->nraw] = d;
     c->rawlen[c->nraw] = len;
     return (long)c->nraw++;
@@ -266,9 +302,25 @@ static int c_item_raw(void *ud, const vb_path *p, json_t *obj, const char *raw, 
             return 0;
         pending = true;       /* kept if its PVC / VS is selected (decided at the end) */
     }
+    /* secret values never leave the collector: the masked object is kept */
+    char *masked = sm_mask_object(obj, raw, len) ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (masked) {
+        raw = masked;
+        len = strlen(masked);
+    }
     long idx = keep_raw(c, raw, len);
+    free(masked);
     if (idx < 0) {
         *err = strdup("out of memory keeping the selected objects");
+        return -1;
+    }
+    c->kept_bytes += c->rawlen[idx];
+    if (c->kept_bytes > c->max_kept_bytes) {
+        if (asprintf(err, "the selected objects take more than %zu bytes (max_selected_size; "
+                          "at %s/%s/%s): narrow namespaces, resources or label_selector, or raise "
+                          "the limit", c->max_kept_bytes, p->resource, p->cluster ? "" : p->ns,
+                     p->name) < 0)
+            *err = NULL;
         return -1;
     }
     char key[800];
@@ -276,6 +328,7 @@ static int c_item_raw(void *ud, const vb_path *p, json_t *obj, const char *raw, 
     json_t *rec = json_pack("{s:i, s:I, s:s, s:b}", "rank", rank_of(p), "raw", (json_int_t)idx,
                             "gr", p->resource, "pending", pending);
     if (!rec) {
+        c->kept_bytes -= c->rawlen[idx];
         free(c->raw[idx]);
         c->raw[idx] = NULL;
         return 0;
@@ -292,7 +345,8 @@ static int c_item_raw(void *ud, const vb_path *p, json_t *obj, const char *raw, 
     if (old) {
         c->duplicates++;
         json_int_t oi = json_integer_value(json_object_get(old, "raw"));
-        if (oi >= 0 && (size_t)oi < c->nraw) {
+        if (oi >= 0 && (size_t)oi < c->nraw && c->raw[oi]) {
+            c->kept_bytes -= c->rawlen[oi];
             free(c->raw[oi]);
             c->raw[oi] = NULL;
         }

@@ -1,7 +1,10 @@
 /* velero_store.c - finds Velero backups in object storage (velero-backup.json
  * beside each tarball), picks the latest Completed one, and streams a
  * tarball from S3 into the archive reader through a socket pair fed by a
- * download thread (optionally teeing it into a kept copy). */
+ * download thread (optionally teeing it into a kept copy, created with
+ * openat(O_EXCL | O_NOFOLLOW) in the destination directory).  Backup names
+ * come from the listed prefixes, are validated, and must match
+ * velero-backup.json's metadata.name. */
 #include "velero_store.h"
 #include "xstr.h"
 
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +34,31 @@ static char *store_root(const char *prefix, const char *dir)
     if (asprintf(&out, "%.*s%s%s/", (int)n, p, n ? "/" : "", dir) < 0)
         return NULL;
     return out;
+}
+
+bool vs_name_ok(const char *name, const char **why)
+{
+    const char *w = NULL;
+    size_t n = name ? strlen(name) : 0;
+#define ALNUM(ch) (((ch) >= 'a' && (ch) <= 'z') || ((ch) >= '0' && (ch) <= '9'))
+    if (n == 0)
+        w = "it is empty";
+    else if (n > 253)
+        w = "it is longer than 253 characters";
+    for (size_t i = 0; !w && i < n; i++)
+        if (!ALNUM(name[i]) && name[i] != '-' && name[i] != '.')
+            w = "only a-z, 0-9, '-' and '.' are allowed (no '/', upper case, space or "
+                "control character)";
+    for (size_t i = 0; !w && i < n; i++)
+        if ((i == 0 || i == n - 1) && !ALNUM(name[i]))
+            w = "it must start and end with a letter or digit";
+        else if (name[i] == '.' && (!ALNUM(name[i - 1]) || !ALNUM(name[i + 1])))
+            w = "every dot-separated part must start and end with a letter or digit "
+                "(no \"..\")";
+#undef ALNUM
+    if (why)
+        *why = w;
+    return w == NULL;
 }
 
 char *vs_backups_root(const char *prefix)
@@ -114,6 +143,13 @@ json_t *vs_backup_summary(json_t *b, const char *fallback_name, time_t now)
 int vs_get_backup(s3_client *c, const char *root, const char *name, json_t **out, char **err)
 {
     *out = NULL;
+    const char *why;
+    if (!vs_name_ok(name, &why)) {
+        char pn[300];
+        xerr_set(err, "'%s' is not a backup name: %s", vb_printable(name ? name : "", pn, sizeof pn),
+                 why);
+        return S3_ERR;
+    }
     char *key = NULL;
     if (asprintf(&key, "%s%s/velero-backup.json", root, name) < 0)
         return S3_ERR;
@@ -133,15 +169,38 @@ int vs_get_backup(s3_client *c, const char *root, const char *name, json_t **out
             rc = S3_ERR;
         }
     }
+    if (rc == 0) {
+        /* the prefix is the authority: a document naming another backup is
+         * a damaged or forged bucket, never a name to follow */
+        const char *mdn = json_string_value(json_object_get(json_object_get(*out, "metadata"),
+                                                            "name"));
+        if (!mdn || strcmp(mdn, name) != 0) {
+            char *what = s3_display(c, key);
+            char pn[300];
+            if (mdn)
+                xerr_set(err, "%s names the backup '%s' (metadata.name), but it is stored as "
+                              "backup '%s': refusing a backup whose metadata does not match "
+                              "its place in the bucket", what, vb_printable(mdn, pn, sizeof pn),
+                         name);
+            else
+                xerr_set(err, "%s has no metadata.name (it is stored as backup '%s'): not a "
+                              "Velero Backup document", what, name);
+            free(what);
+            json_decref(*out);
+            *out = NULL;
+            rc = S3_ERR;
+        }
+    }
     free(buf);
     free(key);
     return rc;
 }
 
 int vs_find_latest(s3_client *c, const char *root, bool accept_partial, time_t now,
-                   json_t **out, json_t **considered, char **err)
+                   json_t **out, char **best_name, json_t **considered, char **err)
 {
     *out = NULL;
+    *best_name = NULL;
     *considered = json_array();
     s3_listing l;
     int rc = s3_list(c, root, "/", 100000, &l, err);
@@ -159,7 +218,20 @@ int vs_find_latest(s3_client *c, const char *root, bool accept_partial, time_t n
         char *name = strndup(p + rootlen, strlen(p + rootlen) - 1);   /* drop the '/' */
         json_t *b = NULL;
         char *e = NULL;
-        int r = name && *name ? vs_get_backup(c, root, name, &b, &e) : S3_NOTFOUND;
+        const char *why = NULL;
+        if (name && !vs_name_ok(name, &why)) {
+            /* not a backup Velero wrote (nor one it could restore): listed, never read */
+            char pn[300], *ph = NULL;
+            if (asprintf(&ph, "(not a valid backup name: %s)", why) < 0)
+                ph = NULL;
+            json_array_append_new(*considered, json_pack("{s:s, s:s?}", "name",
+                                                         vb_printable(name, pn, sizeof pn),
+                                                         "phase", ph));
+            free(ph);
+            free(name);
+            continue;
+        }
+        int r = name ? vs_get_backup(c, root, name, &b, &e) : S3_NOTFOUND;
         if (r == S3_NOTFOUND) {
             json_array_append_new(*considered, json_pack("{s:s?, s:s}", "name", name,
                                                          "phase", "(no velero-backup.json)"));
@@ -167,6 +239,8 @@ int vs_find_latest(s3_client *c, const char *root, bool accept_partial, time_t n
             free(name);
             xerr_take(err, e);
             json_decref(best);
+            free(*best_name);
+            *best_name = NULL;
             s3_listing_free(&l);
             return r;
         } else {
@@ -178,6 +252,8 @@ int vs_find_latest(s3_client *c, const char *root, bool accept_partial, time_t n
                 json_decref(best);
                 best = json_incref(b);
                 best_t = t;
+                free(*best_name);
+                *best_name = strdup(name);
             }
             json_array_append_new(*considered, sum);
         }
@@ -209,6 +285,11 @@ int vs_find_latest(s3_client *c, const char *root, bool accept_partial, time_t n
         free(list);
         free(where);
         return S3_NOTFOUND;
+    }
+    if (!*best_name) {
+        json_decref(best);
+        xerr_set(err, "out of memory");
+        return S3_ERR;
     }
     *out = best;
     return 0;
@@ -267,11 +348,54 @@ static void *dl_main(void *arg)
     return NULL;
 }
 
-int vs_stream_backup(s3_client *c, const char *root, const char *name, const char *dest,
+/* Creates a new hidden file for dest_file in dirfd: ".<dest_file>.<random>.part",
+ * openat(O_CREAT | O_EXCL | O_NOFOLLOW), so it is a new regular file of
+ * this run - never an existing file, a link's target, or outside dirfd.
+ * Returns the fd and sets *part (malloc'd), or -1 with errno. */
+static int create_part(int dirfd, const char *dest_file, char **part)
+{
+    *part = NULL;
+    for (int tries = 0; tries < 8; tries++) {
+        unsigned char rnd[6];
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+            return -1;
+        if (asprintf(part, ".%s.%02x%02x%02x%02x%02x%02x.part", dest_file, rnd[0], rnd[1], rnd[2],
+                     rnd[3], rnd[4], rnd[5]) < 0) {
+            *part = NULL;
+            errno = ENOMEM;
+            return -1;
+        }
+        int fd = openat(dirfd, *part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            return fd;
+        int e = errno;
+        free(*part);
+        *part = NULL;
+        errno = e;
+        if (e != EEXIST)
+            return -1;
+    }
+    return -1;
+}
+
+int vs_stream_backup(s3_client *c, const char *root, const char *name,
+                     int dest_dirfd, const char *dest_file,
                      const vb_limits *lim, const vb_handler *h, void *ud,
                      vb_stats *st, vs_stream_result *res, char **err)
 {
     memset(res, 0, sizeof *res);
+    const char *why;
+    if (!vs_name_ok(name, &why)) {
+        char pn[300];
+        xerr_set(err, "'%s' is not a backup name: %s", vb_printable(name ? name : "", pn, sizeof pn),
+                 why);
+        return S3_ERR;
+    }
+    if (dest_dirfd >= 0 && (!dest_file || !*dest_file || strchr(dest_file, '/') ||
+                            strcmp(dest_file, ".") == 0 || strcmp(dest_file, "..") == 0)) {
+        xerr_set(err, "dest: '%s' is not a file name", dest_file ? dest_file : "");
+        return S3_ERR;
+    }
     char *key = NULL, *part = NULL;
     if (asprintf(&key, "%s%s/%s.tar.gz", root, name, name) < 0)
         return S3_ERR;
@@ -285,15 +409,12 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name, const cha
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     dl d = {.c = c, .key = key, .wfd = sv[1], .dest_fd = -1};
-    if (dest) {
-        if (asprintf(&part, "%s.part", dest) < 0)
-            part = NULL;
-        d.dest_fd = part ? open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+    if (dest_dirfd >= 0) {
+        d.dest_fd = create_part(dest_dirfd, dest_file, &part);
         if (d.dest_fd < 0) {
-            xerr_set(err, "cannot create %s: %s", part ? part : dest, strerror(errno));
+            xerr_set(err, "dest: cannot create a new file for %s: %s", dest_file, strerror(errno));
             close(sv[0]);
             close(sv[1]);
-            free(part);
             free(key);
             return S3_ERR;
         }
@@ -305,7 +426,7 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name, const cha
         close(sv[1]);
         if (d.dest_fd >= 0) {
             close(d.dest_fd);
-            unlink(part);
+            unlinkat(dest_dirfd, part, 0);
         }
         free(part);
         free(key);
@@ -323,7 +444,7 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name, const cha
         xerr_take(err, d.err);
         d.err = NULL;
         if (d.dest_failed)
-            xerr_set(err, "writing %s failed: %s", part, strerror(d.dest_errno));
+            xerr_set(err, "writing %s failed: %s", dest_file, strerror(d.dest_errno));
     } else if (prc != 0) {
         rc = S3_ERR;
         char *what = s3_display(c, key);
@@ -335,12 +456,15 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name, const cha
     if (d.dest_fd >= 0) {
         bool ok = rc == 0 && fsync(d.dest_fd) == 0;
         close(d.dest_fd);
-        if (ok && rename(part, dest) == 0) {
+        /* renameat replaces dest_file itself (a file kept by an earlier run,
+         * or a link - never what a link points to) */
+        if (ok && renameat(dest_dirfd, part, dest_dirfd, dest_file) == 0) {
             res->dest_written = true;
         } else {
-            unlink(part);
+            int e = errno;
+            unlinkat(dest_dirfd, part, 0);
             if (rc == 0) {
-                xerr_set(err, "cannot save the archive as %s: %s", dest, strerror(errno));
+                xerr_set(err, "cannot save the archive as %s: %s", dest_file, strerror(e));
                 rc = S3_ERR;
             }
         }

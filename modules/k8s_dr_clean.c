@@ -25,6 +25,7 @@
 #include "jsonx.h"
 #include "transform.h"
 #include "inventory.h"
+#include "secret_mask.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -333,13 +334,7 @@ static void take_resource(run *r, json_t *el, size_t idx)
 
 static void mask_secret(json_t *obj)
 {
-    static const char *const fields[] = { "data", "stringData", NULL };
-    for (const char *const *f = fields; *f; f++) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(json_object_get(obj, *f), k, v)
-            json_object_set_new(json_object_get(obj, *f), k, json_string("********"));
-    }
+    sm_mask_secret_data(obj);       /* lib/secret_mask.c, shared with oadp_parse */
 }
 
 /* The runtime echoes the parameters (invocation.module_args): Secret values

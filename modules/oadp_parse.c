@@ -13,16 +13,27 @@
  *
  * Reads only; `changed` is true only when `dest` (a kept copy of the archive)
  * was written, and check mode never writes it.  Secrets (secret_key, session
- * token, and keys read from credentials_file) are scrubbed from all output.
+ * token, and keys read from credentials_file) are scrubbed from all output;
+ * secret values inside the objects read (Secret data, cloud-init user data)
+ * are masked.  The S3 connection (lib/s3_module.c) refuses plain http unless
+ * allow_insecure_http is set.
  *
- * The selected objects are kept as the JSON text read from the archive and
- * written into the result as they are (write_result): no tree of tens of
- * thousands of objects is built, serialized and freed.  Text that could hold
- * a secret (it contains one, or a JSON escape that could spell one) goes
- * through the runtime's scrubber like every other value.
+ * A backup's name comes from the listed prefix (<prefix>/backups/<name>/) or
+ * backup_name, never from the bucket's velero-backup.json: it must be a
+ * Kubernetes name and match that document's metadata.name, so it can neither
+ * address another object nor become a path under dest.
+ *
+ * The selected objects are kept as compact JSON text (the collector drops
+ * the whitespace outside strings) and written into the result as they are
+ * (write_result): no tree of tens of thousands of objects is built,
+ * serialized and freed.  Text that could hold a secret (it contains one, or a
+ * JSON escape that could spell one) goes through the runtime's scrubber like
+ * every other value.  The uncompressed stream (max_uncompressed_size) and
+ * the kept objects (max_selected_size) are capped.
  */
 #include "module.h"
 #include "s3.h"
+#include "s3_module.h"
 #include "velero_backup.h"
 #include "velero_restore.h"
 #include "velero_store.h"
@@ -39,28 +50,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const mod_opt s3_opts[] = {
-    { .name = "endpoint", .type = OPT_STR },
-    { .name = "region", .type = OPT_STR, .def = "\"us-east-1\"" },
-    { .name = "bucket", .type = OPT_STR, .required = true },
-    { .name = "prefix", .type = OPT_STR, .def = "\"\"" },
-    { .name = "access_key", .type = OPT_STR, .no_log = true,
-      .aliases = (const char *[]){ "aws_access_key_id", NULL } },
-    { .name = "secret_key", .type = OPT_STR, .no_log = true,
-      .aliases = (const char *[]){ "aws_secret_access_key", NULL } },
-    { .name = "session_token", .type = OPT_STR, .no_log = true },
-    { .name = "credentials_file", .type = OPT_PATH },
-    { .name = "profile", .type = OPT_STR, .def = "\"default\"" },
-    { .name = "ca_cert", .type = OPT_PATH },
-    { .name = "validate_certs", .type = OPT_BOOL, .def = "true" },
-    { .name = "path_style", .type = OPT_BOOL },
-    { .name = "retries", .type = OPT_INT, .def = "3" },
-    { 0 }
-};
-
 static const mod_opt opts[] = {
     { .name = "src", .type = OPT_PATH },
-    { .name = "s3", .type = OPT_DICT, .suboptions = s3_opts },
+    { .name = "s3", .type = OPT_DICT, .suboptions = s3_mod_opts },
     { .name = "backup_name", .type = OPT_STR },
     { .name = "namespaces", .type = OPT_LIST, .elements = OPT_STR, .def = "[]" },
     { .name = "resources", .type = OPT_LIST, .elements = OPT_STR, .def = "[]" },
@@ -69,6 +61,8 @@ static const mod_opt opts[] = {
     { .name = "dest", .type = OPT_PATH },
     { .name = "max_entry_size", .type = OPT_INT, .def = "16777216" },
     { .name = "max_entries", .type = OPT_INT, .def = "2000000" },
+    { .name = "max_uncompressed_size", .type = OPT_INT, .def = "17179869184" },   /* 16 GiB */
+    { .name = "max_selected_size", .type = OPT_INT, .def = "1073741824" },        /* 1 GiB */
     { .name = "max_warnings", .type = OPT_INT, .def = "20" },
     { .name = "restore_results", .type = OPT_STR, .def = "\"\"" },
     { .name = "max_restore_messages", .type = OPT_INT, .def = "200" },
@@ -93,9 +87,9 @@ static struct {
     vb_collector *col;
     const char **ns, **res;
     json_t *backup_doc, *considered;
-    char *root, *err;
-    int fd;
-} G = { .fd = -1 };
+    char *root, *err, *name, *dest_path;
+    int fd, dest_dirfd;
+} G = { .fd = -1, .dest_dirfd = -1 };
 
 /* Releases everything but the module itself (mod_exit / mod_fail free that). */
 static void cleanup(void)
@@ -109,21 +103,12 @@ static void cleanup(void)
     json_decref(G.considered);
     free(G.root);
     free(G.err);
+    free(G.name);
+    free(G.dest_path);
     if (G.fd >= 0)
         close(G.fd);
-}
-
-/* Adds a value the runtime must scrub (a key read from a credentials file). */
-static void add_secret(module *m, const char *s)
-{
-    if (!s || !*s)
-        return;
-    char **nv = realloc(m->secrets, (m->nsecrets + 1) * sizeof *nv);
-    char *copy = strdup(s);
-    if (!nv || !copy)
-        abort();
-    m->secrets = nv;
-    m->secrets[m->nsecrets++] = copy;
+    if (G.dest_dirfd >= 0)
+        close(G.dest_dirfd);
 }
 
 static noreturn void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -149,49 +134,32 @@ static const char **str_list(json_t *arr, size_t *n)
 
 static s3_client *make_s3(json_t *d)
 {
-    const char *ak = mod_dict_str(d, "access_key");
-    const char *sk = mod_dict_str(d, "secret_key");
-    const char *tok = mod_dict_str(d, "session_token");
-    const char *cf = mod_dict_str(d, "credentials_file");
-    char *fak = NULL, *fsk = NULL, *ftok = NULL;
-    if (cf && (ak || sk))
-        fail("s3: give either access_key/secret_key or credentials_file, not both");
-    if (cf) {
-        if (s3_load_credentials(cf, mod_dict_str(d, "profile"), &fak, &fsk, &ftok, &G.err) != 0)
-            fail("s3: %s", G.err);
-        add_secret(&G.m, fsk);
-        add_secret(&G.m, ftok);
-        ak = fak;
-        sk = fsk;
-        tok = ftok;
-    } else if (!ak || !sk) {
-        fail("s3: access_key and secret_key (or credentials_file) are required");
-    }
-    json_t *ps = json_object_get(d, "path_style");
-    const char *ep = mod_dict_str(d, "endpoint");
-    s3_conf conf = {
-        .endpoint = ep,
-        .region = mod_dict_str(d, "region"),
-        .bucket = mod_dict_str(d, "bucket"),
-        .access_key = ak,
-        .secret_key = sk,
-        .session_token = tok,
-        .ca_cert = mod_dict_str(d, "ca_cert"),
-        .validate_certs = json_is_true(json_object_get(d, "validate_certs")),
-        /* Default: path style for a custom endpoint (MinIO, ODF/NooBaa), as
-         * OADP's s3ForcePathStyle usually is; virtual-host for AWS. */
-        .path_style = json_is_boolean(ps) ? json_is_true(ps) : (ep && *ep),
-        .retries = (int)json_integer_value(json_object_get(d, "retries")),
-    };
-    s3_client *c = s3_new(&conf, &G.err);
-    if (fsk)
-        memset(fsk, 0, strlen(fsk));
-    free(fak);
-    free(fsk);
-    free(ftok);
+    s3_client *c = s3_mod_client(&G.m, d, &G.err);
     if (!c)
-        fail("%s", G.err);
+        fail("%s", G.err ? G.err : "s3: out of memory");
     return c;
+}
+
+/* Opens a local file to read without hanging or following a link: a FIFO,
+ * device or socket (open would block, read would never end) and a symbolic
+ * link are refused before anything is read.  what names the option. */
+static int open_regular(const char *path, const char *what)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            fail("%s %s is a symbolic link: give the file itself", what, path);
+        fail("cannot open %s %s: %s", what, path, strerror(errno));
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        fail("%s %s is not a regular file", what, path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
 }
 
 /* ------------------------------------------------------------ result */
@@ -336,11 +304,12 @@ static noreturn void fail_not_found(const char *name)
 {
     char *where = s3_display(G.s3, G.root);
     s3_listing l;
-    char *lerr = NULL, have[1024] = "";
+    char *lerr = NULL, have[1024] = "", pp[300];
     size_t off = 0, rl = strlen(G.root);
     if (s3_list(G.s3, G.root, "/", 10000, &l, &lerr) == 0) {
         for (size_t i = 0; i < l.nprefixes && i < 10; i++) {
             const char *p = l.prefixes[i] + (strncmp(l.prefixes[i], G.root, rl) == 0 ? rl : 0);
+            p = vb_printable(p, pp, sizeof pp);      /* names from the bucket: shown safely */
             int n = snprintf(have + off, sizeof have - off, "%s%.*s", i ? ", " : "",
                              (int)(strlen(p) > 0 ? strlen(p) - 1 : 0), p);
             if (n < 0 || (size_t)n >= sizeof have - off)
@@ -387,7 +356,9 @@ static json_t *local_summary(const char *src, const char *name_opt, time_t now)
     json_t *summary = NULL;
     if (asprintf(&meta, "%s/velero-backup.json", dir) >= 0 && access(meta, R_OK) == 0) {
         json_error_t je;
-        json_t *doc = json_load_file(meta, 0, &je);
+        int mfd = open_regular(meta, "src's velero-backup.json");
+        json_t *doc = json_loadfd(mfd, 0, &je);
+        close(mfd);
         if (!doc || !json_is_object(doc)) {
             json_decref(doc);
             fail("%s is not a valid Backup JSON document (line %d: %s)", meta, je.line, je.text);
@@ -407,15 +378,62 @@ static json_t *local_summary(const char *src, const char *name_opt, time_t now)
     return summary;
 }
 
-/* A Velero object name option: NULL when empty; fails unless a plain name. */
+/* A Velero object name option: NULL when empty; fails unless a Kubernetes
+ * object name (it becomes part of S3 keys and of the file under dest). */
 static const char *opt_name(module *m, const char *opt, const char *what)
 {
     const char *v = mod_str(m, opt);
+    const char *why;
     if (v && !*v)
         return NULL;
-    if (v && (strchr(v, '/') || strcmp(v, "..") == 0 || strcmp(v, ".") == 0))
-        fail("%s '%s' is not a %s name (no '/' allowed)", opt, v, what);
+    if (v && !vs_name_ok(v, &why)) {
+        char pv[300];
+        fail("%s '%s' is not a %s name: %s", opt, vb_printable(v, pv, sizeof pv), what, why);
+    }
     return v;
+}
+
+/* dest: an existing directory (the archive goes in as <name>.tar.gz) or a
+ * file path.  Sets G.dest_path; outside check mode also opens the directory
+ * (G.dest_dirfd) and returns the file name to create in it. */
+static const char *open_dest(const char *dest, const char *name, bool check_mode)
+{
+    struct stat sb;
+    char *dir = NULL;
+    const char *file;
+    static char fbuf[300];
+    if (stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        snprintf(fbuf, sizeof fbuf, "%s.tar.gz", name);      /* name: <= 253, validated */
+        if (asprintf(&G.dest_path, "%s%s%s", dest, dest[strlen(dest) - 1] == '/' ? "" : "/",
+                     fbuf) < 0)
+            fail("out of memory");
+        dir = strdup(dest);
+    } else {
+        size_t dl = strlen(dest);
+        if (dl == 0 || dest[dl - 1] == '/')
+            fail("dest %s is not an existing directory", dest);
+        const char *slash = strrchr(dest, '/');
+        if (strlen(slash ? slash + 1 : dest) >= sizeof fbuf)
+            fail("dest %s: file name too long", dest);
+        snprintf(fbuf, sizeof fbuf, "%s", slash ? slash + 1 : dest);
+        if (strcmp(fbuf, ".") == 0 || strcmp(fbuf, "..") == 0)
+            fail("dest %s is not a file name", dest);
+        dir = slash ? strndup(dest, (size_t)(slash - dest) + (slash == dest)) : strdup(".");
+        G.dest_path = strdup(dest);
+    }
+    file = fbuf;
+    if (!dir || !G.dest_path)
+        fail("out of memory");
+    if (!check_mode) {
+        G.dest_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (G.dest_dirfd < 0) {
+            int e = errno;
+            free(dir);
+            fail("dest: cannot open the directory %s: %s", dest, strerror(e));
+        }
+    }
+    free(dir);
+    return file;
 }
 
 /* restore_results: the Restore's warnings and errors from its results file
@@ -482,16 +500,19 @@ int main(int argc, char **argv)
     G.sel = vb_selector_parse(mod_str(m, "label_selector"), &G.err);
     if (!G.sel)
         fail("%s", G.err);
+    long long mes = mod_int(m, "max_entry_size"), mne = mod_int(m, "max_entries");
+    long long mus = mod_int(m, "max_uncompressed_size"), mss = mod_int(m, "max_selected_size");
+    if (mes <= 0 || mne <= 0 || mus <= 0 || mss <= 0)
+        fail("max_entry_size, max_entries, max_uncompressed_size and max_selected_size must be "
+             "positive");
+    vb_limits lim = { .max_entry_bytes = (size_t)mes, .max_entries = (size_t)mne,
+                      .max_total_bytes = (uint64_t)mus };
     vb_filter f = { .namespaces = G.ns, .nnamespaces = nns, .resources = G.res,
-                    .nresources = nres, .selector = G.sel };
+                    .nresources = nres, .selector = G.sel, .max_kept_bytes = (size_t)mss };
     long long maxw = mod_int(m, "max_warnings");
     G.col = vb_collector_new(&f, maxw < 0 ? 0 : (size_t)maxw, &G.err);
     if (!G.col)
         fail("%s", G.err ? G.err : "out of memory");
-    long long mes = mod_int(m, "max_entry_size"), mne = mod_int(m, "max_entries");
-    if (mes <= 0 || mne <= 0)
-        fail("max_entry_size and max_entries must be positive");
-    vb_limits lim = { .max_entry_bytes = (size_t)mes, .max_entries = (size_t)mne };
     const char *backup_name = opt_name(m, "backup_name", "backup");
     const char *restore_name = opt_name(m, "restore_results", "Restore");
     if (restore_name)
@@ -506,12 +527,10 @@ int main(int argc, char **argv)
     if (src) {
         if (dest)
             mod_warn(m, "dest is only used with s3 (a local src is read in place)");
-        G.fd = open(src, O_RDONLY | O_CLOEXEC);
+        G.fd = open_regular(src, "src");
         struct stat sb;
-        if (G.fd < 0)
-            fail("cannot open src %s: %s", src, strerror(errno));
-        if (fstat(G.fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-            fail("src %s is not a regular file", src);
+        if (fstat(G.fd, &sb) != 0)
+            fail("src %s: %s", src, strerror(errno));
         summary = local_summary(src, backup_name, now);
         if (!json_is_null(json_object_get(summary, "phase")))
             check_phase(summary, accept_partial, src);
@@ -527,36 +546,25 @@ int main(int argc, char **argv)
             rc = vs_get_backup(G.s3, G.root, backup_name, &G.backup_doc, &G.err);
             if (rc == S3_NOTFOUND)
                 fail_not_found(backup_name);
+            G.name = strdup(backup_name);
         } else {
-            rc = vs_find_latest(G.s3, G.root, accept_partial, now, &G.backup_doc,
+            /* the name is the listed prefix's (validated; velero-backup.json
+             * must agree), never metadata.name read from the bucket */
+            rc = vs_find_latest(G.s3, G.root, accept_partial, now, &G.backup_doc, &G.name,
                                 &G.considered, &G.err);
         }
+        if (rc != 0 || !G.name)
+            fail("%s", G.err ? G.err : "out of memory");
+        const char *name = G.name;
+        summary = vs_backup_summary(G.backup_doc, name, now);
+        json_object_set_new(summary, "name", json_string(name));
+        check_phase(summary, accept_partial, "velero-backup.json");
+        const char *dest_file = dest ? open_dest(dest, name, m->check_mode) : NULL;
+        vs_stream_result sr;
+        rc = vs_stream_backup(G.s3, G.root, name, G.dest_dirfd, dest_file, &lim,
+                              &vb_collector_handler, G.col, &st, &sr, &G.err);
         if (rc != 0)
             fail("%s", G.err);
-        summary = vs_backup_summary(G.backup_doc, backup_name, now);
-        const char *name = json_string_value(json_object_get(summary, "name"));
-        if (backup_name && strcmp(name, backup_name) != 0)
-            mod_warn(m, "velero-backup.json of '%s' names the backup '%s'", backup_name, name);
-        if (backup_name) {
-            json_object_set_new(summary, "name", json_string(backup_name));
-            name = backup_name;
-        }
-        check_phase(summary, accept_partial, "velero-backup.json");
-        const char *keep = m->check_mode ? NULL : dest;
-        char *dest_path = NULL;
-        struct stat sb;
-        if (keep && stat(keep, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            if (asprintf(&dest_path, "%s/%s.tar.gz", keep, name) < 0)
-                dest_path = NULL;
-            keep = dest_path;
-        }
-        vs_stream_result sr;
-        rc = vs_stream_backup(G.s3, G.root, name, keep, &lim, &vb_collector_handler, G.col,
-                              &st, &sr, &G.err);
-        if (rc != 0) {
-            free(dest_path);
-            fail("%s", G.err);
-        }
         char *key = NULL;
         if (asprintf(&key, "%s%s/%s.tar.gz", G.root, name, name) >= 0) {
             char *disp = s3_display(G.s3, key);
@@ -567,9 +575,8 @@ int main(int argc, char **argv)
         json_object_set_new(summary, "size_bytes", json_integer(sr.downloaded));
         if (dest) {
             changed = true;       /* written, or would be in check mode */
-            json_object_set_new(summary, "dest", json_string(dest_path ? dest_path : dest));
+            json_object_set_new(summary, "dest", json_string(G.dest_path));
         }
-        free(dest_path);
         if (G.considered)
             json_object_set(summary, "considered", G.considered);
     }

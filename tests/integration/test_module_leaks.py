@@ -134,7 +134,9 @@ def test_oadp_parse_local_and_s3(tmp_path, lab):
     r = run_module(tmp_path, "oadp_parse", {"s3": {"endpoint": lab["S3_ENDPOINT"], "region": lab["S3_REGION"],
                                                    "bucket": lab["S3_BUCKET"], "prefix": "leak-none",
                                                    "credentials_file": lab["S3_CREDENTIALS_FILE"],
-                                                   "path_style": True}},
+                                                   "path_style": True,
+                                                   # a lab MinIO without TLS: opted in explicitly
+                                                   "allow_insecure_http": lab["S3_ENDPOINT"].startswith("http://")}},
                    expect_failed=True)
     assert "backup" in r["msg"].lower(), r["msg"]
 
@@ -147,7 +149,8 @@ def test_oadp_parse_restore_results(tmp_path, lab, s3_client):
     s3_client.put_object(Bucket=lab["S3_BUCKET"], Key=f"{prefix}/restores/r1/restore-r1-results.gz",
                          Body=data.read_bytes())
     s3 = {"endpoint": lab["S3_ENDPOINT"], "region": lab["S3_REGION"], "bucket": lab["S3_BUCKET"],
-          "prefix": prefix, "credentials_file": lab["S3_CREDENTIALS_FILE"], "path_style": True}
+          "prefix": prefix, "credentials_file": lab["S3_CREDENTIALS_FILE"], "path_style": True,
+          "allow_insecure_http": lab["S3_ENDPOINT"].startswith("http://")}     # a lab MinIO without TLS
     r = run_module(tmp_path, "oadp_parse", {"s3": s3, "restore_results": "r1"})
     assert r["restore_error_count"] == 1 and "exceeded quota" in r["restore_error_messages"][0], r
     r = run_module(tmp_path, "oadp_parse", {"s3": s3, "restore_results": "r2"}, expect_failed=True)

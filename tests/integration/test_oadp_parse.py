@@ -94,8 +94,36 @@ class Store:
         a = {"endpoint": self.lab["S3_ENDPOINT"], "region": self.lab.get("S3_REGION", "us-east-1"),
              "bucket": self.bucket, "prefix": self.prefix,
              "credentials_file": self.lab["S3_CREDENTIALS_FILE"]}
+        if self.lab["S3_ENDPOINT"].startswith("http://"):
+            a["allow_insecure_http"] = True       # a lab MinIO without TLS: opted in, visibly
         a.update(over)
         return a
+
+    def put_json(self, key, doc):
+        self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}", Body=json.dumps(doc).encode())
+
+    def get_json(self, key):
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}")["Body"].read())
+
+    def add_entries(self, name, tar, texts):
+        """Adds entries {path in the archive: JSON text} to a generated backup's
+        tarball and uploads it again."""
+        import gzip
+        import io
+        import tarfile
+        tar = Path(tar)
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(tar.read_bytes()))) as src:
+            members = [(m, src.extractfile(m).read() if m.isfile() else None) for m in src.getmembers()]
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as dst:
+            for m, data in members:
+                dst.addfile(m, io.BytesIO(data) if data is not None else None)
+            for path, text in texts.items():
+                ti = tarfile.TarInfo(path)
+                ti.size = len(text.encode())
+                dst.addfile(ti, io.BytesIO(text.encode()))
+        tar.write_bytes(gzip.compress(buf.getvalue()))
+        self.s3.upload_file(str(tar), self.bucket, f"{self.prefix}/backups/{name}/{tar.name}")
 
     def cleanup(self):
         pag = self.s3.get_paginator("list_objects_v2")
@@ -330,7 +358,168 @@ def test_wrong_credentials_file(lab, collection, store, tmp_path):
            "has no [dr] profile")
 
 
+def test_access_key_from_credentials_file_scrubbed(lab, collection, store, creds):
+    """Every value of the credentials file is as secret as a no_log parameter:
+    an object holding the access key id comes out with it scrubbed."""
+    tar = store.add("akid")
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+           "metadata": {"name": "has-akid", "namespace": "vm-prod", "annotations": {"note": f"id={creds[0]}"}},
+           "spec": {}}
+    store.add_entries("akid", tar, {"resources/persistentvolumeclaims/namespaces/vm-prod/has-akid.json":
+                                    json.dumps(pvc)})
+    res, text = run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "akid"}, raw=True)
+    ok(res)
+    assert creds[0] not in text and creds[1] not in text
+    [note] = [p["metadata"]["annotations"]["note"] for p in res["pvc_info_list"]
+              if p["metadata"]["name"] == "has-akid"]
+    assert note == "id=********"
+
+
+# ------------------------------------------------------------------ transport
+
+def test_plain_http_needs_opt_in(lab, collection, store):
+    """No credential goes to a plain http:// endpoint unless allow_insecure_http
+    says so; allowed (or with validate_certs: false) the task warns."""
+    store.add("tr")
+    http_ep = lab["S3_ENDPOINT"] if lab["S3_ENDPOINT"].startswith("http://") else "http://127.0.0.1:9"
+    args = store.s3_args(endpoint=http_ep)
+    args.pop("allow_insecure_http", None)
+    for extra in ({"backup_name": "tr"}, {}, {"restore_results": "r1"}):
+        failed(run_module(lab, collection, {"s3": args, **extra}), f"endpoint '{http_ep}' is plain http",
+               "allow_insecure_http: true")
+    if lab["S3_ENDPOINT"].startswith("http://"):
+        res = ok(run_module(lab, collection, {"s3": dict(args, allow_insecure_http=True), "backup_name": "tr"}))
+        assert any("allow_insecure_http is set" in w and "unencrypted" in w for w in res["warnings"]), res["warnings"]
+    else:
+        res = ok(run_module(lab, collection, {"s3": store.s3_args(validate_certs=False), "backup_name": "tr"}))
+        assert any("validate_certs is false" in w for w in res["warnings"]), res["warnings"]
+
+
+# ------------------------------------------------------------------ names from the bucket
+
+def test_backup_name_comes_from_the_prefix(lab, collection, store, tmp_path):
+    """velero-backup.json is data from the bucket: a metadata.name of
+    "../pwned/evil" neither selects another tarball (libcurl would collapse the
+    dot segments of <prefix>/backups/../pwned/evil/../pwned/evil.tar.gz into
+    <prefix>/pwned/pwned/evil.tar.gz) nor becomes a path outside dest.  The
+    listed prefix is the authority; a mismatch fails naming both."""
+    store.add("good", start=NOW - timedelta(hours=3))
+    store.add("evilb", start=NOW - timedelta(minutes=20))
+    doc = store.get_json("backups/evilb/velero-backup.json")
+    doc["metadata"]["name"] = "../pwned/evil"
+    store.put_json("backups/evilb/velero-backup.json", doc)
+    # what the forged name would have fetched instead of evilb/evilb.tar.gz
+    forged = store.add("forged", namespaces=("attacker",), vms_per_ns=1)
+    store.s3.upload_file(forged, store.bucket, f"{store.prefix}/pwned/pwned/evil.tar.gz")
+    dest, outside = tmp_path / "dest", tmp_path / "pwned"
+    dest.mkdir()
+    outside.mkdir()
+    for extra in ({}, {"backup_name": "evilb"}):
+        msg = failed(run_module(lab, collection, {"s3": store.s3_args(), "dest": str(dest), **extra}),
+                     "names the backup '../pwned/evil' (metadata.name)", "stored as backup 'evilb'")
+        assert f"{store.prefix}/backups/evilb/velero-backup.json" in msg, msg
+        assert list(dest.iterdir()) == [] and list(outside.iterdir()) == [], (extra, msg)
+    # the same document with its own name again: read, kept under dest by the prefix's name
+    doc["metadata"]["name"] = "evilb"
+    store.put_json("backups/evilb/velero-backup.json", doc)
+    res = ok(run_module(lab, collection, {"s3": store.s3_args(), "dest": str(dest)}))
+    assert res["backup"]["name"] == "evilb" and res["backup"]["dest"] == str(dest / "evilb.tar.gz")
+    assert [p.name for p in dest.iterdir()] == ["evilb.tar.gz"] and list(outside.iterdir()) == []
+    assert "attacker" not in {v["metadata"]["namespace"] for v in res["vm_info_list"]}
+
+
+def test_invalid_prefix_names_listed_not_read(lab, collection, store):
+    """A listed prefix that is not a Kubernetes name is reported among the
+    backups considered and never read; the latest valid one is used."""
+    store.add("ok-1", start=NOW - timedelta(hours=2))
+    newer = {"metadata": {"name": "Bad Name"}, "status": {"phase": "Completed",
+             "completionTimestamp": (NOW - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}}
+    store.put_json("backups/Bad Name/velero-backup.json", newer)
+    store.put_json("backups/x..y/velero-backup.json", dict(newer, metadata={"name": "x..y"}))
+    res = ok(run_module(lab, collection, {"s3": store.s3_args()}))
+    assert res["backup"]["name"] == "ok-1"
+    phases = {c["name"]: c["phase"] for c in res["backup"]["considered"]}
+    assert phases["Bad Name"].startswith("(not a valid backup name") and phases["x..y"].startswith(
+        "(not a valid backup name"), phases
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "Bad Name"}),
+           "backup_name 'Bad Name' is not a backup name")
+
+
+# ------------------------------------------------------------------ secrets inside the backup
+
+def test_secret_values_in_backup_are_masked(lab, collection, store):
+    """Secret data / stringData and VM cloud-init user and network data read
+    from the backup are masked in the result (as k8s_dr_clean masks them)."""
+    tar = store.add("sec", vms_per_ns=1)
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": "db", "namespace": "vm-prod", "annotations": {
+                  "kubectl.kubernetes.io/last-applied-configuration": '{"stringData":{"pw":"Sekr1tApplied"}}'}},
+              "data": {"pw": "U2VrcjF0RGF0YQ=="}, "stringData": {"token": "Sekr1tString"}}
+    vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+          "metadata": {"name": "vm-ci", "namespace": "vm-prod"},
+          "spec": {"runStrategy": "Always", "template": {"spec": {"volumes": [
+              {"name": "root", "containerDisk": {"image": "quay.io/containerdisks/fedora:40"}},
+              {"name": "ci", "cloudInitNoCloud": {"userData": "#cloud-config\npassword: Sekr1tUser\n",
+                                                  "networkDataBase64": "U2VrcjF0TmV0"}}]}}}}
+    store.add_entries("sec", tar, {
+        "resources/secrets/namespaces/vm-prod/db.json": json.dumps(secret),
+        "resources/virtualmachines.kubevirt.io/namespaces/vm-prod/vm-ci.json": json.dumps(vm)})
+    res, text = run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "sec",
+                                             "resources": ["secrets", "vm"], "namespaces": ["vm-prod"]},
+                           raw=True)
+    ok(res)
+    assert "Sekr1t" not in text and "U2VrcjF0" not in text
+    [db] = [x for x in res["other_lists"]["secrets"] if x["metadata"]["name"] == "db"]
+    assert db["data"] == {"pw": "********"} and db["stringData"] == {"token": "********"}
+    assert db["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] == "********"
+    [v] = [x for x in res["vm_info_list"] if x["metadata"]["name"] == "vm-ci"]
+    vols = {x["name"]: x for x in v["spec"]["template"]["spec"]["volumes"]}
+    assert vols["ci"]["cloudInitNoCloud"] == {"userData": "********", "networkDataBase64": "********"}
+    assert vols["root"]["containerDisk"]["image"] == "quay.io/containerdisks/fedora:40"
+
+
 # ------------------------------------------------------------------ damaged / hostile
+
+def _padded_archive(path, entries, pad):
+    """A small .tar.gz of whitespace-padded (valid) JSON PVCs."""
+    import gzip
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        def add(name, data):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+        add("metadata/version", b"1.1.0")
+        for i in range(entries):
+            text = json.dumps({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                               "metadata": {"name": f"pad-{i}", "namespace": "vm-prod"}, "spec": {}})
+            add(f"resources/persistentvolumeclaims/namespaces/vm-prod/pad-{i}.json",
+                (text[:1] + " " * pad + text[1:]).encode())
+    Path(path).write_bytes(gzip.compress(buf.getvalue(), 9))
+
+
+def test_padded_archive_is_bounded(lab, collection, store, tmp_path):
+    """A ~50 KB archive expanding to 48 MB of whitespace-padded JSON: the result
+    holds the objects compactly (it used to print the padding), and
+    max_uncompressed_size stops the read with a clear error."""
+    store.add("padded")
+    tar = tmp_path / "padded.tar.gz"
+    _padded_archive(tar, 4, 12 * 1024 * 1024)
+    assert tar.stat().st_size < 100 * 1024
+    store.s3.upload_file(str(tar), store.bucket, f"{store.prefix}/backups/padded/padded.tar.gz")
+    res, text = run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "padded"}, raw=True)
+    ok(res)
+    assert res["counts"]["pvc"] == 4 and res["backup"]["uncompressed_bytes"] > 48 * 1024 * 1024
+    assert len(text) < 256 * 1024, len(text)
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "padded",
+                                        "max_uncompressed_size": 20 * 1024 * 1024}),
+           "expands to more than 20971520 bytes when uncompressed", "max_uncompressed_size")
+    failed(run_module(lab, collection, {"s3": store.s3_args(), "backup_name": "padded",
+                                        "max_selected_size": 300}),
+           "the selected objects take more than 300 bytes (max_selected_size")
+
 
 @pytest.mark.parametrize("how,needle", [
     ("truncate", "truncated"),
@@ -417,6 +606,27 @@ def test_local_src(lab, collection, store):
     assert res["counts"]["vm"] == 2 and res["counts"]["pv"] == 2
     failed(run_module(lab, collection, {"src": tar + ".missing"}), "cannot open src")
     failed(run_module(lab, collection, {"src": tar, "s3": store.s3_args()}), "mutually exclusive")
+
+
+def test_src_fifo_and_link_refused_without_hanging(lab, collection, store, tmp_path):
+    """A FIFO given as src (or lying beside it as velero-backup.json) used to
+    block the module forever in open(); it and a symbolic link are refused
+    before anything is read."""
+    fifo = tmp_path / "b.tar.gz"
+    os.mkfifo(fifo)
+    res = _modrun.run_task(lab, collection, "oadp_parse", {"src": str(fifo)}, timeout=60)
+    failed(res, f"src {fifo} is not a regular file")
+    link = tmp_path / "link.tar.gz"
+    link.symlink_to(store.add("real"))
+    failed(_modrun.run_task(lab, collection, "oadp_parse", {"src": str(link)}, timeout=60),
+           f"src {link} is a symbolic link")
+    d = tmp_path / "side"
+    d.mkdir()
+    real = Path(store.add("side"))
+    (d / "side.tar.gz").write_bytes(real.read_bytes())
+    os.mkfifo(d / "velero-backup.json")
+    failed(_modrun.run_task(lab, collection, "oadp_parse", {"src": str(d / "side.tar.gz")}, timeout=60),
+           "velero-backup.json", "is not a regular file")
 
 
 # ------------------------------------------------------------------ restore results

@@ -414,6 +414,16 @@ cluster_stop() {
 }
 
 # ================================================================ inventory + env file
+# The lab's MinIO without TLS (LAB_S3_TLS unset): oadp_parse refuses plain http
+# unless told otherwise, so this lab opts in, explicitly and visibly here.
+lab_s3_insecure_var() {
+    minio_vars
+    if [[ "$S3_ENDPOINT" == http://* ]]; then
+        printf '    # lab MinIO is plain http (%s): S3 credentials travel unencrypted - lab only\n' "$S3_ENDPOINT"
+        printf '    oadp_s3_allow_insecure_http: true\n'
+    fi
+}
+
 write_inventory() {
     net_vars; ssh_keys
     LAB_INVENTORY="$STATE/inventory.yml"
@@ -434,6 +444,7 @@ all:
     lab_ssh_config: $LAB_SSH_CONFIG
     nfs_primary_address: $NFS_PRIMARY_ADDR
     nfs_dr_address: $NFS_DR_ADDR
+$(lab_s3_insecure_var)
   children:
     primary_nfs_server:
       hosts:

@@ -3,8 +3,12 @@
  * backups of both format versions (each object once, preferred version wins,
  * namespace / resource / selector filters, bound PVs), and hostile or damaged
  * archives built here with libarchive's writer (links, devices, traversal,
- * non-JSON, oversize, entry-count limit, truncated / CRC-damaged gzip). */
+ * non-JSON, oversize, entry-count limit, truncated / CRC-damaged gzip,
+ * whitespace padding, the total-uncompressed and kept-bytes limits), secret
+ * values masked in what is kept, and the backup-name check
+ * (lib/velero_store.c vs_name_ok). */
 #include "velero_backup.h"
+#include "velero_store.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -437,6 +441,195 @@ static void test_entry_count_limit(void **state)
     free(b.buf);
 }
 
+/* ------------------------------------------ amplification, kept bytes */
+
+/* A PVC padded with n bytes of whitespace (valid JSON) between its members. */
+static char *padded_pvc(const char *name, size_t n)
+{
+    size_t len = strlen(PVC) + n + 64;
+    char *t = malloc(len);
+    assert_non_null(t);
+    int h = snprintf(t, len, "{\"apiVersion\":\"v1\",");
+    memset(t + h, ' ', n);
+    t[h + n] = '\0';
+    for (size_t i = h; i < h + n; i += 4096)
+        t[i] = '\n';
+    snprintf(t + h + n, len - h - n, "\"kind\":\"PersistentVolumeClaim\",\"metadata\":{\"name\":"
+             "\"%s\",\"namespace\":\"vm-prod\",\"annotations\":{\"keep\":\"  spaces \\\" \\\\ "
+             "inside\\n\"}},\"spec\":{}}", name);
+    return t;
+}
+
+/* The selected objects are kept and returned compact: whitespace padding in
+ * the archive (a 3 MB entry that gzips to a few KB) is not kept nor printed;
+ * whitespace inside strings is. */
+static void test_padding_not_kept(void **state)
+{
+    (void)state;
+    tgz t;
+    tgz_open(&t, 1 << 20);
+    char *big = padded_pvc("padded", 3u << 20);
+    tgz_json(&t, "resources/persistentvolumeclaims/namespaces/vm-prod/padded.json", big);
+    free(big);
+    blob b = tgz_close(&t);
+    assert_true(b.len < 64 * 1024);
+    vb_filter none = {0};
+    char *err = NULL;
+    vb_collector *c = vb_collector_new(&none, 10, &err);
+    vb_stats st;
+    assert_int_equal(vb_read_mem(b.buf, b.len, NULL, &vb_collector_handler, c, &st, &err), 0);
+    vb_raw_result rr;
+    json_t *r = vb_collector_result_raw(c, &st, &rr);
+    assert_non_null(r);
+    assert_int_equal(rr.known[1].n, 1);
+    const vb_raw *o = &rr.known[1].v[0];
+    if (o->len > 400)
+        fail_msg("kept %zu bytes for a ~200-byte object: %.100s", o->len, o->data);
+    json_t *obj = json_loadb(o->data, o->len, 0, NULL);
+    assert_non_null(obj);
+    char *compact = json_dumps(obj, JSON_COMPACT);
+    assert_int_equal(strlen(compact), o->len);             /* exactly the compact form */
+    assert_memory_equal(compact, o->data, o->len);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(obj,
+                        "metadata"), "annotations"), "keep")), "  spaces \" \\ inside\n");
+    free(compact);
+    json_decref(obj);
+    json_decref(r);
+    vb_raw_result_free(&rr);
+    vb_collector_free(c);
+    free(b.buf);
+}
+
+/* max_total_bytes bounds the uncompressed stream; max_kept_bytes what the
+ * collector keeps: past either the read stops with an error naming it. */
+static void test_total_and_kept_limits(void **state)
+{
+    (void)state;
+    tgz t;
+    tgz_open(&t, 1 << 20);
+    for (int i = 0; i < 4; i++) {
+        char name[96], path[160];
+        snprintf(name, sizeof name, "p%d", i);
+        snprintf(path, sizeof path, "resources/persistentvolumeclaims/namespaces/vm-prod/%s.json", name);
+        char *big = padded_pvc(name, 1u << 20);
+        tgz_json(&t, path, big);
+        free(big);
+    }
+    blob b = tgz_close(&t);
+    vb_limits lim = {.max_total_bytes = 2u << 20};
+    expect_error(&b, &lim, "expands to more than 2097152 bytes when uncompressed");
+    lim.max_total_bytes = 8u << 20;
+    char *err = NULL;
+    json_t *r = collect(&b, NULL, &lim, &err);
+    assert_non_null(r);
+    assert_int_equal(list_len(r, "pvc_info_list"), 4);
+    json_decref(r);
+
+    /* kept: 4 compact objects of ~200 bytes; 500 bytes hold two of them */
+    vb_filter f = {.max_kept_bytes = 500};
+    r = collect(&b, &f, NULL, &err);
+    assert_null(r);
+    assert_non_null(err);
+    if (!strstr(err, "the selected objects take more than 500 bytes (max_selected_size"))
+        fail_msg("unexpected: %s", err);
+    free(err);
+    err = NULL;
+    f.max_kept_bytes = 4096;
+    r = collect(&b, &f, NULL, &err);
+    assert_non_null(r);
+    json_decref(r);
+    free(b.buf);
+}
+
+/* ------------------------------------------------------------- secrets */
+
+static const char SECRET_OBJ[] =
+    "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s1\",\"namespace\":"
+    "\"vm-prod\",\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":"
+    "\"{\\\"data\\\":{\\\"password\\\":\\\"SECRETLASTAPPLIED\\\"}}\"}},"
+    "\"type\":\"Opaque\",\"data\":{\"password\":\"U0VDUkVUREFUQQ==\"},"
+    "\"stringData\":{\"token\":\"SECRETSTRINGDATA\"}}";
+/* cloud-init in NoCloud and ConfigDrive volumes, the key once spelled with
+ * a JSON escape; a containerDisk volume stays as it is */
+static const char VM_OBJ[] =
+    "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":"
+    "\"vm1\",\"namespace\":\"vm-prod\"},\"spec\":{\"template\":{\"spec\":{\"volumes\":["
+    "{\"name\":\"root\",\"containerDisk\":{\"image\":\"quay.io/x/fedora\"}},"
+    "{\"name\":\"ci\",\"\\u0063loudInitNoCloud\":{\"userData\":\"#cloud-config\\npassword: "
+    "SECRETUSERDATA\\n\",\"networkData\":\"SECRETNETDATA\"}},"
+    "{\"name\":\"cd\",\"cloudInitConfigDrive\":{\"userDataBase64\":\"U0VDUkVUQjY0\","
+    "\"networkDataBase64\":\"U0VDUkVUTkVUQjY0\",\"secretRef\":{\"name\":\"ci-secret\"}}}]}}}}";
+
+/* Secret data / stringData and cloud-init data read from a backup never come
+ * out in clear (k8s_dr_clean masks with the same lib/secret_mask.c). */
+static void test_secret_values_masked(void **state)
+{
+    (void)state;
+    tgz t;
+    tgz_open(&t, 1 << 20);
+    tgz_json(&t, "resources/secrets/namespaces/vm-prod/s1.json", SECRET_OBJ);
+    tgz_json(&t, "resources/virtualmachines.kubevirt.io/namespaces/vm-prod/vm1.json", VM_OBJ);
+    tgz_json(&t, "resources/persistentvolumeclaims/namespaces/vm-prod/disk.json", PVC);
+    blob b = tgz_close(&t);
+    const char *res[] = {"secrets", "vm", "pvc"};
+    vb_filter f = {.resources = res, .nresources = 3};
+    char *err = NULL;
+    json_t *r = collect(&b, &f, NULL, &err);
+    assert_non_null(r);
+    char *text = json_dumps(r, JSON_COMPACT);
+    if (strstr(text, "SECRET") || strstr(text, "U0VDUkVU"))
+        fail_msg("a secret value came out: %s", text);
+    json_t *sec = json_array_get(json_object_get(json_object_get(r, "other_lists"), "secrets"), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(sec, "data"), "password")),
+                        "********");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(sec, "stringData"),
+                                                          "token")), "********");
+    assert_string_equal(json_string_value(json_object_get(sec, "type")), "Opaque");
+    json_t *vols = json_object_get(json_object_get(json_object_get(json_object_get(
+        json_array_get(json_object_get(r, "vm_info_list"), 0), "spec"), "template"), "spec"), "volumes");
+    json_t *nc = json_object_get(json_array_get(vols, 1), "cloudInitNoCloud");
+    assert_string_equal(json_string_value(json_object_get(nc, "userData")), "********");
+    json_t *cd = json_object_get(json_array_get(vols, 2), "cloudInitConfigDrive");
+    assert_string_equal(json_string_value(json_object_get(cd, "networkDataBase64")), "********");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(cd, "secretRef"), "name")),
+                        "ci-secret");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(vols, 0),
+                        "containerDisk"), "image")), "quay.io/x/fedora");
+    /* objects without secrets are kept as they were */
+    json_t *pvc = json_array_get(json_object_get(r, "pvc_info_list"), 0);
+    json_t *want = json_loads(PVC, 0, NULL);
+    assert_true(json_equal(pvc, want));
+    json_decref(want);
+    free(text);
+    json_decref(r);
+    free(b.buf);
+}
+
+/* --------------------------------------------------------- backup names */
+
+static void test_backup_names(void **state)
+{
+    (void)state;
+    const char *good[] = {"b", "daily-20240501", "ocpv-dr.hourly.1", "0a", NULL};
+    const char *bad[] = {"", ".", "..", "../pwned/evil", "a/b", "A", "a b", "-a", "a-", "a..b",
+                         "a.-b", "a\nb", "a\x7f", "\xc3\xa4", ".a", NULL};
+    for (size_t i = 0; good[i]; i++)
+        if (!vs_name_ok(good[i], NULL))
+            fail_msg("'%s' refused", good[i]);
+    for (size_t i = 0; bad[i]; i++) {
+        const char *why = NULL;
+        if (vs_name_ok(bad[i], &why))
+            fail_msg("'%s' accepted", bad[i]);
+        assert_non_null(why);
+    }
+    char long_name[300];
+    memset(long_name, 'a', 254);
+    long_name[254] = '\0';
+    assert_false(vs_name_ok(long_name, NULL));
+    long_name[253] = '\0';
+    assert_true(vs_name_ok(long_name, NULL));
+}
+
 static void test_damaged_gzip(void **state)
 {
     (void)state;
@@ -607,6 +800,10 @@ int main(void)
         cmocka_unit_test(test_resources_and_selector),
         cmocka_unit_test(test_hostile_entries_skipped),
         cmocka_unit_test(test_entry_count_limit),
+        cmocka_unit_test(test_padding_not_kept),
+        cmocka_unit_test(test_total_and_kept_limits),
+        cmocka_unit_test(test_secret_values_masked),
+        cmocka_unit_test(test_backup_names),
         cmocka_unit_test(test_damaged_gzip),
         cmocka_unit_test(test_plain_tar_rejected),
         cmocka_unit_test(test_damaged_tar_in_good_gzip),
