@@ -200,6 +200,99 @@ static void test_config_secret_file_and_scrub(void **s)
     unlink(path);
 }
 
+/* Every string of a parsed log line, member names included, concatenated
+ * with '|' (to look for a secret in what a reader of the log gets back). */
+static void strings_of(json_t *v, char **acc)
+{
+    const char *k;
+    json_t *m;
+    size_t i;
+    char *n = NULL;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        if (asprintf(&n, "%s|%s", *acc, json_string_value(v)) >= 0) {
+            free(*acc);
+            *acc = n;
+        }
+        break;
+    case JSON_OBJECT:
+        json_object_foreach(v, k, m) {
+            if (asprintf(&n, "%s|%s", *acc, k) >= 0) {
+                free(*acc);
+                *acc = n;
+            }
+            strings_of(m, acc);
+        }
+        break;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, m)
+            strings_of(m, acc);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Secrets with characters JSON escapes ('"', '\\', control characters,
+ * non-ASCII under JSON_ENSURE_ASCII) are scrubbed too: the scrub runs on
+ * the values before the line is serialized (it used to run on the
+ * serialized text, where such a secret reads differently and survived).
+ * A secret's escaped form quoted by a peer (a JSON error body logged as
+ * text) is scrubbed as well. */
+static void test_log_scrub_before_escaping(void **s)
+{
+    (void)s;
+    static const char *const secrets[] = {
+        "tok\"quote-7781", "back\\slash-7781", "ctl\x01\x1f-7781", "caf\xc3\xa9-7781",
+        "nl\nand\ttab-7781", "plain-secret-7781", NULL };
+    for (int i = 0; secrets[i]; i++) {
+        const char *sec = secrets[i];
+        log_add_secret(sec);
+        json_t *jesc = json_string(sec);
+        char *esc = json_dumps(jesc, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);   /* "..." */
+        json_decref(jesc);
+        esc[strlen(esc) - 1] = '\0';
+        char *body = NULL, *echo = NULL, *key = NULL;
+        assert_true(asprintf(&body, "before %s after", sec) > 0);
+        assert_true(asprintf(&echo, "{\"detail\": \"bad %s\"}", esc + 1) > 0);  /* as a peer sends it */
+        assert_true(asprintf(&key, "k-%s", sec) > 0);
+        char *logbuf = NULL;
+        size_t loglen = 0;
+        FILE *mem = open_memstream(&logbuf, &loglen);
+        log_set_stream(mem);
+        json_t *f = json_pack("{s:s,s:s,s:[s,{s:s}],s:s}", "body", body, "response", echo,
+                              "nested", "x", "deep", sec, key, "v");
+        assert_non_null(f);
+        log_j(LOGL_ERROR, "server said", f);
+        log_set_stream(NULL);
+        fclose(mem);
+        /* neither the secret nor its escaped form is in the text */
+        if (strstr(logbuf, sec) || strstr(logbuf, esc + 1))
+            fail_msg("secret #%d reached the log text: %s", i, logbuf);
+        /* nor in what a reader parses back */
+        json_t *line = json_loads(logbuf, 0, NULL);
+        assert_non_null(line);
+        char *all = strdup("");
+        strings_of(line, &all);
+        if (strstr(all, sec))
+            fail_msg("secret #%d survives in the parsed log line: %s", i, logbuf);
+        assert_string_equal(jx_str(line, "body"), "before *** after");
+        assert_string_equal(jx_str(line, "response"), "{\"detail\": \"bad ***\"}");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(
+            json_object_get(line, "nested"), 1), "deep")), "***");
+        assert_non_null(json_object_get(line, "k-***"));
+        assert_string_equal(jx_str(line, "msg"), "server said");
+        free(all);
+        json_decref(line);
+        free(logbuf);
+        free(body);
+        free(echo);
+        free(key);
+        free(esc);
+    }
+    log_clear_secrets();
+}
+
 /* ---- dict ------------------------------------------------------------ */
 
 static void test_dict(void **s)
@@ -1018,6 +1111,7 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_help),
         cmocka_unit_test(test_config_secret_file_and_scrub),
+        cmocka_unit_test(test_log_scrub_before_escaping),
         cmocka_unit_test(test_dict),
         cmocka_unit_test(test_noise),
         cmocka_unit_test(test_payload),
