@@ -56,6 +56,9 @@ static const opt opts[] = {
       "PEM private key of the client certificate.", 0, 0 },
     { "webhook-verify-tls", "WEBHOOK_VERIFY_TLS", T_BOOL, O(webhook_verify_tls), "true",
       "Verify the webhook's TLS certificate and host name.", 0, 0 },
+    { "allow-insecure-http", "WEBHOOK_ALLOW_INSECURE_HTTP", T_FLAG, O(allow_insecure_http), "false",
+      "Accept a plain http:// WEBHOOK_URL: the bearer token and every event then cross the "
+      "network in clear text (a WARN line says so at start). Without it http:// is refused.", 0, 0 },
     { "webhook-timeout-ms", "WEBHOOK_TIMEOUT_MS", T_LONG, O(webhook_timeout_ms), "10000",
       "Timeout of one POST (connect + response); a timeout is retried.", 1, 0 },
     { "parallel", "WEBHOOK_PARALLEL", T_LONG, O(parallel), "4",
@@ -63,7 +66,15 @@ static const opt opts[] = {
     { "backoff-min-ms", "WEBHOOK_BACKOFF_MIN_MS", T_LONG, O(backoff_min_ms), "200",
       "First retry delay after a failed POST (doubles, with jitter).", 1, 0 },
     { "backoff-max-ms", "WEBHOOK_BACKOFF_MAX_MS", T_LONG, O(backoff_max_ms), "30000",
-      "Longest retry delay. Failed events are retried until delivered.", 1, 0 },
+      "Longest retry delay (a 429/503's Retry-After is honoured up to 120 s).", 1, 0 },
+    { "reject-attempts", "WEBHOOK_REJECT_ATTEMPTS", T_LONG, O(reject_attempts), "3",
+      "Attempts for an event the webhook rejects as such (a 4xx answer other than 401, 403, "
+      "408, 429): after this many it is dead-lettered - logged with kind, namespace, name and "
+      "resourceVersion, counted in events_dead_lettered_total - and the object's next events "
+      "flow. 401/403/408/429, 5xx and transport errors are retried until delivered.", 1, 100 },
+    { "stall-seconds", "DELIVERY_STALL_SECONDS", T_LONG, O(stall_s), "120",
+      "An event still failing after this long means delivery is stalled: /readyz answers "
+      "503 naming it, ocpvdr_forwarder_delivery_stalled is 1.", 1, 0 },
     { "queue-max", "QUEUE_MAX", T_LONG, O(queue_max), "2048",
       "Pending events bound. Events for an object already queued coalesce to its latest "
       "state; when full, watchers wait (nothing is dropped).", 1, 0 },
@@ -427,7 +438,54 @@ int config_validate(fwd_config *c, char *err, size_t errlen)
             return -1;
         }
     }
+    /* last, so a setting's own error comes first: transport security */
+    if (config_plain_http(c) && !c->allow_insecure_http) {
+        snprintf(err, errlen, "WEBHOOK_URL: plain http:// would send %s in clear text: use https:// "
+                 "(WEBHOOK_CA_BUNDLE for a private CA), or accept that with "
+                 "WEBHOOK_ALLOW_INSECURE_HTTP=true (--allow-insecure-http)",
+                 c->token ? "the bearer token (WEBHOOK_TOKEN) and every event" : "every event");
+        return -1;
+    }
     return 0;
+}
+
+bool config_plain_http(const fwd_config *c)
+{
+    return c->webhook_url && !strncasecmp(c->webhook_url, "http://", 7);
+}
+
+static void warn_add(json_t *a, const char *setting, const char *msg)
+{
+    json_array_append_new(a, json_pack("{s:s,s:s}", "msg", msg, "setting", setting));
+}
+
+json_t *config_transport_warnings(const fwd_config *c, const char *api_server, bool api_insecure)
+{
+    json_t *a = json_array();
+    if (config_plain_http(c))
+        warn_add(a, "WEBHOOK_ALLOW_INSECURE_HTTP",
+                 c->token ? "INSECURE: the webhook is plain http:// (WEBHOOK_ALLOW_INSECURE_HTTP=true): "
+                            "the bearer token and every event cross the network in clear text"
+                          : "INSECURE: the webhook is plain http:// (WEBHOOK_ALLOW_INSECURE_HTTP=true): "
+                            "every event crosses the network in clear text, unauthenticated");
+    else if (c->allow_insecure_http)
+        warn_add(a, "WEBHOOK_ALLOW_INSECURE_HTTP",
+                 "WEBHOOK_ALLOW_INSECURE_HTTP=true is set: plain http:// webhooks are accepted "
+                 "(the https:// WEBHOOK_URL does not use it; remove it)");
+    if (!c->webhook_verify_tls)
+        warn_add(a, "WEBHOOK_VERIFY_TLS",
+                 "INSECURE: webhook TLS verification is off (WEBHOOK_VERIFY_TLS=false): anyone on "
+                 "the path can pose as the receiver and read the bearer token and every event");
+    if (api_server && !strncasecmp(api_server, "http://", 7))
+        warn_add(a, "KUBECONFIG",
+                 "INSECURE: the Kubernetes API server is plain http://: its credentials and every "
+                 "object cross the network in clear text");
+    else if (api_insecure)
+        warn_add(a, "KUBECONFIG",
+                 "INSECURE: Kubernetes API TLS verification is off (insecure-skip-tls-verify / "
+                 "K8S_AUTH_VERIFY_SSL=false): anyone on the path can pose as the API server, read "
+                 "its credentials and feed the forwarder invented events");
+    return a;
 }
 
 json_t *config_summary(const fwd_config *c)
@@ -439,8 +497,10 @@ json_t *config_summary(const fwd_config *c)
     for (int k = 0; k < FWD_NKINDS; k++)
         if (c->kinds_mask & (1u << k))
             json_array_append_new(kinds, json_string(fwd_kinds[k].kind));
-    return json_pack("{s:s, s:b, s:b, s:s?, s:o, s:o, s:s, s:s?, s:I, s:I, s:s}",
+    return json_pack("{s:s, s:b, s:b, s:b, s:b, s:s?, s:o, s:o, s:s, s:s?, s:I, s:I, s:I, s:I, s:s}",
                      "webhook_url", c->webhook_url ? c->webhook_url : "",
+                     "verify_tls", c->webhook_verify_tls,
+                     "allow_insecure_http", c->allow_insecure_http,
                      "token_set", c->token != NULL,
                      "hmac", c->hmac_secret != NULL,
                      "hmac_algo", c->hmac_secret ? c->hmac_algo : NULL,
@@ -449,6 +509,8 @@ json_t *config_summary(const fwd_config *c)
                      "state_dir", c->state_dir,
                      "parallel", (json_int_t)c->parallel,
                      "queue_max", (json_int_t)c->queue_max,
+                     "reject_attempts", (json_int_t)c->reject_attempts,
+                     "stall_seconds", (json_int_t)c->stall_s,
                      "listen", c->listen ? c->listen : "");
 }
 

@@ -2,7 +2,9 @@
  * names the spec uses: WATCH_NAMESPACES, WEBHOOK_URL, WEBHOOK_TOKEN) and the
  * equivalent command-line flags, validated up front so a bad setting fails
  * at start with a message naming the variable.  Secrets (token, HMAC secret)
- * can come from files and are registered with the log scrubber. */
+ * can come from files and are registered with the log scrubber.  A plain
+ * http:// webhook is refused unless WEBHOOK_ALLOW_INSECURE_HTTP says so, and
+ * every transport without verified TLS is named in a WARN line at start. */
 #ifndef OCPVDR_FWD_CONFIG_H
 #define OCPVDR_FWD_CONFIG_H
 
@@ -23,9 +25,12 @@ typedef struct fwd_config {
     char *hmac_format;         /* hmac_format: hex | base64 */
     char *ca_bundle, *client_cert, *client_key;
     bool webhook_verify_tls;
+    bool allow_insecure_http;  /* a plain http:// WEBHOOK_URL is refused without it */
     long webhook_timeout_ms;
     long parallel;             /* delivery workers */
     long backoff_min_ms, backoff_max_ms;
+    long reject_attempts;      /* attempts for an event the webhook rejects (4xx) */
+    long stall_s;              /* an event retried longer: delivery stalled (/readyz) */
     long queue_max;
     /* what to watch */
     char *namespaces_raw;
@@ -55,10 +60,18 @@ int config_load(fwd_config *c, int argc, char **argv, char *err, size_t errlen);
 int config_validate(fwd_config *c, char *err, size_t errlen);
 void config_free(fwd_config *c);
 void config_usage(FILE *f);
+/* WEBHOOK_URL is plain http://. */
+bool config_plain_http(const fwd_config *c);
 /* The OpenSSL digest for an ansible-rulebook hmac_algo (hashlib) name; NULL. */
 const EVP_MD *config_hmac_md(const char *algo);
-/* A JSON-able summary for the start-up log (no secrets, only whether set). */
+/* The start-up warnings about transport security, one {"msg", "setting"}
+ * object each: webhook TLS verification off, plain http allowed, and for
+ * the Kubernetes connection (api_server: its URL, api_insecure: TLS
+ * verification skipped) the same.  An empty array when all is verified TLS. */
 struct json_t;
+struct json_t *config_transport_warnings(const fwd_config *c, const char *api_server,
+                                         bool api_insecure);
+/* A JSON-able summary for the start-up log (no secrets, only whether set). */
 struct json_t *config_summary(const fwd_config *c);
 
 #endif

@@ -2,10 +2,20 @@
  * payload to the webhook over kept-alive connections (one libcurl handle per
  * worker), with `Authorization: Bearer <token>` and the HMAC signature header
  * ansible-rulebook's webhook source verifies (hmac_secret / hmac_algo /
- * hmac_header / hmac_format).  A failure (transport error, timeout, non-2xx)
- * is retried with exponential backoff and jitter until it succeeds or the
- * shutdown grace period ends; the object's later events wait behind it while
- * other objects keep flowing. */
+ * hmac_header / hmac_format).
+ *
+ * A failure is retried with exponential backoff and jitter (not sooner than
+ * a 429/503's Retry-After): transport errors, timeouts, 5xx, 401/403, 408,
+ * 429 until delivered or the shutdown grace period ends.  An answer that
+ * refuses the event itself (another 4xx: 400, 404, 413, 422...) is tried
+ * WEBHOOK_REJECT_ATTEMPTS times, then dead-lettered: logged (kind,
+ * namespace, name, resourceVersion), counted, not recorded as delivered (a
+ * restart with STATE_DIR sends the object's current state again) - so a
+ * poison event never pins a worker.  The object's later events wait behind
+ * its event in flight while other objects keep flowing.
+ *
+ * Stall watch: each worker notes since when its event has been failing;
+ * deliver_stalled() reports one failing for longer than a threshold. */
 #ifndef OCPVDR_FWD_DELIVER_H
 #define OCPVDR_FWD_DELIVER_H
 
@@ -22,6 +32,16 @@ deliver *deliver_start(const fwd_config *cfg, fwd_queue *q, fwd_state *st, char 
 /* Closes the queue and joins the workers: they exit once it is drained, or
  * at once (giving up the event they retry) with abort_retries. */
 void deliver_stop(deliver *d, int abort_retries);
+
+/* Whether some worker's event has been failing for more than threshold_s
+ * seconds; then 1 and why (e.g. "delivery stalled: 4 of 4 workers failing
+ * for more than 120 s (oldest 300 s: PersistentVolumeClaim ns/x rv 12, last
+ * error HTTP 503)").  0 otherwise.  Thread-safe. */
+int deliver_stalled(deliver *d, double threshold_s, char *why, size_t len);
+
+/* An HTTP status by which the webhook refuses the event itself (sending it
+ * again cannot help): a 4xx other than 401, 403, 408, 429. */
+int deliver_rejects_event(long status);
 
 /* HMAC signature of body as the webhook source computes it (hex or base64)
  * into out; returns 0 or -1 for an unknown algorithm/format. */

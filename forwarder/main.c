@@ -25,8 +25,12 @@
 typedef struct app {
     watcher **w;
     size_t nw;
+    deliver *d;
+    double stall_s;
 } app;
 
+/* /readyz: every watch established and delivery not stalled (an event
+ * failing for longer than DELIVERY_STALL_SECONDS); why names what is not. */
 static int ready(void *ud, char *why, size_t len)
 {
     app *a = ud;
@@ -40,6 +44,13 @@ static int ready(void *ud, char *why, size_t len)
             if (n > 0 && (size_t)n < len - used)
                 used += (size_t)n;
         }
+    char stall[512];
+    if (deliver_stalled(a->d, a->stall_s, stall, sizeof stall)) {
+        ok = 0;
+        int n = snprintf(why + used, len - used, "%s%s", used ? ", " : "", stall);
+        if (n > 0 && (size_t)n < len - used)
+            used += (size_t)n;
+    }
     return ok;
 }
 
@@ -88,9 +99,17 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return 2;
     }
+    json_t *warnings = config_transport_warnings(&cfg, k8s_client_server(kc),
+                                                 k8s_client_insecure(kc));
     if (cfg.check_only) {
         json_t *sum = config_summary(&cfg);
         json_object_set_new(sum, "api_server", json_string(k8s_client_server(kc)));
+        size_t wi;
+        json_t *w;
+        json_array_foreach(warnings, wi, w)
+            fprintf(stderr, "ocpv-dr-forwarder: WARNING: %s\n",
+                    json_string_value(json_object_get(w, "msg")));
+        json_object_set_new(sum, "warnings", warnings);
         char *s = json_dumps(sum, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("configuration OK\n%s\n", s ? s : "");
         free(s);
@@ -113,6 +132,13 @@ int main(int argc, char **argv)
     json_t *sum = config_summary(&cfg);
     json_object_set_new(sum, "api_server", json_string(k8s_client_server(kc)));
     log_j(LOGL_INFO, "starting", sum);
+    /* loud, one line each, at every start: what is not verified TLS */
+    size_t wi;
+    json_t *wl;
+    json_array_foreach(warnings, wi, wl)
+        log_j(LOGL_WARN, json_string_value(json_object_get(wl, "msg")),
+              json_pack("{s:O}", "setting", json_object_get(wl, "setting")));
+    json_decref(warnings);
 
     fwd_state *st = state_open(cfg.state_dir, err, sizeof err);
     if (!st) {
@@ -124,7 +150,7 @@ int main(int argc, char **argv)
     }
     fwd_queue *q = queue_new((size_t)cfg.queue_max, state_next_seq(st));
     deliver *d = deliver_start(&cfg, q, st, err, sizeof err);
-    app a = { 0 };
+    app a = { .d = d, .stall_s = (double)cfg.stall_s };
     fwd_http *http = d ? http_start(cfg.listen, ready, &a, err, sizeof err) : NULL;
     int exit_code = 0;
     if (!d || !http) {
@@ -148,7 +174,7 @@ int main(int argc, char **argv)
         }
     }
 
-    int was_ready = 0, trimmed = 0;
+    int was_ready = 0, was_stalled = 0, trimmed = 0;
     while (!stop_flag) {
         struct timespec tick = { 1, 0 };
         int sig = sigtimedwait(&sigs, NULL, &tick);
@@ -160,6 +186,14 @@ int main(int argc, char **argv)
         char why[8];
         int r = ready(&a, why, sizeof why);
         metrics_gauge_set(G_READY, r);
+        char stall[512] = "";
+        int stalled = deliver_stalled(d, a.stall_s, stall, sizeof stall);
+        if (stalled && !was_stalled)
+            LOGJ(LOGL_ERROR, "webhook delivery stalled", "{s:s}", "why", stall);
+        else if (!stalled && was_stalled)
+            LOG0(LOGL_INFO, "webhook delivery no longer stalled");
+        was_stalled = stalled;
+        metrics_gauge_set(G_STALLED, stalled);
         for (int k = 0; k < FWD_NKINDS; k++) {
             int all = (cfg.kinds_mask & (1u << k)) != 0;
             for (size_t i = 0; i < a.nw; i++)

@@ -117,6 +117,7 @@ char *metrics_render(size_t *len)
         { "ocpvdr_forwarder_events_coalesced_total", "Events merged into a pending event of the same object." },
         { "ocpvdr_forwarder_events_dropped_total", "Events not delivered before the shutdown grace period ended." },
         { "ocpvdr_forwarder_events_filtered_total", "Events not forwarded: namespace not watched or no significant change." },
+        { "ocpvdr_forwarder_events_dead_lettered_total", "Events the webhook refused as such (4xx other than 401/403/408/429) WEBHOOK_REJECT_ATTEMPTS times: logged and given up." },
     };
     static const char *const knames[K_NKCOUNTERS][2] = {
         { "ocpvdr_forwarder_watch_restarts_total", "Watch requests resumed after the stream ended or failed." },
@@ -155,8 +156,11 @@ char *metrics_render(size_t *len)
     add(&b, "# HELP ocpvdr_forwarder_inflight Webhook POSTs in flight.\n"
             "# TYPE ocpvdr_forwarder_inflight gauge\nocpvdr_forwarder_inflight %g\n",
         gauges[G_INFLIGHT]);
-    add(&b, "# HELP ocpvdr_forwarder_ready 1 once every watch is established.\n"
+    add(&b, "# HELP ocpvdr_forwarder_ready 1 once every watch is established and delivery is not stalled.\n"
             "# TYPE ocpvdr_forwarder_ready gauge\nocpvdr_forwarder_ready %g\n", gauges[G_READY]);
+    add(&b, "# HELP ocpvdr_forwarder_delivery_stalled 1 while an event has been failing for longer than DELIVERY_STALL_SECONDS.\n"
+            "# TYPE ocpvdr_forwarder_delivery_stalled gauge\nocpvdr_forwarder_delivery_stalled %g\n",
+        gauges[G_STALLED]);
     render_hist(&b, "ocpvdr_forwarder_webhook_request_seconds",
                 "Duration of successful webhook POSTs.", &h_webhook);
     render_hist(&b, "ocpvdr_forwarder_event_delivery_seconds",

@@ -6,13 +6,13 @@
 #include <stddef.h>
 
 /* Counters by kind x event type. */
-enum { M_SEEN = 0, M_FORWARDED, M_COALESCED, M_DROPPED, M_FILTERED, M_NCOUNTERS };
+enum { M_SEEN = 0, M_FORWARDED, M_COALESCED, M_DROPPED, M_FILTERED, M_DEAD_LETTERED, M_NCOUNTERS };
 /* Counters by kind. */
 enum { K_WATCH_RESTARTS = 0, K_RELISTS, K_WATCH_ERRORS, K_NKCOUNTERS };
 /* Webhook error reasons. */
 enum { W_TRANSPORT = 0, W_TIMEOUT, W_HTTP_4XX, W_HTTP_5XX, W_NREASONS };
 /* Gauges. */
-enum { G_QUEUE_DEPTH = 0, G_INFLIGHT, G_READY, G_NGAUGES };
+enum { G_QUEUE_DEPTH = 0, G_INFLIGHT, G_READY, G_STALLED, G_NGAUGES };
 
 void metrics_count(int counter, int kind, int type);
 void metrics_kind_count(int counter, int kind);

@@ -406,6 +406,11 @@ const char *k8s_client_namespace(const k8s_client *c)
     return c ? c->namespace : NULL;
 }
 
+bool k8s_client_insecure(const k8s_client *c)
+{
+    return c && c->insecure;
+}
+
 /* ---- query strings ------------------------------------------------------ */
 
 /* Appends key=value (value URL-encoded) to a malloc'd path. */

@@ -96,6 +96,9 @@ const char *k8s_client_server(const k8s_client *c);   /* the API server URL */
 /* The default namespace of the connection: the kubeconfig context's
  * namespace or the service account's; NULL when none was given. */
 const char *k8s_client_namespace(const k8s_client *c);
+/* Whether the client skips TLS verification of the API server (kubeconfig
+ * insecure-skip-tls-verify, validate_certs / K8S_AUTH_VERIFY_SSL false). */
+bool k8s_client_insecure(const k8s_client *c);
 
 /* ---- resources ---------------------------------------------------------- */
 

@@ -5,10 +5,14 @@
  *
  * Fields are a jansson object built with json_pack(); LOGJ() skips building
  * it when the level is disabled.  Secrets: every value registered with
- * log_add_secret() is replaced by "***" in the final line, whatever field it
- * reached (a server error that echoes a token, a URL with credentials), so a
- * secret never reaches the log even by accident.  Thread-safe: a line is
- * written with one fwrite under a lock.
+ * log_add_secret() is replaced by "***" in every string and member name of
+ * the line BEFORE it is serialized (JSON escaping would turn a secret with
+ * '"', '\\', control or non-ASCII characters into other bytes), whatever
+ * field it reached (a server error that echoes a token, a URL with
+ * credentials); its JSON-escaped forms are registered too and scrubbed from
+ * the serialized text (a peer's JSON body quoted as text), so a secret never
+ * reaches the log even by accident.  Thread-safe: a line is written with one
+ * fwrite under a lock.
  */
 #ifndef OCPVDR_LOG_H
 #define OCPVDR_LOG_H
@@ -28,8 +32,9 @@ void log_set_stream(FILE *f);              /* default stderr */
 void log_set_component(const char *name);  /* copied; default none */
 bool log_enabled(log_level lvl);
 
-/* Registers a secret to scrub (copied; strings shorter than 4 chars are
- * ignored because scrubbing them would mangle ordinary text). */
+/* Registers a secret to scrub (copied, with its JSON-escaped forms when they
+ * differ; strings shorter than 4 chars are ignored because scrubbing them
+ * would mangle ordinary text). */
 void log_add_secret(const char *secret);
 void log_clear_secrets(void);
 

@@ -152,6 +152,7 @@ class Rig:
         wait_webhook(self.rb, self.port, self.rb_log)
         fenv = dict(os.environ, KUBECONFIG=lab["PRIMARY_KUBECONFIG"],
                     WEBHOOK_URL=f"http://127.0.0.1:{self.port}/endpoint",
+                    WEBHOOK_ALLOW_INSECURE_HTTP="true",   # the lab's rulebook: loopback, no TLS
                     WEBHOOK_TOKEN=TOKEN,
                     WATCH_NAMESPACES=",".join(watched + also_forwarded), CLUSTER_NAME="primary",
                     LISTEN_ADDRESS=f"127.0.0.1:{self.health}",

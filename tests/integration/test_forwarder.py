@@ -20,13 +20,14 @@ import re
 import signal
 import socket
 import subprocess
-import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from _webhook import wait_webhook
 
@@ -214,6 +215,8 @@ class Forwarder:
         self.env = dict(os.environ,
                         KUBECONFIG=lab["PRIMARY_KUBECONFIG"],
                         WEBHOOK_URL=f"http://127.0.0.1:{rb.port}/endpoint",
+                        # the lab's rulebook listens on loopback without TLS
+                        WEBHOOK_ALLOW_INSECURE_HTTP="true",
                         WEBHOOK_TOKEN=TOKEN, WEBHOOK_HMAC_SECRET=HMAC_SECRET,
                         WATCH_NAMESPACES=f"{nss['a']},{nss['b']}",
                         CLUSTER_NAME="lab-primary", LISTEN_ADDRESS=f"127.0.0.1:{self.port}",
@@ -357,12 +360,56 @@ def test_check_config_fails_fast(lab):
     assert p.returncode == 2 and "WEBHOOK_HMAC_FORMAT" in p.stderr
     del env["WEBHOOK_HMAC_FORMAT"]
     env["KUBECONFIG"] = lab["PRIMARY_KUBECONFIG"]
+    # a plain http:// webhook would get the bearer token in clear text: refused...
+    p = subprocess.run([exe, "--check-config"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "WEBHOOK_URL: plain http:// would send the bearer token (WEBHOOK_TOKEN)" in p.stderr
+    assert "WEBHOOK_ALLOW_INSECURE_HTTP=true" in p.stderr
+    # ...unless explicitly allowed, and then said loudly
+    env["WEBHOOK_ALLOW_INSECURE_HTTP"] = "true"
     p = subprocess.run([exe, "--check-config"], env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
+    assert "WARNING: INSECURE: the webhook is plain http://" in p.stderr
     assert "configuration OK" in p.stdout and TOKEN not in p.stdout + p.stderr
     assert HMAC_SECRET not in p.stdout + p.stderr
     h = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=30)
     assert h.returncode == 0 and "WATCH_NAMESPACES" in h.stdout and "WEBHOOK_HMAC_ALGO" in h.stdout
+
+
+def test_transport_warnings(lab, tmp_path):
+    """Issue #15 item 9: every transport that is not verified TLS is named in
+    a WARN line at start - webhook verification off, plain http allowed (even
+    unused), the API server's verification off (kubeconfig
+    insecure-skip-tls-verify) - and the running forwarder logs the same as
+    JSON WARN lines; a verified https setup gives none."""
+    exe = _forwarder_bin()
+    base = {"PATH": os.environ["PATH"], "WEBHOOK_TOKEN": TOKEN,
+            "KUBECONFIG": lab["PRIMARY_KUBECONFIG"]}
+
+    def check(extra):
+        p = subprocess.run([exe, "--check-config"], env={**base, **extra}, capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert TOKEN not in p.stdout + p.stderr
+        summary = json.loads(p.stdout.split("configuration OK", 1)[1])
+        return [w["setting"] for w in summary["warnings"]], p.stderr
+
+    assert check({"WEBHOOK_URL": "https://eda.example:5000/x"}) == ([], "")
+    settings, err = check({"WEBHOOK_URL": "https://eda.example:5000/x", "WEBHOOK_VERIFY_TLS": "false"})
+    assert settings == ["WEBHOOK_VERIFY_TLS"] and "webhook TLS verification is off" in err
+    settings, err = check({"WEBHOOK_URL": "https://eda.example:5000/x",
+                           "WEBHOOK_ALLOW_INSECURE_HTTP": "true"})
+    assert settings == ["WEBHOOK_ALLOW_INSECURE_HTTP"] and "plain http:// webhooks are accepted" in err
+    # the lab's kubeconfig with TLS verification of the API server turned off
+    kc = yaml.safe_load(Path(lab["PRIMARY_KUBECONFIG"]).read_text())
+    for c in kc["clusters"]:
+        c["cluster"].pop("certificate-authority", None)
+        c["cluster"].pop("certificate-authority-data", None)
+        c["cluster"]["insecure-skip-tls-verify"] = True
+    insecure = tmp_path / "insecure.kubeconfig"
+    insecure.write_text(yaml.safe_dump(kc))
+    settings, err = check({"WEBHOOK_URL": "https://eda.example:5000/x", "KUBECONFIG": str(insecure)})
+    assert settings == ["KUBECONFIG"] and "Kubernetes API TLS verification is off" in err
 
 
 def test_manifests_server_dry_run(lab):
@@ -482,10 +529,20 @@ def test_noise_is_filtered_and_ready_transition_arrives(lab, rulebook, nss, forw
     f.stop()
 
 
+def readyz(f):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{f.port}/readyz", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def test_webhook_down_then_up(lab, rulebook, nss, forwarders):
     """Receiver down: events queue (updates of one object coalesce), nothing
-    is lost, order per object holds, deletions made meanwhile arrive."""
-    f = forwarders().start()
+    is lost, order per object holds, deletions made meanwhile arrive.  While
+    an event fails for longer than DELIVERY_STALL_SECONDS, /readyz says that
+    delivery is stalled (503, naming the event); once it flows, ready again."""
+    f = forwarders(extra={"DELIVERY_STALL_SECONDS": "2"}).start()
     t = uuid.uuid4().hex[:6]
     keep, gone, brief = f"keep-{t}", f"gone-{t}", f"brief-{t}"
     apply(lab, pvc(keep, nss["a"], 1))
@@ -503,6 +560,9 @@ def test_webhook_down_then_up(lab, rulebook, nss, forwarders):
         time.sleep(5)   # down for a while: the forwarder retries with backoff
         assert f.metric_sum("ocpvdr_forwarder_webhook_errors_total") > 0
         assert f.metric_sum("ocpvdr_forwarder_events_coalesced_total") > 0
+        status, body = readyz(f)
+        assert status == 503 and "delivery stalled" in body and "PersistentVolumeClaim" in body, body
+        assert f.metrics()["ocpvdr_forwarder_delivery_stalled"] == 1
     finally:
         rulebook.start()
     evs = wait_for(rulebook, all_of(done("PersistentVolumeClaim", keep, nss["a"], 11),
@@ -512,7 +572,64 @@ def test_webhook_down_then_up(lab, rulebook, nss, forwarders):
     check_history(evs, "PersistentVolumeClaim", gone, nss["b"], final_step=1, deleted=True)
     check_history(evs, "PersistentVolumeClaim", brief, nss["a"], final_step=2, deleted=True)
     assert len(history(evs, "PersistentVolumeClaim", keep, nss["a"])) < 11   # coalesced, not 10 more
+    f.wait_ready(timeout=30)
+    assert "webhook delivery stalled" in f.log.read_text()
     f.stop()
+
+
+def big_pv(name, nbytes):
+    """A PV whose JSON is about nbytes long (mountOptions are not limited in
+    number): its event body exceeds ansible-rulebook's 1 MiB request limit."""
+    o = pv(name, 1)
+    o["spec"]["mountOptions"] = [f"opt{i:06d}=" + "x" * 90 for i in range(nbytes // 105)]
+    return o
+
+
+def test_poison_events_dead_lettered(lab, rulebook, nss, forwarders):
+    """Issue #15 item 10: the webhook answers 413 to a body over its 1 MiB
+    limit (aiohttp's client_max_size, a real ansible-rulebook answer).  Such
+    an event was retried forever and pinned a worker: with the default four
+    workers, five of them stopped delivery.  Now each is tried
+    WEBHOOK_REJECT_ATTEMPTS (3) times, dead-lettered (counted, an ERROR line
+    naming kind, name and resourceVersion) and a claim changed afterwards
+    arrives.  The forwarder also says at start that it posts over plain http."""
+    f = forwarders().start()
+    t = uuid.uuid4().hex[:6]
+    names = [f"poison-{t}-{i}" for i in range(5)]
+    try:
+        for n in names:
+            kubectl(lab, "create", "-f", "-", input=json.dumps(big_pv(n, 1_200_000)))
+        good = f"good-{t}"
+        apply(lab, pvc(good, nss["a"], 1))
+        evs = wait_for(rulebook, done("PersistentVolumeClaim", good, nss["a"], 1), timeout=120,
+                       what="the claim created after five poison events")
+        check_history(evs, "PersistentVolumeClaim", good, nss["a"], final_step=1)
+        assert not any(e["name"] in names for e in evs), "a body over 1 MiB was accepted?"
+        # the poison events still behind the claim (five, four workers) end too
+        deadline = time.time() + 60
+        while True:
+            lines = [json.loads(line) for line in f.log.read_text().splitlines()
+                     if line.startswith("{")]
+            dl = [r for r in lines if "dead-lettered" in r.get("msg", "")]
+            if {r.get("name") for r in dl} >= set(names) or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        dead = f.metric_sum('ocpvdr_forwarder_events_dead_lettered_total{kind="PersistentVolume",type="ADDED"')
+        assert dead >= 5, dead
+        for n in names:
+            mine = [r for r in dl if r.get("name") == n]
+            assert mine, f"no dead-letter line for {n}"
+            r = mine[0]
+            assert r["level"] == "error" and r["kind"] == "PersistentVolume" and r["status"] == 413
+            assert r["resourceVersion"] and r["attempts"] == 3 and r.get("namespace") is None, r
+        warns = [r for r in lines if r.get("level") == "warn"
+                 and r.get("setting") == "WEBHOOK_ALLOW_INSECURE_HTTP"]
+        assert warns and "plain http://" in warns[0]["msg"], "no start-up WARN line about http://"
+        assert readyz(f)[0] == 200
+    finally:
+        f.stop()
+        for n in names:
+            kubectl(lab, "delete", "pv", n, "--wait=true", "--timeout=60s", check=False)
 
 
 def test_killed_and_restarted_with_state_dir(lab, rulebook, nss, forwarders, tmp_path):

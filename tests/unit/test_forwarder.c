@@ -38,7 +38,9 @@ static const char *const ENV_VARS[] = {
     "WEBHOOK_URL", "WEBHOOK_TOKEN", "WEBHOOK_TOKEN_FILE", "WEBHOOK_HMAC_SECRET",
     "WEBHOOK_HMAC_SECRET_FILE", "WEBHOOK_HMAC_ALGO", "WEBHOOK_HMAC_HEADER", "WEBHOOK_HMAC_FORMAT",
     "WATCH_NAMESPACES", "WATCH_RESOURCES", "STATE_DIR", "LOG_LEVEL", "CLUSTER_NAME", "QUEUE_MAX",
-    "WEBHOOK_PARALLEL", "LISTEN_ADDRESS", "KUBECONFIG", "INITIAL_SYNC", NULL };
+    "WEBHOOK_PARALLEL", "LISTEN_ADDRESS", "KUBECONFIG", "INITIAL_SYNC", "WEBHOOK_VERIFY_TLS",
+    "WEBHOOK_ALLOW_INSECURE_HTTP", "WEBHOOK_REJECT_ATTEMPTS", "DELIVERY_STALL_SECONDS",
+    "WEBHOOK_BACKOFF_MIN_MS", "WEBHOOK_BACKOFF_MAX_MS", NULL };
 
 static void clear_env(void)
 {
@@ -61,7 +63,7 @@ static void test_config_defaults_and_env(void **s)
 {
     (void)s;
     clear_env();
-    setenv("WEBHOOK_URL", "http://eda:5000/endpoint", 1);
+    setenv("WEBHOOK_URL", "https://eda:5000/endpoint", 1);
     setenv("WATCH_NAMESPACES", " vm-prod, vm-dev ,,", 1);
     setenv("WEBHOOK_TOKEN", "s3cr3t-token", 1);
     fwd_config c;
@@ -69,7 +71,11 @@ static void test_config_defaults_and_env(void **s)
     char *argv[] = { "fwd", "--resources=pvc,VolumeSnapshot", "--parallel", "8", NULL };
     assert_int_equal(config_load(&c, 4, argv, err, sizeof err), 0);
     assert_int_equal(config_validate(&c, err, sizeof err), 0);
-    assert_string_equal(c.webhook_url, "http://eda:5000/endpoint");
+    assert_string_equal(c.webhook_url, "https://eda:5000/endpoint");
+    assert_false(c.allow_insecure_http);
+    assert_true(c.webhook_verify_tls);
+    assert_int_equal(c.reject_attempts, 3);
+    assert_int_equal(c.stall_s, 120);
     assert_int_equal(c.n_namespaces, 2);
     assert_string_equal(c.namespaces[0], "vm-prod");
     assert_string_equal(c.namespaces[1], "vm-dev");
@@ -164,6 +170,72 @@ static void test_config_help(void **s)
     free(buf);
 }
 
+/* A plain http:// webhook would carry the bearer token (and every event) in
+ * clear text: refused unless WEBHOOK_ALLOW_INSECURE_HTTP / --allow-insecure-http
+ * says so; every transport that is not verified TLS gives a start-up warning. */
+static void test_config_insecure_http(void **s)
+{
+    (void)s;
+    clear_env();
+    expect_error((char *[]){ "fwd", "--webhook-url=http://eda:5000/x", "--webhook-token=tok-9999",
+                             NULL }, 3,
+                 "WEBHOOK_URL: plain http:// would send the bearer token (WEBHOOK_TOKEN) and every "
+                 "event in clear text");
+    expect_error((char *[]){ "fwd", "--webhook-url=HTTP://eda:5000/x", NULL }, 2,
+                 "WEBHOOK_ALLOW_INSECURE_HTTP=true (--allow-insecure-http)");
+    /* the setting's own errors come first */
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--namespaces=Bad_NS", NULL }, 3,
+                 "not a valid namespace");
+    /* --allow-insecure-http=false is no permission */
+    expect_error((char *[]){ "fwd", "--webhook-url=http://x", "--allow-insecure-http=false", NULL },
+                 3, "plain http://");
+
+    struct { char *argv[4]; int argc; const char *env; int nwarn; const char *setting; } ok[] = {
+        { { "fwd", "--webhook-url=https://eda/x", NULL }, 2, NULL, 0, NULL },
+        { { "fwd", "--webhook-url=http://eda/x", "--allow-insecure-http", NULL }, 3, NULL, 1,
+          "WEBHOOK_ALLOW_INSECURE_HTTP" },
+        { { "fwd", "--webhook-url=http://eda/x", NULL }, 2, "WEBHOOK_ALLOW_INSECURE_HTTP", 1,
+          "WEBHOOK_ALLOW_INSECURE_HTTP" },
+        { { "fwd", "--webhook-url=https://eda/x", "--webhook-verify-tls=false", NULL }, 3, NULL, 1,
+          "WEBHOOK_VERIFY_TLS" },
+        { { "fwd", "--webhook-url=https://eda/x", "--allow-insecure-http", NULL }, 3, NULL, 1,
+          "WEBHOOK_ALLOW_INSECURE_HTTP" },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        clear_env();
+        if (ok[i].env)
+            setenv(ok[i].env, "true", 1);
+        fwd_config c;
+        char err[512] = "";
+        assert_int_equal(config_load(&c, ok[i].argc, ok[i].argv, err, sizeof err), 0);
+        if (config_validate(&c, err, sizeof err) != 0)
+            fail_msg("case %zu: %s", i, err);
+        json_t *w = config_transport_warnings(&c, "https://api:6443", false);
+        if (json_array_size(w) != (size_t)ok[i].nwarn)
+            fail_msg("case %zu: %zu warnings, want %d", i, json_array_size(w), ok[i].nwarn);
+        if (ok[i].setting) {
+            assert_string_equal(jx_str(json_array_get(w, 0), "setting"), ok[i].setting);
+            assert_non_null(strstr(jx_str(json_array_get(w, 0), "msg"),
+                                   i == 4 ? "plain http:// webhooks are accepted" : "INSECURE"));
+        }
+        json_decref(w);
+        /* the Kubernetes side: TLS verification skipped, or plain http */
+        w = config_transport_warnings(&c, "https://api:6443", true);
+        assert_int_equal(json_array_size(w), (size_t)ok[i].nwarn + 1);
+        assert_non_null(strstr(jx_str(json_array_get(w, (size_t)ok[i].nwarn), "msg"),
+                               "Kubernetes API TLS verification is off"));
+        json_decref(w);
+        w = config_transport_warnings(&c, "http://api:8080", false);
+        assert_int_equal(json_array_size(w), (size_t)ok[i].nwarn + 1);
+        assert_non_null(strstr(jx_str(json_array_get(w, (size_t)ok[i].nwarn), "msg"),
+                               "Kubernetes API server is plain http://"));
+        json_decref(w);
+        config_free(&c);
+        log_clear_secrets();
+    }
+    clear_env();
+}
+
 static void test_config_secret_file_and_scrub(void **s)
 {
     (void)s;
@@ -199,6 +271,99 @@ static void test_config_secret_file_and_scrub(void **s)
     config_free(&c);
     log_clear_secrets();
     unlink(path);
+}
+
+/* Every string of a parsed log line, member names included, concatenated
+ * with '|' (to look for a secret in what a reader of the log gets back). */
+static void strings_of(json_t *v, char **acc)
+{
+    const char *k;
+    json_t *m;
+    size_t i;
+    char *n = NULL;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        if (asprintf(&n, "%s|%s", *acc, json_string_value(v)) >= 0) {
+            free(*acc);
+            *acc = n;
+        }
+        break;
+    case JSON_OBJECT:
+        json_object_foreach(v, k, m) {
+            if (asprintf(&n, "%s|%s", *acc, k) >= 0) {
+                free(*acc);
+                *acc = n;
+            }
+            strings_of(m, acc);
+        }
+        break;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, m)
+            strings_of(m, acc);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Secrets with characters JSON escapes ('"', '\\', control characters,
+ * non-ASCII under JSON_ENSURE_ASCII) are scrubbed too: the scrub runs on
+ * the values before the line is serialized (it used to run on the
+ * serialized text, where such a secret reads differently and survived).
+ * A secret's escaped form quoted by a peer (a JSON error body logged as
+ * text) is scrubbed as well. */
+static void test_log_scrub_before_escaping(void **s)
+{
+    (void)s;
+    static const char *const secrets[] = {
+        "tok\"quote-7781", "back\\slash-7781", "ctl\x01\x1f-7781", "caf\xc3\xa9-7781",
+        "nl\nand\ttab-7781", "plain-secret-7781", NULL };
+    for (int i = 0; secrets[i]; i++) {
+        const char *sec = secrets[i];
+        log_add_secret(sec);
+        json_t *jesc = json_string(sec);
+        char *esc = json_dumps(jesc, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);   /* "..." */
+        json_decref(jesc);
+        esc[strlen(esc) - 1] = '\0';
+        char *body = NULL, *echo = NULL, *key = NULL;
+        assert_true(asprintf(&body, "before %s after", sec) > 0);
+        assert_true(asprintf(&echo, "{\"detail\": \"bad %s\"}", esc + 1) > 0);  /* as a peer sends it */
+        assert_true(asprintf(&key, "k-%s", sec) > 0);
+        char *logbuf = NULL;
+        size_t loglen = 0;
+        FILE *mem = open_memstream(&logbuf, &loglen);
+        log_set_stream(mem);
+        json_t *f = json_pack("{s:s,s:s,s:[s,{s:s}],s:s}", "body", body, "response", echo,
+                              "nested", "x", "deep", sec, key, "v");
+        assert_non_null(f);
+        log_j(LOGL_ERROR, "server said", f);
+        log_set_stream(NULL);
+        fclose(mem);
+        /* neither the secret nor its escaped form is in the text */
+        if (strstr(logbuf, sec) || strstr(logbuf, esc + 1))
+            fail_msg("secret #%d reached the log text: %s", i, logbuf);
+        /* nor in what a reader parses back */
+        json_t *line = json_loads(logbuf, 0, NULL);
+        assert_non_null(line);
+        char *all = strdup("");
+        strings_of(line, &all);
+        if (strstr(all, sec))
+            fail_msg("secret #%d survives in the parsed log line: %s", i, logbuf);
+        assert_string_equal(jx_str(line, "body"), "before *** after");
+        assert_string_equal(jx_str(line, "response"), "{\"detail\": \"bad ***\"}");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(
+            json_object_get(line, "nested"), 1), "deep")), "***");
+        assert_non_null(json_object_get(line, "k-***"));
+        assert_string_equal(jx_str(line, "msg"), "server said");
+        free(all);
+        json_decref(line);
+        free(logbuf);
+        free(body);
+        free(echo);
+        free(key);
+        free(esc);
+    }
+    log_clear_secrets();
 }
 
 /* ---- dict ------------------------------------------------------------ */
@@ -931,10 +1096,10 @@ static void test_deliver_retries_order(void **s)
     snprintf(url, sizeof url, "--webhook-url=http://127.0.0.1:%d/endpoint", port);
     char *argv[] = { "fwd", url, "--webhook-token=tok-123456", "--hmac-secret=hmac-secret-1",
                      "--parallel=4", "--backoff-min-ms=5", "--backoff-max-ms=20",
-                     "--log-level=error", NULL };
+                     "--log-level=error", "--allow-insecure-http", NULL };
     fwd_config c;
     char err[256] = "";
-    assert_int_equal(config_load(&c, 8, argv, err, sizeof err), 0);
+    assert_int_equal(config_load(&c, 9, argv, err, sizeof err), 0);
     assert_int_equal(config_validate(&c, err, sizeof err), 0);
     log_set_level(LOGL_ERROR);
     fwd_state *st = state_open(NULL, err, sizeof err);
@@ -992,6 +1157,331 @@ static void test_deliver_retries_order(void **s)
     MHD_stop_daemon(d);
     json_decref(r.got);
     pthread_mutex_destroy(&r.mu);
+}
+
+/* A scripted receiver for answers ansible-rulebook does not give on demand:
+ * the status depends on the payload's name - "p400-..", "p404-..", "p413-..",
+ * "p422-.." answer that status every time, "auth-.." 401 twice then 200,
+ * "ra-.." 429 with Retry-After: 1 once then 200, "stuck-.." 503 while `stuck`
+ * is set; anything else 200.  Counts POSTs per name, keeps accepted names
+ * with their arrival time. */
+typedef struct script_state {
+    pthread_mutex_t mu;
+    int stuck;
+    json_t *tries;           /* name -> POSTs */
+    json_t *got;             /* [[name, t], ...] accepted, in order */
+} script_state;
+
+static enum MHD_Result on_scripted(void *cls, struct MHD_Connection *c, const char *url,
+                                   const char *method, const char *version, const char *data,
+                                   size_t *len, void **con_cls)
+{
+    script_state *r = cls;
+    (void)url;
+    (void)method;
+    (void)version;
+    rbody *b = *con_cls;
+    if (!b) {
+        *con_cls = calloc(1, sizeof *b);
+        return MHD_YES;
+    }
+    if (*len) {
+        b->p = realloc(b->p, b->n + *len + 1);
+        memcpy(b->p + b->n, data, *len);
+        b->n += *len;
+        b->p[b->n] = '\0';
+        *len = 0;
+        return MHD_YES;
+    }
+    json_t *p = json_loads(b->p ? b->p : "", 0, NULL);
+    const char *name = jx_str_or(p, "name", "");
+    pthread_mutex_lock(&r->mu);
+    json_int_t n = json_integer_value(json_object_get(r->tries, name)) + 1;
+    json_object_set_new(r->tries, name, json_integer(n));
+    unsigned status = 200;
+    const char *retry_after = NULL;
+    if (name[0] == 'p' && strlen(name) > 4 && name[4] == '-')
+        status = (unsigned)atoi(name + 1);
+    else if (!strncmp(name, "auth-", 5) && n <= 2)
+        status = 401;
+    else if (!strncmp(name, "ra-", 3) && n <= 1) {
+        status = 429;
+        retry_after = "1";
+    } else if (!strncmp(name, "stuck-", 6) && r->stuck)
+        status = 503;
+    if (status == 200)
+        json_array_append_new(r->got, json_pack("[s,f]", name, fwd_mono()));
+    pthread_mutex_unlock(&r->mu);
+    json_decref(p);
+    /* a body that echoes the token, as a careless receiver might */
+    static const char echo[] = "rejected: Bearer tok-123456 \xff\xfe binary";
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        status == 200 ? 2 : sizeof echo - 1, status == 200 ? (void *)"ok" : (void *)echo,
+        MHD_RESPMEM_PERSISTENT);
+    if (retry_after)
+        MHD_add_response_header(resp, "Retry-After", retry_after);
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static int script_got(script_state *r, const char *name, double *at)
+{
+    int found = 0;
+    size_t i;
+    json_t *e;
+    pthread_mutex_lock(&r->mu);
+    json_array_foreach(r->got, i, e)
+        if (!strcmp(json_string_value(json_array_get(e, 0)), name)) {
+            found = 1;
+            if (at)
+                *at = json_real_value(json_array_get(e, 1));
+        }
+    pthread_mutex_unlock(&r->mu);
+    return found;
+}
+
+static int script_tries(script_state *r, const char *name)
+{
+    pthread_mutex_lock(&r->mu);
+    int n = (int)json_integer_value(json_object_get(r->tries, name));
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+typedef struct scripted {
+    script_state r;
+    struct MHD_Daemon *d;
+    fwd_config c;
+    fwd_state *st;
+    fwd_queue *q;
+    deliver *dl;
+    char *logbuf;
+    size_t loglen;
+    FILE *log;
+    int rvn;
+} scripted;
+
+/* Starts the receiver and WEBHOOK_PARALLEL=4 workers configured through the
+ * environment only (old builds ignore what they do not know). */
+static void scripted_start(scripted *t, const char *extra_env)
+{
+    memset(t, 0, sizeof *t);
+    pthread_mutex_init(&t->r.mu, NULL);
+    t->r.tries = json_object();
+    t->r.got = json_array();
+    t->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+                            NULL, NULL, on_scripted, &t->r, MHD_OPTION_NOTIFY_COMPLETED, on_done,
+                            NULL, MHD_OPTION_END);
+    assert_non_null(t->d);
+    clear_env();
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/endpoint",
+             MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_BIND_PORT)->port);
+    setenv("WEBHOOK_URL", url, 1);
+    setenv("WEBHOOK_TOKEN", "tok-123456", 1);
+    setenv("WEBHOOK_ALLOW_INSECURE_HTTP", "true", 1);
+    setenv("WEBHOOK_PARALLEL", "4", 1);
+    setenv("WEBHOOK_BACKOFF_MIN_MS", "5", 1);
+    setenv("WEBHOOK_BACKOFF_MAX_MS", "40", 1);
+    if (extra_env) {
+        char *copy = strdup(extra_env), *save = NULL;
+        for (char *kv = strtok_r(copy, " ", &save); kv; kv = strtok_r(NULL, " ", &save)) {
+            char *eq = strchr(kv, '=');
+            *eq = '\0';
+            setenv(kv, eq + 1, 1);
+        }
+        free(copy);
+    }
+    char *argv[] = { "fwd", NULL };
+    char err[512] = "";
+    assert_int_equal(config_load(&t->c, 1, argv, err, sizeof err), 0);
+    if (config_validate(&t->c, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    t->log = open_memstream(&t->logbuf, &t->loglen);
+    log_set_stream(t->log);
+    log_set_level(LOGL_WARN);
+    t->st = state_open(NULL, err, sizeof err);
+    t->q = queue_new(1000, 1);
+    t->dl = deliver_start(&t->c, t->q, t->st, err, sizeof err);
+    assert_non_null(t->dl);
+}
+
+static void scripted_push(scripted *t, const char *name)
+{
+    char rv[16];
+    snprintf(rv, sizeof rv, "%d", ++t->rvn);
+    json_t *o = pvc(name, "vm-prod", name, rv);
+    assert_int_equal(state_observe(t->st, FWD_PVC, o, (uint64_t)t->rvn, false, 0), EV_ADDED);
+    assert_int_equal(queue_push(t->q, fwd_event_new(EV_ADDED, FWD_PVC, ORIGIN_WATCH, o,
+                                                    (uint64_t)t->rvn)), 0);
+    json_decref(o);
+}
+
+static int scripted_wait(scripted *t, const char *name, double timeout)
+{
+    for (double end = fwd_mono() + timeout; fwd_mono() < end; fwd_sleep(0.02))
+        if (script_got(&t->r, name, NULL))
+            return 1;
+    return 0;
+}
+
+/* Stops everything; returns the log text (caller frees). */
+static char *scripted_stop(scripted *t)
+{
+    queue_close(t->q);
+    queue_drain_wait(t->q, 5);
+    deliver_stop(t->dl, 1);
+    queue_free(t->q);
+    state_close(t->st);
+    log_set_stream(NULL);
+    log_set_level(LOGL_INFO);
+    fclose(t->log);
+    config_free(&t->c);
+    log_clear_secrets();
+    MHD_stop_daemon(t->d);
+    json_decref(t->r.tries);
+    json_decref(t->r.got);
+    pthread_mutex_destroy(&t->r.mu);
+    clear_env();
+    return t->logbuf;
+}
+
+/* Issue #15 item 10: an answer that refuses the event itself (400, 404, 413,
+ * 422) used to be retried forever, pinning a worker: four such events (the
+ * default WEBHOOK_PARALLEL) stopped all delivery.  Six poison events, then a
+ * good one: the good one arrives; each poison event was tried exactly
+ * WEBHOOK_REJECT_ATTEMPTS (default 3) times.  (This test uses only what the
+ * old build had - configuration from the environment - so it shows the old
+ * behaviour: it fails there with "the good event did not arrive".) */
+static void test_deliver_poison_events_do_not_stop_delivery(void **s)
+{
+    (void)s;
+    scripted t;
+    scripted_start(&t, NULL);
+    const char *poison[] = { "p413-a", "p400-b", "p404-c", "p422-d", "p413-e", "p400-f", NULL };
+    for (int i = 0; poison[i]; i++)
+        scripted_push(&t, poison[i]);
+    scripted_push(&t, "good-1");
+    int arrived = scripted_wait(&t, "good-1", 10);
+    /* the poison events behind the good one finish their tries */
+    for (double end = fwd_mono() + 3; fwd_mono() < end; fwd_sleep(0.02)) {
+        int done = 0;
+        for (int i = 0; poison[i]; i++)
+            done += script_tries(&t.r, poison[i]) >= 3;
+        if (done == 6)
+            break;
+    }
+    fwd_sleep(0.2);   /* a 4th try would come within the 40 ms backoff */
+    int tries[6];
+    for (int i = 0; poison[i]; i++)
+        tries[i] = script_tries(&t.r, poison[i]);
+    free(scripted_stop(&t));
+    if (!arrived)
+        fail_msg("the good event did not arrive behind 6 poison events (tries of the first: %d)",
+                 tries[0]);
+    for (int i = 0; poison[i]; i++)
+        if (tries[i] != 3)
+            fail_msg("%s was tried %d times, want 3 (WEBHOOK_REJECT_ATTEMPTS)", poison[i], tries[i]);
+}
+
+/* What a dead letter leaves behind: a counter, an ERROR line naming the event
+ * (kind, namespace, name, resourceVersion) with the receiver's answer scrubbed
+ * of the token and made printable; it is not recorded as delivered.  401 and
+ * 429 are retried (credentials rotate, a receiver sheds load), a 429's
+ * Retry-After is honoured; WEBHOOK_REJECT_ATTEMPTS bounds the tries. */
+static void test_deliver_dead_letter_log_metric_retry_after(void **s)
+{
+    (void)s;
+    unsigned long long dl0 = metrics_get(M_DEAD_LETTERED, FWD_PVC, EV_ADDED);
+    scripted t;
+    scripted_start(&t, "WEBHOOK_REJECT_ATTEMPTS=2");
+    double t0 = fwd_mono();
+    scripted_push(&t, "p413-big");
+    scripted_push(&t, "auth-1");
+    scripted_push(&t, "ra-1");
+    assert_true(scripted_wait(&t, "auth-1", 10));
+    assert_true(scripted_wait(&t, "ra-1", 10));
+    double ra_at = 0;
+    script_got(&t.r, "ra-1", &ra_at);
+    for (double end = fwd_mono() + 5; fwd_mono() < end && script_tries(&t.r, "p413-big") < 2;)
+        fwd_sleep(0.02);
+    fwd_sleep(0.2);
+    int big = script_tries(&t.r, "p413-big"), auth = script_tries(&t.r, "auth-1");
+    size_t known = state_count(t.st);
+    char *log = scripted_stop(&t);
+    assert_int_equal(big, 2);                 /* WEBHOOK_REJECT_ATTEMPTS=2 */
+    assert_int_equal(auth, 3);                /* 401, 401, 200 */
+    assert_true(ra_at - t0 >= 0.95);          /* Retry-After: 1, backoff only 5-40 ms */
+    assert_int_equal(metrics_get(M_DEAD_LETTERED, FWD_PVC, EV_ADDED) - dl0, 1);
+    assert_int_equal(known, 3);               /* observed objects stay known */
+    json_t *dead = NULL;
+    for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (j && strstr(jx_str_or(j, "msg", ""), "dead-lettered")) {
+            json_decref(dead);
+            dead = j;
+        } else {
+            json_decref(j);
+        }
+    }
+    if (!dead)
+        fail_msg("no dead-letter line in the log");
+    assert_string_equal(jx_str(dead, "level"), "error");
+    assert_string_equal(jx_str(dead, "kind"), "PersistentVolumeClaim");
+    assert_string_equal(jx_str(dead, "namespace"), "vm-prod");
+    assert_string_equal(jx_str(dead, "name"), "p413-big");
+    assert_string_equal(jx_str(dead, "resourceVersion"), "1");
+    assert_int_equal(jx_int(dead, "status", 0), 413);
+    assert_string_equal(jx_str(dead, "response"), "rejected: Bearer *** ?? binary");
+    json_decref(dead);
+    free(log);
+}
+
+/* /readyz's stall watch: an event failing (503) for longer than
+ * DELIVERY_STALL_SECONDS makes deliver_stalled() say so, naming the event
+ * and the error; once it is delivered the stall is over. */
+static void test_deliver_stall_reported(void **s)
+{
+    (void)s;
+    scripted t;
+    scripted_start(&t, "DELIVERY_STALL_SECONDS=1");
+    assert_int_equal(t.c.stall_s, 1);
+    pthread_mutex_lock(&t.r.mu);
+    t.r.stuck = 1;
+    pthread_mutex_unlock(&t.r.mu);
+    double t0 = fwd_mono();
+    scripted_push(&t, "stuck-1");
+    scripted_push(&t, "fine-1");
+    assert_true(scripted_wait(&t, "fine-1", 5));
+    char why[512] = "";
+    if (fwd_mono() - t0 < 0.8)   /* not yet (unless the machine is that slow) */
+        assert_int_equal(deliver_stalled(t.dl, 1.0, why, sizeof why), 0);
+    int stalled = 0;
+    for (double end = fwd_mono() + 5; fwd_mono() < end && !stalled; fwd_sleep(0.05))
+        stalled = deliver_stalled(t.dl, 1.0, why, sizeof why);
+    assert_true(stalled);
+    assert_non_null(strstr(why, "delivery stalled: 1 of 4 workers failing for more than 1 s"));
+    assert_non_null(strstr(why, "PersistentVolumeClaim vm-prod/stuck-1 rv 1"));
+    assert_non_null(strstr(why, "last error HTTP 503"));
+    pthread_mutex_lock(&t.r.mu);
+    t.r.stuck = 0;
+    pthread_mutex_unlock(&t.r.mu);
+    assert_true(scripted_wait(&t, "stuck-1", 5));
+    fwd_sleep(0.1);
+    assert_int_equal(deliver_stalled(t.dl, 1.0, why, sizeof why), 0);
+    free(scripted_stop(&t));
+}
+
+static void test_rejects_event(void **s)
+{
+    (void)s;
+    const long yes[] = { 400, 404, 405, 409, 410, 413, 415, 422, 499, 0 };
+    const long no[] = { 200, 301, 401, 403, 408, 429, 500, 502, 503, 0 };
+    for (int i = 0; yes[i]; i++)
+        assert_true(deliver_rejects_event(yes[i]));
+    for (int i = 0; no[i]; i++)
+        assert_false(deliver_rejects_event(no[i]));
 }
 
 /* ---- operations endpoint ---------------------------------------------- */
@@ -1071,7 +1561,9 @@ int main(void)
         cmocka_unit_test(test_config_defaults_and_env),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_help),
+        cmocka_unit_test(test_config_insecure_http),
         cmocka_unit_test(test_config_secret_file_and_scrub),
+        cmocka_unit_test(test_log_scrub_before_escaping),
         cmocka_unit_test(test_dict),
         cmocka_unit_test(test_noise),
         cmocka_unit_test(test_payload),
@@ -1088,6 +1580,10 @@ int main(void)
         cmocka_unit_test(test_scope_restart_deleted),
         cmocka_unit_test(test_sign),
         cmocka_unit_test(test_deliver_retries_order),
+        cmocka_unit_test(test_deliver_poison_events_do_not_stop_delivery),
+        cmocka_unit_test(test_deliver_dead_letter_log_metric_retry_after),
+        cmocka_unit_test(test_deliver_stall_reported),
+        cmocka_unit_test(test_rejects_event),
         cmocka_unit_test(test_http),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
