@@ -857,3 +857,57 @@ def test_insecure_transport_is_refused_or_said(lab, collection, scope):
                                                           source_cluster="primary"), "INSECURE")
     assert not res.get("failed"), res.get("msg")
     assert not warned, res
+
+
+def test_event_delete_playbook_deletes_on_evidence_without_relaxing_guards(lab, twin_ns, k8s_client,
+                                                                           ansible_playbook, tmp_path):
+    """handle_pv_pvc_delete as the rulebook runs it: the event's objects are
+    evidence for what they name (deleted), but a deletion the events do not
+    name that would empty the namespace stops the job with nothing deleted
+    (the role used to relax both guards: allow_empty_source AND ratio 1.0)."""
+    from kubernetes import client
+    from conftest import REPO, seed_workload
+    ns = twin_ns
+    base = {"target_namespaces": [ns], "watched_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
+            "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]}
+    seed_workload(lab, ns, 2, "a", files=1)
+    r = ansible_playbook(REPO / "playbooks/scheduled/execute_periodic_sync.yml", extra_vars=base,
+                         env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
+    assert r.rc == 0, r.stderr[-3000:]
+    api = k8s_client("primary")
+    core = client.CoreV1Api(api)
+    dr = client.CoreV1Api(k8s_client("dr"))
+
+    def dr_claims():
+        return sorted(c.metadata.name for c in dr.list_namespaced_persistent_volume_claim(ns).items)
+
+    def dr_pvs():
+        return sorted(p.metadata.name for p in dr.list_persistent_volume().items
+                      if p.spec.claim_ref and p.spec.claim_ref.namespace == ns)
+    assert dr_claims() == ["a-disk-0", "a-disk-1"]
+    ev = {}
+    for i in range(2):
+        ev[f"pvc{i}"] = api.sanitize_for_serialization(core.read_namespaced_persistent_volume_claim(f"a-disk-{i}", ns))
+        ev[f"pv{i}"] = api.sanitize_for_serialization(core.read_persistent_volume(f"pv-{ns}-a-disk-{i}"))
+        ev[f"pvc{i}"].update(apiVersion="v1", kind="PersistentVolumeClaim")
+        ev[f"pv{i}"].update(apiVersion="v1", kind="PersistentVolume")
+    play = REPO / "playbooks/event_driven/handle_pv_pvc_delete.yml"
+    # claim 0 and its volume deleted; the event names the claim: both go
+    core.delete_namespaced_persistent_volume_claim("a-disk-0", ns)
+    core.delete_persistent_volume(f"pv-{ns}-a-disk-0")
+    r = ansible_playbook(play, extra_vars={**base, "resource_objects": [ev["pvc0"]]})
+    assert r.rc == 0, r.stderr[-3000:]
+    assert dr_claims() == ["a-disk-1"] and dr_pvs() == [f"pv-{ns}-a-disk-1"]
+    # the last pair goes; the only event is the volume's, still Bound when it
+    # was sent: it names the volume, not the claim - the claim would empty
+    # the namespace unvouched for: nothing is deleted, the job fails
+    core.delete_namespaced_persistent_volume_claim("a-disk-1", ns)
+    core.delete_persistent_volume(f"pv-{ns}-a-disk-1")
+    r = ansible_playbook(play, extra_vars={**base, "resource_objects": [ev["pv1"]]})
+    assert r.rc != 0
+    assert "allow_empty_source" in r.stdout, r.stdout[-3000:]
+    assert dr_claims() == ["a-disk-1"] and dr_pvs() == [f"pv-{ns}-a-disk-1"]
+    # the claim's event arrives: both go
+    r = ansible_playbook(play, extra_vars={**base, "resource_objects": [ev["pvc1"]]})
+    assert r.rc == 0, r.stderr[-3000:]
+    assert dr_claims() == [] and dr_pvs() == []
