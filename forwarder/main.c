@@ -100,7 +100,7 @@ int main(int argc, char **argv)
         return 2;
     }
     json_t *warnings = config_transport_warnings(&cfg, k8s_client_server(kc),
-                                                 k8s_client_insecure(kc));
+                                                 k8s_client_tls_unverified(kc));
     if (cfg.check_only) {
         json_t *sum = config_summary(&cfg);
         json_object_set_new(sum, "api_server", json_string(k8s_client_server(kc)));

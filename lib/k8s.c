@@ -8,6 +8,7 @@
 #include "jsonx.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,9 @@ void k8s_conn_from_json(k8s_conn *c, json_t *params)
     else if (json_is_integer(v))
         c->validate_certs = json_integer_value(v) != 0;
     c->in_cluster = json_is_true(json_object_get(params, "in_cluster"));
+    v = json_object_get(params, "allow_insecure_http");
+    c->allow_insecure_http = json_is_true(v) ||
+                             (json_is_string(v) && parse_bool_str(json_string_value(v)) == 1);
 }
 
 static int replace(char **dst, const char *v)
@@ -133,12 +137,18 @@ int k8s_conn_resolve(const k8s_conn *conn, kubeconfig *kc, k8s_error *err)
         size_t l = strlen(conn->host);
         while (l > 0 && conn->host[l - 1] == '/')
             l--;
-        bool scheme = strncmp(conn->host, "https://", 8) == 0 ||
-                      strncmp(conn->host, "http://", 7) == 0;
+        bool scheme = strncasecmp(conn->host, "https://", 8) == 0 ||
+                      strncasecmp(conn->host, "http://", 7) == 0;
         if (asprintf(&h, "%s%.*s", scheme ? "" : "https://", (int)l, conn->host) < 0)
             h = NULL;
         free(kc->server);
         kc->server = h;
+    }
+    if (conn->api_key && kc_token_check(conn->api_key) >= 0) {
+        kubeconfig_free(kc);
+        k8s_error_printf(err, "api_key: contains a control character (CR, LF, ...): a bearer "
+                         "token is one line; refusing it");
+        return -1;
     }
     if (conn->api_key) {
         rc |= replace(&kc->token, conn->api_key);
@@ -356,6 +366,17 @@ k8s_client *k8s_client_new(const k8s_conn *conn, const k8s_config *cfg, k8s_erro
         rc = k8s_token_refresh(c, err);   /* an unreadable token file fails now */
         pthread_mutex_unlock(&c->lock);
     }
+    c->plain_http = strncasecmp(c->server, "http://", 7) == 0;
+    c->allow_insecure_http = conn && conn->allow_insecure_http;
+    if (rc == 0 && c->plain_http && !c->allow_insecure_http &&
+        (c->token || c->token_file || c->cert.len || c->key.len)) {
+        k8s_error_printf(err, "%s: server %s is plain http: refusing to send the %s unencrypted "
+                         "to a server that is not authenticated; use https, or set "
+                         "allow_insecure_http: true to accept that risk",
+                         kc.source ? kc.source : "connection", c->server,
+                         c->token || c->token_file ? "bearer token" : "client certificate");
+        rc = -1;
+    }
     kubeconfig_free(&kc);
     if (rc != 0) {
         k8s_client_free(c);
@@ -406,9 +427,14 @@ const char *k8s_client_namespace(const k8s_client *c)
     return c ? c->namespace : NULL;
 }
 
-bool k8s_client_insecure(const k8s_client *c)
+bool k8s_client_plain_http(const k8s_client *c)
 {
-    return c && c->insecure;
+    return c && c->plain_http;
+}
+
+bool k8s_client_tls_unverified(const k8s_client *c)
+{
+    return c && !c->plain_http && c->insecure;
 }
 
 /* ---- query strings ------------------------------------------------------ */
@@ -439,25 +465,116 @@ static const char *fm(k8s_client *c, const k8s_write_opts *o)
 int k8s_get(k8s_client *c, const k8s_resource *r, const char *ns,
             const char *name, json_t **out, k8s_error *err)
 {
+    k8s_error scratch;
+    if (!err)
+        err = &scratch;
     if (out)
         *out = NULL;
     if (!name || !*name) {
         k8s_error_printf(err, "get %s: name is required", r->kind);
         return -1;
     }
-    char *path = k8s_path(r, ns, name);
-    if (!path) {
-        k8s_error_printf(err, "get %s: out of memory", r->kind);
+    char *path;
+    if (k8s_path_build(r, ns, name, &path, err) != 0)
         return -1;
-    }
     json_t *obj = NULL;
     int rc = k8s_request(c, "GET", path, NULL, NULL, &obj, err);
+    if (rc == 0)
+        rc = k8s_object_check(obj, r, path, err->status, err);
     free(path);
     if (rc == 0 && out)
         *out = obj;
     else
         json_decref(obj);
     return rc;
+}
+
+/* The start of a check message: "list PersistentVolumeClaim in namespace
+ * x: GET /api/...: 200 answer" into buf. */
+static void check_prefix(char *buf, size_t len, const char *verb, const k8s_resource *r,
+                         const char *ns, const char *path, long status)
+{
+    snprintf(buf, len, "%s %s%s%s: GET %s: %ld answer", verb, r->kind,
+             r->namespaced && ns && *ns ? " in namespace " : "",
+             r->namespaced && ns && *ns ? ns : "", path ? path : "?", status);
+}
+
+static const char *json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "text that is not JSON (an HTML page from a proxy?)";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "empty";
+    }
+}
+
+static int check_fail(k8s_error *err, long status, const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int check_fail(k8s_error *err, long status, const char *prefix, const char *fmt, ...)
+{
+    char why[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    k8s_error_printf(err, "%s %s", prefix, why);
+    if (err) {
+        err->status = status;
+        snprintf(err->reason, sizeof err->reason, "NotAList");
+    }
+    return -1;
+}
+
+int k8s_list_check(const json_t *page, const k8s_resource *r, const char *ns,
+                   const char *path, long status, k8s_error *err)
+{
+    char pre[700];
+    check_prefix(pre, sizeof pre, "list", r, ns, path, status);
+    if (!json_is_object(page))
+        return check_fail(err, status, pre, "is %s, not a Kubernetes list: refusing to read it "
+                          "as \"no objects\"", page ? json_type_name(page) : "empty");
+    const char *kind = json_string_value(json_object_get(page, "kind"));
+    size_t kl = kind ? strlen(kind) : 0;
+    if (!kind || kl <= 4 || strcmp(kind + kl - 4, "List") != 0) {
+        char shown[80] = "";
+        for (size_t i = 0, o = 0; kind && kind[i] && o + 1 < sizeof shown; i++)
+            shown[o++] = (unsigned char)kind[i] < 0x20 ? '?' : kind[i], shown[o] = '\0';
+        return check_fail(err, status, pre, "is not a Kubernetes list (%s%s%s): refusing to "
+                          "read it as \"no objects\"", kind ? "kind \"" : "no kind",
+                          kind ? shown : "", kind ? "\"" : "");
+    }
+    json_t *items = json_object_get(page, "items");
+    if (!json_is_array(items))
+        return check_fail(err, status, pre, "(%s) has %s: refusing to read it as \"no "
+                          "objects\"", kind, !items ? "no items" : json_is_null(items)
+                          ? "items: null" : "items that are not an array");
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+        if (!json_is_object(it))
+            return check_fail(err, status, pre, "(%s): items[%zu] is not an object", kind, i);
+    return 0;
+}
+
+int k8s_object_check(const json_t *obj, const k8s_resource *r, const char *path,
+                     long status, k8s_error *err)
+{
+    char pre[700];
+    check_prefix(pre, sizeof pre, "get", r, NULL, path, status);
+    if (!json_is_object(obj))
+        return check_fail(err, status, pre, "is %s, not a %s object",
+                          obj ? json_type_name(obj) : "empty", r->kind);
+    const char *kind = json_string_value(json_object_get((json_t *)obj, "kind"));
+    if (kind && strcmp(kind, r->kind) != 0)
+        return check_fail(err, status, pre, "is a %.80s, not a %s", kind, r->kind);
+    if (!json_string_value(json_object_get(json_object_get((json_t *)obj, "metadata"), "name")))
+        return check_fail(err, status, pre, "has no metadata.name: not a %s object", r->kind);
+    return 0;
 }
 
 static void fill_type(json_t *item, const k8s_resource *r)
@@ -486,12 +603,16 @@ int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns,
     snprintf(lim, sizeof lim, "%ld", limit);
     int restarts = 0;
 
+    char *base;
+    if (k8s_path_build(r, ns, NULL, &base, err) != 0)
+        return -1;
+
 restart:;
     json_t *all = json_array();
     char *cont = NULL, *rv = NULL;
     bool first = true;
     for (;;) {
-        char *path = k8s_path(r, ns, NULL);
+        char *path = strdup(base);
         int q = k8s_qs_add(&path, "limit", lim);
         if (q == 0 && opts && opts->label_selector && *opts->label_selector)
             q = k8s_qs_add(&path, "labelSelector", opts->label_selector);
@@ -503,20 +624,25 @@ restart:;
             free(path);
             free(cont);
             free(rv);
+            free(base);
             json_decref(all);
             k8s_error_printf(err, "list %s: out of memory", r->kind);
             return -1;
         }
         json_t *page = NULL;
         int rc = k8s_request(c, "GET", path, NULL, NULL, &page, err);
+        if (rc == 0)
+            rc = k8s_list_check(page, r, ns, path, err->status, err);
         free(path);
         if (rc != 0) {
             bool expired = err->status == 410 && cont;
+            json_decref(page);
             free(cont);
             free(rv);
             json_decref(all);
             if (expired && restarts++ < 3)
                 goto restart;   /* the continue token expired: list again */
+            free(base);
             return -1;
         }
         json_t *arr = json_object_get(page, "items"), *it;
@@ -537,6 +663,7 @@ restart:;
         if (!cont)
             break;
     }
+    free(base);
     *items = all;
     if (resource_version)
         *resource_version = rv;
@@ -573,12 +700,15 @@ static json_t *prepare_obj(const k8s_resource *r, json_t *obj, const char *verb,
     return copy;
 }
 
+/* path NULL: write_path failed and filled err. */
 static int write_req(k8s_client *c, const char *method, char *path, const char *ctype,
                      json_t *body, json_t **out, k8s_error *err)
 {
+    if (!path)
+        return -1;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     int rc;
-    if (!path || (body && !text)) {
+    if (body && !text) {
         k8s_error_printf(err, "%s: out of memory", method);
         rc = -1;
     } else {
@@ -589,24 +719,27 @@ static int write_req(k8s_client *c, const char *method, char *path, const char *
     return rc;
 }
 
+/* NULL with err on an invalid name / namespace, or out of memory. */
 static char *write_path(k8s_client *c, const k8s_resource *r, const char *ns,
                         const char *name, const char *sub, const k8s_write_opts *o,
-                        bool apply)
+                        bool apply, k8s_error *err)
 {
-    char *p = k8s_path(r, ns, name);
-    if (p && sub) {
+    char *p;
+    if (k8s_path_build(r, ns, name, &p, err) != 0)
+        return NULL;
+    if (sub) {
         char *np = NULL;
         if (asprintf(&np, "%s/%s", p, sub) < 0)
             np = NULL;
         free(p);
         p = np;
     }
-    if (k8s_qs_add(&p, "fieldManager", fm(c, o)) != 0)
-        return NULL;
-    if (apply && o && o->force && k8s_qs_add(&p, "force", "true") != 0)
-        return NULL;
-    if (o && o->dry_run && k8s_qs_add(&p, "dryRun", "All") != 0)
-        return NULL;
+    if (k8s_qs_add(&p, "fieldManager", fm(c, o)) != 0 ||
+        (apply && o && o->force && k8s_qs_add(&p, "force", "true") != 0) ||
+        (o && o->dry_run && k8s_qs_add(&p, "dryRun", "All") != 0)) {
+        k8s_error_printf(err, "%s: out of memory", r->kind);
+        return NULL;   /* k8s_qs_add freed p */
+    }
     return p;
 }
 
@@ -618,10 +751,14 @@ int k8s_build_apply(k8s_client *c, const k8s_resource *r, json_t *obj,
     json_t *copy = prepare_obj(r, obj, "apply", &ns, &name, err);
     if (!copy)
         return -1;
-    *path = write_path(c, r, ns, name, NULL, opts, true);
+    *path = write_path(c, r, ns, name, NULL, opts, true, err);
+    if (!*path) {
+        json_decref(copy);
+        return -1;
+    }
     *body = json_dumps(copy, JSON_COMPACT);
     json_decref(copy);
-    if (!*path || !*body) {
+    if (!*body) {
         free(*path);
         free(*body);
         *path = *body = NULL;
@@ -654,7 +791,12 @@ int k8s_create(k8s_client *c, const k8s_resource *r, json_t *obj,
     json_t *body = prepare_obj(r, obj, "create", &ns, &name, err);
     if (!body)
         return -1;
-    char *path = write_path(c, r, ns, NULL, NULL, opts, false);
+    char *path = NULL;
+    /* the name goes in the body, yet it names the object: check it too */
+    if (k8s_path_build(r, ns, name, &path, err) == 0) {
+        free(path);
+        path = write_path(c, r, ns, NULL, NULL, opts, false, err);
+    }
     int rc = write_req(c, "POST", path, "application/json", body, out, err);
     json_decref(body);
     return rc;
@@ -670,7 +812,7 @@ int k8s_merge_patch(k8s_client *c, const k8s_resource *r, const char *ns,
         k8s_error_printf(err, "patch %s: a name and a JSON object patch are required", r->kind);
         return -1;
     }
-    char *path = write_path(c, r, ns, name, NULL, opts, false);
+    char *path = write_path(c, r, ns, name, NULL, opts, false, err);
     return write_req(c, "PATCH", path, "application/merge-patch+json", patch, out, err);
 }
 
@@ -683,7 +825,7 @@ int k8s_update_status(k8s_client *c, const k8s_resource *r, json_t *obj,
     json_t *body = prepare_obj(r, obj, "update status of", &ns, &name, err);
     if (!body)
         return -1;
-    char *path = write_path(c, r, ns, name, "status", NULL, false);
+    char *path = write_path(c, r, ns, name, "status", NULL, false, err);
     int rc = write_req(c, "PUT", path, "application/json", body, out, err);
     json_decref(body);
     return rc;
@@ -717,8 +859,9 @@ int k8s_build_delete(const k8s_resource *r, const char *ns, const char *name,
         k8s_error_printf(err, "delete %s: name is required", r->kind);
         return -1;
     }
-    *path = k8s_path(r, ns, name);
-    if (*path && opts && opts->dry_run)
+    if (k8s_path_build(r, ns, name, path, err) != 0)
+        return -1;
+    if (opts && opts->dry_run)
         k8s_qs_add(path, "dryRun", "All");
     json_t *b = k8s_delete_body(opts);
     *body = b ? json_dumps(b, JSON_COMPACT) : NULL;

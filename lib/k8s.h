@@ -60,6 +60,9 @@ typedef struct k8s_conn {
     const char *client_key;    /* path */
     int validate_certs;        /* 1, 0, or -1 = default (true) */
     bool in_cluster;           /* force the service account */
+    /* A bearer token or client certificate is never sent over plain
+     * http:// unless this is set (k8s_client_new fails instead). */
+    bool allow_insecure_http;
 } k8s_conn;
 
 void k8s_conn_from_env(k8s_conn *c);
@@ -72,10 +75,11 @@ void k8s_conn_from_json(k8s_conn *c, json_t *params);
 /* The module-spec entries for the kubernetes.core connection parameters, so
  * every module declares them the same way: kubeconfig, context, host,
  * api_key (no_log), validate_certs, ca_cert, client_cert, client_key, with
- * K8S_AUTH_* fallbacks.  {0}-terminated; see K8S_CONN_OPTS in module specs. */
+ * K8S_AUTH_* fallbacks, and allow_insecure_http (ocpv-dr's own, no
+ * fallback).  {0}-terminated; see K8S_CONN_OPTS in module specs. */
 struct mod_opt;
 extern const struct mod_opt k8s_conn_opts[];
-#define K8S_CONN_OPT_COUNT 8
+#define K8S_CONN_OPT_COUNT 9
 
 typedef struct k8s_client k8s_client;
 
@@ -93,12 +97,19 @@ typedef struct k8s_config {
 k8s_client *k8s_client_new(const k8s_conn *conn, const k8s_config *cfg, k8s_error *err);
 void k8s_client_free(k8s_client *c);
 const char *k8s_client_server(const k8s_client *c);   /* the API server URL */
+/* Transport safety, for warnings: the server is plain http:// (nothing
+ * encrypted, the server not authenticated), or TLS certificate verification
+ * is off (validate_certs false / insecure-skip-tls-verify). */
+bool k8s_client_plain_http(const k8s_client *c);
+bool k8s_client_tls_unverified(const k8s_client *c);
+/* Emits a module warning (mod_warn) for each of the above, naming `what`
+ * ("DR", "source (primary)") and the server.  Every module that connects
+ * calls it right after k8s_client_new.  Defined in k8s_conn_opts.c. */
+struct module;
+void k8s_mod_warn_transport(struct module *m, const k8s_client *c, const char *what);
 /* The default namespace of the connection: the kubeconfig context's
  * namespace or the service account's; NULL when none was given. */
 const char *k8s_client_namespace(const k8s_client *c);
-/* Whether the client skips TLS verification of the API server (kubeconfig
- * insecure-skip-tls-verify, validate_certs / K8S_AUTH_VERIFY_SSL false). */
-bool k8s_client_insecure(const k8s_client *c);
 
 /* ---- resources ---------------------------------------------------------- */
 
@@ -124,8 +135,21 @@ const k8s_resource *k8s_resource_builtin(const char *api_version, const char *ki
 const k8s_resource *k8s_resource_find(k8s_client *c, const char *api_version,
                                       const char *kind, k8s_error *err);
 
-/* "/api/v1/namespaces/ns/persistentvolumeclaims/name" etc.  ns ignored for
- * cluster-scoped resources; name may be NULL (collection).  malloc'd. */
+/* Whether `value` may be one segment of a request path: not empty, not "."
+ * or ".." (libcurl and servers collapse those: a claim named ".." would
+ * address its Namespace), no '/', no '%' (the apiserver's own rule for
+ * names), no control character.  -1 with err naming `what` and the reason.
+ * Every path this client builds goes through it. */
+int k8s_check_segment(const char *what, const char *value, k8s_error *err);
+
+/* "/api/v1/namespaces/ns/persistentvolumeclaims/name" etc. into *out
+ * (malloc'd).  ns ignored for cluster-scoped resources; NULL or "" = all
+ * namespaces (collections only: a named object of a namespaced kind needs
+ * one); name NULL = the collection.  Every segment is checked with
+ * k8s_check_segment: -1 with err (nothing is requested). */
+int k8s_path_build(const k8s_resource *r, const char *ns, const char *name, char **out,
+                   k8s_error *err);
+/* The same, NULL on an invalid segment or out of memory. */
 char *k8s_path(const k8s_resource *r, const char *ns, const char *name);
 
 /* ---- verbs (all return 0 on success, -1 with err filled) ---------------- */
@@ -142,10 +166,24 @@ typedef struct k8s_list_opts {
 /* Lists all pages.  *items is a new JSON array of objects, each with
  * apiVersion and kind filled in (the API omits them in lists).
  * resource_version (optional) receives the list's resourceVersion for a
- * subsequent watch (malloc'd).  ns NULL = all namespaces. */
+ * subsequent watch (malloc'd).  ns NULL = all namespaces.  Every page must
+ * pass k8s_list_check: an answer that is not a list (`200 {}`, an HTML
+ * login page from a proxy, items missing or null) fails the whole call -
+ * it is never read as "no objects". */
 int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns,
              const k8s_list_opts *opts, json_t **items, char **resource_version,
              k8s_error *err);
+
+/* Whether a 2xx answer to a list request is a list: a JSON object whose
+ * kind ends in "List" with an `items` array of objects.  -1 with err
+ * (status 200-299 kept, reason "NotAList") naming the resource, the
+ * namespace and the path. */
+int k8s_list_check(const json_t *page, const k8s_resource *r, const char *ns,
+                   const char *path, long status, k8s_error *err);
+/* Whether a 2xx answer to a GET of one object is that object: a JSON
+ * object whose kind (when given) is r->kind.  -1 with err as above. */
+int k8s_object_check(const json_t *obj, const k8s_resource *r, const char *path,
+                     long status, k8s_error *err);
 
 typedef struct k8s_write_opts {
     bool dry_run;               /* dryRun=All */

@@ -68,12 +68,6 @@ static breq *push(k8s_batch *b, k8s_batch_cb cb, void *ud)
     return r;
 }
 
-static void oom(breq *r, const char *what)
-{
-    r->invalid = true;
-    k8s_error_printf(&r->err, "%s: out of memory", what);
-}
-
 void k8s_batch_apply(k8s_batch *b, const k8s_resource *res, json_t *obj,
                      const k8s_write_opts *opts, k8s_batch_cb cb, void *ud)
 {
@@ -98,9 +92,8 @@ void k8s_batch_get(k8s_batch *b, const k8s_resource *res, const char *ns,
         k8s_error_printf(&r->err, "get %s: name is required", res->kind);
         return;
     }
-    r->path = k8s_path(res, ns, name);
-    if (!r->path)
-        oom(r, "get");
+    if (k8s_path_build(res, ns, name, &r->path, &r->err) != 0)
+        r->invalid = true;
 }
 
 void k8s_batch_delete(k8s_batch *b, const k8s_resource *res, const char *ns,

@@ -1,8 +1,9 @@
 /* k8s_conn_opts.c - the module-spec entries for the kubernetes.core
  * connection parameters (names, aliases, no_log and K8S_AUTH_* environment
- * fallbacks exactly as kubernetes.core declares them), so every module that
- * talks to a cluster accepts the same options.  Read with
- * k8s_conn_from_json() after mod_parse(). */
+ * fallbacks exactly as kubernetes.core declares them) plus
+ * allow_insecure_http, so every module that talks to a cluster accepts the
+ * same options.  Read with k8s_conn_from_json() after mod_parse().  And the
+ * warnings every such module gives about an unsafe transport. */
 #include "module.h"
 #include "k8s.h"
 
@@ -26,5 +27,24 @@ const struct mod_opt k8s_conn_opts[K8S_CONN_OPT_COUNT + 1] = {
       .env_fallback = "K8S_AUTH_CERT_FILE" },
     { .name = "client_key", .type = OPT_PATH, .aliases = key_aliases,
       .env_fallback = "K8S_AUTH_KEY_FILE" },
+    /* ocpv-dr's own: no environment fallback, it must be asked for where
+     * the connection is described */
+    { .name = "allow_insecure_http", .type = OPT_BOOL },   /* absent = false */
     { 0 }
 };
+
+void k8s_mod_warn_transport(struct module *m, const k8s_client *c, const char *what)
+{
+    if (!m || !c)
+        return;
+    if (k8s_client_plain_http(c))
+        mod_warn(m, "INSECURE: the %s cluster connection %s is plain http "
+                 "(allow_insecure_http): requests, answers and any credential travel "
+                 "unencrypted and the server is not authenticated", what,
+                 k8s_client_server(c));
+    else if (k8s_client_tls_unverified(c))
+        mod_warn(m, "INSECURE: TLS certificate verification is OFF for the %s cluster %s "
+                 "(validate_certs: false or insecure-skip-tls-verify): the server is not "
+                 "authenticated, anyone in the path can read the token and the objects",
+                 what, k8s_client_server(c));
+}

@@ -345,6 +345,15 @@ int k8s_token_refresh(k8s_client *c, k8s_error *err)
     }
     while (len > 0 && isspace((unsigned char)t[len - 1]))
         t[--len] = '\0';
+    if (len > 0 && kc_token_check(t) >= 0) {
+        /* a CR/LF inside would end the Authorization header early: never
+         * send it, even in place of a good old token */
+        explicit_bzero(t, len);
+        free(t);
+        k8s_error_printf(err, "token file %s: the token contains a control character (CR, "
+                         "LF, ...) inside it: refusing it", c->token_file);
+        return -1;
+    }
     if (len == 0) {
         free(t);
         if (c->token)
@@ -369,6 +378,14 @@ static int add_auth(k8s_client *c, struct curl_slist **hdrs, k8s_error *err)
     pthread_mutex_lock(&c->lock);
     if (c->token_file)
         rc = k8s_token_refresh(c, err);
+    if (rc == 0 && c->token && kc_token_check(c->token) >= 0) {
+        rc = -1;   /* checked where it is read; never a header with CR/LF */
+        k8s_error_printf(err, "bearer token: contains a control character: not sent");
+    }
+    if (rc == 0 && c->plain_http && !c->allow_insecure_http && c->token) {
+        rc = -1;   /* checked at creation; never a token over plain http */
+        k8s_error_printf(err, "bearer token: not sent over plain http (allow_insecure_http)");
+    }
     if (rc == 0 && c->token) {
         size_t n = strlen(c->token) + 32;
         char *h = malloc(n);
@@ -411,6 +428,9 @@ int k8s_easy_setup(k8s_client *c, CURL *h, const char *method, const char *path,
     snprintf(url, n, "%s%s%s", c->url_base, path[0] == '/' ? "" : "/", path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     free(url);   /* curl copies the URL */
+    /* never collapse "/../" or "/./": a path is sent as built (its
+     * segments were checked by k8s_check_segment) */
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);

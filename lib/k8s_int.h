@@ -18,7 +18,9 @@ struct k8s_client {
     char *namespace;         /* context / service-account namespace, or NULL */
     char *url_base;          /* server with the host replaced by tls_server_name */
     struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO for tls_server_name, or NULL */
-    bool insecure;
+    bool insecure;           /* TLS verification off */
+    bool plain_http;         /* server is http:// */
+    bool allow_insecure_http; /* credentials may go over plain http (k8s_conn) */
     char *ca_file;
     kc_blob ca;
     char *cert_file;
@@ -96,9 +98,11 @@ int k8s_qs_add(char **path, const char *key, const char *value);
 
 /* The path + query of a watch request (watch=1, bookmarks, sendInitialEvents
  * + resourceVersionMatch=NotOlderThan, resourceVersion, selectors,
- * timeoutSeconds; values URL-encoded).  malloc'd; NULL on out of memory.
- * Defined in k8s_watch.c; internal, exposed for the unit test. */
-char *k8s_watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts *o);
+ * timeoutSeconds; values URL-encoded).  malloc'd; NULL with err (may be
+ * NULL) on an invalid namespace or out of memory.  Defined in k8s_watch.c;
+ * internal, exposed for the unit test. */
+char *k8s_watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts *o,
+                     k8s_error *err);
 
 /* The body of a watch (k8s_watch_lines.c, no I/O): chunks in, one callback
  * per newline-terminated JSON event out.  Zero-initialise, set cb or line_cb,

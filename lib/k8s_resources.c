@@ -1,7 +1,7 @@
 /* k8s_resources.c - which REST path serves a kind: the built-in resource
  * table (core, snapshot, KubeVirt, CDI, Velero, Longhorn), API discovery for
  * anything else (GET /api/v1, /apis/<group>/<version>, cached per client),
- * and path building. */
+ * and path building (every segment checked by k8s_check_segment). */
 #include "k8s_int.h"
 
 #include <stdio.h>
@@ -74,22 +74,94 @@ const char *k8s_api_version(const k8s_resource *r, char *buf, size_t len)
     return buf;
 }
 
+/* Copies s for a message: at most 80 bytes, control characters as '?'. */
+static void printable(char *dst, size_t cap, const char *s)
+{
+    size_t o = 0;
+    for (; s && *s && o + 1 < cap && o < 80; s++) {
+        unsigned char ch = (unsigned char)*s;
+        dst[o++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    dst[o] = '\0';
+}
+
+int k8s_check_segment(const char *what, const char *value, k8s_error *err)
+{
+    const char *why = NULL;
+    if (!value || !*value)
+        why = "is empty";
+    else if (strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
+        why = "is a dot segment (\".\" or \"..\" would address another object)";
+    else if (strchr(value, '/'))
+        why = "contains '/'";
+    else if (strchr(value, '%'))
+        why = "contains '%'";
+    else
+        for (const unsigned char *p = (const unsigned char *)value; *p && !why; p++)
+            if (*p < 0x20 || *p == 0x7f)
+                why = "contains a control character";
+    if (!why)
+        return 0;
+    char shown[96];
+    printable(shown, sizeof shown, value);
+    k8s_error_printf(err, "%s \"%s\" %s: not a valid name for a request path", what, shown, why);
+    if (err)
+        snprintf(err->reason, sizeof err->reason, "Invalid");
+    return -1;
+}
+
+int k8s_path_build(const k8s_resource *r, const char *ns, const char *name, char **out,
+                   k8s_error *err)
+{
+    *out = NULL;
+    const char *g = r->group && r->group[0] ? r->group : NULL;
+    bool with_ns = r->namespaced && ns && *ns;
+    if ((g && k8s_check_segment("API group", g, err) != 0) ||
+        k8s_check_segment("API version", r->version, err) != 0 ||
+        k8s_check_segment("resource", r->plural, err) != 0)
+        return -1;
+    if (with_ns && k8s_check_segment("namespace", ns, err) != 0)
+        return -1;
+    if (name) {
+        char what[160];
+        snprintf(what, sizeof what, "%s name", r->kind ? r->kind : "object");
+        if (k8s_check_segment(what, name, err) != 0)
+            return -1;
+        if (r->namespaced && !with_ns) {
+            char shown[96];
+            printable(shown, sizeof shown, name);
+            k8s_error_printf(err, "%s \"%s\": namespace is missing (the kind is namespaced)",
+                             r->kind ? r->kind : "object", shown);
+            if (err)
+                snprintf(err->reason, sizeof err->reason, "Invalid");
+            return -1;
+        }
+    }
+    char *ens = with_ns ? k8s_urlencode(ns) : NULL;
+    char *ename = name ? k8s_urlencode(name) : NULL;
+    int rc = -1;
+    if ((!with_ns || ens) && (!name || ename))
+        rc = g ? asprintf(out, "/apis/%s/%s%s%s/%s%s%s", g, r->version,
+                          ens ? "/namespaces/" : "", ens ? ens : "", r->plural,
+                          ename ? "/" : "", ename ? ename : "")
+               : asprintf(out, "/api/%s%s%s/%s%s%s", r->version,
+                          ens ? "/namespaces/" : "", ens ? ens : "", r->plural,
+                          ename ? "/" : "", ename ? ename : "");
+    free(ens);
+    free(ename);
+    if (rc < 0) {
+        *out = NULL;
+        k8s_error_printf(err, "%s: out of memory", r->kind ? r->kind : "path");
+        return -1;
+    }
+    return 0;
+}
+
 char *k8s_path(const k8s_resource *r, const char *ns, const char *name)
 {
     char *p = NULL;
-    const char *g = r->group && r->group[0] ? r->group : NULL;
-    char base[512];
-    if (g)
-        snprintf(base, sizeof base, "/apis/%s/%s", g, r->version);
-    else
-        snprintf(base, sizeof base, "/api/%s", r->version);
-    char *ens = r->namespaced && ns && *ns ? k8s_urlencode(ns) : NULL;
-    char *ename = name && *name ? k8s_urlencode(name) : NULL;
-    int rc = asprintf(&p, "%s%s%s/%s%s%s", base, ens ? "/namespaces/" : "", ens ? ens : "",
-                      r->plural, ename ? "/" : "", ename ? ename : "");
-    free(ens);
-    free(ename);
-    return rc < 0 ? NULL : p;
+    k8s_error e;
+    return k8s_path_build(r, ns, name, &p, &e) == 0 ? p : NULL;
 }
 
 /* ---- discovery ---------------------------------------------------------- */
@@ -137,6 +209,8 @@ static int cache_add(k8s_client *c, const char *group, const char *version, json
     const char *kind = json_string_value(json_object_get(res, "kind"));
     if (!name || !kind || strchr(name, '/'))
         return 0;   /* subresources (x/status) are not kinds */
+    if (k8s_check_segment("resource", name, NULL) != 0)
+        return 0;   /* never a path segment: "..", "%2e", ... */
     if (c->ndisc == c->capdisc) {
         size_t cap = c->capdisc ? c->capdisc * 2 : 32;
         k8s_resource **nd = realloc(c->disc, cap * sizeof *nd);
@@ -174,6 +248,9 @@ const k8s_resource *k8s_resource_find(k8s_client *c, const char *api_version,
     char group[256];
     const char *version;
     split_av(api_version, group, sizeof group, &version);
+    if ((group[0] && k8s_check_segment("apiVersion group", group, err) != 0) ||
+        k8s_check_segment("apiVersion version", version, err) != 0)
+        return NULL;
 
     pthread_mutex_lock(&c->lock);
     r = cache_find(c, group, version, kind);

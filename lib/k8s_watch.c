@@ -85,9 +85,13 @@ static CURLcode run_stream(CURL *h, wstate *w)
 }
 
 /* The watch request's path + query (see k8s_int.h). */
-char *k8s_watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts *o)
+char *k8s_watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts *o,
+                     k8s_error *err)
 {
-    char *p = k8s_path(r, ns, NULL);
+    char *p;
+    if (k8s_path_build(r, ns, NULL, &p, err) != 0)
+        return NULL;
+    k8s_error_printf(err, "watch %s: out of memory", r->kind);   /* for the NULLs below */
     char num[32];
     if (k8s_qs_add(&p, "watch", "1") != 0)
         return NULL;
@@ -112,6 +116,8 @@ char *k8s_watch_path(const k8s_resource *r, const char *ns, const k8s_watch_opts
         if (k8s_qs_add(&p, "timeoutSeconds", num) != 0)
             return NULL;
     }
+    if (err)
+        memset(err, 0, sizeof *err);
     return p;
 }
 
@@ -123,11 +129,9 @@ int k8s_watch(k8s_client *c, const k8s_resource *r, const char *ns,
     if (!err)
         err = &scratch;
     memset(err, 0, sizeof *err);
-    char *path = k8s_watch_path(r, ns, opts);
-    if (!path) {
-        k8s_error_printf(err, "watch %s: out of memory", r->kind);
+    char *path = k8s_watch_path(r, ns, opts, err);
+    if (!path)
         return -1;
-    }
     CURL *h = curl_easy_init();
     if (!h) {
         k8s_error_printf(err, "GET %s: cannot create a curl handle", path);

@@ -429,6 +429,14 @@ static int get_blob(json_t *obj, const char *field, const char *where, const cha
     return 0;
 }
 
+int kc_token_check(const char *token)
+{
+    for (size_t i = 0; token && token[i]; i++)
+        if ((unsigned char)token[i] < 0x20 || token[i] == 0x7f)
+            return (int)i;
+    return -1;
+}
+
 static int set_str(char **dst, const char *v)
 {
     free(*dst);
@@ -559,6 +567,9 @@ static int interpret(json_t *root, const char *src, const char *context, kubecon
         get_blob(us, "client-certificate-data", where, src, &kc->cert_data, err) < 0 ||
         get_blob(us, "client-key-data", where, src, &kc->key_data, err) < 0)
         return -1;
+    if (token && kc_token_check(token) >= 0)   /* never the token itself in the message */
+        return fail(err, "kubeconfig %s: %s.token: contains a control character (CR, LF, ...): "
+                    "a bearer token is one line; refusing it", src, where);
     if (set_str(&kc->token, token) < 0 || set_str(&kc->token_file, token_file) < 0 ||
         set_str(&kc->cert_file, cert) < 0 || set_str(&kc->key_file, key) < 0)
         return fail(err, "kubeconfig %s: out of memory", src);

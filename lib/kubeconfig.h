@@ -41,7 +41,7 @@ typedef struct kubeconfig {
     char *ca_file;         /* absolute path, or NULL */
     kc_blob ca_data;       /* decoded PEM */
 
-    char *token;           /* static bearer token (secret) */
+    char *token;           /* static bearer token (secret; no control characters) */
     char *token_file;      /* absolute path; re-read by the client when it changes */
     char *cert_file;
     kc_blob cert_data;
@@ -77,6 +77,11 @@ void kubeconfig_free(kubeconfig *kc);
 /* Decodes standard base64 (whitespace ignored, padding optional).  Returns
  * 0 with a malloc'd NUL-terminated buffer, or -1 when invalid. */
 int kc_base64_decode(const char *in, unsigned char **out, size_t *outlen);
+
+/* The index of the first control character (below 0x20 - CR, LF, TAB, ...
+ * - or 0x7f) in a bearer token, or -1 when it has none.  A token with one
+ * would split or end the Authorization header. */
+int kc_token_check(const char *token);
 
 /* Reads a whole (small) file into a malloc'd NUL-terminated buffer; -1 with
  * errno set on failure.  Trailing whitespace is kept. */

@@ -309,6 +309,22 @@ const char *tf_hash_of(const json_t *obj)
     return json_string_value(json_object_get(ann, TF_ANN_HASH));
 }
 
+const char *tf_annotation_of(const json_t *obj, const char *key)
+{
+    json_t *ann = jx_get((json_t *)obj, "metadata.annotations");
+    return json_string_value(json_object_get(ann, key));
+}
+
+bool tf_same_source(const json_t *obj, const char *source_cluster)
+{
+    const char *have = tf_annotation_of(obj, TF_ANN_SOURCE_CLUSTER);
+    if (!have || !*have)
+        have = NULL;
+    if (source_cluster && !*source_cluster)
+        source_cluster = NULL;
+    return have ? source_cluster && strcmp(have, source_cluster) == 0 : !source_cluster;
+}
+
 static bool adopt_ref(json_t *desired, const json_t *live, const char *path)
 {
     json_t *d = jx_get(desired, path), *l = jx_get((json_t *)live, path);

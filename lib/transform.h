@@ -88,6 +88,15 @@ json_t *tf_for_dr(const json_t *src, const tf_opts *o, const char *source_cluste
 bool tf_is_managed(const json_t *obj);
 /* The hash annotation of a (DR) object, or NULL. */
 const char *tf_hash_of(const json_t *obj);
+/* Any annotation of an object (e.g. TF_ANN_SOURCE_CLUSTER,
+ * TF_ANN_SOURCE_UID), or NULL. */
+const char *tf_annotation_of(const json_t *obj, const char *key);
+/* Whether a (DR) object was recorded from `source_cluster`: its
+ * dr.ocpv.io/source-cluster annotation equals it, or both are absent /
+ * empty.  Two primaries sharing one DR cluster never touch each other's
+ * objects: prune deletes, and apply updates, only objects of its own
+ * source. */
+bool tf_same_source(const json_t *obj, const char *source_cluster);
 
 /* Lets a desired object take over references that the DR cluster's
  * controllers completed after binding (PV spec.claimRef, VSC

@@ -6,11 +6,16 @@
  *   clean   resources -> cleaned + marked objects (no cluster access)
  *   apply   clean, read the DR objects (one batch), skip those whose hash
  *           annotation matches, server-side apply the rest (field manager
- *           ocpv-dr) in apply order, many requests in flight
+ *           ocpv-dr) in apply order, many requests in flight; a DR object
+ *           ocpv-dr did not make for this source cluster is a conflict, left
+ *           alone unless take_over
  *   prune   list the DR objects ocpv-dr manages in scope (namespaces x
- *           kinds; PV / VSC through their claim / snapshot), delete those
- *           the primary (the `source` listing, or `resources`) lacks; guards
- *           refuse a mass delete before anything is deleted
+ *           kinds; PV / VSC through their claim / snapshot) recorded from
+ *           this source cluster, delete those the primary (the `source`
+ *           listing, or `resources`) lacks; guards (per namespace and kind
+ *           empty source, ratio, count) refuse a mass delete before anything
+ *           is deleted; deleted_sources (deletion events) exempt the objects
+ *           they name from the empty-source and ratio guards
  *   mirror  list the primary through `source`, then apply + prune
  *   list    list the primary through `source` (no writes anywhere) and return
  *           what is protected, digested (lib/inventory: bound claims and
@@ -56,6 +61,8 @@ static const mod_opt own_opts[] = {
     { .name = "max_delete_ratio", .type = OPT_FLOAT, .def = "0.5" },
     { .name = "allow_empty_source", .type = OPT_BOOL, .def = "false" },
     { .name = "force_conflicts", .type = OPT_BOOL, .def = "false" },
+    { .name = "take_over", .type = OPT_BOOL, .def = "false" },
+    { .name = "deleted_sources", .type = OPT_LIST, .def = "[]" },
     { .name = "fail_on_error", .type = OPT_BOOL, .def = "true" },
     { .name = "parallel", .type = OPT_INT, .def = "16" },
     { .name = "return_objects", .type = OPT_BOOL, .def = "true" },
@@ -74,9 +81,9 @@ static const mod_spec spec = { .name = "k8s_dr_clean", .opts = all_opts,
 /* ------------------------------------------------------------ state */
 
 enum action { A_NONE, A_CLEANED, A_CREATED, A_UPDATED, A_UNCHANGED, A_DELETED,
-              A_SKIPPED, A_FAILED };
+              A_SKIPPED, A_CONFLICT, A_FAILED };
 static const char *const action_names[] = { "none", "cleaned", "created", "updated",
-    "unchanged", "deleted", "skipped", "failed" };
+    "unchanged", "deleted", "skipped", "conflict", "failed" };
 
 typedef struct item {
     json_t *src;                /* the object as given / listed (owned ref) */
@@ -95,6 +102,7 @@ typedef struct run {
     tf_opts topts;
     k8s_client *dr, *src;
     const char *source_cluster;
+    bool take_over;             /* apply may take over objects not ocpv-dr's for this source */
     k8s_write_opts wopts;
     item *items;
     size_t n, cap;
@@ -277,6 +285,7 @@ static k8s_client *dr_connect(run *r, json_t *params, const char *what)
         char eb[1400];
         mod_fail(&r->m, "%s cluster connection: %s", what, k8s_strerror(&e, eb, sizeof eb));
     }
+    k8s_mod_warn_transport(&r->m, c, what);
     return c;
 }
 
@@ -398,6 +407,15 @@ static void prepare(run *r, bool need_resource, bool skip_in_progress)
             it->ns[0] = '\0';
             json_object_del(json_object_get(it->desired, "metadata"), "namespace");
         }
+        /* a name or namespace that cannot be one path segment ("..", "a/b")
+         * fails here, before any request (the client refuses it too) */
+        char *path = NULL;
+        if (it->res && it->action == A_NONE &&
+            k8s_path_build(it->res, it->ns[0] ? it->ns : NULL, jx_str(it->desired, "metadata.name"),
+                           &path, &e) != 0)
+            set_reason(it, A_FAILED, "%s: %s", ref_of(it, rb, sizeof rb),
+                       k8s_strerror(&e, eb, sizeof eb));
+        free(path);
     }
     /* duplicates: the later one fails, naming the earlier */
     for (size_t i = 0; i < r->n; i++) {
@@ -422,10 +440,14 @@ static void on_get(void *ud, int rc, json_t *out, const k8s_error *err)
 {
     item *it = ud;
     it->looked_up = true;
-    if (rc == 0)
+    k8s_error e = { 0 };
+    if (rc == 0 && k8s_object_check(out, it->res, NULL, 200, &e) != 0) {
+        it->fatal = true;   /* a DR server that answers nonsense: write nothing */
+        fail_item_k8s(it, "read of the DR object", &e);
+    } else if (rc == 0) {
         it->live = json_incref(out);
-    else if (err && err->status != 404) {
-        it->fatal = err->status == 401 || err->status == 0;
+    } else if (err && err->status != 404) {
+        it->fatal = err->status == 401 || (err->status == 0 && err->curl_code != 0);
         fail_item_k8s(it, "read of the DR object", err);
     }
 }
@@ -593,15 +615,38 @@ static void apply_all(run *r)
             continue;
         const char *want = tf_hash_of(it->desired);
         const char *have = it->live ? tf_hash_of(it->live) : NULL;
-        if (it->live && tf_is_managed(it->live) && have && want && strcmp(have, want) == 0) {
+        bool managed = it->live && tf_is_managed(it->live);
+        bool ours = managed && tf_same_source(it->live, r->source_cluster);
+        const char *other = it->live ? tf_annotation_of(it->live, TF_ANN_SOURCE_CLUSTER) : NULL;
+        char rb[700];
+        if (it->live && !ours && !r->take_over) {
+            /* not ocpv-dr's for this primary: applying would make it
+             * prunable by this primary (or steal it from another one) */
+            if (!managed)
+                set_reason(it, A_CONFLICT, "%s: conflict: exists on DR without the ocpv-dr label "
+                           "(not made by ocpv-dr): left untouched (take_over: true makes ocpv-dr "
+                           "manage it, and prune it later)", ref_of(it, rb, sizeof rb));
+            else
+                set_reason(it, A_CONFLICT, "%s: conflict: managed by ocpv-dr for source cluster "
+                           "\"%.200s\", not \"%.200s\": left untouched (take_over: true moves it to "
+                           "this source)", ref_of(it, rb, sizeof rb), other ? other : "",
+                           r->source_cluster ? r->source_cluster : "");
+            continue;
+        }
+        if (ours && have && want && strcmp(have, want) == 0) {
             set_reason(it, A_UNCHANGED, "hash %.12s matches the DR object", want);
             continue;
         }
         if (it->live) {
             tf_adopt_live_refs(it->desired, it->live);
-            set_reason(it, A_UPDATED, "%s", !tf_is_managed(it->live)
-                       ? "exists on DR without the ocpv-dr label: taken over"
-                       : "content changed on the primary");
+            if (!managed)
+                set_reason(it, A_UPDATED, "%s", "exists on DR without the ocpv-dr label: taken over "
+                           "(take_over)");
+            else if (!ours)
+                set_reason(it, A_UPDATED, "recorded from source cluster \"%.200s\": taken over "
+                           "(take_over)", other ? other : "");
+            else
+                set_reason(it, A_UPDATED, "%s", "content changed on the primary");
         } else {
             set_reason(it, A_CREATED, "%s", "absent on DR");
         }
@@ -829,66 +874,202 @@ static void on_delete(void *ud, int rc, json_t *out, const k8s_error *err)
         fail_item_k8s(it, "delete", err);
 }
 
-/* primary: the primary's objects in scope (any kinds), or NULL when the
- * listing failed (then nothing is deleted). */
+/* Deletion evidence (deleted_sources): the primary objects deletion events
+ * named.  uids: their metadata.uid (a DR object made from one carries it
+ * as dr.ocpv.io/source-uid), and the uid of the claim a Released volume /
+ * of the snapshot a content marked volumesnapshot-being-deleted names (the
+ * claim / snapshot is gone: that is why).  bound: "Kind/name" of the volume / content a
+ * deleted claim / snapshot was bound to (spec.volumeName,
+ * status.boundVolumeSnapshotContentName) -> "ns/name" of that claim /
+ * snapshot, which the DR object's claimRef / volumeSnapshotRef must name. */
+typedef struct evidence {
+    json_t *uids;
+    json_t *bound;
+} evidence;
+
+static void evidence_read(run *r, evidence *ev)
+{
+    ev->uids = json_object();
+    ev->bound = json_object();
+    json_t *list = mod_param(&r->m, "deleted_sources"), *el;
+    size_t i;
+    json_array_foreach(list, i, el) {
+        if (json_is_string(el)) {
+            if (*json_string_value(el))
+                json_object_set_new(ev->uids, json_string_value(el), json_true());
+            continue;
+        }
+        if (!json_is_object(el))
+            mod_fail(&r->m, "deleted_sources[%zu]: must be a uid (string) or the deleted "
+                     "object (dict)", i);
+        const char *uid = jx_str(el, "metadata.uid");
+        const char *kind = jx_str(el, "kind"), *ns = jx_str(el, "metadata.namespace");
+        const char *name = jx_str(el, "metadata.name");
+        if (!uid || !*uid) {
+            /* no uid, no evidence: its deletions stay under every guard */
+            mod_warn(&r->m, "deleted_sources[%zu] (%s %s): no metadata.uid: not used as "
+                     "evidence", i, kind ? kind : "?", name ? name : "?");
+            continue;
+        }
+        json_object_set_new(ev->uids, uid, json_true());
+        const char *bound = NULL, *bkind = NULL;
+        if (kind && strcmp(kind, "PersistentVolumeClaim") == 0)
+            bound = jx_str(el, "spec.volumeName"), bkind = "PersistentVolume";
+        else if (kind && strcmp(kind, "VolumeSnapshot") == 0)
+            bound = jx_str(el, "status.boundVolumeSnapshotContentName"),
+            bkind = "VolumeSnapshotContent";
+        if (bound && *bound && ns && name) {
+            char k[600], v[600];
+            snprintf(k, sizeof k, "%s/%s", bkind, bound);
+            snprintf(v, sizeof v, "%s/%s", ns, name);
+            json_object_set_new(ev->bound, k, json_string(v));
+        }
+        /* a deleted volume that says its claim is gone (Released), a
+         * deleted content the snapshot controller marked as deleted with its
+         * snapshot: evidence for that claim / snapshot too (by its uid) */
+        const char *ref_uid = NULL;
+        if (kind && strcmp(kind, "PersistentVolume") == 0) {
+            const char *phase = jx_str(el, "status.phase");
+            if (phase && strcmp(phase, "Released") == 0)
+                ref_uid = jx_str(el, "spec.claimRef.uid");
+        } else if (kind && strcmp(kind, "VolumeSnapshotContent") == 0) {
+            const char *del = tf_annotation_of(el, "snapshot.storage.kubernetes.io/"
+                                                   "volumesnapshot-being-deleted");
+            if (del && strcmp(del, "yes") == 0)
+                ref_uid = jx_str(el, "spec.volumeSnapshotRef.uid");
+        }
+        if (ref_uid && *ref_uid)
+            json_object_set_new(ev->uids, ref_uid, json_true());
+    }
+}
+
+/* Whether a stale DR object is named by a deletion event. */
+static bool evidenced(const evidence *ev, const json_t *o, const char *kind)
+{
+    const char *uid = tf_annotation_of(o, TF_ANN_SOURCE_UID);
+    if (uid && json_object_get(ev->uids, uid))
+        return true;
+    char k[600];
+    snprintf(k, sizeof k, "%s/%s", kind, jx_str_or((json_t *)o, "metadata.name", ""));
+    const char *want = json_string_value(json_object_get(ev->bound, k));
+    if (!want)
+        return false;
+    const char *path = strcmp(kind, "PersistentVolume") == 0 ? "spec.claimRef"
+                                                              : "spec.volumeSnapshotRef";
+    json_t *ref = jx_get((json_t *)o, path);
+    char have[600];
+    snprintf(have, sizeof have, "%s/%s", jx_str_or(ref, "namespace", ""), jx_str_or(ref, "name", ""));
+    return strcmp(have, want) == 0;
+}
+
+/* The namespace an object counts for in the per-namespace guard: its own,
+ * a PV's / VSC's claim's / snapshot's, "" for other cluster-scoped kinds. */
+static const char *guard_ns(const json_t *o, const k8s_resource *res)
+{
+    if (res->namespaced)
+        return jx_str_or((json_t *)o, "metadata.namespace", "");
+    const char *sns = tf_scope_namespace(o);
+    return sns ? sns : "";
+}
+
+/* primary: the primary's objects in scope (any kinds).  Deletes the DR
+ * objects ocpv-dr made from this source cluster that the primary lacks, or
+ * nothing at all when a guard trips. */
 static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t nres)
 {
     json_t *namespaces = mod_param(&r->m, "namespaces");
+    bool allow_empty = mod_bool(&r->m, "allow_empty_source");
     json_t *present = json_object();
+    json_t *primary_count = json_object();   /* "Kind|ns" -> objects on the primary */
     size_t i;
     json_t *o;
     json_array_foreach(primary, i, o) {
         const char *kind = jx_str(o, "kind");
-        char *k = key_of(kind ? kind : "",
-                         tf_kind_cluster_scoped(kind) ? "" : jx_str(o, "metadata.namespace"),
+        bool cs = tf_kind_cluster_scoped(kind);
+        char *k = key_of(kind ? kind : "", cs ? "" : jx_str(o, "metadata.namespace"),
                          jx_str_or(o, "metadata.name", ""));
         json_object_set_new(present, k, json_true());
         free(k);
+        const char *sns = cs ? tf_scope_namespace(o) : jx_str(o, "metadata.namespace");
+        char ck[600];
+        snprintf(ck, sizeof ck, "%s|%s", kind ? kind : "", sns ? sns : "");
+        json_object_set_new(primary_count, ck,
+                            json_integer(json_integer_value(json_object_get(primary_count, ck)) + 1));
     }
-    /* DR side: managed objects in scope, per kind */
+    evidence ev;
+    evidence_read(r, &ev);
+    /* DR side: managed objects of this source in scope, per kind */
     json_t *stale = json_array();
-    size_t managed = 0;
+    json_t *empty_ns = json_object();   /* "Kind|ns" -> stale objects no event names, primary empty */
+    size_t managed = 0, foreign = 0, nevid = 0;
     const char *guard = NULL;
-    char gbuf[512];
+    char gbuf[1024];
     for (size_t k = 0; k < nres; k++) {
         json_t *all = json_array();
         char *err = NULL;
         if (list_scope(r->dr, dr_res[k], namespaces, TF_MANAGED_LABEL "=" TF_MANAGED_VALUE,
                        r->dr_lists, all, &err) != 0) {
             json_decref(all);
-            json_decref(stale); json_decref(present);
+            json_decref(stale); json_decref(present); json_decref(primary_count);
+            json_decref(empty_ns); json_decref(ev.uids); json_decref(ev.bound);
             mod_set(&r->m, "counts", json_pack("{si}", "deleted", 0));
             mod_fail(&r->m, "prune: nothing deleted: DR %s", err ? err : "listing failed");
         }
-        /* only what ocpv-dr manages (a reused lookup list holds everything) */
-        json_t *dr = json_array();
-        json_array_foreach(all, i, o)
-            if (tf_is_managed(o))
-                json_array_append(dr, o);
-        json_decref(all);
-        size_t in_primary = 0;
-        json_array_foreach(primary, i, o)
-            in_primary += jx_str(o, "kind") && strcmp(jx_str(o, "kind"), dr_res[k]->kind) == 0;
-        if (in_primary == 0 && json_array_size(dr) > 0 && !mod_bool(&r->m, "allow_empty_source")
-            && !guard) {
-            snprintf(gbuf, sizeof gbuf, "the primary has no %s in scope while DR holds %zu managed "
-                     "ones: refusing to empty DR (set allow_empty_source: true if this is intended)",
-                     dr_res[k]->kind, json_array_size(dr));
-            guard = gbuf;
-        }
-        managed += json_array_size(dr);
-        json_array_foreach(dr, i, o) {
+        json_array_foreach(all, i, o) {
+            /* only what ocpv-dr manages (a reused lookup list holds
+             * everything), and only what it made from this primary */
+            if (!tf_is_managed(o))
+                continue;
+            if (!tf_same_source(o, r->source_cluster)) {
+                foreign++;
+                continue;
+            }
+            managed++;
             char *key = key_of(dr_res[k]->kind, dr_res[k]->namespaced ? jx_str(o, "metadata.namespace") : "",
                                jx_str_or(o, "metadata.name", ""));
-            if (!json_object_get(present, key))
-                json_array_append_new(stale, json_pack("{sOsi}", "obj", o, "res", (int)k));
+            bool gone = !json_object_get(present, key);
             free(key);
+            if (!gone)
+                continue;
+            bool evid = evidenced(&ev, o, dr_res[k]->kind);
+            nevid += evid;
+            json_array_append_new(stale, json_pack("{sOsisb}", "obj", o, "res", (int)k,
+                                                   "evidenced", evid));
+            char ck[600];
+            snprintf(ck, sizeof ck, "%s|%s", dr_res[k]->kind, guard_ns(o, dr_res[k]));
+            if (!evid && !json_object_get(primary_count, ck))
+                json_object_set_new(empty_ns, ck,
+                                    json_integer(json_integer_value(json_object_get(empty_ns, ck)) + 1));
         }
-        json_decref(dr);
+        json_decref(all);
     }
     json_decref(present);
+    json_decref(primary_count);
+    json_decref(ev.uids);
+    json_decref(ev.bound);
+    mod_set(&r->m, "prune_other_sources", json_integer((json_int_t)foreign));
+    /* empty-source guard, per namespace and kind: a listing that came back
+     * empty for one namespace (a broken answer, a proxy) must not empty that
+     * namespace on DR, whatever the others hold */
+    const char *ck;
+    json_t *cnt;
+    json_object_foreach(empty_ns, ck, cnt) {
+        if (allow_empty || guard)
+            break;
+        const char *bar = strchr(ck, '|');
+        int kl = bar ? (int)(bar - ck) : (int)strlen(ck);
+        const char *ns = bar ? bar + 1 : "";
+        snprintf(gbuf, sizeof gbuf, "the primary has no %.*s %s%s while DR holds %lld managed "
+                 "ones from it%s: refusing to empty DR there (set allow_empty_source: true if "
+                 "this is intended)", kl, ck, *ns ? "in namespace " : "in scope", ns,
+                 (long long)json_integer_value(cnt), nevid ? " that no deletion event names" : "");
+        guard = gbuf;
+    }
+    json_decref(empty_ns);
     size_t nstale = json_array_size(stale);
-    double ratio = managed ? (double)nstale / (double)managed : 0.0;
+    /* the ratio judges what no deletion event vouches for */
+    size_t other = nstale - nevid, base = managed - nevid;
+    double ratio = base ? (double)other / (double)base : 0.0;
     json_t *maxd = mod_param(&r->m, "max_delete");
     double maxr = mod_float(&r->m, "max_delete_ratio");
     if (!guard && json_is_integer(maxd) && (long long)nstale > json_integer_value(maxd)) {
@@ -896,9 +1077,10 @@ static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t n
                  (long long)json_integer_value(maxd));
         guard = gbuf;
     }
-    if (!guard && nstale > 0 && ratio > maxr) {
+    if (!guard && other > 0 && ratio > maxr) {
         snprintf(gbuf, sizeof gbuf, "%zu of %zu managed DR objects in scope (%.0f%%) would be "
-                 "deleted, more than max_delete_ratio=%g", nstale, managed, ratio * 100, maxr);
+                 "deleted%s, more than max_delete_ratio=%g", other, base, ratio * 100,
+                 nevid ? " without a deletion event naming them" : "", maxr);
         guard = gbuf;
     }
     /* items for the victims (results), in reverse apply order */
@@ -909,7 +1091,9 @@ static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t n
         it->res = dr_res[json_integer_value(json_object_get(o, "res"))];
         snprintf(it->kind, sizeof it->kind, "%s", it->res->kind);
         it->live = json_incref(obj);
-        set_reason(it, A_DELETED, "%s", "managed by ocpv-dr on DR, gone from the primary");
+        set_reason(it, A_DELETED, "%s", json_is_true(json_object_get(o, "evidenced"))
+                   ? "managed by ocpv-dr on DR, gone from the primary (a deletion event names it)"
+                   : "managed by ocpv-dr on DR, gone from the primary");
     }
     json_decref(stale);
     if (guard) {
@@ -974,13 +1158,14 @@ static void finish(run *r)
         if (it->action == A_NONE)
             it->action = A_CLEANED;
         counts[it->action]++;
-        if (it->action == A_FAILED && !first_fail)
+        if ((it->action == A_FAILED || it->action == A_CONFLICT) && !first_fail)
             first_fail = it->reason;
         json_t *res = json_pack("{ss ss ss ss ss}", "kind", it->kind, "namespace", it->ns,
                                 "name", it->name, "action", action_names[it->action],
                                 "reason", it->reason ? it->reason : "");
         json_array_append_new(results, res);
-        if (it->desired && it->action != A_FAILED && it->action != A_DELETED)
+        if (it->desired && it->action != A_FAILED && it->action != A_DELETED
+            && it->action != A_CONFLICT)
             json_array_append_new(objects, for_output(it->desired));
     }
     tf_sort_apply_order(objects);
@@ -1001,9 +1186,12 @@ static void finish(run *r)
     json_t *guard = json_object_get(r->m.result, "prune_guard");
     if (json_is_string(guard))
         mod_fail(&r->m, "k8s_dr_clean: prune stopped, nothing deleted: %s", json_string_value(guard));
-    if (counts[A_FAILED] && mod_bool(&r->m, "fail_on_error"))
-        mod_fail(&r->m, "k8s_dr_clean: %zu of %zu objects failed; first: %s", counts[A_FAILED],
-                 r->n, first_fail ? first_fail : "?");
+    /* a conflict leaves an object unreplicated: as loud as a failure */
+    size_t bad = counts[A_FAILED] + counts[A_CONFLICT];
+    if (bad && mod_bool(&r->m, "fail_on_error"))
+        mod_fail(&r->m, "k8s_dr_clean: %zu of %zu objects failed%s; first: %s", bad, r->n,
+                 counts[A_CONFLICT] ? " (conflicts included: not taken over)" : "",
+                 first_fail ? first_fail : "?");
 }
 
 static void cleanup(run *r)
@@ -1141,6 +1329,9 @@ int main(int argc, char **argv)
     r.wopts.force = mod_bool(&r.m, "force_conflicts");
     r.wopts.dry_run = r.m.check_mode;
     r.source_cluster = mod_str(&r.m, "source_cluster");
+    if (r.source_cluster && !*r.source_cluster)
+        r.source_cluster = NULL;
+    r.take_over = mod_bool(&r.m, "take_over");
 
     const char *mode = mod_str(&r.m, "mode");
     json_t *resources = mod_param(&r.m, "resources");
@@ -1170,6 +1361,14 @@ int main(int argc, char **argv)
     if (strcmp(mode, "prune") == 0 && !has_source && json_array_size(resources) == 0
         && !mod_bool(&r.m, "allow_empty_source"))
         mod_fail(&r.m, "prune needs the primary's objects: give source (to list them) or resources");
+    /* prune touches only objects recorded from its own primary: it must
+     * know which one (with source, its URL unless source_cluster says) */
+    if (strcmp(mode, "prune") == 0 && !has_source && !r.source_cluster)
+        mod_fail(&r.m, "source_cluster: required for mode prune without source: prune deletes "
+                 "only DR objects recorded from this primary (dr.ocpv.io/source-cluster)");
+    if (json_array_size(mod_param(&r.m, "deleted_sources")) > 0 && strcmp(mode, "prune") != 0
+        && strcmp(mode, "mirror") != 0)
+        mod_fail(&r.m, "deleted_sources: only modes prune and mirror delete (mode is %s)", mode);
     if (has_source && !mod_dict_str(source, "kubeconfig") && !mod_dict_str(source, "host"))
         mod_fail(&r.m, "source: give kubeconfig or host for the primary cluster");
     if ((strcmp(mode, "clean") == 0 || strcmp(mode, "apply") == 0) && json_array_size(resources) == 0)

@@ -510,6 +510,7 @@ int main(int argc, char **argv)
         char buf[1400];
         mod_fail(&m, "cannot connect to Kubernetes: %s", k8s_strerror(&err, buf, sizeof buf));
     }
+    k8s_mod_warn_transport(&m, c.kc, "Kubernetes");
 
     char source[512] = "";
     bool skip = skip_flag(&c, source, sizeof source);

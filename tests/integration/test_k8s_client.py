@@ -488,3 +488,55 @@ def test_dr_cluster_is_separate(k, kdr, ns):
     k.apply(cm("only-primary", ns))
     e, _ = kdr.err("get", "v1", "ConfigMap", "only-primary", "-n", ns)
     assert e["status"] == 404
+
+
+# ------------------------------------------------------------------ data safety (issue 15)
+
+def test_dot_segments_never_reach_the_server(k, ns):
+    """A claim named ".." is refused before any request (libcurl used to
+    collapse /persistentvolumeclaims/.. into the Namespace's own path: a get
+    of the claim returned the Namespace); a dot namespace likewise."""
+    for name in ("..", "."):
+        e, _ = k.err("get", "v1", "PersistentVolumeClaim", name, "-n", ns)
+        assert "is a dot segment" in e["message"] and e["status"] == 0, e
+        e, _ = k.err("delete", "v1", "PersistentVolumeClaim", name, "-n", ns)
+        assert "is a dot segment" in e["message"], e
+    e, _ = k.err("list", "v1", "PersistentVolumeClaim", "-n", "..")
+    assert 'namespace ".."' in e["message"], e
+    e, _ = k.err("apply", "-", input=json.dumps({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                                  "metadata": {"name": "..", "namespace": ns},
+                                                  "spec": {"accessModes": ["ReadWriteOnce"],
+                                                           "resources": {"requests": {"storage": "1Gi"}}}}))
+    assert "is a dot segment" in e["message"], e
+    # the Namespace was not touched by any of that
+    nsobj = k.json("get", "v1", "Namespace", ns)
+    assert all(f.get("manager") != "ocpv-dr" for f in nsobj["metadata"].get("managedFields", []))
+
+
+def test_token_over_plain_http_is_refused(lab, tmp_path):
+    """An http:// server with a bearer token: refused at connection time,
+    the token never printed; a token with a CR/LF in it is refused too."""
+    tok = token_of(lab)
+    tf = tmp_path / "tok"
+    tf.write_text(tok)
+    plain = lab["PRIMARY_API_URL"].replace("https://", "http://")
+    p = K(["--host", plain, "--token-file", str(tf)]).run("get", "v1", "Namespace", "default", check=False)
+    assert p.returncode != 0
+    assert "plain http" in p.stdout + p.stderr and "allow_insecure_http" in p.stdout + p.stderr
+    assert_no_secret(lab, p.stdout, p.stderr)
+    # a CR/LF inside the token (tokenFile, or token in the kubeconfig) is
+    # refused naming the field: it would have split the Authorization header
+    tf.write_text(tok[:10] + "\r\nX-Injected: 1\r\n" + tok[10:])
+    for user in ({"tokenFile": str(tf)}, {"token": tok[:10] + "\r\nX-Injected: 1" + tok[10:]}):
+        kc = tmp_path / "kc.json"
+        kc.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "p", "cluster": {"server": lab["PRIMARY_API_URL"],
+                                                   "certificate-authority": lab["PRIMARY_CA_FILE"]}}],
+            "contexts": [{"name": "c", "context": {"cluster": "p", "user": "u"}}],
+            "users": [{"name": "u", "user": user}]}))
+        p = K(["--kubeconfig", str(kc)]).run("get", "v1", "Namespace", "default", check=False)
+        out = p.stdout + p.stderr
+        assert p.returncode != 0 and "control character" in out, out
+        assert ("token file" in out) if "tokenFile" in user else ('users["u"].user.token' in out)
+        assert_no_secret(lab, p.stdout, p.stderr)

@@ -211,6 +211,15 @@ def run_module(lab, collection, args, check=False, diff=False):
                             drop_env_prefix="K8S_AUTH_")
 
 
+def run_module_warned(lab, collection, args, needle):
+    """run_module, and whether a module warning containing `needle` was
+    given (in the result's warnings, or as the [WARNING] ansible printed)."""
+    res, text = _modrun.run_task(lab, collection, "k8s_dr_clean", args, drop_env_prefix="K8S_AUTH_",
+                                 raw=True)
+    warned = any(needle in w for w in res.get("warnings", [])) or needle in " ".join(text.split())
+    return res, warned
+
+
 def dr_conn(lab, limited=False):
     return {"kubeconfig": lab["DR_KUBECONFIG_LIMITED" if limited else "DR_KUBECONFIG"]}
 
@@ -536,12 +545,20 @@ def test_bad_inputs(lab, collection, scope):
             input=json.dumps(other))
     mine = json.loads(json.dumps(other))
     mine["metadata"]["labels"] = {"owner": "ocpv-dr"}
-    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[mine]))
+    # not made by ocpv-dr: a conflict, left alone (take_over is opt-in)
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[mine],
+                                           force_conflicts=True))
+    assert res.get("failed") and res["results"][0]["action"] == "conflict", res
+    assert "take_over" in res["results"][0]["reason"]
+    assert kget(lab, "dr", "configmap", "contested", ns=ns)["metadata"]["labels"] == {"owner": "someone-else"}
+    # taken over: the field manager conflict (409) remains
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[mine], take_over=True))
     assert res.get("failed")
     reason = res["results"][0]["reason"]
     assert "ConfigMap" in reason and "contested" in reason and "409" in reason and "force_conflicts" in reason
     assert kget(lab, "dr", "configmap", "contested", ns=ns)["metadata"]["labels"]["owner"] == "someone-else"
-    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[mine], force_conflicts=True))
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[mine], force_conflicts=True,
+                                           take_over=True))
     assert not res.get("failed"), res.get("msg")
     assert kget(lab, "dr", "configmap", "contested", ns=ns)["metadata"]["labels"]["owner"] == "ocpv-dr"
 
@@ -563,7 +580,8 @@ def test_secret_values_are_applied_but_never_shown(lab, collection, scope):
     secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
               "metadata": {"name": "creds", "namespace": ns},
               "stringData": {"password": "hunter2-s3cr3t"}}
-    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[secret]), diff=True)
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[secret],
+                                           source_cluster="primary"), diff=True)
     assert not res.get("failed"), res.get("msg")
     assert "hunter2-s3cr3t" not in json.dumps(res)
     assert res["objects"][0]["stringData"]["password"] == "********"
@@ -577,8 +595,319 @@ def test_secret_values_are_applied_but_never_shown(lab, collection, scope):
     # return the DR object as it was - masked, neither the value nor its base64
     res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns], kinds=["Secret"],
                                            source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]},
+                                           source_cluster="primary",
                                            allow_empty_source=True, max_delete_ratio=1.0), diff=True)
     assert not res.get("failed"), res.get("msg")
     assert [o["metadata"]["name"] for o in res["pruned_objects"]] == ["creds"]
     out = json.dumps(res)
     assert "hunter2-s3cr3t" not in out and got["data"]["password"] not in out
+
+
+# ------------------------------------------------------------------ data safety (issue 15)
+
+class _BadListProxy:
+    """A plain-http front for the real primary apiserver (what a broken proxy
+    or a login portal in front of it looks like): every GET is forwarded with
+    the lab admin's credentials, except the claim list of one namespace,
+    which gets `answer` with status 200."""
+
+    def __init__(self, k8s_client, ns, answer, ctype="application/json"):
+        import http.server
+        import threading
+        api = k8s_client("primary")
+        host = api.configuration.host
+        pool = api.rest_client.pool_manager
+        prefix = f"/api/v1/namespaces/{ns}/persistentvolumeclaims"
+        self.hits = 0
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.path.split("?")[0] == prefix and "watch=" not in self.path:
+                    outer.hits += 1
+                    status, body, ct = 200, answer.encode(), ctype
+                else:
+                    r = pool.request("GET", host + self.path, headers={"Accept": "application/json"},
+                                     preload_content=True)
+                    status, body, ct = r.status, r.data, r.headers.get("Content-Type", "application/json")
+                self.send_response(status)
+                self.send_header("Content-Type", ct)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+        self.th = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.th.start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.mark.parametrize("answer,ctype", [
+    ("{}", "application/json"),
+    ("<html><body>Sign in to continue</body></html>", "text/html"),
+    ('{"kind":"PersistentVolumeClaimList","apiVersion":"v1","metadata":{},"items":null}', "application/json"),
+], ids=["empty-object", "html-login-page", "items-null"])
+def test_prune_deletes_nothing_when_a_list_answer_is_not_a_list(lab, collection, scope, k8s_client,
+                                                                 answer, ctype):
+    """A 2xx answer to the primary's claim listing that is not a list (through
+    a proxy in front of the real apiserver) fails the prune: nothing deleted,
+    even with both guards relaxed - it is a failed read, never "no claims".
+    (Before: the missing items read as zero claims and the namespace's DR
+    claims were deleted.)"""
+    ns = scope.namespaces[0]
+    scope.pairs(2)
+    src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
+    assert not run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns], source=src,
+                                                source_cluster="lab-primary")).get("failed")
+    wait_dr_bound(scope, 2)
+    before = scope.dr_state()
+    proxy = _BadListProxy(k8s_client, ns, answer, ctype)
+    try:
+        res, warned = run_module_warned(lab, collection, dict(
+            dr_conn(lab), mode="prune", namespaces=[ns], source={"host": proxy.url},
+            source_cluster="lab-primary", max_delete_ratio=1.0, allow_empty_source=True), "plain http")
+    finally:
+        proxy.close()
+    assert proxy.hits >= 1
+    assert res.get("failed"), res
+    assert "refusing to read it as" in res["msg"] and f"PersistentVolumeClaim in namespace {ns}" in res["msg"]
+    assert "nothing applied or deleted" in res["msg"]
+    assert scope.dr_state() == before
+    assert warned   # the unencrypted primary connection was said out loud
+
+
+def test_prune_empty_source_guard_holds_per_namespace(lab, collection, scope2):
+    """One namespace empty on the primary while DR holds its managed objects
+    stops the prune, however many objects other namespaces have (before, the
+    guard counted a kind across all namespaces: 2 of 8 objects passed)."""
+    s = scope2
+    ns0, ns1 = s.namespaces
+    s.pairs(3, ns=ns0)
+    s.pairs(1, ns=ns1)
+    src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
+    assert not run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=s.namespaces,
+                                                source=src)).get("failed")
+    kubectl(lab, "primary", "delete", "pvc", "data-0", "-n", ns1)
+    kubectl(lab, "primary", "delete", "pv", f"pv-{s.tag}-{ns1[-1]}-0")
+    before = s.dr_state()
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=s.namespaces, source=src))
+    assert res.get("failed") and "allow_empty_source" in res["msg"], res.get("msg")
+    assert f"in namespace {ns1}" in res["msg"] and "nothing deleted" in res["msg"]
+    assert s.dr_state() == before
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=s.namespaces, source=src,
+                                           allow_empty_source=True))
+    assert not res.get("failed"), res.get("msg")
+    assert {k for k, a in actions(res).items() if a == "deleted"} == {
+        ("PersistentVolumeClaim", ns1, "data-0"), ("PersistentVolume", "", f"pv-{s.tag}-{ns1[-1]}-0")}
+
+
+def test_deletion_events_are_evidence_only_for_what_they_name(lab, collection, scope):
+    """deleted_sources (the objects of deletion events) exempt what they name
+    from the empty-source and ratio guards; every other stale object of the
+    job stays under both; max_delete caps everything."""
+    ns = scope.namespaces[0]
+    scope.pairs(2)
+    src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
+    args = dict(dr_conn(lab), mode="prune", namespaces=[ns], source=src, source_cluster="primary",
+                kinds=["PersistentVolumeClaim", "PersistentVolume"])
+    assert not run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns], source=src,
+                                                source_cluster="primary")).get("failed")
+    pvs = [f"pv-{scope.tag}-{ns[-1]}-{i}" for i in range(2)]
+    # the objects as their DELETED events carry them
+    ev_pvc0 = kget(lab, "primary", "pvc", "data-0", ns=ns)
+    ev_pv1 = kget(lab, "primary", "pv", pvs[1])
+    ev_pv1["status"]["phase"] = "Released"       # its claim was deleted first
+    for i in range(2):
+        kubectl(lab, "primary", "delete", "pvc", f"data-{i}", "-n", ns)
+        kubectl(lab, "primary", "delete", "pv", pvs[i])
+    before = scope.dr_state()
+    # the namespace is empty on the primary; one event names claim 0 (and so
+    # the volume it was bound to): claim 1 and volume 1 are not vouched for
+    res = run_module(lab, collection, dict(args, deleted_sources=[ev_pvc0]))
+    assert res.get("failed") and "allow_empty_source" in res["msg"], res.get("msg")
+    assert "no deletion event names" in res["msg"]
+    assert scope.dr_state() == before
+    # uids work as well as objects; the count cap is never lifted
+    res = run_module(lab, collection, dict(args, max_delete=3,
+                                           deleted_sources=[ev_pvc0, ev_pv1["metadata"]["uid"],
+                                                            ev_pv1]))
+    assert res.get("failed") and "max_delete=3" in res["msg"], res.get("msg")
+    assert scope.dr_state() == before
+    # the claim's event names claim 0 and volume 0; the Released volume's
+    # names volume 1 and claim 1: all four go, no guard relaxed
+    res = run_module(lab, collection, dict(args, deleted_sources=[ev_pvc0, ev_pv1]))
+    assert not res.get("failed"), res.get("msg")
+    deleted = {k for k, a in actions(res).items() if a == "deleted"}
+    assert deleted == {("PersistentVolumeClaim", ns, "data-0"), ("PersistentVolumeClaim", ns, "data-1"),
+                       ("PersistentVolume", "", pvs[0]), ("PersistentVolume", "", pvs[1])}
+    assert all("deletion event names it" in r["reason"] for r in res["results"] if r["action"] == "deleted")
+
+
+def test_two_sources_sharing_dr_never_touch_each_other(lab, collection, scope):
+    """Two primaries (simulated with source_cluster on the lab's one primary)
+    share the DR cluster: prune of one deletes only its own objects; apply of
+    one reports the other's object as a conflict; an unlabelled DR object is
+    a conflict too, and taken over only when asked."""
+    ns = scope.namespaces[0]
+    objs = scope.pairs(2)
+    by = {(o["kind"], o["metadata"]["name"]): o for o in objs}
+    pvs = [f"pv-{scope.tag}-{ns[-1]}-{i}" for i in range(2)]
+    site_a = [by[("PersistentVolume", pvs[0])], by[("PersistentVolumeClaim", "data-0")]]
+    site_b = [by[("PersistentVolume", pvs[1])], by[("PersistentVolumeClaim", "data-1")]]
+    for name, objs_ in (("site-a", site_a), ("site-b", site_b)):
+        res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=objs_, source_cluster=name))
+        assert not res.get("failed"), res.get("msg")
+    before = scope.dr_state()
+    # site-a's primary has only its own pair: site-b's must not look stale to it
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns], resources=site_a,
+                                           source_cluster="site-a"))
+    assert not res.get("failed"), res.get("msg")
+    assert res["counts"]["deleted"] == 0 and res["prune_other_sources"] == 2
+    assert scope.dr_state() == before
+    # prune without a source identity is refused
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns], resources=site_a))
+    assert res.get("failed") and res["msg"].startswith("source_cluster:")
+    # site-b apply of site-a's claim: a conflict, left as it was
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[site_a[1]],
+                                           source_cluster="site-b"))
+    assert res.get("failed") and res["results"][0]["action"] == "conflict"
+    assert 'source cluster "site-a"' in res["results"][0]["reason"]
+    assert scope.dr_state() == before
+    # site-b prunes its own (its primary lost pair 1): pair 0 (site-a's) stays
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns], resources=site_a,
+                                           source_cluster="site-b", max_delete_ratio=1.0))
+    assert not res.get("failed"), res.get("msg")
+    assert {k for k, a in actions(res).items() if a == "deleted"} == {
+        ("PersistentVolumeClaim", ns, "data-1"), ("PersistentVolume", "", pvs[1])}
+    assert kget(lab, "dr", "pvc", "data-0", ns=ns) is not None
+    # an unlabelled DR object of the same name: a conflict, untouched ...
+    hand = pvc("handmade", ns, "")
+    kapply(lab, "dr", [hand])
+    mine = json.loads(json.dumps(hand))
+    mine["metadata"]["labels"] = {"from": "primary"}
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[mine], source_cluster="site-a",
+                                           fail_on_error=False))
+    assert not res.get("failed") and res["counts"]["conflict"] == 1, res
+    assert "without the ocpv-dr label" in res["results"][0]["reason"]
+    live = kget(lab, "dr", "pvc", "handmade", ns=ns)
+    assert "dr.ocpv.io/managed-by" not in live["metadata"]["labels"]
+    # ... so a prune can never delete it; taken over only when asked
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[mine], source_cluster="site-a",
+                                           take_over=True))
+    assert not res.get("failed"), res.get("msg")
+    assert res["results"][0]["action"] == "updated" and "taken over" in res["results"][0]["reason"]
+    live = kget(lab, "dr", "pvc", "handmade", ns=ns)
+    assert live["metadata"]["labels"]["dr.ocpv.io/managed-by"] == "ocpv-dr"
+    assert live["metadata"]["annotations"]["dr.ocpv.io/source-cluster"] == "site-a"
+
+
+def test_dot_names_never_address_another_object(lab, collection, scope):
+    """A claim named ".." (or "."), or a dot namespace, fails on its own with
+    a clear reason and no request: libcurl used to collapse the dot segment,
+    so the claim's read was a read of its Namespace and its apply a PATCH of
+    the Namespace."""
+    ns = scope.namespaces[0]
+    nsobj_before = kget(lab, "dr", "namespace", ns)
+    bad = [pvc("..", ns, ""), pvc(".", ns, ""), pvc("x", "..", "")]
+    good = pvc("fine", ns, "")
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=bad + [good],
+                                           source_cluster="primary", fail_on_error=False))
+    assert not res.get("failed"), res.get("msg")
+    acts = actions(res)
+    assert acts[("PersistentVolumeClaim", ns, "fine")] == "created"
+    reasons = {r["name"] + "@" + r["namespace"]: r for r in res["results"]}
+    for key in ("..@" + ns, ".@" + ns, "x@.."):
+        assert reasons[key]["action"] == "failed" and "dot segment" in reasons[key]["reason"], reasons[key]
+    nsobj = kget(lab, "dr", "namespace", ns)
+    assert nsobj["metadata"]["resourceVersion"] == nsobj_before["metadata"]["resourceVersion"]
+    assert "dr.ocpv.io/managed-by" not in (nsobj["metadata"].get("labels") or {})
+
+
+def test_insecure_transport_is_refused_or_said(lab, collection, scope):
+    """A token never goes to an http:// API server unless allow_insecure_http;
+    TLS verification off, or plain http allowed, is a warning every time."""
+    ns = scope.namespaces[0]
+    good = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok", "namespace": ns}}
+    plain = lab["DR_API_URL"].replace("https://", "http://")
+    token = Path(lab["DR_LIMITED_TOKEN_FILE"]).read_text().strip()
+    res = run_module(lab, collection, {"mode": "apply", "resources": [good], "host": plain, "api_key": token})
+    assert res.get("failed") and "plain http" in res["msg"] and "allow_insecure_http" in res["msg"]
+    assert token not in json.dumps(res)
+    # allowed: said loudly (the https port does not speak http: the request fails after that)
+    res, warned = run_module_warned(lab, collection, {"mode": "apply", "resources": [good], "host": plain,
+                                                      "api_key": token, "allow_insecure_http": True},
+                                    "plain http (allow_insecure_http)")
+    assert warned, res
+    assert token not in json.dumps(res)
+    # verification off: works, and says so
+    res, warned = run_module_warned(lab, collection, dict(dr_conn(lab), mode="apply", resources=[good],
+                                                          validate_certs=False, source_cluster="primary"),
+                                    "TLS certificate verification is OFF for the DR cluster")
+    assert not res.get("failed"), res.get("msg")
+    assert warned, res
+    # verified: no such warning
+    res, warned = run_module_warned(lab, collection, dict(dr_conn(lab), mode="apply", resources=[good],
+                                                          source_cluster="primary"), "INSECURE")
+    assert not res.get("failed"), res.get("msg")
+    assert not warned, res
+
+
+def test_event_delete_playbook_deletes_on_evidence_without_relaxing_guards(lab, twin_ns, k8s_client,
+                                                                           ansible_playbook, tmp_path):
+    """handle_pv_pvc_delete as the rulebook runs it: the event's objects are
+    evidence for what they name (deleted), but a deletion the events do not
+    name that would empty the namespace stops the job with nothing deleted
+    (the role used to relax both guards: allow_empty_source AND ratio 1.0)."""
+    from kubernetes import client
+    from conftest import REPO, seed_workload
+    ns = twin_ns
+    base = {"target_namespaces": [ns], "watched_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
+            "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]}
+    seed_workload(lab, ns, 2, "a", files=1)
+    r = ansible_playbook(REPO / "playbooks/scheduled/execute_periodic_sync.yml", extra_vars=base,
+                         env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
+    assert r.rc == 0, r.stderr[-3000:]
+    api = k8s_client("primary")
+    core = client.CoreV1Api(api)
+    dr = client.CoreV1Api(k8s_client("dr"))
+
+    def dr_claims():
+        return sorted(c.metadata.name for c in dr.list_namespaced_persistent_volume_claim(ns).items)
+
+    def dr_pvs():
+        return sorted(p.metadata.name for p in dr.list_persistent_volume().items
+                      if p.spec.claim_ref and p.spec.claim_ref.namespace == ns)
+    assert dr_claims() == ["a-disk-0", "a-disk-1"]
+    ev = {}
+    for i in range(2):
+        ev[f"pvc{i}"] = api.sanitize_for_serialization(core.read_namespaced_persistent_volume_claim(f"a-disk-{i}", ns))
+        ev[f"pv{i}"] = api.sanitize_for_serialization(core.read_persistent_volume(f"pv-{ns}-a-disk-{i}"))
+        ev[f"pvc{i}"].update(apiVersion="v1", kind="PersistentVolumeClaim")
+        ev[f"pv{i}"].update(apiVersion="v1", kind="PersistentVolume")
+    play = REPO / "playbooks/event_driven/handle_pv_pvc_delete.yml"
+    # claim 0 and its volume deleted; the event names the claim: both go
+    core.delete_namespaced_persistent_volume_claim("a-disk-0", ns)
+    core.delete_persistent_volume(f"pv-{ns}-a-disk-0")
+    r = ansible_playbook(play, extra_vars={**base, "resource_objects": [ev["pvc0"]]})
+    assert r.rc == 0, r.stderr[-3000:]
+    assert dr_claims() == ["a-disk-1"] and dr_pvs() == [f"pv-{ns}-a-disk-1"]
+    # the last pair goes; the only event is the volume's, still Bound when it
+    # was sent: it names the volume, not the claim - the claim would empty
+    # the namespace unvouched for: nothing is deleted, the job fails
+    core.delete_namespaced_persistent_volume_claim("a-disk-1", ns)
+    core.delete_persistent_volume(f"pv-{ns}-a-disk-1")
+    r = ansible_playbook(play, extra_vars={**base, "resource_objects": [ev["pv1"]]})
+    assert r.rc != 0
+    assert "allow_empty_source" in r.stdout, r.stdout[-3000:]
+    assert dr_claims() == ["a-disk-1"] and dr_pvs() == [f"pv-{ns}-a-disk-1"]
+    # the claim's event arrives: both go
+    r = ansible_playbook(play, extra_vars={**base, "resource_objects": [ev["pvc1"]]})
+    assert r.rc == 0, r.stderr[-3000:]
+    assert dr_claims() == [] and dr_pvs() == []

@@ -80,7 +80,10 @@ static void test_paths(void **state)
     check_path("longhorn.io/v1beta2", "Setting", "longhorn-system", "backup-target",
                "/apis/longhorn.io/v1beta2/namespaces/longhorn-system/settings/backup-target");
     /* names are URL-encoded */
-    check_path("v1", "ConfigMap", "a b", "x/y?z", "/api/v1/namespaces/a%20b/configmaps/x%2Fy%3Fz");
+    check_path("v1", "ConfigMap", "a b", "x?y#z", "/api/v1/namespaces/a%20b/configmaps/x%3Fy%23z");
+    /* "..." is a name like any other (only "." and ".." are dot segments) */
+    check_path("v1", "ConfigMap", "a", "...", "/api/v1/namespaces/a/configmaps/...");
+    check_path("v1", "ConfigMap", "", NULL, "/api/v1/configmaps");   /* "" = all namespaces */
 
     /* same kind in two groups resolves by apiVersion */
     const k8s_resource *vb = k8s_resource_builtin("velero.io/v1", "Backup");
@@ -99,6 +102,71 @@ static void test_paths(void **state)
     assert_string_equal(k8s_api_version(vb, av, sizeof av), "velero.io/v1");
     assert_string_equal(k8s_api_version(k8s_resource_builtin("v1", "Secret"), av, sizeof av),
                         "v1");
+}
+
+/* ---- names that cannot be a path segment -------------------------------- */
+
+/* k8s_path_build refuses, naming the field; k8s_path gives NULL. */
+static void check_bad_segment(const char *kind, const char *ns, const char *name,
+                              const char *want)
+{
+    const k8s_resource *r = k8s_resource_builtin(
+        strcmp(kind, "VolumeSnapshot") == 0 ? "snapshot.storage.k8s.io/v1" : "v1", kind);
+    assert_non_null(r);
+    char *p = (char *)"untouched";
+    k8s_error e;
+    int rc = k8s_path_build(r, ns, name, &p, &e);
+    if (rc == 0 || !strstr(e.message, want))
+        print_error("%s ns=%s name=%s: rc %d, path %s, message \"%s\", want \"%s\"\n", kind,
+                    ns ? ns : "(null)", name ? name : "(null)", rc, rc == 0 ? p : "-",
+                    e.message, want);
+    assert_int_equal(rc, -1);
+    assert_null(p);
+    assert_non_null(strstr(e.message, want));
+    assert_string_equal(e.reason, "Invalid");
+    assert_null(k8s_path(r, ns, name));
+}
+
+static void test_dot_segments_refused(void **state)
+{
+    (void)state;
+    /* a claim named ".." would be GET/PATCH/DELETE of its Namespace once a
+     * URL parser collapses the dot segment; "." the claim collection */
+    check_bad_segment("PersistentVolumeClaim", "vms", "..",
+                      "PersistentVolumeClaim name \"..\" is a dot segment");
+    check_bad_segment("PersistentVolumeClaim", "vms", ".",
+                      "PersistentVolumeClaim name \".\" is a dot segment");
+    check_bad_segment("PersistentVolumeClaim", "..", "disk", "namespace \"..\" is a dot segment");
+    check_bad_segment("PersistentVolumeClaim", ".", NULL, "namespace \".\" is a dot segment");
+    check_bad_segment("VolumeSnapshot", "..", NULL, "namespace \"..\" is a dot segment");
+    check_bad_segment("PersistentVolume", NULL, "..", "PersistentVolume name \"..\"");
+    check_bad_segment("PersistentVolume", NULL, "", "PersistentVolume name \"\" is empty");
+    check_bad_segment("Secret", "a", "x/../../namespaces", "contains '/'");
+    check_bad_segment("Secret", "a/b", "x", "namespace \"a/b\" contains '/'");
+    check_bad_segment("Secret", "a", "%2e%2e", "contains '%'");
+    check_bad_segment("Secret", "a", "x\r\ny", "Secret name \"x??y\" contains a control character");
+    /* a named object of a namespaced kind needs its namespace */
+    check_bad_segment("ConfigMap", NULL, "c", "namespace is missing");
+    check_bad_segment("ConfigMap", "", "c", "namespace is missing");
+    /* a cluster-scoped kind ignores the namespace (never in the path) */
+    char *p = NULL;
+    k8s_error e;
+    assert_int_equal(k8s_path_build(k8s_resource_builtin("v1", "PersistentVolume"), "..", "pv1",
+                                    &p, &e), 0);
+    assert_string_equal(p, "/api/v1/persistentvolumes/pv1");
+    free(p);
+    /* a resource from discovery is checked too (a hostile server's plural) */
+    k8s_resource evil = { "example.com", "v1", "Widget", "..", true };
+    assert_int_equal(k8s_path_build(&evil, "a", "w", &p, &e), -1);
+    assert_non_null(strstr(e.message, "resource \"..\" is a dot segment"));
+    k8s_resource evil2 = { "..", "v1", "Widget", "widgets", true };
+    assert_int_equal(k8s_path_build(&evil2, "a", "w", &p, &e), -1);
+    assert_non_null(strstr(e.message, "API group \"..\""));
+    /* the watch path of a dot namespace is refused, naming it */
+    assert_null(k8s_watch_path(k8s_resource_builtin("v1", "PersistentVolumeClaim"), "..", NULL, &e));
+    assert_non_null(strstr(e.message, "namespace \"..\""));
+    assert_int_equal(k8s_check_segment("x", "ok-name.1", &e), 0);
+    assert_int_equal(k8s_check_segment("x", NULL, NULL), -1);
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -245,7 +313,7 @@ static void check_watch_path(const k8s_watch_opts *o, const char *ns, const char
 {
     const k8s_resource *r = k8s_resource_builtin("v1", "PersistentVolumeClaim");
     assert_non_null(r);
-    char *p = k8s_watch_path(r, ns, o);
+    char *p = k8s_watch_path(r, ns, o, NULL);
     assert_non_null(p);
     if (strcmp(p, want) != 0)
         print_error("watch path: got %s want %s\n", p, want);
@@ -401,7 +469,8 @@ static k8s_client *client_for(script *s, const char *token)
 {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", s->port);
-    k8s_conn conn = { .host = url, .api_key = token, .validate_certs = -1 };
+    k8s_conn conn = { .host = url, .api_key = token, .validate_certs = -1,
+                      .allow_insecure_http = true };   /* the scripted server is plain http */
     k8s_config cfg = { .max_retries = 3, .timeout_ms = 5000 };
     k8s_error e;
     k8s_client *c = k8s_client_new(&conn, &cfg, &e);
@@ -751,7 +820,7 @@ static void test_batch_one_in_flight(void **state)
     start_server(&s, &th);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
-    k8s_conn conn = { .host = url, .validate_certs = -1 };
+    k8s_conn conn = { .host = url, .validate_certs = -1, .allow_insecure_http = true };
     k8s_config cfg = { .max_in_flight = 1, .max_retries = 2 };
     k8s_error e;
     k8s_client *c = k8s_client_new(&conn, &cfg, &e);
@@ -780,10 +849,220 @@ static void test_batch_one_in_flight(void **state)
     k8s_client_free(c);
 }
 
+/* A 2xx answer to a list that is not a list fails the call, naming the
+ * resource and namespace: `200 {}`, a proxy's HTML login page, items
+ * missing / null / not an array - never "no objects" (prune would delete
+ * what the namespace holds on DR).  A real empty list is fine. */
+static void test_list_not_a_list(void **state)
+{
+    (void)state;
+#define JSONH "HTTP/1.1 200 OK\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+    static const struct { const char *resp, *want; } cases[] = {
+        { JSONH "{}", "is not a Kubernetes list (no kind)" },
+        { "HTTP/1.1 200 OK\r\n" CLOSE "Content-Type: text/html\r\n\r\n"
+          "<html><body>Please log in</body></html>", "is text that is not JSON" },
+        { JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"metadata\":{}}", "has no items" },
+        { JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"items\":null}", "has items: null" },
+        { JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"items\":{}}",
+          "has items that are not an array" },
+        { JSONH "{\"kind\":\"Status\",\"items\":[]}", "kind \"Status\"" },
+        { JSONH "[]", "is an array, not a Kubernetes list" },
+        { JSONH "", "is empty, not a Kubernetes list" },
+        { JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"items\":[1]}", "items[0] is not an object" },
+    };
+    const k8s_resource *pvc = k8s_resource_builtin("v1", "PersistentVolumeClaim");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *rs[] = { cases[i].resp, NULL };
+        script s = { .responses = rs };
+        pthread_t th;
+        start_server(&s, &th);
+        k8s_client *c = client_for(&s, NULL);
+        json_t *items = (json_t *)1;
+        k8s_error e;
+        int rc = k8s_list(c, pvc, "vm-prod", NULL, &items, NULL, &e);
+        pthread_join(th, NULL);
+        if (rc == 0 || !strstr(e.message, cases[i].want))
+            print_error("case %zu: rc %d, message \"%s\", want \"%s\"\n", i, rc, e.message,
+                        cases[i].want);
+        assert_int_equal(rc, -1);
+        assert_null(items);
+        assert_non_null(strstr(e.message, "list PersistentVolumeClaim in namespace vm-prod: "
+                                          "GET /api/v1/namespaces/vm-prod/persistentvolumeclaims"));
+        assert_non_null(strstr(e.message, cases[i].want));
+        assert_int_equal(e.status, 200);
+        assert_string_equal(e.reason, "NotAList");
+        assert_int_equal(s.served, 1);   /* not retried: it is not transient */
+        close(s.fd);
+        k8s_client_free(c);
+    }
+    /* page 2 of a paginated list is checked as page 1 is */
+    static const char *const two[] = {
+        JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"metadata\":{\"continue\":\"t\"},"
+        "\"items\":[{\"metadata\":{\"name\":\"a\"}}]}",
+        JSONH "{\"metadata\":{}}",
+        NULL
+    };
+    script s = { .responses = two };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_client *c = client_for(&s, NULL);
+    json_t *items = NULL;
+    k8s_error e;
+    assert_int_equal(k8s_list(c, pvc, "vm-prod", NULL, &items, NULL, &e), -1);
+    pthread_join(th, NULL);
+    assert_null(items);
+    assert_non_null(strstr(e.message, "continue=t"));
+    close(s.fd);
+    k8s_client_free(c);
+    /* an empty list is a list */
+    static const char *const empty[] = {
+        JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"metadata\":{\"resourceVersion\":\"7\"},"
+        "\"items\":[]}", NULL };
+    script s2 = { .responses = empty };
+    start_server(&s2, &th);
+    c = client_for(&s2, NULL);
+    assert_int_equal(k8s_list(c, pvc, "vm-prod", NULL, &items, NULL, &e), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(json_array_size(items), 0);
+    json_decref(items);
+    close(s2.fd);
+    k8s_client_free(c);
+    /* a GET of one object that is not that object fails too */
+    static const char *const notobj[] = {
+        "HTTP/1.1 200 OK\r\n" CLOSE "Content-Type: text/html\r\n\r\n<html>login</html>",
+        JSONH "{\"kind\":\"Namespace\",\"metadata\":{\"name\":\"vm-prod\"}}",
+        NULL };
+    script s3 = { .responses = notobj };
+    start_server(&s3, &th);
+    c = client_for(&s3, NULL);
+    json_t *obj = (json_t *)1;
+    assert_int_equal(k8s_get(c, pvc, "vm-prod", "disk", &obj, &e), -1);
+    assert_null(obj);
+    assert_non_null(strstr(e.message, "not a PersistentVolumeClaim object"));
+    assert_int_equal(k8s_get(c, pvc, "vm-prod", "disk", &obj, &e), -1);
+    assert_non_null(strstr(e.message, "is a Namespace, not a PersistentVolumeClaim"));
+    pthread_join(th, NULL);
+    close(s3.fd);
+    k8s_client_free(c);
+#undef JSONH
+}
+
+/* A claim named ".." (or a dot namespace) is refused before any request by
+ * every verb; and a path is sent as built (CURLOPT_PATH_AS_IS): libcurl
+ * would otherwise turn /namespaces/a/persistentvolumeclaims/.. into
+ * /namespaces/a - the Namespace object. */
+static void test_dot_names_never_requested(void **state)
+{
+    (void)state;
+    static const char *const rs[] = {
+        "HTTP/1.1 200 OK\r\n" CLOSE "Content-Length: 2\r\n\r\n{}", NULL };
+    script s = { .responses = rs };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_client *c = client_for(&s, "tok-SECRET-4");
+    const k8s_resource *pvc = k8s_resource_builtin("v1", "PersistentVolumeClaim");
+    k8s_error e;
+    json_t *out = NULL;
+    assert_int_equal(k8s_get(c, pvc, "a", "..", &out, &e), -1);
+    assert_non_null(strstr(e.message, "PersistentVolumeClaim name \"..\" is a dot segment"));
+    json_t *obj = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind",
+                            "PersistentVolumeClaim", "metadata", "name", "..", "namespace", "a");
+    k8s_write_opts wo = { 0 };
+    assert_int_equal(k8s_apply(c, pvc, obj, &wo, &out, &e), -1);
+    assert_non_null(strstr(e.message, "name \"..\""));
+    assert_int_equal(k8s_create(c, pvc, obj, &wo, &out, &e), -1);
+    assert_non_null(strstr(e.message, "name \"..\""));
+    assert_int_equal(k8s_update_status(c, pvc, obj, &out, &e), -1);
+    json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels", "x", "y");
+    assert_int_equal(k8s_merge_patch(c, pvc, "a", "..", patch, &wo, &out, &e), -1);
+    assert_int_equal(k8s_merge_patch(c, pvc, "..", "disk", patch, &wo, &out, &e), -1);
+    assert_non_null(strstr(e.message, "namespace \"..\""));
+    assert_int_equal(k8s_delete(c, pvc, "a", "..", NULL, &e), -1);
+    assert_int_equal(k8s_delete(c, pvc, "a", ".", NULL, &e), -1);
+    json_t *items = NULL;
+    assert_int_equal(k8s_list(c, pvc, "..", NULL, &items, NULL, &e), -1);
+    assert_int_equal(k8s_watch(c, pvc, "..", NULL, collect, NULL, &e), -1);
+    assert_non_null(strstr(e.message, "namespace \"..\""));
+    k8s_batch *b = k8s_batch_new(c);
+    bres br = { 0 };
+    k8s_batch_get(b, pvc, "a", "..", on_done, &br);
+    k8s_batch_apply(b, pvc, obj, &wo, on_done, &br);
+    k8s_batch_delete(b, pvc, "a", "..", NULL, on_done, &br);
+    assert_int_equal(k8s_batch_run(b), 3);
+    assert_int_equal(br.failed, 3);
+    k8s_batch_free(b);
+    json_decref(obj);
+    json_decref(patch);
+    assert_int_equal(s.served, 0);   /* not one request left this process */
+    /* the one request: a dot segment typed into a raw path reaches the server as is */
+    assert_int_equal(k8s_request(c, "GET", "/api/v1/namespaces/a/persistentvolumeclaims/../x/./y",
+                                 NULL, NULL, NULL, &e), 0);
+    pthread_join(th, NULL);
+    assert_non_null(strstr(s.last_request,
+                           "GET /api/v1/namespaces/a/persistentvolumeclaims/../x/./y HTTP/1.1"));
+    close(s.fd);
+    k8s_client_free(c);
+}
+
+/* Credentials never go over plain http unless allow_insecure_http; the
+ * client says when the transport is unsafe (modules warn from that). */
+static void test_insecure_http_refused(void **state)
+{
+    (void)state;
+    k8s_error e;
+    k8s_conn conn = { .host = "http://127.0.0.1:1", .api_key = "tok-SECRET-5",
+                      .validate_certs = -1 };
+    assert_null(k8s_client_new(&conn, NULL, &e));
+    assert_non_null(strstr(e.message, "server http://127.0.0.1:1 is plain http: refusing to send "
+                                      "the bearer token"));
+    assert_non_null(strstr(e.message, "allow_insecure_http"));
+    assert_null(strstr(e.message, "SECRET"));
+    /* a client certificate neither */
+    k8s_conn cert = { .host = "http://127.0.0.1:1", .client_cert = TEST_DATA_DIR "/kubeconfig/client.crt",
+                      .client_key = TEST_DATA_DIR "/kubeconfig/client.key", .validate_certs = -1 };
+    assert_null(k8s_client_new(&cert, NULL, &e));
+    assert_non_null(strstr(e.message, "client certificate"));
+    /* asked for: allowed, and said */
+    conn.allow_insecure_http = true;
+    k8s_client *c = k8s_client_new(&conn, NULL, &e);
+    assert_non_null(c);
+    assert_true(k8s_client_plain_http(c));
+    assert_false(k8s_client_tls_unverified(c));
+    k8s_client_free(c);
+    /* no credential: nothing to leak, allowed (still plain http) */
+    k8s_conn anon = { .host = "HTTP://127.0.0.1:1", .validate_certs = -1 };
+    c = k8s_client_new(&anon, NULL, &e);
+    assert_non_null(c);
+    assert_true(k8s_client_plain_http(c));
+    k8s_client_free(c);
+    /* https with verification off */
+    k8s_conn off = { .host = "https://127.0.0.1:1", .api_key = "t", .validate_certs = 0 };
+    c = k8s_client_new(&off, NULL, &e);
+    assert_non_null(c);
+    assert_false(k8s_client_plain_http(c));
+    assert_true(k8s_client_tls_unverified(c));
+    k8s_client_free(c);
+    k8s_conn on = { .host = "https://127.0.0.1:1", .api_key = "t", .validate_certs = -1 };
+    c = k8s_client_new(&on, NULL, &e);
+    assert_non_null(c);
+    assert_false(k8s_client_plain_http(c) || k8s_client_tls_unverified(c));
+    k8s_client_free(c);
+    /* from module parameters */
+    json_t *p = json_pack("{s:s, s:b}", "host", "http://h", "allow_insecure_http", 1);
+    k8s_conn_from_json(&conn, p);
+    assert_true(conn.allow_insecure_http);
+    json_decref(p);
+    p = json_pack("{s:s}", "host", "http://h");
+    k8s_conn_from_json(&conn, p);
+    assert_false(conn.allow_insecure_http);
+    json_decref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_dot_segments_refused),
         cmocka_unit_test(test_status_errors),
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_backoff),
@@ -799,6 +1078,9 @@ int main(void)
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_batch_one_in_flight),
         cmocka_unit_test(test_list_restart_on_410),
+        cmocka_unit_test(test_list_not_a_list),
+        cmocka_unit_test(test_dot_names_never_requested),
+        cmocka_unit_test(test_insecure_http_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

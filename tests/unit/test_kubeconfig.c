@@ -2,8 +2,10 @@
  * resolution of lib/k8s.c: real kubeconfigs in their usual forms (files,
  * embedded data, tokens, tokenFile, JSON, anchors, KUBECONFIG lists, the
  * in-cluster service account), malformed ones (errors name the field), the
- * K8S_AUTH_* / parameter precedence, token rotation, and that no secret
- * reaches an error message.  Data: tests/unit/data/kubeconfig/. */
+ * K8S_AUTH_* / parameter precedence, token rotation, that no secret
+ * reaches an error message, and that a token with a control character (CR,
+ * LF: header injection) is refused wherever it comes from.  Data:
+ * tests/unit/data/kubeconfig/. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -691,6 +693,103 @@ static void test_mutations(void **state)
     assert_true(ok > 0 && failed > 0);
 }
 
+/* A CR, LF or any control character in a bearer token would end or split
+ * the Authorization header (header injection): refused wherever a token
+ * comes from - kubeconfig token, api_key (parameter or K8S_AUTH_API_KEY),
+ * token file (also on rotation) - with an error naming the field and never
+ * the token. */
+static void test_token_control_chars(void **state)
+{
+    (void)state;
+    clear_env();
+    static const char *const bad_tokens[] = {
+        "\"SECRET-a\\r\\nX-Injected: 1\"", "\"SECRET-a\\nb\"", "\"SECRET-\\tx\"",
+        "\"SECRET-\\u007f\"", "|\n      SECRET-block-scalar\n", NULL };
+    for (const char *const *t = bad_tokens; *t; t++) {
+        char text[1024];
+        int n = snprintf(text, sizeof text,
+                         "current-context: m\n"
+                         "clusters: [{name: m, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+                         "contexts: [{name: m, context: {cluster: m, user: u}}]\n"
+                         "users:\n- name: u\n  user:\n    token: %s\n", *t);
+        kubeconfig kc;
+        char *err = NULL;
+        int rc = kubeconfig_parse(text, (size_t)n, "<mem>", NULL, NULL, &kc, &err);
+        if (rc == 0)
+            print_error("token %s was accepted\n", *t);
+        assert_int_equal(rc, -1);
+        assert_non_null(strstr(err, "kubeconfig <mem>: users[\"u\"].user.token: contains a "
+                                    "control character"));
+        assert_null(strstr(err, "SECRET"));
+        assert_null(strstr(err, "Injected"));
+        free(err);
+    }
+    /* the same token without the control character is fine */
+    static const char good[] =
+        "current-context: m\n"
+        "clusters: [{name: m, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+        "contexts: [{name: m, context: {cluster: m, user: u}}]\n"
+        "users: [{name: u, user: {token: 'SECRET-a X-Injected: 1'}}]\n";
+    kubeconfig kc;
+    char *err = NULL;
+    assert_int_equal(kubeconfig_parse(good, sizeof good - 1, "<mem>", NULL, NULL, &kc, &err), 0);
+    kubeconfig_free(&kc);
+    assert_int_equal(kc_token_check("abc"), -1);
+    assert_int_equal(kc_token_check("ab\rc"), 2);
+
+    /* api_key: the parameter and K8S_AUTH_API_KEY */
+    k8s_error e;
+    k8s_conn c = { .host = "https://127.0.0.1:6443", .api_key = "SECRET-k\r\nX-Injected: 1",
+                   .validate_certs = -1 };
+    assert_int_equal(k8s_conn_resolve(&c, &kc, &e), -1);
+    assert_non_null(strstr(e.message, "api_key: contains a control character"));
+    assert_null(strstr(e.message, "SECRET"));
+    assert_null(k8s_client_new(&c, NULL, &e));
+    assert_non_null(strstr(e.message, "api_key"));
+    setenv("K8S_AUTH_HOST", "https://127.0.0.1:6443", 1);
+    setenv("K8S_AUTH_API_KEY", "SECRET-env\nX-Injected: 1", 1);
+    k8s_conn env = { .validate_certs = -1 };
+    k8s_conn_from_env(&env);
+    assert_null(k8s_client_new(&env, NULL, &e));
+    assert_non_null(strstr(e.message, "api_key: contains a control character"));
+    assert_null(strstr(e.message, "SECRET"));
+    clear_env();
+
+    /* token file: at creation, and when a rotation brings one */
+    char dir[] = "/tmp/test_kubeconfig_tok_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    write_file(dir, "token", "SECRET-file\nX-Injected: 1\n");
+    char kcfg[1024];
+    int n = snprintf(kcfg, sizeof kcfg,
+                     "current-context: m\n"
+                     "clusters: [{name: m, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+                     "contexts: [{name: m, context: {cluster: m, user: u}}]\n"
+                     "users: [{name: u, user: {tokenFile: '%s/token'}}]\n", dir);
+    write_file(dir, "config", kcfg);
+    (void)n;
+    char cpath[600];
+    snprintf(cpath, sizeof cpath, "%s/config", dir);
+    k8s_conn f = { .kubeconfig = cpath, .validate_certs = -1 };
+    assert_null(k8s_client_new(&f, NULL, &e));
+    assert_non_null(strstr(e.message, "/token: the token contains a control character"));
+    assert_null(strstr(e.message, "SECRET"));
+    write_file(dir, "token", "SECRET-good\r\n");   /* a trailing CR LF is trimmed */
+    k8s_client *cl = k8s_client_new(&f, NULL, &e);
+    assert_non_null(cl);
+    assert_string_equal(cl->token, "SECRET-good");
+    write_file(dir, "token", "SECRET-rot\rX-Injected: 1");
+    pthread_mutex_lock(&cl->lock);
+    assert_int_equal(k8s_token_refresh(cl, &e), -1);
+    pthread_mutex_unlock(&cl->lock);
+    assert_null(strstr(e.message, "SECRET"));
+    k8s_client_free(cl);
+    snprintf(cpath, sizeof cpath, "%s/token", dir);
+    unlink(cpath);
+    snprintf(cpath, sizeof cpath, "%s/config", dir);
+    unlink(cpath);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -711,6 +810,7 @@ int main(void)
         cmocka_unit_test(test_conn_resolve),
         cmocka_unit_test(test_client_new),
         cmocka_unit_test(test_conn_opts_spec),
+        cmocka_unit_test(test_token_control_chars),
         cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -390,6 +390,30 @@ static void test_scope(void **state)
     json_decref(pv); json_decref(vsc); json_decref(pvc);
 }
 
+/* Which source cluster a DR object belongs to: prune and apply touch only
+ * objects whose dr.ocpv.io/source-cluster is their own. */
+static void test_same_source(void **state)
+{
+    (void)state;
+    json_t *o = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+                          "metadata", "name", "c");
+    tf_mark(o, "primary-a", "uid-1", "7");
+    assert_true(tf_same_source(o, "primary-a"));
+    assert_false(tf_same_source(o, "primary-b"));
+    assert_false(tf_same_source(o, NULL));   /* a run without a name is not its owner */
+    assert_false(tf_same_source(o, ""));
+    assert_string_equal(tf_annotation_of(o, TF_ANN_SOURCE_UID), "uid-1");
+    assert_null(tf_annotation_of(o, "nope"));
+    json_t *anon = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+                             "metadata", "name", "c");
+    tf_mark(anon, NULL, "uid-2", "8");
+    assert_true(tf_same_source(anon, NULL));
+    assert_true(tf_same_source(anon, ""));
+    assert_false(tf_same_source(anon, "primary-a"));   /* never pruned by a named source */
+    json_decref(o);
+    json_decref(anon);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_adopt_live_refs),
         cmocka_unit_test(test_apply_order),
         cmocka_unit_test(test_scope),
+        cmocka_unit_test(test_same_source),
         cmocka_unit_test(test_cluster_generated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
