@@ -103,6 +103,12 @@ static int list_and_diff(watcher *w, int origin, k8s_error *err)
         curl_free(esc);
         json_t *page = NULL;
         rc = path ? k8s_request(w->kc, "GET", path, NULL, NULL, &page, err) : -1;
+        /* A 2xx that is not a list (`200 {}`, a proxy's HTML page) must not
+         * read as "no objects": the sweep below would turn every known
+         * object into a DELETED event, which the delete jobs take as
+         * evidence. */
+        if (rc == 0)
+            rc = k8s_list_check(page, &w->res, w->ns, path, err->status, err);
         free(path);
         if (rc != 0) {
             json_decref(page);

@@ -24,10 +24,13 @@
 #include "queue.h"
 #include "state.h"
 #include "watch_raw.h"
+#include "watcher.h"
 
 #include <curl/curl.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -820,6 +823,110 @@ static void test_state_restart_diff(void **s)
     free(dir);
 }
 
+/* ---- the watcher's LIST: an answer that is not a list --------------------- */
+
+/* A scripted API server for an answer no real apiserver gives: the first
+ * request (the streaming WATCH) gets 422, so the watcher falls back to LIST;
+ * every later one gets `200 {}` - what a broken proxy in front of the
+ * apiserver may answer. */
+typedef struct notalist {
+    int fd;
+    int port;
+    volatile int served;
+    volatile int stop;
+} notalist;
+
+static void *notalist_serve(void *ud)
+{
+    notalist *n = ud;
+    while (!n->stop) {
+        int c = accept(n->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        char req[4096];
+        (void)recv(c, req, sizeof req, 0);
+        const char *a = n->served == 0
+            ? "HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n"
+              "Content-Length: 57\r\nConnection: close\r\n\r\n"
+              "{\"kind\":\"Status\",\"code\":422,\"reason\":\"Invalid\",\"x\":\"123\"}"
+            : "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+              "Connection: close\r\n\r\n{}";
+        (void)send(c, a, strlen(a), MSG_NOSIGNAL);
+        n->served++;
+        close(c);
+    }
+    return NULL;
+}
+
+/* The forwarder knows one delivered claim; the API server then answers the
+ * relist with `200 {}`.  Read as "no objects", the sweep would emit a DELETED
+ * for the claim - and the delete jobs take deletion events as evidence.  The
+ * list must fail instead (and be retried): nothing is queued. */
+static void test_watcher_list_not_a_list_deletes_nothing(void **s)
+{
+    (void)s;
+    clear_env();
+    notalist n = { .served = 0, .stop = 0 };
+    n.fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(n.fd >= 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    assert_int_equal(bind(n.fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(n.fd, 16), 0);
+    socklen_t l = sizeof a;
+    getsockname(n.fd, (struct sockaddr *)&a, &l);
+    n.port = ntohs(a.sin_port);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, notalist_serve, &n), 0);
+
+    char *dir = tmpdir();
+    char err[512] = "";
+    fwd_state *st = state_open(dir, err, sizeof err);
+    assert_non_null(st);
+    json_t *o = pvc("u-keep", "vm-prod", "keep", "5");
+    uint64_t h = noise_hash(o);
+    assert_int_equal(state_observe(st, FWD_PVC, o, h, false, 0), EV_ADDED);
+    fwd_event *ev = fwd_event_new(EV_ADDED, FWD_PVC, ORIGIN_WATCH, o, h);
+    ev->seq = 1;
+    deliver_all(st, &ev, 1);
+    json_decref(o);
+
+    setenv("WEBHOOK_URL", "https://eda.example:5000/endpoint", 1);
+    setenv("WATCH_NAMESPACES", "vm-prod", 1);
+    fwd_config cfg;
+    char *argv[] = { "fwd", NULL };
+    assert_int_equal(config_load(&cfg, 1, argv, err, sizeof err), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", n.port);
+    k8s_conn conn = { .host = url, .validate_certs = -1, .allow_insecure_http = true };
+    k8s_config kcfg = { .max_retries = 0, .timeout_ms = 2000 };
+    k8s_error ke;
+    k8s_client *kc = k8s_client_new(&conn, &kcfg, &ke);
+    assert_non_null(kc);
+    fwd_queue *q = queue_new(100, 2);
+    volatile int stop = 0;
+    watcher *w = watcher_start(&cfg, kc, q, st, FWD_PVC, "vm-prod", &stop, err, sizeof err);
+    assert_non_null(w);
+    for (int i = 0; i < 100 && n.served < 3; i++)   /* the 422, then at least two lists */
+        usleep(50 * 1000);
+    assert_true(n.served >= 2);
+    stop = 1;
+    queue_stop_waiting(q);
+    watcher_join(w);
+    /* nothing queued: no DELETED for the claim the API server "did not list" */
+    assert_int_equal(queue_depth(q), 0);
+    n.stop = 1;
+    shutdown(n.fd, SHUT_RDWR);
+    close(n.fd);
+    pthread_join(th, NULL);
+    queue_free(q);
+    k8s_client_free(kc);
+    config_free(&cfg);
+    state_close(st);
+    rm_dir(dir);
+    free(dir);
+    clear_env();
+}
+
 /* ---- scopeNamespace ------------------------------------------------------ */
 
 /* A PV bound to claim ns/name (ns NULL: unbound, no claimRef). */
@@ -1559,6 +1666,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults_and_env),
+        cmocka_unit_test(test_watcher_list_not_a_list_deletes_nothing),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_help),
         cmocka_unit_test(test_config_insecure_http),
