@@ -223,7 +223,7 @@ def test_sync_byte_identical_then_idempotent(lab, prefix):
     assert not r.get("failed"), r.get("msg")
     # the static binary was copied to nfs-primary's remote temp dir and run
     # there, and it was nfs-primary (not this host) that logged in to nfs-dr
-    assert f"ESTABLISH SSH CONNECTION FOR USER: root" in out and f"{lab['NFS_PRIMARY_ADDR']}" in out
+    assert "ESTABLISH SSH CONNECTION FOR USER: root" in out and f"{lab['NFS_PRIMARY_ADDR']}" in out
     assert "/.ansible/tmp/ansible-tmp-" in out and "/nfs_rsync_sync" in out
     with open(log) as f:
         f.seek(log_size)
