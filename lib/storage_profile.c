@@ -155,6 +155,34 @@ char *sp_join(const char *a, const char *b)
     return xfmt("%s/%s", a, b);
 }
 
+/* Components of a normalized relative path ("a/b" -> 2). */
+static int rel_depth(const char *rel)
+{
+    int d = *rel ? 1 : 0;
+    for (const char *c = rel; *c; c++)
+        d += *c == '/';
+    return d;
+}
+
+/* Directory levels a path_pattern expands to: its non-empty, non-"."
+ * components (placeholders never expand to a '/': Kubernetes names have
+ * none). */
+static int pattern_depth(const char *pat)
+{
+    int d = 0;
+    for (const char *p = pat; *p;) {
+        while (*p == '/')
+            p++;
+        const char *e = p;
+        while (*e && *e != '/')
+            e++;
+        if (e > p && !(e - p == 1 && *p == '.'))
+            d++;
+        p = e;
+    }
+    return d;
+}
+
 /* ------------------------------------------------------------ profiles */
 static int prof_str(const char *cls, json_t *obj, const char *key, bool required,
                     bool is_path, char **out, char **err)
@@ -190,7 +218,8 @@ int sp_profile_parse(const char *cls, json_t *obj, sp_profile *p, char **err)
         return -1;
     }
     static const char *known[] = { "type", "primary_server", "dr_server", "primary_export",
-                                   "dr_export", "primary_root", "dr_root", "path_pattern", NULL };
+                                   "dr_export", "primary_root", "dr_root", "path_pattern",
+                                   "path_depth", NULL };
     const char *key;
     json_t *val;
     json_object_foreach(obj, key, val) {
@@ -200,7 +229,7 @@ int sp_profile_parse(const char *cls, json_t *obj, sp_profile *p, char **err)
         if (!ok) {
             xerr_take(err, xfmt("storage_profiles.%s.%s: unknown field (known: type, primary_server, "
                              "dr_server, primary_export, dr_export, primary_root, dr_root, "
-                             "path_pattern)", cls, key));
+                             "path_pattern, path_depth)", cls, key));
             return -1;
         }
     }
@@ -250,6 +279,25 @@ int sp_profile_parse(const char *cls, json_t *obj, sp_profile *p, char **err)
     } else if (json_object_get(obj, "path_pattern")) {
         xerr_take(err, xfmt("storage_profiles.%s.path_pattern: only for type nfs-subdir", cls));
         goto fail;
+    }
+    json_t *pd = json_object_get(obj, "path_depth");
+    if (pd && !json_is_null(pd)) {
+        if (!json_is_integer(pd) || json_integer_value(pd) < 1 || json_integer_value(pd) > 64) {
+            xerr_take(err, xfmt("storage_profiles.%s.path_depth must be an integer from 1 to 64 "
+                                "(directory levels of a volume below the export)", cls));
+            goto fail;
+        }
+        p->path_depth = (int)json_integer_value(pd);
+    }
+    if (p->path_pattern) {
+        int d = pattern_depth(p->path_pattern);
+        if (p->path_depth && p->path_depth != d) {
+            xerr_take(err, xfmt("storage_profiles.%s.path_depth %d disagrees with its path_pattern "
+                                "'%s', which makes directories %d level(s) deep", cls,
+                                p->path_depth, p->path_pattern, d));
+            goto fail;
+        }
+        p->path_depth = d;
     }
     return 0;
 fail:
@@ -456,6 +504,13 @@ int sp_resolve(const sp_profile *p, json_t *pv, sp_volume *v, char **err)
         if (!same)
             goto fail;
     }
+    if (p->path_depth && rel_depth(v->rel) != p->path_depth) {
+        xerr_take(err, xfmt("volume directory '%s' is %d level(s) below the export, but storage "
+                            "class %s keeps its volumes %d level(s) below it (path_depth / "
+                            "path_pattern); refusing a directory outside the layout", v->rel,
+                            rel_depth(v->rel), p->class_name, p->path_depth));
+        goto fail;
+    }
     v->src_dir = sp_join(p->primary_root, v->rel);
     v->dest_dir = sp_join(p->dr_root, v->rel);
     v->dr_path = sp_join(p->dr_export, v->rel);
@@ -477,6 +532,204 @@ void sp_volume_free(sp_volume *v)
     free(v->dest_dir);
     free(v->dr_path);
     memset(v, 0, sizeof(*v));
+}
+
+/* An absolute path cleaned lexically with '..' resolved ("/a/../b" ->
+ * "/b", never above "/"); any other byte is kept.  NULL when not absolute. */
+static char *lex_clean(const char *path)
+{
+    if (!path || path[0] != '/')
+        return NULL;
+    char *out = malloc(strlen(path) + 2);
+    if (!out)
+        return NULL;
+    size_t w = 0;
+    for (const char *p = path; *p;) {
+        while (*p == '/')
+            p++;
+        const char *e = p;
+        while (*e && *e != '/')
+            e++;
+        size_t len = (size_t)(e - p);
+        if (len == 2 && p[0] == '.' && p[1] == '.') {
+            while (w > 0 && out[w - 1] != '/')
+                w--;
+            if (w > 0)
+                w--;
+        } else if (len > 0 && !(len == 1 && p[0] == '.')) {
+            out[w++] = '/';
+            memcpy(out + w, p, len);
+            w += len;
+        }
+        p = e;
+    }
+    if (w == 0)
+        out[w++] = '/';
+    out[w] = '\0';
+    return out;
+}
+
+char *sp_pv_rel(const sp_profile *p, json_t *pv)
+{
+    char *raw = NULL;
+    if (p->kind == SP_NFS_CSI) {
+        const char *drv = jx_str(pv, "spec.csi.driver");
+        const char *share = jx_str(pv, "spec.csi.volumeAttributes.share");
+        const char *subdir = jx_str(pv, "spec.csi.volumeAttributes.subdir");
+        if (!share || (drv && strcmp(drv, "nfs.csi.k8s.io") != 0))
+            return NULL;
+        raw = (subdir && *subdir) ? xfmt("%s/%s", share, subdir) : strdup(share);
+    } else {
+        const char *path = jx_str(pv, "spec.nfs.path");
+        if (!path)
+            return NULL;
+        raw = strdup(path);
+    }
+    char *clean = lex_clean(raw);
+    free(raw);
+    char *rel = clean ? sp_rel_under(p->primary_export, clean) : NULL;
+    free(clean);
+    return rel;
+}
+
+/* ------------------------------------------------------------ overlaps */
+/* Path order in which '/' sorts before every other byte, so a directory's
+ * descendants follow it (and its equals) without a gap: "/a", "/a/x", "/a-b". */
+static int path_cmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int ca = *a == '/' ? 1 : *a ? (unsigned char)*a + 1 : 0;
+        int cb = *b == '/' ? 1 : *b ? (unsigned char)*b + 1 : 0;
+        if (ca != cb || !ca)
+            return ca - cb;
+    }
+}
+
+/* One entry of the sorted view: its path and its index in the caller's array. */
+typedef struct ov_ent {
+    const char *path;
+    size_t i;
+} ov_ent;
+
+static int ent_cmp(const void *x, const void *y)
+{
+    return path_cmp(((const ov_ent *)x)->path, ((const ov_ent *)y)->path);
+}
+
+static bool same_pv(const sp_dir *a, const sp_dir *b)
+{
+    if (a->pv_uid && b->pv_uid)
+        return strcmp(a->pv_uid, b->pv_uid) == 0;
+    return a->pv_name && b->pv_name && strcmp(a->pv_name, b->pv_name) == 0;
+}
+
+/* First position in sorted e whose path is >= path. */
+static size_t lower_bound(const ov_ent *e, size_t n, const char *path)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (path_cmp(e[mid].path, path) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Index (in d) of a keep entry of another PV than self with exactly this
+ * path, or n. */
+static size_t keep_at(const sp_dir *d, const ov_ent *e, size_t n, const char *path,
+                      const sp_dir *self)
+{
+    for (size_t k = lower_bound(e, n, path); k < n && !strcmp(e[k].path, path); k++)
+        if (d[e[k].i].keep && !same_pv(&d[e[k].i], self))
+            return e[k].i;
+    return n;
+}
+
+const char *sp_overlap_name(sp_overlap_kind k)
+{
+    switch (k) {
+    case SP_OVERLAP_NONE:     return "none";
+    case SP_OVERLAP_CONTAINS: return "contains";
+    case SP_OVERLAP_SAME:     return "same";
+    case SP_OVERLAP_INSIDE:   return "inside";
+    }
+    return "?";
+}
+
+int sp_find_overlaps(const sp_dir *d, size_t n, sp_overlap *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (sp_overlap){ SP_OVERLAP_NONE, 0 };
+    if (n < 2)
+        return 0;
+    ov_ent *e = malloc(n * sizeof *e);
+    size_t plen = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(d[i].path);
+        plen = l > plen ? l : plen;
+    }
+    char *anc = malloc(plen + 1);
+    if (!e || !anc) {
+        free(e);
+        free(anc);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        e[i] = (ov_ent){ d[i].path, i };
+    qsort(e, n, sizeof *e, ent_cmp);
+
+    for (size_t s = 0; s < n; s++) {
+        const sp_dir *t = &d[e[s].i];
+        if (t->keep)
+            continue;
+        sp_overlap *o = &out[e[s].i];
+        size_t pl = strlen(t->path);
+        /* the same directory as a keep entry of another PV */
+        size_t k = keep_at(d, e, n, t->path, t);
+        if (k < n) {
+            *o = (sp_overlap){ SP_OVERLAP_SAME, k };
+            continue;
+        }
+        /* descendants follow the block of equal paths without a gap */
+        size_t j = s + 1;
+        while (j < n && !strcmp(e[j].path, t->path))
+            j++;
+        for (; j < n; j++) {
+            const char *q = e[j].path;
+            bool below = !strcmp(t->path, "/") ? q[0] == '/' && q[1]
+                                               : !strncmp(q, t->path, pl) && q[pl] == '/';
+            if (!below)
+                break;
+            if (!same_pv(&d[e[j].i], t)) {
+                *o = (sp_overlap){ SP_OVERLAP_CONTAINS, e[j].i };
+                break;
+            }
+        }
+        if (o->how)
+            continue;
+        /* ancestors: a keep entry of another PV at any of them */
+        memcpy(anc, t->path, pl + 1);
+        for (char *sl = strrchr(anc, '/'); sl; sl = strrchr(anc, '/')) {
+            if (sl == anc) {
+                if (!anc[1])
+                    break;          /* "/" done */
+                anc[1] = '\0';
+            } else {
+                *sl = '\0';
+            }
+            k = keep_at(d, e, n, anc, t);
+            if (k < n) {
+                *o = (sp_overlap){ SP_OVERLAP_INSIDE, k };
+                break;
+            }
+        }
+    }
+    free(e);
+    free(anc);
+    return 0;
 }
 
 json_t *sp_rewrite_pv(const sp_profile *p, json_t *pv, const sp_volume *v, char **err)
@@ -530,24 +783,34 @@ json_t *sp_rewrite_pv(const sp_profile *p, json_t *pv, const sp_volume *v, char 
 }
 
 /* ------------------------------------------------------------ realpath checks */
-int sp_check_resolved(const char *root_real, const char *dir_real, const char *what, char **err)
+int sp_check_resolved(const char *root_real, const char *dir_real, const char *rel,
+                      const char *what, char **err)
 {
-    char *rel = sp_rel_under(root_real, dir_real);
-    if (!rel || !*rel || dir_real[0] != '/') {
-        if (rel)
-            xerr_take(err, xfmt("%s '%s' resolves to the export root '%s' itself; refusing", what,
-                             dir_real, root_real));
+    char *in = sp_rel_under(root_real, dir_real);
+    if (!in || !*in || dir_real[0] != '/') {
+        if (in)
+            xerr_take(err, xfmt("%s resolves to the export root '%s' itself; refusing", what,
+                                root_real));
         else
             xerr_take(err, xfmt("%s resolves to '%s', outside the export root '%s' (symlink?); "
-                             "refusing", what, dir_real, root_real));
-        free(rel);
+                                "refusing", what, dir_real, root_real));
+        free(in);
         return -1;
     }
-    free(rel);
-    return 0;
+    int rc = 0;
+    if (rel && strcmp(in, rel) != 0) {
+        char *want = sp_join(root_real, rel);
+        xerr_take(err, xfmt("%s resolves to '%s', not '%s': a symlink inside the export (to "
+                            "another volume?); refusing", what, dir_real, want ? want : rel));
+        free(want);
+        rc = -1;
+    }
+    free(in);
+    return rc;
 }
 
-char *sp_check_local(const char *root, const char *dir, const char *what, char **err)
+char *sp_check_local(const char *root, const char *dir, const char *rel, const char *what,
+                     char **err)
 {
     char rroot[PATH_MAX], rdir[PATH_MAX];
     if (!realpath(root, rroot)) {
@@ -562,7 +825,9 @@ char *sp_check_local(const char *root, const char *dir, const char *what, char *
             xerr_take(err, xfmt("%s '%s': %s", what, dir, strerror(e)));
         return NULL;
     }
-    if (sp_check_resolved(rroot, rdir, what, err) < 0)
+    char label[PATH_MAX + 64];
+    snprintf(label, sizeof label, "%s '%s'", what, dir);
+    if (sp_check_resolved(rroot, rdir, rel, label, err) < 0)
         return NULL;
     struct stat st;
     if (stat(rdir, &st) < 0 || !S_ISDIR(st.st_mode)) {

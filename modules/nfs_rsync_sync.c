@@ -4,18 +4,24 @@
  * batch of NFS-backed PVs to the DR NFS server with rsync over ssh, N volumes
  * in parallel, then returns per-volume figures and the PVs rewritten for DR
  * (lib/storage_profile.h).  state=absent removes volume directories on the
- * DR server (delete handlers), only strictly inside the DR export root and
- * only when the caller says the PV no longer exists on the primary.
+ * DR server (delete handlers), only strictly inside the DR export root, only
+ * when the caller says the PV no longer exists on the primary, and never a
+ * directory that holds another volume's.  The callers pass the DR PVs
+ * ocpv-dr itself recorded (k8s_dr_clean prune's pruned_objects), never a
+ * path from an event, and the PVs still on DR as keep_volumes.
  *
- * Flow: validate everything (profiles, hosts, paths, local realpath checks)
- * -> one shared ssh connection per 8 parallel sessions (ControlMaster) ->
- * one batched `realpath -m` on the DR host to refuse symlink escapes ->
- * worker threads run rsync (argv only) -> results.  A failing volume never
- * stops the others.  Linked statically: the host only needs rsync and ssh.
+ * Flow: validate everything (profiles, hosts, paths, layout, local realpath
+ * checks: a source dir must resolve to exactly root/rel) -> refuse volume
+ * directories that contain another volume's, or touch a keep_volumes one
+ * (lib/storage_profile.h sp_find_overlaps) -> one shared ssh connection per
+ * 8 parallel sessions (ControlMaster) -> one batched `realpath -m` on the DR
+ * host to refuse symlinks (the same root/rel rule) -> worker threads run
+ * rsync (argv only) -> results.  A failing volume never stops the others.
+ * Linked statically: the host only needs rsync and ssh.
  *
  * Batching: volumes whose directories sit directly at the same relative path
- * under one source base and one DR base (the usual case: no snapshot_dir,
- * no symlinked volume dir) are synced by ONE rsync per batch with
+ * under one source base and one DR base (the usual case: no snapshot_dir)
+ * are synced by ONE rsync per batch with
  * --relative (lib/rsync_cmd.h rc_sync_batch_argv), so a no-change re-sync
  * of hundreds of volumes costs a few rsync/ssh sessions instead of one per
  * volume.  Itemized lines ("@%i %b %l %n") are attributed back to their
@@ -72,6 +78,7 @@ static const mod_opt opts[] = {
     { .name = "on_unknown", .type = OPT_STR, .def = "\"fail\"",
       .choices = (const char *[]){ "fail", "skip", NULL } },
     { .name = "pv_exists_on_primary", .type = OPT_BOOL },
+    { .name = "keep_volumes", .type = OPT_LIST, .def = "[]" },
     { .name = "fail_on_error", .type = OPT_BOOL, .def = "true" },
     { 0 }
 };
@@ -83,6 +90,7 @@ static const mod_spec spec = { .name = "nfs_rsync_sync", .opts = opts,
  * only; workers never touch JSON). */
 typedef struct job {
     char *name;
+    char *uid;               /* the PV's metadata.uid, NULL when it has none */
     char *cls;
     const sp_profile *prof;
     sp_volume vol;
@@ -159,7 +167,9 @@ static void plan_volume(run *r, job *j, json_t *item, size_t idx, sp_profile *pr
     json_t *owned = NULL;
     json_t *pv = json_is_object(item) ? volume_pv(item, &owned) : NULL;
     const char *name = pv ? jx_str(pv, "metadata.name") : NULL;
+    const char *uid = pv ? jx_str(pv, "metadata.uid") : NULL;
     j->name = name ? strdup(name) : xfmt("volumes[%zu]", idx);
+    j->uid = uid ? strdup(uid) : NULL;
     if (!pv) {
         job_fail(j, xfmt("volumes[%zu]: must be a PV object or a {pv, pvc} pair", idx));
         return;
@@ -184,7 +194,10 @@ static void plan_volume(run *r, job *j, json_t *item, size_t idx, sp_profile *pr
         goto out;
     }
     if (!r->absent) {
-        char *real = sp_check_local(j->prof->primary_root, j->vol.src_dir, "source directory", &err);
+        /* exactly primary_root/rel: a symlinked volume dir (or parent) would
+         * copy another volume's data as this one's */
+        char *real = sp_check_local(j->prof->primary_root, j->vol.src_dir, j->vol.rel,
+                                    "source directory", &err);
         if (!real) {
             job_fail(j, xfmt("PV %s: %s", j->name, err));
             free(err);
@@ -192,7 +205,7 @@ static void plan_volume(run *r, job *j, json_t *item, size_t idx, sp_profile *pr
         }
         if (snapshot_rel) {
             char *snap = sp_join(real, snapshot_rel);
-            j->src = snap ? sp_check_local(real, snap, "snapshot_dir", &err) : NULL;
+            j->src = snap ? sp_check_local(real, snap, NULL, "snapshot_dir", &err) : NULL;
             free(snap);
             free(real);
             if (!j->src) {
@@ -211,6 +224,104 @@ static void plan_volume(run *r, job *j, json_t *item, size_t idx, sp_profile *pr
     }
 out:
     json_decref(owned);
+}
+
+/* ------------------------------------------------------------ overlaps */
+/* Adds the directories keep_volumes[i] may use under every profile (a PV
+ * that matches no profile's export has no directory here to protect). */
+static bool add_keep_dirs(json_t *keep, const sp_profile *profs, size_t nprof, sp_dir **d,
+                          size_t *n, size_t *cap, module *m)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(keep, i, item) {
+        json_t *pv = json_is_object(json_object_get(item, "pv")) ? json_object_get(item, "pv") : item;
+        if (!json_is_object(pv))
+            mod_fail(m, "keep_volumes[%zu]: must be a PV object or a {pv, pvc} pair", i);
+        for (size_t k = 0; k < nprof; k++) {
+            char *rel = sp_pv_rel(&profs[k], pv);
+            if (!rel)
+                continue;
+            char *path = sp_join(profs[k].dr_root, rel);
+            free(rel);
+            if (!path)
+                return false;
+            if (*n == *cap) {
+                size_t nc = *cap * 2;
+                sp_dir *nd = realloc(*d, nc * sizeof *nd);
+                if (!nd) {
+                    free(path);
+                    return false;
+                }
+                *d = nd;
+                *cap = nc;
+            }
+            (*d)[(*n)++] = (sp_dir){ .path = path, .pv_name = jx_str(pv, "metadata.name"),
+                                     .pv_uid = jx_str(pv, "metadata.uid"), .keep = true };
+        }
+    }
+    return true;
+}
+
+static char *entry_ref(const sp_dir *o)
+{
+    return o->keep ? xfmt("volume %s (keep_volumes: still in use)", o->pv_name ? o->pv_name : "?")
+                   : xfmt("volume %s", o->pv_name ? o->pv_name : "?");
+}
+
+/* Refuses every runnable volume whose directory holds another volume's
+ * directory, or (DR side) is, holds or lies inside a keep_volumes one: a
+ * write or delete there would reach that other volume.  side_src: compare the
+ * source directories (state=present: a copy of a directory holding another
+ * volume would carry that volume's data as this one's). */
+static void check_overlaps(run *r, json_t *keep, const sp_profile *profs, size_t nprof,
+                           bool side_src)
+{
+    size_t n = 0, cap = r->njobs + 1;
+    sp_dir *d = calloc(cap, sizeof *d);
+    size_t *job_of = calloc(r->njobs + 1, sizeof *job_of);
+    if (!d || !job_of)
+        mod_fail(r->m, "out of memory");
+    for (size_t i = 0; i < r->njobs; i++) {
+        job *j = &r->jobs[i];
+        const char *path = side_src ? j->vol.src_dir : j->vol.dest_dir;
+        if (!path)
+            continue;
+        job_of[n] = i;
+        d[n++] = (sp_dir){ .path = path, .pv_name = j->name, .pv_uid = j->uid };
+    }
+    size_t njobs_d = n;
+    if (!side_src && !add_keep_dirs(keep, profs, nprof, &d, &n, &cap, r->m))
+        mod_fail(r->m, "out of memory");
+    sp_overlap *o = calloc(n + 1, sizeof *o);
+    if (!o || sp_find_overlaps(d, n, o) < 0)
+        mod_fail(r->m, "out of memory");
+    const char *side = side_src ? "source directory" : "DR directory";
+    const char *verb = r->absent ? "remove" : "sync into";
+    for (size_t e = 0; e < njobs_d; e++) {
+        job *j = &r->jobs[job_of[e]];
+        if (!o[e].how || j->error || j->skipped)
+            continue;
+        const sp_dir *other = &d[o[e].other];
+        char *ref = entry_ref(other);
+        if (o[e].how == SP_OVERLAP_CONTAINS)
+            job_fail(j, xfmt("PV %s: its %s %s contains the directory %s of %s; refusing to %s "
+                             "a directory that holds another volume", j->name, side, d[e].path,
+                             other->path, ref ? ref : "another volume", verb));
+        else if (o[e].how == SP_OVERLAP_SAME)
+            job_fail(j, xfmt("PV %s: its %s %s is also the directory of %s; refusing to %s it",
+                             j->name, side, d[e].path, ref ? ref : "another volume", verb));
+        else
+            job_fail(j, xfmt("PV %s: its %s %s lies inside the directory %s of %s; refusing to "
+                             "%s it", j->name, side, d[e].path, other->path,
+                             ref ? ref : "another volume", verb));
+        free(ref);
+    }
+    for (size_t e = njobs_d; e < n; e++)
+        free((char *)d[e].path);
+    free(d);
+    free(job_of);
+    free(o);
 }
 
 /* ------------------------------------------------------------ ssh */
@@ -392,19 +503,14 @@ static char *check_remote_chunk(run *r, size_t from, size_t to, char *master)
                              r->conn.host));
             continue;
         }
+        /* inside the root and exactly root/rel: no symlink INSIDE the export
+         * on the way either (it could alias another volume's directory,
+         * which --delete would then empty) - the rule the source obeys */
         char *err = NULL;
-        if (sp_check_resolved(root, dest, "DR destination", &err) < 0) {
+        char *label = xfmt("DR destination %s", j->vol.dest_dir);
+        if (sp_check_resolved(root, dest, j->vol.rel, label ? label : "DR destination", &err) < 0)
             job_fail(j, xfmt("PV %s: %s (on %s)", j->name, err, r->conn.host));
-        } else {
-            /* also no symlink INSIDE the export on the way: it could alias
-             * another volume's directory, which --delete would then empty */
-            char *want = sp_join(root, j->vol.rel);
-            if (!want || strcmp(dest, want) != 0)
-                job_fail(j, xfmt("PV %s: DR destination %s resolves to '%s' on %s, not '%s' "
-                                 "(a symlink inside the DR export?); refusing", j->name,
-                                 j->vol.dest_dir, dest, r->conn.host, want ? want : "?"));
-            free(want);
-        }
+        free(label);
         free(err);
     }
     free(why);
@@ -835,6 +941,7 @@ static json_t *job_result(const run *r, const job *j)
 static void job_free(job *j)
 {
     free(j->name);
+    free(j->uid);
     free(j->cls);
     sp_volume_free(&j->vol);
     free(j->src);
@@ -964,6 +1071,10 @@ int main(int argc, char **argv)
     r.jobs = calloc(r.njobs + 1, sizeof(job));
     for (size_t i = 0; i < r.njobs; i++)
         plan_volume(&r, &r.jobs[i], json_array_get(vols, i), i, profs, classes, nprof, snapshot_rel);
+    /* no volume directory may hold another's (in any mode, batched or not) */
+    check_overlaps(&r, mod_param(&m, "keep_volumes"), profs, nprof, false);
+    if (!r.absent)
+        check_overlaps(&r, NULL, profs, nprof, true);
 
     size_t runnable = 0;
     for (size_t i = 0; i < r.njobs; i++)

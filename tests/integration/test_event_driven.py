@@ -8,7 +8,8 @@ the lab's storage hosts, k8s_dr_clean against the DR kube-apiserver).
 Checks: PVCs on nfs-subdir and nfs-csi appear on DR (PV pointing at nfs-dr,
 Retain, claim Bound, byte-identical data), a VolumeSnapshot turning ready
 appears on DR, deleting PVC and PV on the primary removes them and the DR data,
-an unwatched namespace is ignored; event-to-DR latency is measured and printed
+a forged deletion event naming another volume's directory removes nothing, an
+unwatched namespace is ignored; event-to-DR latency is measured and printed
 (`-s` shows the EDA-LATENCY lines; EDA_BURST=N sets the burst size).  Binding a
 claim (PV + PVC MODIFIED Bound) and deleting it (PVC + PV DELETED) must each
 cost ONE job: the rules are per handler, grouped by the payload's scopeNamespace
@@ -442,6 +443,47 @@ def test_event_driven_sync_and_delete(lab, k8s_client, nss, rig):
     assert rig.post(probe, sign=True, token="wrong-" + TOKEN) == 401
     # the other volume is untouched
     assert _converged(lab, k8s_client, ns, ["a-disk-0"])
+
+
+def test_forged_delete_event_removes_nothing(lab, k8s_client, nss, rig):
+    """Issue 15 item 2: a forged PV DELETED event - signed, as anyone who can
+    post to the webhook can - whose PV spec names ANOTHER volume's directory
+    removes nothing.  DR data is removed only for the DR PVs ocpv-dr itself
+    recorded and the prune deleted (the primary no longer has them), never
+    from the event's PV spec; the job says it left the data (EDA-DATA-KEPT)."""
+    ns = nss["w2"]
+    _seed(lab, ns, 1, "f")                    # f-disk-0: nfs-subdir
+    wait_until(lambda: _converged(lab, k8s_client, ns, ["f-disk-0"]), timeout=600, interval=1,
+               what=f"{ns}/f-disk-0 replicated to DR")
+    pvcs, pvs = _dr_state(k8s_client, ns)
+    pv_name = pvcs["f-disk-0"].spec.volume_name
+    victim = f"{ns}-f-disk-0-{pv_name}"
+    before = tree_sums(lab["NFS_DR_EXPORT"], victim)
+    assert before, f"no DR data under {victim}: the test would prove nothing"
+    rig.wait_idle()
+    deletes0 = rig.plays("handle_pv_pvc_delete")
+    forged_name = f"forged-{uuid.uuid4().hex[:8]}"
+    server, export = lab["NFS_PRIMARY_ADDR"], lab["NFS_PRIMARY_EXPORT"]
+    # an nfs-csi PV (no path_pattern to match) whose subdir is the victim's directory
+    forged = {"apiVersion": "v1", "kind": "PersistentVolume",
+              "metadata": {"name": forged_name, "uid": str(uuid.uuid4())},
+              "spec": {"storageClassName": "nfs-csi", "persistentVolumeReclaimPolicy": "Delete",
+                       "claimRef": {"namespace": ns, "name": "f-disk-0"},
+                       "csi": {"driver": "nfs.csi.k8s.io", "volumeHandle": f"{server}#{export}#{victim}##",
+                               "volumeAttributes": {"server": server, "share": export, "subdir": victim}}},
+              "status": {"phase": "Released"}}
+    payload = {"kind": "PersistentVolume", "type": "DELETED", "namespace": "", "scopeNamespace": ns,
+               "name": forged_name, "uid": forged["metadata"]["uid"], "cluster": "primary",
+               "sequence": 10 ** 9, "origin": "watch", "resource": forged}
+    assert rig.post(json.dumps(payload).encode(), sign=True) == 200
+    wait_until(lambda: rig.plays("handle_pv_pvc_delete") > deletes0, timeout=120, interval=0.5,
+               what="the delete job of the forged event")
+    rig.wait_idle()
+    # the victim's data, claim and volume are all still on DR
+    assert tree_sums(lab["NFS_DR_EXPORT"], victim) == before, "the forged event removed another volume's data"
+    assert _converged(lab, k8s_client, ns, ["f-disk-0"])
+    text = rig.rb_log.read_text(errors="replace")
+    assert f"EDA-DATA-KEPT {forged_name}" in text, text[-4000:]
 
 
 def _load():

@@ -223,7 +223,7 @@ def test_sync_byte_identical_then_idempotent(lab, prefix):
     assert not r.get("failed"), r.get("msg")
     # the static binary was copied to nfs-primary's remote temp dir and run
     # there, and it was nfs-primary (not this host) that logged in to nfs-dr
-    assert f"ESTABLISH SSH CONNECTION FOR USER: root" in out and f"{lab['NFS_PRIMARY_ADDR']}" in out
+    assert "ESTABLISH SSH CONNECTION FOR USER: root" in out and f"{lab['NFS_PRIMARY_ADDR']}" in out
     assert "/.ansible/tmp/ansible-tmp-" in out and "/nfs_rsync_sync" in out
     with open(log) as f:
         f.seek(log_size)
@@ -378,7 +378,7 @@ def test_traversal_and_symlink_escapes_refused(lab, prefix):
         assert "outside the export root" in res["pv-srclink"]["error"]
         assert "outside the export root" in res["pv-dstlink"]["error"]
         assert lab["NFS_DR_ADDR"] in res["pv-dstlink"]["error"]
-        assert "a symlink inside the DR export" in res["pv-alias"]["error"]
+        assert "a symlink inside the export" in res["pv-alias"]["error"]
         assert open(f"{lab['DR_ROOT']}/{prefix}-victim/precious").read() == "other volume's data"
         assert os.listdir(f"{lab['DR_ROOT']}/{prefix}-victim") == ["precious"]
         assert "'..' is not allowed" in res["pv-csi-escape"]["error"]
@@ -581,3 +581,142 @@ def test_absent_removes_only_the_volume_dir(lab, prefix):
         assert os.path.exists(f"{outside}/vol/precious")
     finally:
         shutil.rmtree(outside)
+
+
+# ------------------------------------------------- issue 15: items 2 and 5
+def test_source_symlink_to_another_volume_refused(lab, prefix):
+    """A primary volume directory that is (or runs through) a symlink to
+    ANOTHER volume's directory inside the export would sync that volume's data
+    as its own: refused, naming the volume, nothing written on DR for it."""
+    root, dr = lab["PRIMARY_ROOT"], lab["DR_ROOT"]
+    fill(f"{root}/{prefix}-victim", "victim")
+    os.makedirs(f"{root}/{prefix}-other/v")
+    with open(f"{root}/{prefix}-other/v/secret", "w") as f:
+        f.write("other volume's data")
+    os.symlink(f"{prefix}-victim", f"{root}/{prefix}-alias")          # the volume dir itself
+    os.symlink(f"{prefix}-other", f"{root}/{prefix}-lp")              # a parent component
+    fill(f"{root}/{prefix}-good", "good")
+    vols = [dynamic_pv(lab, "pv-alias", f"{prefix}-alias"), dynamic_pv(lab, "pv-lp", f"{prefix}-lp/v"),
+            dynamic_pv(lab, "pv-good", f"{prefix}-good")]
+    for batch in (0, 1):
+        r = run_module(lab, {"volumes": vols, "storage_profiles": profiles(lab), "batch": batch})
+        assert r["failed"] is True and "2 of 3 volume(s) failed" in r["msg"], r.get("msg")
+        res = by_name(r)
+        for name, real in (("pv-alias", f"{prefix}-victim"), ("pv-lp", f"{prefix}-other/v")):
+            err = res[name]["error"]
+            assert err.startswith(f"PV {name}: ") and "a symlink inside the export" in err, err
+            assert f"{root}/{real}" in err, err
+            assert res[name]["ok"] is False and res[name]["rc"] is None
+        assert res["pv-good"]["synced"] is True
+        assert [p["metadata"]["name"] for p in r["pvs"]] == ["pv-good"]
+        # nothing arrived on DR for the refused volumes
+        assert not os.path.lexists(f"{dr}/{prefix}-alias")
+        assert not os.path.lexists(f"{dr}/{prefix}-lp")
+        assert not os.path.lexists(f"{dr}/{prefix}-victim") and not os.path.lexists(f"{dr}/{prefix}-other")
+
+
+@pytest.mark.parametrize("batch", [5, 1])
+def test_volume_holding_another_volume_is_refused(lab, prefix, batch):
+    """A PV at <export>/team must not carry <export>/team/v1 (another volume)
+    along: syncing it would copy v1's data as team's and --delete would rule
+    over v1's DR directory.  Refused batched or not; v1 and the rest sync."""
+    root, dr = lab["PRIMARY_ROOT"], lab["DR_ROOT"]
+    fill(f"{root}/{prefix}-team", "team", nfiles=2)
+    fill(f"{root}/{prefix}-team/v1", "v1", nfiles=2)
+    fill(f"{root}/{prefix}-good", "good", nfiles=2)
+    vols = [dynamic_pv(lab, "pv-team", f"{prefix}-team"), dynamic_pv(lab, "pv-v1", f"{prefix}-team/v1"),
+            dynamic_pv(lab, "pv-good", f"{prefix}-good")]
+    r = run_module(lab, {"volumes": vols, "storage_profiles": profiles(lab), "batch": batch, "parallel": 1})
+    assert r["failed"] is True and "1 of 3 volume(s) failed" in r["msg"], r.get("msg")
+    res = by_name(r)
+    err = res["pv-team"]["error"]
+    assert err.startswith("PV pv-team: ") and "contains the directory" in err and "volume pv-v1" in err, err
+    assert res["pv-team"]["rc"] is None
+    for name in ("pv-v1", "pv-good"):
+        assert res[name]["synced"] is True, res[name]
+    assert tree_digest(f"{dr}/{prefix}-team/v1") == tree_digest(f"{root}/{prefix}-team/v1")
+    # none of team's own files went to DR
+    assert sorted(os.listdir(f"{dr}/{prefix}-team")) == ["v1"]
+
+
+def test_absent_never_removes_another_volume(lab, prefix):
+    """state=absent refuses a directory that holds another volume's - one in
+    the same call or one still in use (keep_volumes) - and one that IS or lies
+    inside a kept volume's directory; the kept data survives, byte for byte."""
+    dr = lab["DR_ROOT"]
+    for d in ("team/v1", "team/v2", "solo", "shared", "inner/part"):
+        fill(f"{dr}/{prefix}-{d}", d, nfiles=1)
+    with open(f"{dr}/{prefix}-team/unrelated", "w") as f:
+        f.write("not a volume")
+    team = dynamic_pv(lab, "pv-team", f"{prefix}-team")
+    v1 = dynamic_pv(lab, "pv-v1", f"{prefix}-team/v1")
+    v2 = dynamic_pv(lab, "pv-v2", f"{prefix}-team/v2")
+    shared_a = dynamic_pv(lab, "pv-shared-a", f"{prefix}-shared")
+    shared_b = dynamic_pv(lab, "pv-shared-b", f"{prefix}-shared")
+    inner_kept = dynamic_pv(lab, "pv-inner", f"{prefix}-inner")
+    part = dynamic_pv(lab, "pv-part", f"{prefix}-inner/part")
+    solo = dynamic_pv(lab, "pv-solo", f"{prefix}-solo")
+    for v, uid in ((team, "u-team"), (v1, "u-v1"), (solo, "u-solo")):
+        v["metadata"]["uid"] = uid
+    base = {"storage_profiles": profiles(lab), "state": "absent", "pv_exists_on_primary": False,
+            "fail_on_error": False}
+
+    # team, v1 and v2 in one call: v1 and v2 go, team (holding them) stays
+    r = run_module(lab, dict(base, volumes=[team, v1, v2]))
+    res = by_name(r)
+    assert os.path.isfile(f"{dr}/{prefix}-team/unrelated"), "team's directory was removed"
+    err = res["pv-team"]["error"]
+    assert err and err.startswith("PV pv-team: ") and "contains the directory" in err, err
+    assert "volume pv-v" in err and res["pv-team"]["removed"] is False
+    assert res["pv-v1"]["removed"] is True and res["pv-v2"]["removed"] is True
+    assert sorted(os.listdir(f"{dr}/{prefix}-team")) == ["unrelated"]
+
+    fill(f"{dr}/{prefix}-team/v1", "v1", nfiles=1)
+    before = {d: tree_digest(f"{dr}/{prefix}-{d}") for d in ("team", "shared", "inner")}
+    # check mode: the pruned PVs are still listed on DR (same uid): no conflict
+    r = run_module(lab, dict(base, volumes=[solo], keep_volumes=[solo, v1]), check=True)
+    assert not r.get("failed") and r["volumes"][0]["removed"] is True, r
+    assert os.path.isdir(f"{dr}/{prefix}-solo")
+
+    r = run_module(lab, dict(base, volumes=[team, shared_a, part, solo],
+                             keep_volumes=[v1, shared_b, inner_kept, solo]))
+    assert not r.get("failed"), r.get("msg")
+    res = by_name(r)
+    assert "contains the directory" in res["pv-team"]["error"], res["pv-team"]
+    assert "volume pv-v1 (keep_volumes" in res["pv-team"]["error"]
+    assert "is also the directory of volume pv-shared-b" in res["pv-shared-a"]["error"]
+    assert "lies inside the directory" in res["pv-part"]["error"] and "pv-inner" in res["pv-part"]["error"]
+    for n in ("pv-team", "pv-shared-a", "pv-part"):
+        assert res[n]["removed"] is False and res[n]["rc"] is None and res[n]["error"].startswith(f"PV {n}: ")
+    assert res["pv-solo"]["removed"] is True and not os.path.exists(f"{dr}/{prefix}-solo")
+    for d, digest in before.items():
+        assert tree_digest(f"{dr}/{prefix}-{d}") == digest, d
+
+
+def test_layout_depth_refused(lab, prefix):
+    """A volume directory outside the profile's layout (path_depth) is refused,
+    synced or removed, batched or not; the volumes inside it are served."""
+    root, dr = lab["PRIMARY_ROOT"], lab["DR_ROOT"]
+    prof = profiles(lab)
+    prof["nfs-dynamic"]["path_depth"] = 1
+    fill(f"{root}/{prefix}-a", "a", nfiles=1)
+    fill(f"{root}/{prefix}-b", "b", nfiles=1)
+    fill(f"{root}/{prefix}-x/deep", "deep", nfiles=1)
+    vols = [dynamic_pv(lab, "pv-a", f"{prefix}-a"), dynamic_pv(lab, "pv-deep", f"{prefix}-x/deep"),
+            dynamic_pv(lab, "pv-b", f"{prefix}-b")]
+    for batch in (0, 1):
+        r = run_module(lab, {"volumes": vols, "storage_profiles": prof, "batch": batch, "parallel": 1,
+                             "fail_on_error": False})
+        res = by_name(r)
+        err = res["pv-deep"]["error"]
+        assert err and "2 level(s) below the export" in err and "path_depth" in err, res["pv-deep"]
+        assert res["pv-a"]["synced"] and res["pv-b"]["synced"]
+        assert res["pv-a"]["batched"] is (batch == 0)
+        assert not os.path.exists(f"{dr}/{prefix}-x")
+    # the DR copy of a volume outside the layout is not removed either
+    fill(f"{dr}/{prefix}-x/deep", "deep-dr", nfiles=1)
+    keep = tree_digest(f"{dr}/{prefix}-x")
+    r = run_module(lab, {"volumes": [vols[1]], "storage_profiles": prof, "state": "absent",
+                         "pv_exists_on_primary": False})
+    assert r["failed"] is True and "path_depth" in r["volumes"][0]["error"]
+    assert tree_digest(f"{dr}/{prefix}-x") == keep

@@ -184,3 +184,53 @@ def test_periodic_sync_prune_guard_and_unmanaged_objects(lab, twin_ns, k8s_clien
     pvcs, _ = _dr_objects(k8s_client("dr"), ns)
     assert sorted(pvcs) == ["demo-disk-3", "dr-only-unmanaged"]
     assert dr.read_namespaced_config_map("keep-me", ns).metadata.name == "keep-me"
+
+
+def test_periodic_prune_never_removes_another_volumes_data(lab, twin_ns, k8s_client, run_periodic):
+    """Issue 15 item 2, mode two: a managed DR PV the prune deletes whose DR
+    directory holds another volume's directory (left by an older writer, or
+    applied by hand) does not take that volume's data with it: the removal is
+    refused and reported, the other volume's DR copy stays byte for byte."""
+    from kubernetes import client
+    ns = twin_ns
+    prim, dr_exp = pathlib.Path(lab["NFS_PRIMARY_EXPORT"]), pathlib.Path(lab["NFS_DR_EXPORT"])
+    # on the primary: an nfs-dynamic volume one level deeper, {ns}-team/v1
+    src = prim / f"{ns}-team" / "v1"
+    src.mkdir(parents=True)
+    (src / "disk.img").write_bytes(b"v1's data\n" * 1000)
+    core = client.CoreV1Api(k8s_client("primary"))
+    pv_v1 = f"pv-{ns}-v1"
+    core.create_persistent_volume({
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv_v1},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                 "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "nfs-dynamic",
+                 "claimRef": {"namespace": ns, "name": "v1"},
+                 "nfs": {"server": lab["NFS_PRIMARY_ADDR"], "path": str(src)}}})
+    core.create_namespaced_persistent_volume_claim(ns, {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "v1"},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "nfs-dynamic", "volumeName": pv_v1,
+                 "resources": {"requests": {"storage": "1Gi"}}}})
+    wait_until(lambda: core.read_namespaced_persistent_volume_claim("v1", ns).status.phase == "Bound",
+               timeout=120, what="v1 Bound on the primary")
+    r, rep = run_periodic(ns)
+    assert r.rc == 0 and rep["ok"], r
+    team_dr = dr_exp / f"{ns}-team"
+    assert (team_dr / "v1" / "disk.img").read_bytes() == (src / "disk.img").read_bytes()
+    (team_dr / "unrelated").write_text("not ocpv-dr's\n")
+    before = tree_sums(dr_exp, f"{ns}-team")
+
+    # a managed DR PV naming {ns}-team (the primary has no such PV: the prune deletes it)
+    client.CoreV1Api(k8s_client("dr")).create_persistent_volume({
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": f"pv-{ns}-team", "labels": {"dr.ocpv.io/managed-by": "ocpv-dr"},
+                     "annotations": {"dr.ocpv.io/source-cluster": "primary"}},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                 "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "nfs-dynamic",
+                 "claimRef": {"namespace": ns, "name": "team"},
+                 "nfs": {"server": lab["NFS_DR_ADDR"], "path": str(team_dr)}}})
+    r, rep = run_periodic(ns)
+    assert tree_sums(dr_exp, f"{ns}-team") == before, "the prune removed another volume's data"
+    assert r.rc != 0, "a refused data removal must fail the run"
+    assert rep["summary"]["objects_deleted"] == 1 and rep["summary"]["volumes_data_removed"] == 0, rep["summary"]
+    errors = [v["error"] for v in rep["failed_volumes"] if v.get("name") == f"pv-{ns}-team"]
+    assert errors and "contains the directory" in errors[0] and pv_v1 in errors[0], rep["failed_volumes"]

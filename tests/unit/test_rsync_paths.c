@@ -1,6 +1,8 @@
 /* test_rsync_paths.c - unit tests for lib/storage_profile.c: where a volume's
  * data is on the primary and DR storage hosts for each storage profile
  * (nfs-subdir, nfs-dynamic, nfs-csi), traversal and symlink-escape refusal,
+ * the exact root/rel realpath rule, the path layout (path_depth), which
+ * volume directories hold or touch another volume's (sp_find_overlaps),
  * and the DR rewrite of PVs; plus lib/rsync_cmd.c: the exact rsync/ssh argv
  * (no option or shell injection through host, user, key or paths) and the
  * parsing of rsync's itemized output and --stats.  PV fixtures are in
@@ -350,30 +352,30 @@ static void test_realpath_checks(void **state)
     fclose(f);
 
     char *err = NULL;
-    char *r = sp_check_local(root, vol, "source directory", &err);
+    char *r = sp_check_local(root, vol, NULL, "source directory", &err);
     assert_non_null(r);
     free(r);
-    r = sp_check_local(root, inner, "source directory", &err);   /* symlink staying inside */
+    r = sp_check_local(root, inner, NULL, "source directory", &err);   /* symlink staying inside */
     assert_non_null(r);
     assert_non_null(strstr(r, "/export/vol"));
     free(r);
-    assert_null(sp_check_local(root, esc, "source directory", &err));
+    assert_null(sp_check_local(root, esc, NULL, "source directory", &err));
     assert_non_null(strstr(err, "outside the export root"));
-    assert_null(sp_check_local(root, root, "source directory", &err));
+    assert_null(sp_check_local(root, root, NULL, "source directory", &err));
     assert_non_null(strstr(err, "export root"));
     char missing[512];
     snprintf(missing, sizeof missing, "%s/nope", root);
-    assert_null(sp_check_local(root, missing, "source directory", &err));
+    assert_null(sp_check_local(root, missing, NULL, "source directory", &err));
     assert_non_null(strstr(err, "does not exist"));
-    assert_null(sp_check_local(root, file, "source directory", &err));
+    assert_null(sp_check_local(root, file, NULL, "source directory", &err));
     assert_non_null(strstr(err, "not a directory"));
 
-    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr/x", "dest", &err), 0);
-    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr", "dest", &err), -1);
-    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr2/x", "dest", &err), -1);
-    assert_int_equal(sp_check_resolved("/srv/dr", "/etc", "dest", &err), -1);
-    assert_int_equal(sp_check_resolved("/", "/x", "dest", &err), 0);
-    assert_int_equal(sp_check_resolved("/", "/", "dest", &err), -1);
+    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr/x", NULL, "dest", &err), 0);
+    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr", NULL, "dest", &err), -1);
+    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr2/x", NULL, "dest", &err), -1);
+    assert_int_equal(sp_check_resolved("/srv/dr", "/etc", NULL, "dest", &err), -1);
+    assert_int_equal(sp_check_resolved("/", "/x", NULL, "dest", &err), 0);
+    assert_int_equal(sp_check_resolved("/", "/", NULL, "dest", &err), -1);
     free(err);
 
     unlink(esc);
@@ -383,6 +385,273 @@ static void test_realpath_checks(void **state)
     rmdir(root);
     rmdir(outside);
     rmdir(base);
+}
+
+/* realpath(dir) must be exactly realpath(root)/rel when rel is given (both
+ * sides of a sync): a volume dir that is - or runs through - a symlink to
+ * another place inside the export is refused (issue 15 item 5). */
+static void test_realpath_exact(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/test_rsync_exact.XXXXXX";
+    char *base = mkdtemp(tmpl);
+    assert_non_null(base);
+    char root[256], vol[512], other[512], alias[512], lparent[512], nested[512], viap[512];
+    snprintf(root, sizeof root, "%s/export", base);
+    snprintf(vol, sizeof vol, "%s/vol", root);
+    snprintf(other, sizeof other, "%s/other", root);
+    snprintf(nested, sizeof nested, "%s/other/v", root);
+    snprintf(alias, sizeof alias, "%s/alias", root);       /* -> vol */
+    snprintf(lparent, sizeof lparent, "%s/lp", root);      /* -> other */
+    snprintf(viap, sizeof viap, "%s/lp/v", root);          /* other/v through lp */
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(mkdir(vol, 0700), 0);
+    assert_int_equal(mkdir(other, 0700), 0);
+    assert_int_equal(mkdir(nested, 0700), 0);
+    assert_int_equal(symlink("vol", alias), 0);
+    assert_int_equal(symlink("other", lparent), 0);
+
+    char *err = NULL;
+    char *r = sp_check_local(root, vol, "vol", "source directory", &err);
+    assert_non_null(r);
+    free(r);
+    r = sp_check_local(root, nested, "other/v", "source directory", &err);
+    assert_non_null(r);
+    free(r);
+    /* the volume dir itself is a symlink to another volume */
+    assert_null(sp_check_local(root, alias, "alias", "source directory", &err));
+    assert_non_null(strstr(err, "a symlink inside the export"));
+    assert_non_null(strstr(err, "/export/vol"));
+    assert_non_null(strstr(err, "source directory"));
+    /* a parent component is a symlink */
+    assert_null(sp_check_local(root, viap, "lp/v", "source directory", &err));
+    assert_non_null(strstr(err, "a symlink inside the export"));
+    /* without rel (snapshot_dir): inside is enough */
+    r = sp_check_local(root, alias, NULL, "snapshot_dir", &err);
+    assert_non_null(r);
+    free(r);
+    /* the root itself may be a symlink: only what lies below it counts */
+    char lroot[512], lvol[600];
+    snprintf(lroot, sizeof lroot, "%s/rootlink", base);
+    assert_int_equal(symlink(root, lroot), 0);
+    snprintf(lvol, sizeof lvol, "%s/vol", lroot);
+    r = sp_check_local(lroot, lvol, "vol", "source directory", &err);
+    assert_non_null(r);
+    free(r);
+
+    /* the same rule on paths resolved elsewhere (the DR host) */
+    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr/a/b", "a/b", "dest", &err), 0);
+    assert_int_equal(sp_check_resolved("/srv/dr", "/srv/dr/victim", "alias", "dest", &err), -1);
+    assert_non_null(strstr(err, "not '/srv/dr/alias'"));
+    assert_int_equal(sp_check_resolved("/", "/x/y", "x/y", "dest", &err), 0);
+    assert_int_equal(sp_check_resolved("/", "/x/z", "x/y", "dest", &err), -1);
+    assert_int_equal(sp_check_resolved("/srv/dr", "/etc/x", "x", "dest", &err), -1);
+    assert_non_null(strstr(err, "outside the export root"));
+    free(err);
+
+    unlink(lroot);
+    unlink(alias);
+    unlink(lparent);
+    rmdir(nested);
+    rmdir(other);
+    rmdir(vol);
+    rmdir(root);
+    rmdir(base);
+}
+
+/* path_depth: the layout of a profile; nfs-subdir takes it from its
+ * path_pattern.  A volume directory at another depth is refused. */
+static void test_path_depth(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    sp_profile p;
+    json_t *o = json_pack("{s:s,s:s,s:s}", "dr_server", "dr", "primary_export", "/exports",
+                          "dr_export", "/exports-dr");
+    assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), 0);
+    assert_int_equal(p.path_depth, 0);                    /* any depth */
+    sp_profile_free(&p);
+    const char *bad[] = { "1", "x" };
+    for (size_t i = 0; i < 2; i++) {
+        json_object_set_new(o, "path_depth", json_string(bad[i]));
+        assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), -1);
+        assert_non_null(strstr(err, "storage_profiles.nfs-dynamic.path_depth"));
+    }
+    long long badn[] = { 0, -1, 65 };
+    for (size_t i = 0; i < 3; i++) {
+        json_object_set_new(o, "path_depth", json_integer(badn[i]));
+        assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), -1);
+        assert_non_null(strstr(err, "storage_profiles.nfs-dynamic.path_depth"));
+    }
+
+    /* nfs-dynamic at depth 2 ("dynamic/win2022-data") */
+    json_t *pv = load("pv-dynamic.json");
+    sp_volume v;
+    json_object_set_new(o, "path_depth", json_integer(1));
+    assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), 0);
+    expect_resolve_error(&p, pv, "2 level(s) below the export");
+    expect_resolve_error(&p, pv, "path_depth");
+    jx_set(pv, "spec.nfs.path", json_string("/exports/dynamic"));   /* the parent: depth 1 */
+    assert_int_equal(sp_resolve(&p, pv, &v, &err), 0);
+    sp_volume_free(&v);
+    sp_profile_free(&p);
+    json_object_set_new(o, "path_depth", json_integer(2));
+    assert_int_equal(sp_profile_parse("nfs-dynamic", o, &p, &err), 0);
+    expect_resolve_error(&p, pv, "1 level(s) below the export");
+    jx_set(pv, "spec.nfs.path", json_string("/exports/dynamic/win2022-data"));
+    assert_int_equal(sp_resolve(&p, pv, &v, &err), 0);
+    sp_volume_free(&v);
+    sp_profile_free(&p);
+    json_decref(pv);
+
+    /* nfs-subdir: the pattern's depth, and an explicit one must agree */
+    json_object_del(o, "path_depth");
+    json_object_set_new(o, "type", json_string("nfs-subdir"));
+    assert_int_equal(sp_profile_parse("nfs-subdir", o, &p, &err), 0);
+    assert_int_equal(p.path_depth, 1);
+    sp_profile_free(&p);
+    json_object_set_new(o, "path_pattern", json_string("${namespace}//./${pvcName}/"));
+    assert_int_equal(sp_profile_parse("nfs-subdir", o, &p, &err), 0);
+    assert_int_equal(p.path_depth, 2);
+    sp_profile_free(&p);
+    json_object_set_new(o, "path_depth", json_integer(1));
+    assert_int_equal(sp_profile_parse("nfs-subdir", o, &p, &err), -1);
+    assert_non_null(strstr(err, "path_depth 1 disagrees with its path_pattern"));
+    /* no pattern: path_depth alone */
+    json_object_set_new(o, "path_pattern", json_string(""));
+    json_object_set_new(o, "path_depth", json_integer(1));
+    assert_int_equal(sp_profile_parse("nfs-subdir", o, &p, &err), 0);
+    json_t *team = json_pack("{s:{s:s},s:{s:{s:s,s:s}}}", "metadata", "name", "team",
+                             "spec", "nfs", "server", "s", "path", "/exports/team/v1");
+    expect_resolve_error(&p, team, "2 level(s) below the export");
+    json_decref(team);
+    sp_profile_free(&p);
+    json_decref(o);
+    free(err);
+}
+
+/* lenient directory of a PV to protect: no character or server checks, '..'
+ * resolved lexically */
+static void test_pv_rel(void **state)
+{
+    (void)state;
+    sp_profile dyn, csi;
+    profile("nfs-dynamic", &dyn);
+    profile("nfs-csi", &csi);
+    json_t *pv = load("pv-dynamic.json");
+    char *r = sp_pv_rel(&dyn, pv);
+    assert_string_equal(r, "dynamic/win2022-data");
+    free(r);
+    jx_set(pv, "spec.nfs.path", json_string("/exports/a/../team/v 1"));
+    r = sp_pv_rel(&dyn, pv);
+    assert_string_equal(r, "team/v 1");
+    free(r);
+    jx_set(pv, "spec.nfs.path", json_string("/exports/../../exports"));
+    r = sp_pv_rel(&dyn, pv);
+    assert_string_equal(r, "");                       /* the export root itself */
+    free(r);
+    jx_set(pv, "spec.nfs.path", json_string("/exports2/x"));
+    assert_null(sp_pv_rel(&dyn, pv));
+    jx_set(pv, "spec.nfs.path", json_string("relative"));
+    assert_null(sp_pv_rel(&dyn, pv));
+    assert_null(sp_pv_rel(&csi, pv));                 /* no spec.csi */
+    json_decref(pv);
+    pv = load("pv-csi.json");
+    r = sp_pv_rel(&csi, pv);
+    assert_string_equal(r, "csi/pvc-9a8b7c6d-aaaa-4bbb-8ccc-ddddeeeeffff");
+    free(r);
+    assert_null(sp_pv_rel(&dyn, pv));                 /* no spec.nfs */
+    json_decref(pv);
+    sp_profile_free(&dyn);
+    sp_profile_free(&csi);
+}
+
+static void expect_overlaps(const sp_dir *d, size_t n, const int *how, const long *other)
+{
+    sp_overlap o[16];
+    assert_true(n <= 16);
+    assert_int_equal(sp_find_overlaps(d, n, o), 0);
+    for (size_t i = 0; i < n; i++) {
+        if ((int)o[i].how != how[i])
+            fail_msg("entry %zu (%s): %s, expected %s", i, d[i].path, sp_overlap_name(o[i].how),
+                     sp_overlap_name((sp_overlap_kind)how[i]));
+        if (how[i] && (long)o[i].other != other[i])
+            fail_msg("entry %zu (%s): other %zu, expected %ld", i, d[i].path, o[i].other, other[i]);
+    }
+}
+
+#define N_ SP_OVERLAP_NONE
+#define C_ SP_OVERLAP_CONTAINS
+#define S_ SP_OVERLAP_SAME
+#define I_ SP_OVERLAP_INSIDE
+
+/* which volume directories may not be written or removed (issue 15 item 2) */
+static void test_overlaps(void **state)
+{
+    (void)state;
+    /* a PV at /e/team would take /e/team/v1 (another volume) with it */
+    sp_dir a[] = { { "/e/team", "team", NULL, false }, { "/e/team/v1", "v1", NULL, false } };
+    expect_overlaps(a, 2, (int[]){ C_, N_ }, (long[]){ 1, 0 });
+    /* ... also when v1 is only known as still present (keep) */
+    sp_dir b[] = { { "/e/team/v1", "v1", "u1", true }, { "/e/team", "team", "u0", false } };
+    expect_overlaps(b, 2, (int[]){ N_, C_ }, (long[]){ 0, 0 });
+    /* deeper descendants and siblings sorting between them */
+    sp_dir c[] = { { "/e/a-b", "x", NULL, true }, { "/e/a", "a", NULL, false },
+                   { "/e/a.b", "y", NULL, true }, { "/e/a/x/y/z", "z", NULL, true },
+                   { "/e/a0", "w", NULL, true } };
+    expect_overlaps(c, 5, (int[]){ N_, C_, N_, N_, N_ }, (long[]){ 0, 3, 0, 0, 0 });
+    /* name prefixes are not parents */
+    sp_dir d[] = { { "/e/a", "a", NULL, false }, { "/e/a-b", "x", NULL, true },
+                   { "/e/ab", "y", NULL, true }, { "/e/a.b/c", "z", NULL, true },
+                   { "/e/a-b/c", "t", NULL, false } };
+    expect_overlaps(d, 5, (int[]){ N_, N_, N_, N_, I_ }, (long[]){ 0, 0, 0, 0, 1 });
+    /* the same directory as a kept PV: refused; as the same PV (check mode:
+     * the pruned PV is still listed) or another target (shared RWX): fine */
+    sp_dir e[] = { { "/e/a", "a", "u1", false }, { "/e/a", "a", "u1", true },
+                   { "/e/b", "b", "u2", false }, { "/e/b", "b2", "u3", false },
+                   { "/e/c", "c", "u4", false }, { "/e/c", "c", "u5", true } };
+    expect_overlaps(e, 6, (int[]){ N_, N_, N_, N_, S_, N_ }, (long[]){ 0, 0, 0, 0, 5, 0 });
+    /* identity by name when a uid is missing */
+    sp_dir f[] = { { "/e/a", "a", NULL, false }, { "/e/a", "a", "u9", true },
+                   { "/e/b", "b", NULL, false }, { "/e/b", "other", "u9", true } };
+    expect_overlaps(f, 4, (int[]){ N_, N_, S_, N_ }, (long[]){ 0, 0, 3, 0 });
+    /* inside a kept volume, at any depth; a kept PV naming the whole export */
+    sp_dir g[] = { { "/e/team", "team", NULL, true }, { "/e/team/v1/x", "x", NULL, false },
+                   { "/f/x", "fx", NULL, false }, { "/", "everything", NULL, true } };
+    expect_overlaps(g, 4, (int[]){ N_, I_, I_, N_ }, (long[]){ 0, 0, 3, 0 });
+    /* a target "/" contains everything; one entry or none: nothing to say */
+    sp_dir h[] = { { "/", "root", NULL, false }, { "/x", "x", NULL, false } };
+    expect_overlaps(h, 2, (int[]){ C_, N_ }, (long[]){ 1, 0 });
+    expect_overlaps(h, 1, (int[]){ N_ }, (long[]){ 0 });
+    assert_int_equal(sp_find_overlaps(h, 0, NULL), 0);
+    /* the same PV at two places (two profiles) does not conflict with itself */
+    sp_dir i[] = { { "/e/v", "v", "u", false }, { "/e/v/in", "v", "u", true } };
+    expect_overlaps(i, 2, (int[]){ N_, N_ }, (long[]){ 0, 0 });
+
+    /* scale: 20000 entries, one nested pair, in well under a second */
+    size_t n = 20000;
+    sp_dir *big = calloc(n, sizeof *big);
+    char **names = calloc(n, sizeof *names);
+    sp_overlap *o = calloc(n, sizeof *o);
+    for (size_t k = 0; k < n; k++) {
+        names[k] = calloc(1, 64);
+        snprintf(names[k], 64, "/e/ns%zu-pvc-%zu", k % 97, k);
+        big[k] = (sp_dir){ names[k], names[k] + 3, NULL, k % 2 == 0 };
+    }
+    snprintf(names[n - 1], 64, "/e/ns%zu-pvc-%zu/inner", (size_t)1 % 97, (size_t)1);
+    assert_int_equal(sp_find_overlaps(big, n, o), 0);
+    for (size_t k = 0; k < n; k++) {
+        if (k == 1) {
+            assert_int_equal(o[k].how, SP_OVERLAP_CONTAINS);
+            assert_int_equal(o[k].other, n - 1);
+        } else {
+            assert_int_equal(o[k].how, SP_OVERLAP_NONE);
+        }
+        free(names[k]);
+    }
+    free(names);
+    free(big);
+    free(o);
 }
 
 
@@ -654,6 +923,10 @@ int main(void)
         cmocka_unit_test(test_profile_errors),
         cmocka_unit_test(test_custom_pattern),
         cmocka_unit_test(test_realpath_checks),
+        cmocka_unit_test(test_realpath_exact),
+        cmocka_unit_test(test_path_depth),
+        cmocka_unit_test(test_pv_rel),
+        cmocka_unit_test(test_overlaps),
         cmocka_unit_test(test_sync_argv),
         cmocka_unit_test(test_sync_argv_minimal_and_v6),
         cmocka_unit_test(test_injection_refused),
