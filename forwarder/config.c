@@ -68,10 +68,11 @@ static const opt opts[] = {
     { "backoff-max-ms", "WEBHOOK_BACKOFF_MAX_MS", T_LONG, O(backoff_max_ms), "30000",
       "Longest retry delay (a 429/503's Retry-After is honoured up to 120 s).", 1, 0 },
     { "reject-attempts", "WEBHOOK_REJECT_ATTEMPTS", T_LONG, O(reject_attempts), "3",
-      "Attempts for an event the webhook rejects as such (a 4xx answer other than 401, 403, "
-      "408, 429): after this many it is dead-lettered - logged with kind, namespace, name and "
-      "resourceVersion, counted in events_dead_lettered_total - and the object's next events "
-      "flow. 401/403/408/429, 5xx and transport errors are retried until delivered.", 1, 100 },
+      "Attempts for an event the webhook rejects as such (413, 422): after this many it is "
+      "dead-lettered - logged with kind, namespace, name and resourceVersion, counted in "
+      "events_dead_lettered_total - and the object's next events flow. Any other 4xx (a wrong "
+      "path, credentials, a signature header), 5xx and transport errors are retried until "
+      "delivered (a stall shows in /readyz).", 1, 100 },
     { "stall-seconds", "DELIVERY_STALL_SECONDS", T_LONG, O(stall_s), "120",
       "An event still failing after this long means delivery is stalled: /readyz answers "
       "503 naming it, ocpvdr_forwarder_delivery_stalled is 1.", 1, 0 },

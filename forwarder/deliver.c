@@ -97,13 +97,16 @@ static char *response_excerpt(const resp *r)
     return s;
 }
 
-/* A failed answer that says the event itself is refused, so sending it again
- * cannot help: a 4xx other than 401/403 (credentials: every event fails the
- * same, a rotation in progress), 408 (timeout) and 429 (too many requests). */
+/* A failed answer that says this very event is refused, so sending it again
+ * cannot help and other events may still pass: 413 (too large: ansible-
+ * rulebook's 1 MiB body limit) and 422 (unprocessable).  Every other 4xx is
+ * retried: 400 (ansible-rulebook's answer to a missing signature header),
+ * 404/405 (a wrong URL), 401/403 (credentials) fail EVERY event the same
+ * way - dead-lettering them would drop the whole stream with only a counter
+ * to show for it; retried, they stall delivery, and /readyz says so. */
 int deliver_rejects_event(long status)
 {
-    return status >= 400 && status < 500 && status != 401 && status != 403 && status != 408 &&
-           status != 429;
+    return status == 413 || status == 422;
 }
 
 static CURL *make_handle(const fwd_config *c, resp *r)

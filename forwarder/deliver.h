@@ -40,7 +40,9 @@ void deliver_stop(deliver *d, int abort_retries);
 int deliver_stalled(deliver *d, double threshold_s, char *why, size_t len);
 
 /* An HTTP status by which the webhook refuses the event itself (sending it
- * again cannot help): a 4xx other than 401, 403, 408, 429. */
+ * again cannot help, other events may pass): 413 and 422.  Any other 4xx is
+ * a configuration fault that fails every event (wrong path, credentials,
+ * signature header): retried, so the stall shows in /readyz. */
 int deliver_rejects_event(long status);
 
 /* HMAC signature of body as the webhook source computes it (hex or base64)

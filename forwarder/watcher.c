@@ -92,6 +92,7 @@ static int list_and_diff(watcher *w, int origin, k8s_error *err)
     char *base = k8s_path(&w->res, w->ns, NULL);
     char *cont = NULL, *list_rv = NULL;
     size_t total = 0;
+    long pages = 0, empty_run = 0;
     int rc = 0;
     double t0 = fwd_mono();
     do {
@@ -116,9 +117,14 @@ static int list_and_diff(watcher *w, int origin, k8s_error *err)
         }
         if (!list_rv)
             list_rv = strdup(jx_str_or(page, "metadata.resourceVersion", ""));
+        char *next = NULL;
+        rc = k8s_list_continue(page, cont, &pages, &empty_run, &w->res, w->ns, &next, err);
         free(cont);
-        const char *c = jx_str(page, "metadata.continue");
-        cont = c && *c ? strdup(c) : NULL;
+        cont = next;
+        if (rc != 0) {
+            json_decref(page);
+            break;
+        }
         json_t *items = json_object_get(page, "items");
         size_t i;
         json_t *it;

@@ -555,9 +555,23 @@ int k8s_list_check(const json_t *page, const k8s_resource *r, const char *ns,
                           ? "items: null" : "items that are not an array");
     size_t i;
     json_t *it;
-    json_array_foreach(items, i, it)
+    /* the list of what was asked for: <Kind>List, items of that kind and,
+     * for a namespaced list, of that namespace - prune takes each item's
+     * namespace from the item */
+    if (kl != strlen(r->kind) + 4 || strncmp(kind, r->kind, kl - 4) != 0)
+        return check_fail(err, status, pre, "is a %.80s, not a %sList", kind, r->kind);
+    json_array_foreach(items, i, it) {
         if (!json_is_object(it))
             return check_fail(err, status, pre, "(%s): items[%zu] is not an object", kind, i);
+        const char *ik = json_string_value(json_object_get(it, "kind"));
+        if (ik && strcmp(ik, r->kind) != 0)
+            return check_fail(err, status, pre, "(%s): items[%zu] is a %.80s", kind, i, ik);
+        const char *ins = json_string_value(json_object_get(json_object_get(it, "metadata"),
+                                                            "namespace"));
+        if (ns && *ns && ins && strcmp(ins, ns) != 0)
+            return check_fail(err, status, pre, "(%s): items[%zu] is in namespace \"%.80s\", "
+                              "not the one listed", kind, i, ins);
+    }
     return 0;
 }
 
@@ -574,6 +588,40 @@ int k8s_object_check(const json_t *obj, const k8s_resource *r, const char *path,
         return check_fail(err, status, pre, "is a %.80s, not a %s", kind, r->kind);
     if (!json_string_value(json_object_get(json_object_get((json_t *)obj, "metadata"), "name")))
         return check_fail(err, status, pre, "has no metadata.name: not a %s object", r->kind);
+    return 0;
+}
+
+int k8s_list_continue(const json_t *page, const char *sent, long *pages, long *empty_run,
+                      const k8s_resource *r, const char *ns, char **next, k8s_error *err)
+{
+    *next = NULL;
+    const char *nc = json_string_value(json_object_get(json_object_get((json_t *)page,
+                                                                       "metadata"), "continue"));
+    if (!nc || !*nc)
+        return 0;
+    /* a server (or a proxy) that never stops paging: fail rather than grow
+     * without bound */
+    const char *stuck = NULL;
+    *empty_run = json_array_size(json_object_get((json_t *)page, "items")) ? 0 : *empty_run + 1;
+    ++*pages;
+    if (sent && strcmp(nc, sent) == 0)
+        stuck = "answered with the continue token it was sent";
+    else if (*empty_run >= K8S_LIST_MAX_EMPTY_PAGES)
+        stuck = "kept sending empty pages that promise more";
+    else if (*pages >= K8S_LIST_MAX_PAGES)
+        stuck = "sent more pages than any list has";
+    if (stuck) {
+        k8s_error_printf(err, "list %s%s%s: the server %s (page %ld): refusing an endless "
+                         "listing", r->kind, ns ? " in namespace " : "", ns ? ns : "", stuck,
+                         *pages);
+        snprintf(err->reason, sizeof err->reason, "EndlessList");
+        return -1;
+    }
+    *next = strdup(nc);
+    if (!*next) {
+        k8s_error_printf(err, "list %s: out of memory", r->kind);
+        return -1;
+    }
     return 0;
 }
 
@@ -611,6 +659,7 @@ restart:;
     json_t *all = json_array();
     char *cont = NULL, *rv = NULL;
     bool first = true;
+    long pages = 0, empty_run = 0;
     for (;;) {
         char *path = strdup(base);
         int q = k8s_qs_add(&path, "limit", lim);
@@ -656,10 +705,17 @@ restart:;
             rv = v ? strdup(v) : NULL;
             first = false;
         }
+        char *next = NULL;
+        rc = k8s_list_continue(page, cont, &pages, &empty_run, r, ns, &next, err);
         free(cont);
-        const char *nc = jx_str(page, "metadata.continue");
-        cont = nc && *nc ? strdup(nc) : NULL;
+        cont = next;
         json_decref(page);
+        if (rc != 0) {
+            free(rv);
+            free(base);
+            json_decref(all);
+            return -1;
+        }
         if (!cont)
             break;
     }

@@ -174,6 +174,18 @@ int k8s_list(k8s_client *c, const k8s_resource *r, const char *ns,
              const k8s_list_opts *opts, json_t **items, char **resource_version,
              k8s_error *err);
 
+/* A listing stops growing: at most K8S_LIST_MAX_PAGES pages, at most
+ * K8S_LIST_MAX_EMPTY_PAGES empty pages in a row that promise more, never
+ * the continue token that was sent. */
+#define K8S_LIST_MAX_PAGES 100000
+#define K8S_LIST_MAX_EMPTY_PAGES 10
+/* After a checked page: *next (malloc'd) = its continue token, NULL at the
+ * end.  sent = the token this page was asked with (NULL for the first);
+ * *pages and *empty_run start at 0 and are kept by the caller.  -1 with
+ * err (reason "EndlessList") when the server pages endlessly. */
+int k8s_list_continue(const json_t *page, const char *sent, long *pages, long *empty_run,
+                      const k8s_resource *r, const char *ns, char **next, k8s_error *err);
+
 /* Whether a 2xx answer to a list request is a list: a JSON object whose
  * kind ends in "List" with an `items` array of objects.  -1 with err
  * (status 200-299 kept, reason "NotAList") naming the resource, the

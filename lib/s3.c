@@ -84,6 +84,18 @@ s3_client *s3_new(const s3_conf *conf, char **err)
         xerr_set(err, "s3: access_key and secret_key are required");
         return NULL;
     }
+    /* credentials go into headers (the session token verbatim): a line
+     * break would end the header and start another - refused, naming the
+     * field, never the value */
+    static const char *const cred_names[] = { "access_key", "secret_key", "session_token" };
+    const char *creds[] = { conf->access_key, conf->secret_key, conf->session_token };
+    for (size_t i = 0; i < 3; i++)
+        for (const unsigned char *p = (const unsigned char *)creds[i]; p && *p; p++)
+            if (*p < 0x20 || *p == 0x7f) {
+                xerr_set(err, "s3: %s contains a control character (a line break?): refused",
+                         cred_names[i]);
+                return NULL;
+            }
     s3_client *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;

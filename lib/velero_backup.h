@@ -65,7 +65,7 @@ const char *vb_printable(const char *s, char *buf, size_t len);
 #define VB_DEFAULT_MAX_ENTRY_BYTES (16ull << 20)
 #define VB_DEFAULT_MAX_ENTRIES 2000000ull
 #define VB_DEFAULT_MAX_TOTAL_BYTES (16ull << 30)
-#define VB_DEFAULT_MAX_KEPT_BYTES (1ull << 30)
+#define VB_DEFAULT_MAX_KEPT_BYTES (128ull << 20)
 
 typedef struct vb_limits {
     size_t max_entry_bytes;  /* one entry; larger ones are skipped (0 = 16 MiB) */

@@ -62,7 +62,7 @@ static const mod_opt opts[] = {
     { .name = "max_entry_size", .type = OPT_INT, .def = "16777216" },
     { .name = "max_entries", .type = OPT_INT, .def = "2000000" },
     { .name = "max_uncompressed_size", .type = OPT_INT, .def = "17179869184" },   /* 16 GiB */
-    { .name = "max_selected_size", .type = OPT_INT, .def = "1073741824" },        /* 1 GiB */
+    { .name = "max_selected_size", .type = OPT_INT, .def = "134217728" },         /* 128 MiB */
     { .name = "max_warnings", .type = OPT_INT, .def = "20" },
     { .name = "restore_results", .type = OPT_STR, .def = "\"\"" },
     { .name = "max_restore_messages", .type = OPT_INT, .def = "200" },

@@ -37,7 +37,8 @@ HEADER = """\
 #   webhook_token        bearer token (forwarder WEBHOOK_TOKEN[_FILE])
 {hmac_vars}# Every action gets: resource_objects (the objects of the throttle window:
 # the first event of each namespace - a PV or a PVC, a VS or a VSC),
-# resource_object (the first of them), event_type / event_kind
+# resource_object (the first of them), deletion_evidence (the objects of
+# the events with origin watch: seen deleted, not inferred), event_type / event_kind
 # (comma-separated), event_cluster, event_sequence (of the first),
 # event_count (events in the window),
 # event_window_start / event_window_s (when the window opened, its length).
@@ -81,6 +82,13 @@ def event_vars(window_s):
     return {
         "resource_objects": "{{ %s | map(attribute='payload.resource') | list }}" % EVENTS,
         "resource_object": "{{ (%s | first).payload.resource }}" % EVENTS,
+        # the objects of the events the forwarder SAW deleted (a watch
+        # DELETED); a deletion it inferred from a relist or a restart diff
+        # (origin list/relist: the object was missing from a listing) is
+        # not evidence - an empty or truncated listing must never vouch for
+        # deleting DR copies (the delete roles pass this as deleted_sources)
+        "deletion_evidence": ("{{ %s | selectattr('payload.origin', 'eq', 'watch') "
+                              "| map(attribute='payload.resource') | list }}" % EVENTS),
         "event_type": "{{ %s | map(attribute='payload.type') | unique | join(',') }}" % EVENTS,
         "event_kind": "{{ %s | map(attribute='payload.kind') | unique | join(',') }}" % EVENTS,
         "event_cluster": "{{ (%s | first).payload.cluster }}" % EVENTS,

@@ -907,7 +907,16 @@ def test_event_delete_playbook_deletes_on_evidence_without_relaxing_guards(lab, 
     assert r.rc != 0
     assert "allow_empty_source" in r.stdout, r.stdout[-3000:]
     assert dr_claims() == ["a-disk-1"] and dr_pvs() == [f"pv-{ns}-a-disk-1"]
-    # the claim's event arrives: both go
-    r = ansible_playbook(play, extra_vars={**base, "resource_objects": [ev["pvc1"]]})
+    # the claim's deletion was inferred by the forwarder (missing from a
+    # relist, or a restart diff: the rulebook's deletion_evidence leaves it
+    # out) - a listing that lost objects is no evidence: nothing is deleted
+    r = ansible_playbook(play, extra_vars={**base, "resource_objects": [ev["pvc1"]],
+                                           "deletion_evidence": []})
+    assert r.rc != 0
+    assert "allow_empty_source" in r.stdout, r.stdout[-3000:]
+    assert dr_claims() == ["a-disk-1"] and dr_pvs() == [f"pv-{ns}-a-disk-1"]
+    # the claim's event (seen deleted by the watch) arrives: both go
+    r = ansible_playbook(play, extra_vars={**base, "resource_objects": [ev["pvc1"]],
+                                           "deletion_evidence": [ev["pvc1"]]})
     assert r.rc == 0, r.stderr[-3000:]
     assert dr_claims() == [] and dr_pvs() == []

@@ -869,6 +869,15 @@ static void test_list_not_a_list(void **state)
         { JSONH "[]", "is an array, not a Kubernetes list" },
         { JSONH "", "is empty, not a Kubernetes list" },
         { JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"items\":[1]}", "items[0] is not an object" },
+        /* a list, but not of what was asked for: prune takes each item's
+         * namespace from the item */
+        { JSONH "{\"kind\":\"PersistentVolumeList\",\"items\":[]}",
+          "is a PersistentVolumeList, not a PersistentVolumeClaimList" },
+        { JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"items\":[{\"kind\":\"Secret\","
+          "\"metadata\":{\"name\":\"a\",\"namespace\":\"vm-prod\"}}]}", "items[0] is a Secret" },
+        { JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"items\":[{\"metadata\":{\"name\":\"a\","
+          "\"namespace\":\"vm-prod\"}},{\"metadata\":{\"name\":\"b\",\"namespace\":\"other\"}}]}",
+          "items[1] is in namespace \"other\"" },
     };
     const k8s_resource *pvc = k8s_resource_builtin("v1", "PersistentVolumeClaim");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -913,6 +922,49 @@ static void test_list_not_a_list(void **state)
     assert_null(items);
     assert_non_null(strstr(e.message, "continue=t"));
     close(s.fd);
+    k8s_client_free(c);
+    /* a listing that never ends: the continue token it was sent, or empty
+     * pages that keep promising more - refused, not looped on (before: the
+     * client looped, and grew, for as long as the server answered) */
+    static const char *const same[] = {
+        JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"metadata\":{\"continue\":\"t\"},"
+        "\"items\":[{\"metadata\":{\"name\":\"a\"}}]}",
+        JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"metadata\":{\"continue\":\"t\"},"
+        "\"items\":[{\"metadata\":{\"name\":\"a\"}}]}",
+        JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"items\":[]}",
+        NULL
+    };
+    script se = { .responses = same };
+    start_server(&se, &th);
+    c = client_for(&se, NULL);
+    items = NULL;
+    assert_int_equal(k8s_list(c, pvc, "vm-prod", NULL, &items, NULL, &e), -1);
+    assert_null(items);
+    assert_string_equal(e.reason, "EndlessList");
+    assert_non_null(strstr(e.message, "continue token it was sent"));
+    assert_int_equal(se.served, 2);
+    shutdown(se.fd, SHUT_RDWR);   /* the third answer is never asked for: wake accept() */
+    close(se.fd);
+    pthread_join(th, NULL);
+    k8s_client_free(c);
+    static const char *emptyp[K8S_LIST_MAX_EMPTY_PAGES + 2];
+    static char pagebuf[K8S_LIST_MAX_EMPTY_PAGES + 1][160];
+    for (int i = 0; i <= K8S_LIST_MAX_EMPTY_PAGES; i++) {
+        snprintf(pagebuf[i], sizeof pagebuf[i], JSONH "{\"kind\":\"PersistentVolumeClaimList\","
+                 "\"metadata\":{\"continue\":\"t%d\"},\"items\":[]}", i);
+        emptyp[i] = pagebuf[i];
+    }
+    emptyp[K8S_LIST_MAX_EMPTY_PAGES + 1] = NULL;
+    script sp = { .responses = emptyp, .piece = 4096 };
+    start_server(&sp, &th);
+    c = client_for(&sp, NULL);
+    assert_int_equal(k8s_list(c, pvc, "vm-prod", NULL, &items, NULL, &e), -1);
+    assert_string_equal(e.reason, "EndlessList");
+    assert_non_null(strstr(e.message, "empty pages"));
+    assert_int_equal(sp.served, K8S_LIST_MAX_EMPTY_PAGES);
+    shutdown(sp.fd, SHUT_RDWR);
+    close(sp.fd);
+    pthread_join(th, NULL);
     k8s_client_free(c);
     /* an empty list is a list */
     static const char *const empty[] = {

@@ -135,6 +135,27 @@ static void test_insecure_http_opt_in(void **state)
     }
 }
 
+/* A line break in a credential would end its header and start another
+ * (the session token goes into x-amz-security-token verbatim): refused,
+ * naming the field, never showing the value. */
+static void test_credential_control_chars(void **state)
+{
+    (void)state;
+    const char *bad = SECRET "\r\nX-Injected: 1";
+    for (int f = 0; f < 3; f++) {
+        s3_conf c = {.endpoint = "https://127.0.0.1:9000", .bucket = "velero",
+                     .access_key = f == 0 ? bad : "AKID", .secret_key = f == 1 ? bad : SECRET,
+                     .session_token = f == 2 ? bad : NULL};
+        char *err = NULL;
+        assert_null(s3_new(&c, &err));
+        const char *field[] = {"access_key", "secret_key", "session_token"};
+        assert_non_null(strstr(err, field[f]));
+        assert_non_null(strstr(err, "control character"));
+        no_secret(err);
+        free(err);
+    }
+}
+
 /* ------------------------------------------------------ credentials file */
 
 static char *write_tmp(const char *text)
@@ -856,6 +877,7 @@ int main(void)
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_insecure_http_opt_in),
+        cmocka_unit_test(test_credential_control_chars),
         cmocka_unit_test(test_module_credentials_file_scrubbed),
         cmocka_unit_test(test_module_insecure_transport_warns),
         cmocka_unit_test(test_credentials_file),
