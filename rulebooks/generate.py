@@ -87,7 +87,9 @@ def event_vars(window_s):
         # (origin list/relist: the object was missing from a listing) is
         # not evidence - an empty or truncated listing must never vouch for
         # deleting DR copies (the delete roles pass this as deleted_sources)
-        "deletion_evidence": ("{{ %s | selectattr('payload.origin', 'eq', 'watch') "
+        # (a payload without origin - an older forwarder - is no evidence)
+        "deletion_evidence": ("{{ %s | selectattr('payload.origin', 'defined') "
+                              "| selectattr('payload.origin', 'eq', 'watch') "
                               "| map(attribute='payload.resource') | list }}" % EVENTS),
         "event_type": "{{ %s | map(attribute='payload.type') | unique | join(',') }}" % EVENTS,
         "event_kind": "{{ %s | map(attribute='payload.kind') | unique | join(',') }}" % EVENTS,

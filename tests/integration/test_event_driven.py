@@ -582,10 +582,10 @@ def test_action_templates_single_and_multi_match():
     what once_after passes when a window saw several namespaces/kinds."""
     from ansible_rulebook.util import substitute_variables
 
-    def ev(kind, ns, name, n):
+    def ev(kind, ns, name, n, origin="watch"):
         res = {"kind": kind, "metadata": {"name": name, "namespace": ns}}
         return {"payload": {"kind": kind, "type": "ADDED", "namespace": ns, "cluster": "primary",
-                            "sequence": n, "resource": res},
+                            "sequence": n, "resource": res, **({"origin": origin} if origin else {})},
                 "meta": {"received_at": f"2026-11-22T12:00:0{n}.000000Z",
                          "rule_engine": {"events_in_window": n, "once_after_time_window": "3 SECONDS"}}}
     for book in ("ocp_dr_events.yml", "ocp_dr_events_token_only.yml", "ocp_dr_events_cli.yml",
@@ -606,5 +606,17 @@ def test_action_templates_single_and_multi_match():
             assert many["resource_object"]["metadata"]["name"] == "c1"
             assert many["event_count"] == 5 and many["event_sequence"] == 2
             assert many["event_window_start"] == "2026-11-22T12:00:02.000000Z" and many["event_window_s"] == 3
+            # deletion evidence: only what the forwarder saw (origin watch); a
+            # deletion inferred from a relist / restart diff, or a payload
+            # without origin, vouches for nothing
+            assert one["deletion_evidence"] == one["resource_objects"]
+            assert [o["metadata"]["name"] for o in many["deletion_evidence"]] == ["c1", "c2"]
+            mixed = substitute_variables(xv, {"events": {
+                "m_0": ev("PersistentVolumeClaim", "a", "c1", 2, origin="relist"),
+                "m_1": ev("PersistentVolumeClaim", "b", "c2", 3),
+                "m_2": ev("PersistentVolumeClaim", "c", "c3", 1, origin="list"),
+                "m_3": ev("PersistentVolumeClaim", "d", "c4", 1, origin=None)}})
+            assert [o["metadata"]["name"] for o in mixed["deletion_evidence"]] == ["c2"]
+            assert len(mixed["resource_objects"]) == 4
         src = (REPO / "rulebooks" / book).read_text()
         assert ("hmac_secret" in src) == ("token_only" not in book), book
