@@ -140,16 +140,22 @@ json_t *vs_backup_summary(json_t *b, const char *fallback_name, time_t now)
     return s;
 }
 
+/* 0 when name is a valid backup name, else -1 with *err naming it (printable). */
+static int check_backup_name(const char *name, char **err)
+{
+    const char *why;
+    if (vs_name_ok(name, &why))
+        return 0;
+    char pn[300];
+    xerr_set(err, "'%s' is not a backup name: %s", vb_printable(name ? name : "", pn, sizeof pn), why);
+    return -1;
+}
+
 int vs_get_backup(s3_client *c, const char *root, const char *name, json_t **out, char **err)
 {
     *out = NULL;
-    const char *why;
-    if (!vs_name_ok(name, &why)) {
-        char pn[300];
-        xerr_set(err, "'%s' is not a backup name: %s", vb_printable(name ? name : "", pn, sizeof pn),
-                 why);
+    if (check_backup_name(name, err) != 0)
         return S3_ERR;
-    }
     char *key = NULL;
     if (asprintf(&key, "%s%s/velero-backup.json", root, name) < 0)
         return S3_ERR;
@@ -384,13 +390,8 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name,
                      vb_stats *st, vs_stream_result *res, char **err)
 {
     memset(res, 0, sizeof *res);
-    const char *why;
-    if (!vs_name_ok(name, &why)) {
-        char pn[300];
-        xerr_set(err, "'%s' is not a backup name: %s", vb_printable(name ? name : "", pn, sizeof pn),
-                 why);
+    if (check_backup_name(name, err) != 0)
         return S3_ERR;
-    }
     if (dest_dirfd >= 0 && (!dest_file || !*dest_file || strchr(dest_file, '/') ||
                             strcmp(dest_file, ".") == 0 || strcmp(dest_file, "..") == 0)) {
         xerr_set(err, "dest: '%s' is not a file name", dest_file ? dest_file : "");
