@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from conftest import REPO
 
@@ -272,7 +273,24 @@ def wait_job(awx, job_id, timeout=900):
     pytest.fail(f"AWX job {job_id} not finished after {timeout}s")
 
 
+def point_hosts_at_lab(lab, awx):
+    """The inventory source imports the repository's inventory/hosts.ini (example
+    addresses): point its two hosts at the lab's storage hosts, as a site edits its
+    hosts.ini (the ssh key comes from the Machine credential, not from here)."""
+    inv = yaml.safe_load(Path(lab["LAB_INVENTORY"]).read_text())["all"]["children"]
+    inventory = by_name(awx, "inventories", "ocpv-dr")
+    for group in ("primary_nfs_server", "dr_nfs_server"):
+        for host, hv in inv[group]["hosts"].items():
+            res = api(awx, "GET", "hosts/", params={"name": host, "inventory": inventory["id"]})["results"]
+            assert res, f"inventory ocpv-dr has no host {host} (inventory source not synced?)"
+            keep = {k: v for k, v in hv.items() if k in ("ansible_host", "export_root", "dr_rsync_ssh_key",
+                                                         "dr_rsync_known_hosts")}
+            keep["ansible_python_interpreter"] = "/usr/bin/python3"
+            api(awx, "PATCH", f"hosts/{res[0]['id']}/", json={"variables": json.dumps(keep)})
+
+
 def test_periodic_job_template_runs(lab, awx, site, configured):
+    point_hosts_at_lab(lab, awx)
     jt = by_name(awx, "job_templates", "ocpv-dr - Periodic Sync")
     r = api(awx, "POST", f"job_templates/{jt['id']}/launch/",
             json={"extra_vars": {"target_namespaces": [site["ns"]]}})
