@@ -33,7 +33,8 @@ import yaml
 
 from conftest import REPO
 
-# the configuration under test: the shipped aap/ (AAP_DIR: a corrected copy, to try a fix)
+# the configuration under test: the shipped aap/ (AAP_DIR: a corrected copy, to try a fix;
+# AAP_GIT_REPO: the checkout whose HEAD the AWX project clones, default this one)
 AAP_DIR = Path(os.environ.get("AAP_DIR") or REPO / "aap")
 
 # What a second apply of an unchanged configuration still changes, as AWX's activity
@@ -108,7 +109,7 @@ def by_name(awx, kind, name):
 
 def sa_token(lab, cluster, ns, name, cluster_admin):
     """A ServiceAccount in namespace ns of cluster and a 1-hour token for it.
-    Primary: `view` in ns plus read access to the cluster-scoped objects the jobs
+    Primary: read access to claims and snapshots in ns plus read access to the cluster-scoped objects the jobs
     follow (PVs, snapshot contents, storage classes), so a job that targets any other
     namespace (the shipped hourly schedule targets vm-prod, which other tests of the
     shared lab use) fails at its first read, before it writes anything on DR.
@@ -123,7 +124,9 @@ def sa_token(lab, cluster, ns, name, cluster_admin):
         run("create", "clusterrolebinding", f"{ns}-{name}", "--clusterrole=cluster-admin",
             f"--serviceaccount={ns}:{name}")
     else:
-        run("-n", ns, "create", "rolebinding", name, "--clusterrole=view", f"--serviceaccount={ns}:{name}")
+        run("-n", ns, "create", "role", name, "--verb=get,list,watch",
+            "--resource=persistentvolumeclaims,volumesnapshots.snapshot.storage.k8s.io")
+        run("-n", ns, "create", "rolebinding", name, f"--role={name}", f"--serviceaccount={ns}:{name}")
         run("create", "clusterrole", f"{ns}-{name}", "--verb=get,list,watch",
             "--resource=persistentvolumes,storageclasses,volumesnapshotcontents.snapshot.storage.k8s.io")
         run("create", "clusterrolebinding", f"{ns}-{name}", f"--clusterrole={ns}-{name}",
@@ -140,7 +143,9 @@ def site(lab, awx, tmp_path_factory):
     # directory the lab shows to job containers
     bare = awx["git_dir"] / f"ocpv-dr-{uuid.uuid4().hex[:8]}.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    subprocess.run(["git", "-C", str(REPO), "push", "-q", str(bare), "HEAD:refs/heads/main"], check=True)
+    # (AAP_GIT_REPO: another checkout's HEAD instead, to try a fix in a scratch commit)
+    src = os.environ.get("AAP_GIT_REPO") or str(REPO)
+    subprocess.run(["git", "-C", src, "push", "-q", str(bare), "HEAD:refs/heads/main"], check=True)
     ns = f"awx-{uuid.uuid4().hex[:8]}"
     kubectl = {c: [os.path.join(lab["LAB_BIN"], "kubectl"), "--kubeconfig", lab[f"{c.upper()}_KUBECONFIG"]]
                for c in ("primary", "dr")}
