@@ -31,7 +31,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import REPO
+from conftest import REPO, seed_workload
 
 # the configuration under test: the shipped aap/ (AAP_DIR: a corrected copy, to try a fix;
 # AAP_GIT_REPO: the checkout whose HEAD the AWX project clones, default this one)
@@ -173,6 +173,13 @@ def site(lab, awx, tmp_path_factory):
     vf.chmod(0o600)
     yield {"vars_file": vf, "ns": ns, "bare": bare}
     for c in ("primary", "dr"):
+        # the volumes of the test's claims (cluster-scoped: the namespace does not take them)
+        pvs = subprocess.run(kubectl[c] + ["get", "pv", "-o", "json"], capture_output=True, text=True)
+        if pvs.returncode == 0:
+            for pv in json.loads(pvs.stdout)["items"]:
+                if (pv["spec"].get("claimRef") or {}).get("namespace") == ns:
+                    subprocess.run(kubectl[c] + ["delete", "pv", pv["metadata"]["name"], "--wait=false"],
+                                   capture_output=True)
         for kind in ("clusterrolebinding", "clusterrole"):
             subprocess.run(kubectl[c] + ["delete", kind, f"{ns}-ocpv-dr-awx", "--ignore-not-found"],
                            capture_output=True)
@@ -292,14 +299,28 @@ def point_hosts_at_lab(lab, awx):
                                                          "dr_rsync_known_hosts")}
             keep["ansible_python_interpreter"] = "/usr/bin/python3"
             api(awx, "PATCH", f"hosts/{res[0]['id']}/", json={"variables": json.dumps(keep)})
+    # aap/credentials.yml names the rsync key path on the primary NFS server literally
+    # (/root/.ssh/id_ocpv_dr); the lab's is elsewhere: set it as a site would in AWX
+    key = inv["primary_nfs_server"]["hosts"]["nfs-primary"]["dr_rsync_ssh_key"]
+    cred = by_name(awx, "credentials", "ocpv-dr NFS rsync key")
+    api(awx, "PATCH", f"credentials/{cred['id']}/", json={"inputs": {"ssh_key_path": key}})
 
 
-def test_periodic_job_template_runs(lab, awx, site, configured):
+def test_periodic_job_template_runs(lab, awx, site, configured, k8s_client):
+    """Mode two as AAP runs it: two claims with data in a namespace of the test's own on
+    the primary; the periodic template's job (its own container, credentials from AWX)
+    syncs them to DR, and its report is in the job output."""
+    from kubernetes import client
+    ns = site["ns"]
+    seed_workload(lab, ns, 2, prefix="awx", files=3)
     point_hosts_at_lab(lab, awx)
     jt = by_name(awx, "job_templates", "ocpv-dr - Periodic Sync")
-    r = api(awx, "POST", f"job_templates/{jt['id']}/launch/",
-            json={"extra_vars": {"target_namespaces": [site["ns"]]}})
+    r = api(awx, "POST", f"job_templates/{jt['id']}/launch/", json={"extra_vars": {"target_namespaces": [ns]}})
     job = wait_job(awx, r["job"])
     stdout = requests.get(f"{awx['url']}/api/v2/jobs/{job['id']}/stdout/?format=txt", auth=awx["auth"], timeout=60).text
     assert job["status"] == "successful", f"job {job['id']} {job['status']}: {job.get('job_explanation')}\n{stdout[-6000:]}"
     assert job["execution_environment"], "the job ran without an execution environment"
+    primary = {c.metadata.name for c in client.CoreV1Api(k8s_client("primary")).list_namespaced_persistent_volume_claim(ns).items}
+    dr = {c.metadata.name for c in client.CoreV1Api(k8s_client("dr")).list_namespaced_persistent_volume_claim(ns).items}
+    assert len(primary) == 2 and dr == primary, f"claims on primary {sorted(primary)}, on DR {sorted(dr)}"
+    assert "Write the report" in stdout and "failed=0" in stdout, stdout[-4000:]
