@@ -185,6 +185,11 @@ def site(lab, awx, tmp_path_factory):
                            capture_output=True)
         subprocess.run(kubectl[c] + ["delete", "namespace", ns, "--wait=false"], capture_output=True)
     subprocess.run(["rm", "-rf", str(bare)])
+    # the volumes' data (directories named <namespace>-<claim>-<pv> in the export roots)
+    for root in (lab.get("NFS_PRIMARY_EXPORT"), lab.get("NFS_DR_EXPORT")):
+        if root and os.path.isdir(root):
+            for d in Path(root).glob(f"{ns}-*"):
+                subprocess.run(["rm", "-rf", str(d)])
 
 
 def configure(lab, awx, site):
