@@ -1,0 +1,331 @@
+"""The shipped AAP configuration (aap/) and jobs, run by a real AWX 24.6.1 (the
+upstream of AAP's automation controller) in the lab.
+
+Needs the lab instance's AWX: `LAB_AAP=1 tests/lab/up`, or `tests/lab/awx/up` for an
+instance that is already up (see docs/lab.md, "AWX"). AWX_ENV names another
+instance's AWX env file (tests/lab/.state-<name>/awx/env) to use with this lab. These tests are not part of
+tests/run yet, and without AWX they FAIL (they do not skip): a missing AWX must never
+look like a pass.
+
+1. aap/configure.yml applies as shipped with infra.aap_configuration (from
+   ../shared/upstream) and awx.awx (from the `ansible` PyPI package), and a second
+   apply changes nothing but what AWX always reports changed (ALWAYS_CHANGED).
+   Only the site values are passed: AWX URL and login, the git URL (a bare clone of
+   this checkout's HEAD, which the job containers see), the clusters' URLs, tokens and
+   CAs, and the execution environment image (the shipped one names an example
+   registry). The EDA roles are left out: there is no EDA controller in the lab yet.
+2. The periodic job template, launched through the API, runs in a job container
+   with the credentials AWX injects and succeeds against the lab clusters.
+"""
+
+import json
+import os
+import secrets
+import shlex
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from conftest import REPO, seed_workload
+
+# the configuration under test: the shipped aap/ (AAP_DIR: a corrected copy, to try a fix;
+# AAP_GIT_REPO: the checkout whose HEAD the AWX project clones, default this one)
+AAP_DIR = Path(os.environ.get("AAP_DIR") or REPO / "aap")
+
+# What a second apply of an unchanged configuration still changes, as AWX's activity
+# stream records it (object type, name) -> changed fields, and as ansible reports it:
+# - credentials with secret inputs: AWX returns secrets as $encrypted$, so awx.awx cannot
+#   compare them and re-sends the inputs ("has encrypted data and may inaccurately report
+#   task is changed"): an `update` of `inputs` each time;
+# - inventory ocpv-dr: awx.awx sends host_filter "" for an inventory that has none (null),
+#   AWX records null -> "" as an update (ansible reports it unchanged);
+# - infra.aap_configuration's controller_inventory_source_update role launches an inventory
+#   sync on every apply (an action, not configuration): reported changed.
+ALWAYS_CHANGED_OBJECTS = {
+    ("credential", "ocpv-dr Primary Cluster"): {"inputs"},
+    ("credential", "ocpv-dr DR Cluster"): {"inputs"},
+    ("credential", "ocpv-dr NFS hosts (ssh)"): {"inputs"},
+    ("inventory", "ocpv-dr"): {"host_filter"},
+}
+ALWAYS_CHANGED_TASKS = {
+    "infra.aap_configuration.controller_credentials : Managing Controller Credentials | Wait for finish the credential management",
+    "infra.aap_configuration.controller_inventory_source_update : Controller inventory source update | Wait for finish of the inventory source update",
+}
+
+
+def _read_env(path):
+    env = {}
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("export "):
+            k, _, v = line[len("export "):].partition("=")
+            parts = shlex.split(v)
+            env[k] = parts[0] if parts else ""
+    return env
+
+
+class AWX(dict):
+    def __repr__(self):   # pytest prints fixtures on failure: never the password
+        return f"AWX({self['url']})"
+
+
+@pytest.fixture(scope="session")
+def awx(lab):
+    """The lab instance's AWX: dict with url, auth, collections, state dir."""
+    envf = Path(os.environ.get("AWX_ENV") or Path(lab["LAB_STATE_DIR"]) / "awx" / "env")
+    if not envf.is_file():
+        pytest.fail(f"no AWX in lab instance {lab['LAB_NAME']} ({envf} missing): bring it up with "
+                    f"`LAB_NAME={lab['LAB_NAME']} tests/lab/awx/up` (or LAB_AAP=1 tests/lab/up)",
+                    pytrace=False)
+    e = _read_env(envf)
+    auth = (e["AWX_USERNAME"], Path(e["AWX_PASSWORD_FILE"]).read_text().strip())
+    try:
+        r = requests.get(f"{e['AWX_URL']}/api/v2/ping/", timeout=10)
+        r.raise_for_status()
+    except requests.RequestException as ex:
+        pytest.fail(f"AWX of lab instance {lab['LAB_NAME']} does not answer at {e['AWX_URL']}: {ex}; "
+                    f"restart it with `LAB_NAME={lab['LAB_NAME']} tests/lab/awx/up`", pytrace=False)
+    return AWX({"url": e["AWX_URL"], "auth": auth, "collections": e["AWX_COLLECTIONS"],
+            "state": Path(e["AWX_STATE_DIR"]), "image": e["AWX_EE_IMAGE"],
+            "git_dir": Path(e["AWX_GIT_DIR"])})
+
+
+def api(awx, method, path, **kw):
+    r = requests.request(method, f"{awx['url']}/api/v2/{path.lstrip('/')}", auth=awx["auth"], timeout=60, **kw)
+    if r.status_code >= 400:
+        raise AssertionError(f"AWX {method} {path}: HTTP {r.status_code}: {r.text[:2000]}")
+    return r.json() if r.content else None
+
+
+def by_name(awx, kind, name):
+    res = api(awx, "GET", f"{kind}/", params={"name": name})["results"]
+    assert len(res) == 1, f"AWX has {len(res)} {kind} named {name!r}"
+    return res[0]
+
+
+def sa_token(lab, cluster, ns, name, cluster_admin):
+    """A ServiceAccount in namespace ns of cluster and a 1-hour token for it.
+    Primary: read access to claims and snapshots in ns plus read access to the cluster-scoped objects the jobs
+    follow (PVs, snapshot contents, storage classes), so a job that targets any other
+    namespace (the shipped hourly schedule targets vm-prod, which other tests of the
+    shared lab use) fails at its first read, before it writes anything on DR.
+    DR: cluster-admin (the jobs create cluster-scoped PVs there)."""
+    kc = lab[f"{cluster.upper()}_KUBECONFIG"]
+    kubectl = [os.path.join(lab["LAB_BIN"], "kubectl"), "--kubeconfig", kc]
+
+    def run(*args):
+        subprocess.run(kubectl + list(args), check=True, capture_output=True)
+    run("-n", ns, "create", "serviceaccount", name)
+    if cluster_admin:
+        run("create", "clusterrolebinding", f"{ns}-{name}", "--clusterrole=cluster-admin",
+            f"--serviceaccount={ns}:{name}")
+    else:
+        run("-n", ns, "create", "role", name, "--verb=get,list,watch",
+            "--resource=persistentvolumeclaims,volumesnapshots.snapshot.storage.k8s.io")
+        run("-n", ns, "create", "rolebinding", name, f"--role={name}", f"--serviceaccount={ns}:{name}")
+        run("create", "clusterrole", f"{ns}-{name}", "--verb=get,list,watch",
+            "--resource=persistentvolumes,storageclasses,volumesnapshotcontents.snapshot.storage.k8s.io")
+        run("create", "clusterrolebinding", f"{ns}-{name}", f"--clusterrole={ns}-{name}",
+            f"--serviceaccount={ns}:{name}")
+    return subprocess.run(kubectl + ["-n", ns, "create", "token", name, "--duration=1h"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def site(lab, awx, tmp_path_factory):
+    """The site values configure.yml needs (what a user puts in the vault file and -e)."""
+    tmp = tmp_path_factory.mktemp("aap")
+    # the git repository AWX clones: this checkout's HEAD as branch main, in the
+    # directory the lab shows to job containers
+    bare = awx["git_dir"] / f"ocpv-dr-{uuid.uuid4().hex[:8]}.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    # (AAP_GIT_REPO: another checkout's HEAD instead, to try a fix in a scratch commit)
+    src = os.environ.get("AAP_GIT_REPO") or str(REPO)
+    subprocess.run(["git", "-C", src, "push", "-q", str(bare), "HEAD:refs/heads/main"], check=True)
+    ns = f"awx-{uuid.uuid4().hex[:8]}"
+    kubectl = {c: [os.path.join(lab["LAB_BIN"], "kubectl"), "--kubeconfig", lab[f"{c.upper()}_KUBECONFIG"]]
+               for c in ("primary", "dr")}
+    for c in ("primary", "dr"):
+        subprocess.run(kubectl[c] + ["create", "namespace", ns], check=True, capture_output=True)
+    values = {
+        "aap_hostname": awx["url"], "aap_username": awx["auth"][0], "aap_password": awx["auth"][1],
+        "aap_validate_certs": False,
+        "ocpv_dr_git_url": f"file://{bare}", "ocpv_dr_git_branch": "main",
+        "ocpv_dr_primary_api_url": lab["PRIMARY_API_URL"], "ocpv_dr_dr_api_url": lab["DR_API_URL"],
+        "vault_primary_api_token": sa_token(lab, "primary", ns, "ocpv-dr-awx", False),
+        "vault_primary_ca_cert": Path(lab["PRIMARY_CA_FILE"]).read_text(),
+        "vault_dr_api_token": sa_token(lab, "dr", ns, "ocpv-dr-awx", True),
+        "vault_dr_ca_cert": Path(lab["DR_CA_FILE"]).read_text(),
+        "vault_nfs_ssh_private_key": Path(lab["LAB_SSH_KEY"]).read_text(),
+        "vault_webhook_token": secrets.token_hex(16), "vault_webhook_hmac_secret": secrets.token_hex(16),
+        "vault_eda_controller_password": secrets.token_hex(16),
+        # the site's execution environment: the lab's image
+        "controller_execution_environments": [{"name": "ocpv-dr EE", "image": awx["image"], "pull": "missing"}],
+        # controller only: the lab has no EDA controller (yet)
+        "aap_configuration_dispatcher_roles": "{{ controller_configuration_dispatcher_roles }}",
+    }
+    vf = tmp / "site.json"
+    vf.write_text(json.dumps(values))
+    vf.chmod(0o600)
+    yield {"vars_file": vf, "ns": ns, "bare": bare}
+    for c in ("primary", "dr"):
+        # the volumes of the test's claims (cluster-scoped: the namespace does not take them)
+        pvs = subprocess.run(kubectl[c] + ["get", "pv", "-o", "json"], capture_output=True, text=True)
+        if pvs.returncode == 0:
+            for pv in json.loads(pvs.stdout)["items"]:
+                if (pv["spec"].get("claimRef") or {}).get("namespace") == ns:
+                    subprocess.run(kubectl[c] + ["delete", "pv", pv["metadata"]["name"], "--wait=false"],
+                                   capture_output=True)
+        for kind in ("clusterrolebinding", "clusterrole"):
+            subprocess.run(kubectl[c] + ["delete", kind, f"{ns}-ocpv-dr-awx", "--ignore-not-found"],
+                           capture_output=True)
+        subprocess.run(kubectl[c] + ["delete", "namespace", ns, "--wait=false"], capture_output=True)
+    subprocess.run(["rm", "-rf", str(bare)])
+    # the volumes' data (directories named <namespace>-<claim>-<pv> in the export roots)
+    for root in (lab.get("NFS_PRIMARY_EXPORT"), lab.get("NFS_DR_EXPORT")):
+        if root and os.path.isdir(root):
+            for d in Path(root).glob(f"{ns}-*"):
+                subprocess.run(["rm", "-rf", str(d)])
+
+
+def configure(lab, awx, site):
+    env = dict(os.environ)
+    # from the repository root with its ansible.cfg, as aap/README.md says; the
+    # collections that `ansible-galaxy collection install` would have put there come
+    # from the lab's cache
+    env.update(ANSIBLE_COLLECTIONS_PATH=f"{awx['collections']}:{REPO / 'collections'}",
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    # ansible-core 2.16 (LAB_VENV_216, the AAP 2.5 baseline): infra.aap_configuration 3.0.0
+    # passes `omit` through regex_replace, which ansible-core >= 2.19 turns into a string
+    # ("argument 'variables' is of type str" from awx.awx.inventory)
+    cmd = [os.path.join(lab["LAB_VENV_216"], "bin", "ansible-playbook"), str(AAP_DIR / "configure.yml"),
+           "-e", f"@{site['vars_file']}"]
+    p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    start = p.stdout.find("{")
+    out = json.loads(p.stdout[start:]) if start >= 0 else None
+    return p, out
+
+
+def changed_items(out):
+    """(task name, item label) of every changed result in an ansible.posix.json output."""
+    changed = []
+    for play in out["plays"]:
+        for task in play["tasks"]:
+            res = task["hosts"].get("localhost", {})
+            items = res.get("results") or [res]
+            for it in items:
+                if isinstance(it, dict) and it.get("changed"):
+                    label = it.get("_ansible_item_label") or it.get("item") or ""
+                    changed.append((task["task"]["name"], json.dumps(label)[:200]))
+    return changed
+
+
+def failures(out):
+    """(task name, [what each failed item says]) of every failed task."""
+    def says(r):
+        r = {k: v for k, v in r.items() if k not in ("invocation", "_ansible_no_log")}
+        return json.dumps(r, default=str)[:1500]
+    bad = []
+    for play in out["plays"]:
+        for task in play["tasks"]:
+            res = task["hosts"].get("localhost", {})
+            if res.get("failed") or res.get("unreachable"):
+                items = [i for i in (res.get("results") or []) if isinstance(i, dict) and i.get("failed")]
+                bad.append((task["task"]["name"], [says(i) for i in items] or [says(res)]))
+    return bad
+
+
+@pytest.fixture(scope="module")
+def configured(lab, awx, site):
+    p, out = configure(lab, awx, site)
+    assert out is not None, f"configure.yml gave no JSON output (rc {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    assert p.returncode == 0, f"configure.yml failed against AWX: {failures(out)}\n{p.stderr[-2000:]}"
+    return out
+
+
+def activity_since(awx, last_id):
+    """(operation, object type, name, changed fields) AWX recorded after entry last_id,
+    without the module's own session tokens."""
+    out = []
+    page = f"activity_stream/?id__gt={last_id}&order_by=id&page_size=200"
+    for a in api(awx, "GET", page)["results"]:
+        if a["object1"] == "o_auth2_access_token":
+            continue
+        objs = a.get("summary_fields", {}).get(a["object1"]) or [{}]
+        out.append((a["operation"], a["object1"], objs[0].get("name"), set((a.get("changes") or {}).keys())))
+    return out
+
+
+def test_configure_applies_and_is_idempotent(lab, awx, site, configured):
+    # what the first apply made, as AWX sees it
+    jt = by_name(awx, "job_templates", "ocpv-dr - Periodic Sync")
+    assert jt["playbook"] == "playbooks/scheduled/execute_periodic_sync.yml"
+    sched = by_name(awx, "schedules", "ocpv-dr hourly periodic sync")
+    assert sched["unified_job_template"] == jt["id"]
+    assert "FREQ=HOURLY" in sched["rrule"] and "BYMINUTE=0" in sched["rrule"], sched["rrule"]
+    last = api(awx, "GET", "activity_stream/?order_by=-id&page_size=1")["results"][0]["id"]
+
+    p, out = configure(lab, awx, site)
+    assert p.returncode == 0, f"second apply failed: {failures(out) if out else p.stdout[-3000:]}"
+    tasks = sorted({t for t, _ in changed_items(out)} - ALWAYS_CHANGED_TASKS)
+    assert not tasks, f"a second apply of aap/configure.yml reported changes in: {tasks}"
+    unexpected = [(op, kind, name, sorted(fields)) for op, kind, name, fields in activity_since(awx, last)
+                  if not (op == "update" and fields <= ALWAYS_CHANGED_OBJECTS.get((kind, name), set()))]
+    assert not unexpected, f"a second apply of aap/configure.yml changed in AWX: {unexpected}"
+
+
+def wait_job(awx, job_id, timeout=900):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        j = api(awx, "GET", f"jobs/{job_id}/")
+        if j["status"] in ("successful", "failed", "error", "canceled"):
+            return j
+        time.sleep(2)
+    pytest.fail(f"AWX job {job_id} not finished after {timeout}s")
+
+
+def point_hosts_at_lab(lab, awx):
+    """The inventory source imports the repository's inventory/hosts.ini (example
+    addresses): point its two hosts at the lab's storage hosts, as a site edits its
+    hosts.ini (the ssh key comes from the Machine credential, not from here)."""
+    inv = yaml.safe_load(Path(lab["LAB_INVENTORY"]).read_text())["all"]["children"]
+    inventory = by_name(awx, "inventories", "ocpv-dr")
+    for group in ("primary_nfs_server", "dr_nfs_server"):
+        for host, hv in inv[group]["hosts"].items():
+            res = api(awx, "GET", "hosts/", params={"name": host, "inventory": inventory["id"]})["results"]
+            assert res, f"inventory ocpv-dr has no host {host} (inventory source not synced?)"
+            keep = {k: v for k, v in hv.items() if k in ("ansible_host", "export_root", "dr_rsync_ssh_key",
+                                                         "dr_rsync_known_hosts")}
+            keep["ansible_python_interpreter"] = "/usr/bin/python3"
+            api(awx, "PATCH", f"hosts/{res[0]['id']}/", json={"variables": json.dumps(keep)})
+    # aap/credentials.yml names the rsync key path on the primary NFS server literally
+    # (/root/.ssh/id_ocpv_dr); the lab's is elsewhere: set it as a site would in AWX
+    key = inv["primary_nfs_server"]["hosts"]["nfs-primary"]["dr_rsync_ssh_key"]
+    cred = by_name(awx, "credentials", "ocpv-dr NFS rsync key")
+    api(awx, "PATCH", f"credentials/{cred['id']}/", json={"inputs": {"ssh_key_path": key}})
+
+
+def test_periodic_job_template_runs(lab, awx, site, configured, k8s_client):
+    """Mode two as AAP runs it: two claims with data in a namespace of the test's own on
+    the primary; the periodic template's job (its own container, credentials from AWX)
+    syncs them to DR, and its report is in the job output."""
+    from kubernetes import client
+    ns = site["ns"]
+    seed_workload(lab, ns, 2, prefix="awx", files=3)
+    point_hosts_at_lab(lab, awx)
+    jt = by_name(awx, "job_templates", "ocpv-dr - Periodic Sync")
+    r = api(awx, "POST", f"job_templates/{jt['id']}/launch/", json={"extra_vars": {"target_namespaces": [ns]}})
+    job = wait_job(awx, r["job"])
+    stdout = requests.get(f"{awx['url']}/api/v2/jobs/{job['id']}/stdout/?format=txt", auth=awx["auth"], timeout=60).text
+    assert job["status"] == "successful", f"job {job['id']} {job['status']}: {job.get('job_explanation')}\n{stdout[-6000:]}"
+    assert job["execution_environment"], "the job ran without an execution environment"
+    primary = {c.metadata.name for c in client.CoreV1Api(k8s_client("primary")).list_namespaced_persistent_volume_claim(ns).items}
+    dr = {c.metadata.name for c in client.CoreV1Api(k8s_client("dr")).list_namespaced_persistent_volume_claim(ns).items}
+    assert len(primary) == 2 and dr == primary, f"claims on primary {sorted(primary)}, on DR {sorted(dr)}"
+    assert "Write the report" in stdout and "failed=0" in stdout, stdout[-4000:]
