@@ -96,7 +96,18 @@ proc_start() {
     printf '\n==== %s start %s: %s\n' "$comp" "$(date -u +%FT%TZ)" "$1" >> "$logf"
     # 8>&- 9>&-: the lab locks must not be inherited by the daemons
     LAB_INSTANCE="$STATE" setsid "$@" >> "$logf" 2>&1 < /dev/null 8>&- 9>&- &
-    echo $! > "$(pidfile "$comp")"
+    local pid=$! i
+    echo "$pid" > "$(pidfile "$comp")"
+    # Until the forked shell has exec'd the command, /proc/PID is still this
+    # script (no $STATE/ in its cmdline, no LAB_INSTANCE in its environ), and
+    # proc_alive would call the component dead: wait for the exec (a loaded
+    # CI machine once lost an apiserver start to this: "exited during
+    # start-up" with an empty log).
+    for ((i = 0; i < 250; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        { grep -qa -- "$STATE/" "/proc/$pid/cmdline" || has_marker "$pid"; } 2>/dev/null && break
+        sleep 0.02
+    done
 }
 
 # proc_stop COMPONENT [SIGNAL] : TERM (or SIGNAL) the process group, KILL after 10 s.
