@@ -36,6 +36,18 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
+class _AnsibleLoader(yaml.SafeLoader):
+    """YAML as Ansible reads the aap/ variable files: `!unsafe` marks a string
+    Ansible must not template (the credential types' injectors)."""
+
+
+_AnsibleLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def _yaml(text):
+    return yaml.load(text, Loader=_AnsibleLoader)
+
+
 def load():
     """Everything check() reads, parsed, in one dict (mutable copies)."""
     deploy = {}
@@ -52,7 +64,7 @@ def load():
         "route": yaml.safe_load((REPO / "aap/eda-route.yaml").read_text())
         if (REPO / "aap/eda-route.yaml").is_file() else None,
         "activation": activation,
-        "credentials": yaml.safe_load((REPO / "aap/credentials.yml").read_text()),
+        "credentials": _yaml((REPO / "aap/credentials.yml").read_text()),
         "rulebook": yaml.safe_load(rulebook.read_text()) if rulebook.is_file() else None,
         "rulebook_name": activation["rulebook"],
         "config_c": (REPO / "forwarder/config.c").read_text(),
