@@ -9,8 +9,9 @@ rsync+ssh between the lab's storage hosts, k8s_dr_clean against the DR
 kube-apiserver), the controller-manager binding claims.  The seeder plays the
 CSI snapshotter for VolumeSnapshot status (tests/lab/seed_workload.py)."""
 import pathlib
+import time
 
-from conftest import REPO, seed_workload, tree_sums
+from conftest import REPO, seed_workload, tree_sums, wait_until
 
 PERIODIC = REPO / "playbooks/scheduled/execute_periodic_sync.yml"
 EVENT = REPO / "playbooks/event_driven"
@@ -61,6 +62,20 @@ def test_check_mode_changes_nothing_on_dr(lab, twin_ns, k8s_client, ansible_play
     seed_workload(lab, ns, 3, "a", snapshots=1, files=2)
     r = ansible_playbook(PERIODIC, extra_vars=base, env=env)
     assert r.rc == 0, r.stderr[-3000:]
+    # DR's controller-manager binds the new pairs after the sync returns (its
+    # writes raise their resourceVersions): compare only once DR has settled -
+    # every claim and volume Bound and nothing changed over 2 s (the first CI
+    # run after a lab start caught the binder mid-way)
+
+    def _settled():
+        api = client.CoreV1Api(k8s_client("dr"))
+        claims = api.list_namespaced_persistent_volume_claim(ns).items
+        if len(claims) < 3 or any(c.status.phase != "Bound" for c in claims):
+            return False
+        s1 = _dr_state(lab, k8s_client, ns)[0]
+        time.sleep(2)
+        return s1 == _dr_state(lab, k8s_client, ns)[0]
+    wait_until(_settled, timeout=120, what="DR claims Bound and settled")
 
     # the primary moves on: a new claim, a deleted claim + volume (+ its
     # snapshot), changed data - so every playbook has something it WOULD do
