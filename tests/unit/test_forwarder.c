@@ -1129,6 +1129,26 @@ typedef struct recv_state {
 
 typedef struct rbody { char *p; size_t n; } rbody;
 
+/* libmicrohttpd's POST body in pieces: 1 while the body is still arriving
+ * (collected into *con_cls, an rbody), 0 when it is complete. */
+static int rbody_collect(void **con_cls, const char *data, size_t *len)
+{
+    rbody *b = *con_cls;
+    if (!b) {
+        *con_cls = calloc(1, sizeof *b);
+        return 1;
+    }
+    if (*len) {
+        b->p = realloc(b->p, b->n + *len + 1);
+        memcpy(b->p + b->n, data, *len);
+        b->n += *len;
+        b->p[b->n] = '\0';
+        *len = 0;
+        return 1;
+    }
+    return 0;
+}
+
 static enum MHD_Result on_post(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *data,
                                size_t *len, void **con_cls)
@@ -1137,19 +1157,9 @@ static enum MHD_Result on_post(void *cls, struct MHD_Connection *c, const char *
     (void)url;
     (void)method;
     (void)version;
+    if (rbody_collect(con_cls, data, len))
+        return MHD_YES;
     rbody *b = *con_cls;
-    if (!b) {
-        *con_cls = calloc(1, sizeof *b);
-        return MHD_YES;
-    }
-    if (*len) {
-        b->p = realloc(b->p, b->n + *len + 1);
-        memcpy(b->p + b->n, data, *len);
-        b->n += *len;
-        b->p[b->n] = '\0';
-        *len = 0;
-        return MHD_YES;
-    }
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-hub-signature-256");
     char want[128] = "";
@@ -1287,19 +1297,9 @@ static enum MHD_Result on_scripted(void *cls, struct MHD_Connection *c, const ch
     (void)url;
     (void)method;
     (void)version;
+    if (rbody_collect(con_cls, data, len))
+        return MHD_YES;
     rbody *b = *con_cls;
-    if (!b) {
-        *con_cls = calloc(1, sizeof *b);
-        return MHD_YES;
-    }
-    if (*len) {
-        b->p = realloc(b->p, b->n + *len + 1);
-        memcpy(b->p + b->n, data, *len);
-        b->n += *len;
-        b->p[b->n] = '\0';
-        *len = 0;
-        return MHD_YES;
-    }
     json_t *p = json_loads(b->p ? b->p : "", 0, NULL);
     const char *name = jx_str_or(p, "name", "");
     pthread_mutex_lock(&r->mu);
