@@ -96,14 +96,18 @@ proc_start() {
     printf '\n==== %s start %s: %s\n' "$comp" "$(date -u +%FT%TZ)" "$1" >> "$logf"
     # 8>&- 9>&-: the lab locks must not be inherited by the daemons
     LAB_INSTANCE="$STATE" setsid "$@" >> "$logf" 2>&1 < /dev/null 8>&- 9>&- &
-    local pid=$! i
+    local pid=$!
     echo "$pid" > "$(pidfile "$comp")"
     # Until the forked shell has exec'd the command, /proc/PID is still this
     # script (no $STATE/ in its cmdline, no LAB_INSTANCE in its environ), and
     # proc_alive would call the component dead: wait for the exec (a loaded
     # CI machine once lost an apiserver start to this: "exited during
     # start-up" with an empty log).
-    for ((i = 0; i < 250; i++)); do
+    # Bounded by time, not by a count: on a machine busy compiling, 5 s (the
+    # old 250 x 0.02 s) was not always enough (etcd "exited during start-up"
+    # while it ran fine).
+    local deadline=$(( $(date +%s) + 60 ))
+    while (( $(date +%s) < deadline )); do
         kill -0 "$pid" 2>/dev/null || break
         { grep -qa -- "$STATE/" "/proc/$pid/cmdline" || has_marker "$pid"; } 2>/dev/null && break
         sleep 0.02
