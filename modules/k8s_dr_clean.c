@@ -25,8 +25,9 @@
  * Check mode writes nothing (dry-run requests validate the plan); diff mode
  * returns before/after of every changed object.
  */
-#include "module.h"   /* first: k8s.h declares k8s_conn_opts[] of struct mod_opt */
+#include "module.h"
 #include "k8s.h"
+#include "k8s_conn_opts.h"
 #include "jsonx.h"
 #include "transform.h"
 #include "inventory.h"

@@ -11,10 +11,10 @@
  * (idempotent), a skip flag (parameter or ConfigMap key) skips everything,
  * and check mode only plans.  Returns one report entry per volume.
  */
-/* module.h first: k8s.h declares k8s_conn_opts[] of struct mod_opt */
 #include "module.h"
 #include "jsonx.h"
 #include "k8s.h"
+#include "k8s_conn_opts.h"
 #include "longhorn.h"
 
 #include <errno.h>

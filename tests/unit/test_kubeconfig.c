@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "k8s_conn_opts.h"
 #include "k8s_int.h"
 #include "kubeconfig.h"
 #include "module.h"
