@@ -1,5 +1,5 @@
-/* test_kubeconfig.c - unit tests for lib/kubeconfig.c and the connection
- * resolution of lib/k8s.c: real kubeconfigs in their usual forms (files,
+/* test_kubeconfig.c - unit tests for lib/k8s/kubeconfig.c and the connection
+ * resolution of lib/k8s/k8s.c: real kubeconfigs in their usual forms (files,
  * embedded data, tokens, tokenFile, JSON, anchors, KUBECONFIG lists, the
  * in-cluster service account), malformed ones (errors name the field), the
  * K8S_AUTH_* / parameter precedence, token rotation, that no secret
