@@ -186,6 +186,7 @@ def check_objects(table, archives, nm):
                 owner.setdefault(s, (layer, member))
     problems = []
     graph = {}
+    syms = {}        # (from, to) -> the symbols it uses
     for (layer, member), (_, undef) in sorted(objs.items()):
         for s in sorted(undef):
             if s not in owner:
@@ -193,14 +194,17 @@ def check_objects(table, archives, nm):
             olayer, omember = owner[s]
             if (olayer, omember) == (layer, member):
                 continue
-            graph.setdefault(f"lib/{layer}/{member}", set()).add(f"lib/{olayer}/{omember}")
+            edge = (f"lib/{layer}/{member}", f"lib/{olayer}/{omember}")
+            graph.setdefault(edge[0], set()).add(edge[1])
+            syms.setdefault(edge, []).append(s)
             if olayer not in allowed[layer]:
                 problems.append(
                     f"lib/{layer}/{member}: calls {s}() of lib/{olayer}/{omember}: layer "
                     f"'{layer}' may not use layer '{olayer}' (it may use: "
                     f"{', '.join(sorted(allowed[layer]))})")
     for comp in cycles(graph):
-        edges = [f"{v} -> {w}" for v in comp for w in sorted(graph.get(v, ())) if w in comp]
+        edges = [f"{v} -> {w} ({', '.join(syms[(v, w)])})"
+                 for v in comp for w in sorted(graph.get(v, ())) if w in comp]
         problems.append("files of lib/ call each other in a cycle: " + "; ".join(edges))
     return problems
 
