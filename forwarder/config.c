@@ -5,7 +5,7 @@
  * config_validate(). */
 #include "config.h"
 
-#include "fwd.h"
+#include "kinds.h"
 #include "log.h"
 
 #include <ctype.h>

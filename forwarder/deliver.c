@@ -3,6 +3,7 @@
  * webhook rejects as such, and the stall watch /readyz reports. */
 #include "deliver.h"
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "payload.h"

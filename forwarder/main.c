@@ -4,7 +4,8 @@
  * webhook within SHUTDOWN_GRACE_SECONDS, the state journal is synced. */
 #include "config.h"
 #include "deliver.h"
-#include "fwd.h"
+#include "clock.h"
+#include "kinds.h"
 #include "http.h"
 #include "k8s.h"
 #include "log.h"

@@ -1,7 +1,7 @@
 /* metrics.c - counters, gauges and histograms, rendered as Prometheus text. */
 #include "metrics.h"
 
-#include "fwd.h"
+#include "event.h"
 
 #include <pthread.h>
 #include <stdarg.h>

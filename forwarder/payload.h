@@ -13,7 +13,7 @@
 #ifndef OCPVDR_FWD_PAYLOAD_H
 #define OCPVDR_FWD_PAYLOAD_H
 
-#include "fwd.h"
+#include "event.h"
 
 #include <stddef.h>
 

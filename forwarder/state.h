@@ -16,7 +16,7 @@
 #ifndef OCPVDR_FWD_STATE_H
 #define OCPVDR_FWD_STATE_H
 
-#include "fwd.h"
+#include "event.h"
 
 #include <stddef.h>
 #include <stdint.h>

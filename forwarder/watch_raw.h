@@ -1,5 +1,5 @@
 /* watch_raw.h - the object's JSON text inside a watch event line, so that
- * an event can carry the object as the API server wrote it (fwd.h:
+ * an event can carry the object as the API server wrote it (event.h:
  * fwd_event_new_raw) instead of serializing it again.  Pure; used by
  * watcher.c and the fuzz target tests/fuzz/fuzz_watch_lines.c. */
 #ifndef OCPVDR_FWD_WATCH_RAW_H

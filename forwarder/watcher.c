@@ -3,6 +3,7 @@
  * resync-and-diff on 410 Gone, and noise control (see watcher.h). */
 #include "watcher.h"
 
+#include "clock.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"

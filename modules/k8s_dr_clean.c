@@ -1,5 +1,5 @@
 /* k8s_dr_clean.c - Ansible binary module ocpv.dr.k8s_dr_clean: makes
- * Kubernetes objects portable to the DR cluster (lib/transform), server-side
+ * Kubernetes objects portable to the DR cluster (lib/dr/transform), server-side
  * applies them there, prunes what ocpv-dr manages on DR but the primary no
  * longer has, or does all of that straight from the primary (mirror).
  *
@@ -18,15 +18,16 @@
  *           they name from the empty-source and ratio guards
  *   mirror  list the primary through `source`, then apply + prune
  *   list    list the primary through `source` (no writes anywhere) and return
- *           what is protected, digested (lib/inventory: bound claims and
+ *           what is protected, digested (lib/dr/inventory: bound claims and
  *           their volumes, ready snapshots and contents); with compare_dr
  *           also which volumes DR already holds a copy of
  *
  * Check mode writes nothing (dry-run requests validate the plan); diff mode
  * returns before/after of every changed object.
  */
-#include "module.h"   /* first: k8s.h declares k8s_conn_opts[] of struct mod_opt */
+#include "module.h"
 #include "k8s.h"
+#include "k8s_conn_opts.h"
 #include "jsonx.h"
 #include "transform.h"
 #include "inventory.h"
@@ -343,7 +344,7 @@ static void take_resource(run *r, json_t *el, size_t idx)
 
 static void mask_secret(json_t *obj)
 {
-    sm_mask_secret_data(obj);       /* lib/secret_mask.c, shared with oadp_parse */
+    sm_mask_secret_data(obj);       /* lib/base/secret_mask.c, shared with oadp_parse */
 }
 
 /* The runtime echoes the parameters (invocation.module_args): Secret values
@@ -1246,7 +1247,7 @@ static void check_same_cluster(run *r)
 
 /* ------------------------------------------------------------ list */
 
-/* mode list: the primary's protected objects, digested (lib/inventory), and
+/* mode list: the primary's protected objects, digested (lib/dr/inventory), and
  * with compare_dr which volumes DR holds a copy of.  Writes nothing; a read
  * that fails fails the run (a partial listing would look like an empty
  * namespace). */

@@ -4,17 +4,17 @@
  * Longhorn volumes with well-known names back from their latest backup
  * before the workloads start.  For each volume it finds the BackupVolume
  * (>= 1.8 "bv-<random>" naming or the older one named after the volume, see
- * lib/longhorn.h), takes status.lastBackupName, checks that Backup CR
+ * lib/dr/longhorn.h), takes status.lastBackupName, checks that Backup CR
  * (Completed, url, size), creates a Volume with spec.fromBackup, waits until
  * Longhorn reports it restored, and optionally creates the PV/PVC pair that
  * binds the workload's well-known PVC to it.  Existing volumes are skipped
  * (idempotent), a skip flag (parameter or ConfigMap key) skips everything,
  * and check mode only plans.  Returns one report entry per volume.
  */
-/* module.h first: k8s.h declares k8s_conn_opts[] of struct mod_opt */
 #include "module.h"
 #include "jsonx.h"
 #include "k8s.h"
+#include "k8s_conn_opts.h"
 #include "longhorn.h"
 
 #include <errno.h>

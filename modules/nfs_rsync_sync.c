@@ -3,7 +3,7 @@
  * Runs on the primary NFS server (delegate_to) and replicates the data of a
  * batch of NFS-backed PVs to the DR NFS server with rsync over ssh, N volumes
  * in parallel, then returns per-volume figures and the PVs rewritten for DR
- * (lib/storage_profile.h).  state=absent removes volume directories on the
+ * (lib/dr/storage_profile.h).  state=absent removes volume directories on the
  * DR server (delete handlers), only strictly inside the DR export root, only
  * when the caller says the PV no longer exists on the primary, and never a
  * directory that holds another volume's.  The callers pass the DR PVs
@@ -13,7 +13,7 @@
  * Flow: validate everything (profiles, hosts, paths, layout, local realpath
  * checks: a source dir must resolve to exactly root/rel) -> refuse volume
  * directories that contain another volume's, or touch a keep_volumes one
- * (lib/storage_profile.h sp_find_overlaps) -> one shared ssh connection per
+ * (lib/dr/storage_profile.h sp_find_overlaps) -> one shared ssh connection per
  * 8 parallel sessions (ControlMaster) -> one batched `realpath -m` on the DR
  * host to refuse symlinks (the same root/rel rule) -> worker threads run
  * rsync (argv only) -> results.  A failing volume never stops the others.
@@ -22,7 +22,7 @@
  * Batching: volumes whose directories sit directly at the same relative path
  * under one source base and one DR base (the usual case: no snapshot_dir)
  * are synced by ONE rsync per batch with
- * --relative (lib/rsync_cmd.h rc_sync_batch_argv), so a no-change re-sync
+ * --relative (lib/dr/rsync_cmd.h rc_sync_batch_argv), so a no-change re-sync
  * of hundreds of volumes costs a few rsync/ssh sessions instead of one per
  * volume.  Itemized lines ("@%i %b %l %n") are attributed back to their
  * volume by path.  When a batch's rsync does not exit 0, each of its volumes

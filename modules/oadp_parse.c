@@ -15,7 +15,7 @@
  * was written, and check mode never writes it.  Secrets (secret_key, session
  * token, and keys read from credentials_file) are scrubbed from all output;
  * secret values inside the objects read (Secret data, cloud-init user data)
- * are masked.  The S3 connection (lib/s3_module.c) refuses plain http unless
+ * are masked.  The S3 connection (lib/connect/s3_module.c) refuses plain http unless
  * allow_insecure_http is set.
  *
  * A backup's name comes from the listed prefix (<prefix>/backups/<name>/) or

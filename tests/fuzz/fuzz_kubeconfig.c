@@ -1,5 +1,5 @@
 /* fuzz_kubeconfig.c - libFuzzer target for the kubeconfig parser
- * (lib/kubeconfig.c: libyaml events -> JSON tree with anchors/aliases ->
+ * (lib/k8s/kubeconfig.c: libyaml events -> JSON tree with anchors/aliases ->
  * contexts/clusters/users interpretation, base64 *-data blobs, relative path
  * resolution).  The input is the file's text; a first line "#ctx:NAME" also
  * selects context NAME explicitly.  Nothing here touches the file system

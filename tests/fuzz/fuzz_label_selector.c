@@ -1,5 +1,5 @@
 /* fuzz_label_selector.c - libFuzzer target for the label selector
- * (lib/velero_select.c: "a=b,c!=d,e in (x,y),f notin (z),g,!h", the
+ * (lib/k8s/label_selector.c: "a=b,c!=d,e in (x,y),f notin (z),g,!h", the
  * label_selector option of oadp_parse) and its matching.
  *
  * Input: the selector text up to the first newline; the rest is the labels

@@ -1,5 +1,5 @@
 /* fuzz_restore_results.c - libFuzzer target for a Velero Restore's results
- * file (lib/velero_restore.c): restore-<name>-results.gz gunzipped in memory
+ * file (lib/velero/velero_restore.c): restore-<name>-results.gz gunzipped in memory
  * (vs_gunzip_mem, size-capped) and its {"errors", "warnings"} JSON checked
  * and flattened (vs_restore_results_parse), as vs_get_restore_results does
  * with what the bucket holds.

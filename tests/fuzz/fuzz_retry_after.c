@@ -1,4 +1,4 @@
-/* fuzz_retry_after.c - libFuzzer target for `Retry-After` (lib/k8s_http.c):
+/* fuzz_retry_after.c - libFuzzer target for `Retry-After` (lib/k8s/k8s_http.c):
  * the header line as curl hands it to the header callback
  * (k8s_resp_header: name match, copy into a bounded buffer), the value parser
  * (k8s_parse_retry_after: delta seconds or an HTTP date via curl_getdate)

@@ -1,10 +1,10 @@
 /* fuzz_rsync_output.c - libFuzzer target for reading rsync's output back
- * (lib/rsync_cmd.c): the --stats and "@%i" lines of one run (rc_stats_line,
+ * (lib/dr/rsync_cmd.c): the --stats and "@%i" lines of one run (rc_stats_line,
  * what nfs_rsync_sync's single-volume runs feed), the "@%i %b %l %n" lines of
  * a batch run matched back to their volume (rc_item_parse + rc_item_owner),
- * and the stderr tail quoted in errors (lib/spawn.c: spawn_last_lines).
+ * and the stderr tail quoted in errors (lib/base/spawn.c: spawn_last_lines).
  *
- * The input is rsync's stdout (one line per '\n', as lib/spawn.c hands them
+ * The input is rsync's stdout (one line per '\n', as lib/base/spawn.c hands them
  * to the callback: NUL-terminated, without the newline).
  *
  * Checked beyond "no crash, no leak, no UB": counters never go negative; an

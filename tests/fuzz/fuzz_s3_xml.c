@@ -1,4 +1,4 @@
-/* fuzz_s3_xml.c - libFuzzer target for the S3 XML answers (lib/s3_xml.c,
+/* fuzz_s3_xml.c - libFuzzer target for the S3 XML answers (lib/s3/s3_xml.c,
  * libxml2): <Error> bodies (s3_parse_error) and ListObjectsV2 pages
  * (s3_parse_list_page), the documents a hostile or broken bucket endpoint
  * writes.  The same bytes go through both parsers; the page is parsed twice

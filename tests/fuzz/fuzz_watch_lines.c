@@ -1,6 +1,6 @@
 /* fuzz_watch_lines.c - libFuzzer target for watch-stream parsing: the body
  * of a Kubernetes ?watch=1 answer split into newline-delimited JSON events
- * (lib/k8s_watch_lines.c, what k8s_watch feeds from curl) and, for each
+ * (lib/k8s/k8s_watch_lines.c, what k8s_watch feeds from curl) and, for each
  * event, the forwarder's extraction of the object's text from the line
  * (forwarder/watch_raw.c, the text it forwards in the webhook payload).
  *

@@ -1,4 +1,4 @@
-"""Lab tests of the C Kubernetes client (lib/k8s*.c, lib/kubeconfig.c),
+"""Lab tests of the C Kubernetes client (lib/k8s/k8s*.c, lib/k8s/kubeconfig.c),
 driven through tests/tools/k8sctl against the lab's real kube-apiservers
 (primary and dr): get/list (pagination, selectors), server-side apply
 (dry-run, field-manager conflicts, force), create, merge patch, status

@@ -102,7 +102,7 @@ def test_k8s_dr_clean_mirror_against_lab(tmp_path, lab, unique_ns, k8s_client):
         assert "same" in r["msg"], r["msg"]
         run_module(tmp_path, "k8s_dr_clean", dict(args, kubeconfig=str(tmp_path / "none.kubeconfig")),
                    expect_failed=True)
-        # mode list (lib/inventory): success with the DR comparison, and a DR
+        # mode list (lib/dr/inventory): success with the DR comparison, and a DR
         # that cannot be read
         largs = dict(args, mode="list", kinds=["PersistentVolumeClaim", "PersistentVolume"], compare_dr=True)
         r = run_module(tmp_path, "k8s_dr_clean", largs)

@@ -1,4 +1,4 @@
-/* k8sctl.c - a small command-line front end over lib/k8s.h, used by the
+/* k8sctl.c - a small command-line front end over lib/k8s/k8s.h, used by the
  * integration tests to drive the C Kubernetes client against real API
  * servers.  Prints JSON on stdout; on failure prints
  * {"error": {status, reason, message, curl_code}} and exits 1 (2 = usage).

@@ -1,4 +1,4 @@
-/* test_inventory.c - unit tests for lib/inventory (the selection behind
+/* test_inventory.c - unit tests for lib/dr/inventory (the selection behind
  * k8s_dr_clean mode list): bound vs pending claims, volumes of bound claims
  * only (or all in scope), a PV whose claimRef names another claim, DR copies
  * made from this very PV (source-uid) vs an older PV of the same name, ready

@@ -1,4 +1,4 @@
-/* test_jsonx.c - cmocka tests of the JSON helpers (lib/jsonx.h): dotted-path
+/* test_jsonx.c - cmocka tests of the JSON helpers (lib/base/jsonx.h): dotted-path
  * getters and setters, canonical form and SHA-256, file loading errors and
  * object references for messages.
  */

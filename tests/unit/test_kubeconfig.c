@@ -1,5 +1,5 @@
-/* test_kubeconfig.c - unit tests for lib/kubeconfig.c and the connection
- * resolution of lib/k8s.c: real kubeconfigs in their usual forms (files,
+/* test_kubeconfig.c - unit tests for lib/k8s/kubeconfig.c and the connection
+ * resolution of lib/k8s/k8s.c: real kubeconfigs in their usual forms (files,
  * embedded data, tokens, tokenFile, JSON, anchors, KUBECONFIG lists, the
  * in-cluster service account), malformed ones (errors name the field), the
  * K8S_AUTH_* / parameter precedence, token rotation, that no secret
@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "k8s_conn_opts.h"
 #include "k8s_int.h"
 #include "kubeconfig.h"
 #include "module.h"

@@ -1,4 +1,4 @@
-/* test_longhorn.c - unit tests for lib/longhorn.c: BackupVolume lookup with
+/* test_longhorn.c - unit tests for lib/dr/longhorn.c: BackupVolume lookup with
  * Longhorn < 1.8 naming (CR named after the volume) and >= 1.8 naming
  * ("bv-<random>" + spec.volumeName/backupTargetName + labels), Backup
  * validation, restore-state classification of Volumes, object builders and

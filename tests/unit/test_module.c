@@ -1,4 +1,4 @@
-/* test_module.c - cmocka tests of the binary-module runtime (lib/module.h):
+/* test_module.c - cmocka tests of the binary-module runtime (lib/module/module.h):
  * type conversions, required/default/choices/elements/suboptions/aliases/env
  * fallback/groups, unknown parameters, _ansible_* control keys, no_log
  * masking and scrubbing, check/diff/no_log result shapes, and the process

@@ -1,12 +1,12 @@
 /* test_oadp_archive.c - unit tests of the Velero backup reader
- * (lib/velero_*.c): layout parsing, label selectors, reading generated
+ * (lib/velero/velero_*.c): layout parsing, label selectors, reading generated
  * backups of both format versions (each object once, preferred version wins,
  * namespace / resource / selector filters, bound PVs), and hostile or damaged
  * archives built here with libarchive's writer (links, devices, traversal,
  * non-JSON, oversize, entry-count limit, truncated / CRC-damaged gzip,
  * whitespace padding, the total-uncompressed and kept-bytes limits), secret
  * values masked in what is kept, and the backup-name check
- * (lib/velero_store.c vs_name_ok). */
+ * (lib/velero/velero_store.c vs_name_ok). */
 #include "velero_backup.h"
 #include "velero_store.h"
 
@@ -561,7 +561,7 @@ static const char VM_OBJ[] =
     "\"networkDataBase64\":\"U0VDUkVUTkVUQjY0\",\"secretRef\":{\"name\":\"ci-secret\"}}}]}}}}";
 
 /* Secret data / stringData and cloud-init data read from a backup never come
- * out in clear (k8s_dr_clean masks with the same lib/secret_mask.c). */
+ * out in clear (k8s_dr_clean masks with the same lib/base/secret_mask.c). */
 static void test_secret_values_masked(void **state)
 {
     (void)state;

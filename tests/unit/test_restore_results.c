@@ -1,5 +1,5 @@
 /* test_restore_results.c - unit tests of a Velero Restore's results file
- * (lib/velero_restore.c): a real restore-<name>-results.gz written by the
+ * (lib/velero/velero_restore.c): a real restore-<name>-results.gz written by the
  * lab's Velero (a PartiallyFailed Restore: a Service refused by a quota),
  * a hand-written document with every kind of message, the message cap,
  * damaged gzip and documents of the wrong shape. */

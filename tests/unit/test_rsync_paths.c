@@ -1,9 +1,9 @@
-/* test_rsync_paths.c - unit tests for lib/storage_profile.c: where a volume's
+/* test_rsync_paths.c - unit tests for lib/dr/storage_profile.c: where a volume's
  * data is on the primary and DR storage hosts for each storage profile
  * (nfs-subdir, nfs-dynamic, nfs-csi), traversal and symlink-escape refusal,
  * the exact root/rel realpath rule, the path layout (path_depth), which
  * volume directories hold or touch another volume's (sp_find_overlaps),
- * and the DR rewrite of PVs; plus lib/rsync_cmd.c: the exact rsync/ssh argv
+ * and the DR rewrite of PVs; plus lib/dr/rsync_cmd.c: the exact rsync/ssh argv
  * (no option or shell injection through host, user, key or paths) and the
  * parsing of rsync's itemized output and --stats.  PV fixtures are in
  * tests/unit/data/nfs/.

@@ -1,4 +1,4 @@
-/* test_s3.c - unit tests of the S3 client (lib/s3*.c): URL building and
+/* test_s3.c - unit tests of the S3 client (lib/s3/, lib/connect/s3_module.c): URL building and
  * key encoding for both addressing styles, config errors, the credentials
  * file, S3 XML (errors, ListObjectsV2 pages), and the HTTP behaviour against
  * a scripted in-process HTTP server: SigV4 Authorization header, retry on
@@ -6,7 +6,7 @@
  * parsed into Code/Message, secrets never in messages, keys with dot
  * segments sent as they are, listings that page forever stopped, plain http
  * refused without allow_insecure_http; and the Velero store on top of it
- * (lib/velero_store.c): backup names from the listed prefixes, a forged
+ * (lib/velero/velero_store.c): backup names from the listed prefixes, a forged
  * metadata.name refused, the kept archive created inside dest only.  The live MinIO runs are in
  * tests/integration/test_oadp_parse.py. */
 #include "module.h"

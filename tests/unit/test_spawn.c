@@ -1,4 +1,4 @@
-/* test_spawn.c - unit tests for lib/spawn.c (argv spawning, bounded capture,
+/* test_spawn.c - unit tests for lib/base/spawn.c (argv spawning, bounded capture,
  * line callback, timeouts, stdin feeding, fd hygiene, remote-shell quoting).
  *
  * The child programs are this test binary itself re-executed in a helper

@@ -1,4 +1,4 @@
-/* test_transform.c - unit tests for lib/transform (DR object transforms) on
+/* test_transform.c - unit tests for lib/dr/transform (DR object transforms) on
  * real object shapes from tests/unit/data/transform/: nfs and csi-nfs PVs,
  * bound and pending PVCs, VolumeSnapshot / VolumeSnapshotContent, a KubeVirt
  * VirtualMachine. */

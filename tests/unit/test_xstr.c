@@ -1,4 +1,4 @@
-/* test_xstr.c - unit tests for lib/xstr.c: the malloc'ing printf, the error
+/* test_xstr.c - unit tests for lib/base/xstr.c: the malloc'ing printf, the error
  * out-parameter helpers (replace, keep-first, hand-over) and trimming. */
 #include <setjmp.h>
 #include <stdarg.h>

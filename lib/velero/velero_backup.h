@@ -33,6 +33,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "label_selector.h"   /* vb_selector, for vb_collect_opts.selector */
+
 /* ---------------------------------------------------------------- paths */
 
 typedef enum {
@@ -132,16 +134,7 @@ int vb_read_fd(int fd, const vb_limits *lim, const vb_handler *h, void *ud,
 int vb_read_mem(const void *data, size_t len, const vb_limits *lim,
                 const vb_handler *h, void *ud, vb_stats *st, char **err);
 
-/* ------------------------------------------------------ label selectors */
-
-typedef struct vb_selector vb_selector;
-
-/* Kubernetes label selector syntax: "a=b,c!=d,e in (x,y),f notin (z),g,!h"
- * ("==" too).  "" selects everything.  NULL with *err on a syntax error. */
-vb_selector *vb_selector_parse(const char *text, char **err);
-/* labels: the object's metadata.labels (may be NULL). */
-bool vb_selector_match(const vb_selector *s, json_t *labels);
-void vb_selector_free(vb_selector *s);
+/* Label selectors (vb_selector_*): k8s/label_selector.h, included above. */
 
 /* ------------------------------------------------------------ collector */
 

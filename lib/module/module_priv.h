@@ -1,6 +1,13 @@
-/* module_priv.h - internals shared by the files of the binary-module runtime
- * (module.c: I/O and results, module_validate.c: spec validation,
- * module_types.c: Ansible-style type conversions).  Modules never include it.
+/* module_priv.h - internals shared by the files of the binary-module runtime.
+ * Modules never include it.  The files use each other in one direction only
+ * (the build checks it: lib/meson.build, target lib-layers):
+ *
+ *   module_result.c    mp_fmt; mod_set, mod_changed, mod_diff, mod_warn, ...
+ *     ^ module_types.c     vc_error; Ansible-style type conversions (mp_convert)
+ *       ^ module_scrub.c     no_log values: mp_add_secret*, mod_scrub
+ *         ^ module_validate.c  spec validation (mp_validate), masking (mp_mask)
+ *           ^ module.c           arguments file, _ansible_* keys, mod_parse,
+ *                                rendering and printing the result
  */
 #ifndef OCPVDR_MODULE_PRIV_H
 #define OCPVDR_MODULE_PRIV_H
@@ -23,10 +30,12 @@ typedef struct vctx {
     char *err;                /* first error (malloc'd) */
 } vctx;
 
-/* Sets c->err (first error wins) from a printf format; returns -1. */
+/* Sets c->err (first error wins) from a printf format; returns -1.
+ * (module_types.c) */
 int vc_error(vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* malloc'd printf; aborts on out-of-memory (nothing sensible to do then). */
+/* malloc'd printf; aborts on out-of-memory (nothing sensible to do then).
+ * (module_result.c) */
 char *mp_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *mp_vfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 

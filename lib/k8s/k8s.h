@@ -31,8 +31,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "module.h"   /* struct mod_opt, for k8s_conn_opts[] (keeps this header self-contained) */
-
 /* ---- errors ------------------------------------------------------------- */
 
 typedef struct k8s_error {
@@ -72,14 +70,9 @@ void k8s_conn_from_env(k8s_conn *c);
  * point into `params`, which must outlive the k8s_conn. */
 void k8s_conn_from_json(k8s_conn *c, json_t *params);
 
-/* The module-spec entries for the kubernetes.core connection parameters, so
- * every module declares them the same way: kubeconfig, context, host,
- * api_key (no_log), validate_certs, ca_cert, client_cert, client_key, with
- * K8S_AUTH_* fallbacks, and allow_insecure_http (ocpv-dr's own, no
- * fallback).  {0}-terminated; see K8S_CONN_OPTS in module specs. */
-struct mod_opt;
-extern const struct mod_opt k8s_conn_opts[];
-#define K8S_CONN_OPT_COUNT 9
+/* The module-spec entries for these parameters (k8s_conn_opts[]) and the
+ * module warnings about an unsafe transport are the module runtime's side:
+ * connect/k8s_conn_opts.h (this client does not depend on the runtime). */
 
 typedef struct k8s_client k8s_client;
 
@@ -102,11 +95,6 @@ const char *k8s_client_server(const k8s_client *c);   /* the API server URL */
  * is off (validate_certs false / insecure-skip-tls-verify). */
 bool k8s_client_plain_http(const k8s_client *c);
 bool k8s_client_tls_unverified(const k8s_client *c);
-/* Emits a module warning (mod_warn) for each of the above, naming `what`
- * ("DR", "source (primary)") and the server.  Every module that connects
- * calls it right after k8s_client_new.  Defined in k8s_conn_opts.c. */
-struct module;
-void k8s_mod_warn_transport(struct module *m, const k8s_client *c, const char *what);
 /* The default namespace of the connection: the kubeconfig context's
  * namespace or the service account's; NULL when none was given. */
 const char *k8s_client_namespace(const k8s_client *c);

@@ -1,8 +1,10 @@
 /* module.c - the Ansible binary-module runtime (see module.h): reads the
  * arguments file, handles the _ansible_* control keys, builds the one JSON
  * result (masked, scrubbed) and prints it as the only thing on stdout.
- * Validation is in module_validate.c, type conversions in module_types.c,
- * no_log scrubbing in module_scrub.c.
+ * Result building (set, changed, diff, warnings) is in module_result.c,
+ * type conversions in module_types.c, no_log scrubbing in module_scrub.c,
+ * validation in module_validate.c; this file uses them all and none of them
+ * uses it (module_priv.h: the order).
  */
 #include "module_priv.h"
 
@@ -18,36 +20,6 @@
 /* Where the result goes: the real stdout, saved by mod_init before fd 1 is
  * pointed at stderr (so stray prints, and children, never corrupt it). */
 static int result_fd = -1;
-
-/* ------------------------------------------------------------ small helpers */
-
-char *mp_vfmt(const char *fmt, va_list ap)
-{
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
-    return s;
-}
-
-char *mp_fmt(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = mp_vfmt(fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-int vc_error(vctx *c, const char *fmt, ...)
-{
-    if (!c->err) {
-        va_list ap;
-        va_start(ap, fmt);
-        c->err = mp_vfmt(fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Lenient bool for control keys (Ansible always sends real booleans). */
 static bool ctl_bool(json_t *args, const char *key)
@@ -226,63 +198,6 @@ double mod_float(const module *m, const char *name)
 const char *mod_dict_str(json_t *dict, const char *name)
 {
     return json_is_object(dict) ? json_string_value(json_object_get(dict, name)) : NULL;
-}
-
-/* ------------------------------------------------------------ results */
-
-void mod_set(module *m, const char *key, json_t *value)
-{
-    if (!value)
-        return;
-    json_object_set_new(m->result, key, value);
-}
-
-void mod_changed(module *m, bool changed)
-{
-    json_object_set_new(m->result, "changed", json_boolean(changed));
-}
-
-void mod_diff(module *m, json_t *before, json_t *after)
-{
-    if (!m->diff_mode || m->no_log) {
-        json_decref(before);
-        json_decref(after);
-        return;
-    }
-    json_t *d = json_object();
-    json_object_set_new(d, "before", before ? before : json_string(""));
-    json_object_set_new(d, "after", after ? after : json_string(""));
-    json_object_set_new(m->result, "diff", d);
-}
-
-static void append_to(module *m, const char *key, json_t *item)
-{
-    json_t *list = json_object_get(m->result, key);
-    if (!json_is_array(list)) {
-        list = json_array();
-        json_object_set_new(m->result, key, list);
-    }
-    json_array_append_new(list, item);
-}
-
-void mod_warn(module *m, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = mp_vfmt(fmt, ap);
-    va_end(ap);
-    append_to(m, "warnings", json_string(s));
-    free(s);
-}
-
-void mod_deprecate(module *m, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = mp_vfmt(fmt, ap);
-    va_end(ap);
-    append_to(m, "deprecations", json_pack("{ss}", "msg", s));
-    free(s);
 }
 
 /* Builds the final result.  steal: take m->result itself instead of a deep

@@ -9,7 +9,7 @@
  * ended.  It is thread-safe: all descriptors are close-on-exec, so children
  * spawned concurrently from several threads never inherit each other's pipes.
  *
- * Note: lib/ is on the include path, so this header shadows the system
+ * Note: lib/base/ is on the include path, so this header shadows the system
  * <spawn.h>; nothing here needs posix_spawn (fork + exec is used, with an
  * error pipe so exec failures come back as spawn_errno).
  *

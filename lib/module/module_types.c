@@ -14,6 +14,21 @@
 #include <string.h>
 #include <strings.h>
 
+/* ------------------------------------------------------------ validation context */
+
+int vc_error(vctx *c, const char *fmt, ...)
+{
+    if (!c->err) {
+        va_list ap;
+        va_start(ap, fmt);
+        c->err = mp_vfmt(fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------ type names */
+
 const char *mp_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {

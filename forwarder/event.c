@@ -1,35 +1,17 @@
-/* fwd.c - the kind table, event records and clock helpers (see fwd.h). */
-#include "fwd.h"
+/* event.c - event records: built from a watched object, parsed back, freed
+ * (see event.h). */
+#include "event.h"
+
+#include "clock.h"
 
 #include "jsonx.h"
 #include "transform.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
-
-const fwd_kind fwd_kinds[FWD_NKINDS] = {
-    { "pv", "PersistentVolume", "v1", "", "v1", "persistentvolumes", false },
-    { "pvc", "PersistentVolumeClaim", "v1", "", "v1", "persistentvolumeclaims", true },
-    { "vs", "VolumeSnapshot", "snapshot.storage.k8s.io/v1", "snapshot.storage.k8s.io",
-      "v1", "volumesnapshots", true },
-    { "vsc", "VolumeSnapshotContent", "snapshot.storage.k8s.io/v1", "snapshot.storage.k8s.io",
-      "v1", "volumesnapshotcontents", false },
-};
 
 const char *const fwd_type_names[EV_NTYPES] = { "ADDED", "MODIFIED", "DELETED" };
 const char *const fwd_origin_names[3] = { "watch", "list", "relist" };
-
-int fwd_kind_find(const char *name)
-{
-    for (int i = 0; i < FWD_NKINDS; i++)
-        if (strcasecmp(name, fwd_kinds[i].short_name) == 0 ||
-            strcasecmp(name, fwd_kinds[i].plural) == 0 ||
-            strcasecmp(name, fwd_kinds[i].kind) == 0)
-            return i;
-    return -1;
-}
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -89,27 +71,4 @@ void fwd_event_free(fwd_event *ev)
     free(ev->rv);
     free(ev->raw);
     free(ev);
-}
-
-double fwd_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-double fwd_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-void fwd_sleep(double seconds)
-{
-    if (seconds <= 0)
-        return;
-    struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
-    while (nanosleep(&ts, &ts) != 0)
-        ;
 }

@@ -1,6 +1,6 @@
-/* velero_select.c - Kubernetes label selectors ("a=b,c!=d,e in (x,y),
+/* label_selector.c - Kubernetes label selectors ("a=b,c!=d,e in (x,y),
  * f notin (z),g,!h") parsed once and matched against metadata.labels. */
-#include "velero_backup.h"
+#include "label_selector.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -4,8 +4,7 @@
  * allow_insecure_http, so every module that talks to a cluster accepts the
  * same options.  Read with k8s_conn_from_json() after mod_parse().  And the
  * warnings every such module gives about an unsafe transport. */
-#include "module.h"
-#include "k8s.h"
+#include "k8s_conn_opts.h"
 
 static const char *const verify_aliases[] = { "verify_ssl", NULL };
 static const char *const ca_aliases[] = { "ssl_ca_cert", NULL };

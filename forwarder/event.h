@@ -1,29 +1,14 @@
-/* fwd.h - types shared by the forwarder's parts: the watched kinds, the
- * event record that travels from a watcher through the queue to a delivery
- * worker, and event types. */
-#ifndef OCPVDR_FWD_H
-#define OCPVDR_FWD_H
+/* event.h - the event record that travels from a watcher through the queue
+ * to a delivery worker: event types, origins, building one from an object.
+ * (Was fwd.h, with the kind table - kinds.h - and the clocks - clock.h.) */
+#ifndef OCPVDR_EVENT_H
+#define OCPVDR_EVENT_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The four kinds DR cares about, in a fixed order (indexes into arrays). */
-enum { FWD_PV = 0, FWD_PVC, FWD_VS, FWD_VSC, FWD_NKINDS };
-
-typedef struct fwd_kind {
-    const char *short_name;   /* "pv" */
-    const char *kind;         /* "PersistentVolume" */
-    const char *api_version;  /* "v1" */
-    const char *group;        /* "" */
-    const char *version;      /* "v1" */
-    const char *plural;       /* "persistentvolumes" */
-    bool namespaced;
-} fwd_kind;
-
-extern const fwd_kind fwd_kinds[FWD_NKINDS];
-/* Index of a kind from its short name, plural or Kind (case-insensitive); -1. */
-int fwd_kind_find(const char *name);
+#include "kinds.h"   /* an event's kind indexes fwd_kinds[] */
 
 enum { EV_ADDED = 0, EV_MODIFIED, EV_DELETED, EV_NTYPES };
 extern const char *const fwd_type_names[EV_NTYPES];
@@ -66,9 +51,5 @@ fwd_event *fwd_event_new_raw(int type, int kind, int origin, json_t *object,
 /* The event's object parsed back (new reference; NULL if unparsable). */
 json_t *fwd_event_object(const fwd_event *ev);
 void fwd_event_free(fwd_event *ev);
-
-double fwd_now(void);          /* CLOCK_REALTIME seconds */
-double fwd_mono(void);         /* CLOCK_MONOTONIC seconds */
-void fwd_sleep(double seconds);
 
 #endif
