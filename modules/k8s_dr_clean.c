@@ -31,6 +31,7 @@
 #include "transform.h"
 #include "inventory.h"
 #include "secret_mask.h"
+#include "dr_scope.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -693,8 +694,9 @@ static void apply_all(run *r)
 /* ------------------------------------------------------------ listing */
 
 /* Lists `res` in scope: namespaced kinds per namespace, cluster-scoped
- * ones whole and filtered through tf_scope_namespace (PV, VSC); other
- * cluster-scoped kinds are in scope as a whole.  Appends to *out.
+ * ones whole and filtered through dr_in_scope (lib/dr_scope.h: PV / VSC
+ * through their claim / snapshot, Namespace by name, other cluster-scoped
+ * kinds in scope as a whole).  Appends to *out.
  * Returns 0 or -1 with *err. */
 static int list_scope(k8s_client *c, const k8s_resource *res, json_t *namespaces,
                       const char *selector, json_t *cache, json_t *out, char **err)
@@ -734,18 +736,10 @@ static int list_scope(k8s_client *c, const k8s_resource *res, json_t *namespaces
             *err = NULL;
         return -1;
     }
-    bool scoped = strcmp(res->kind, "PersistentVolume") == 0
-                  || strcmp(res->kind, "VolumeSnapshotContent") == 0;
     json_t *o;
-    json_array_foreach(items, i, o) {
-        const char *sns = tf_scope_namespace(o);
-        bool in = !scoped;
-        size_t j;
-        json_array_foreach(namespaces, j, ns)
-            in = in || (sns && strcmp(sns, json_string_value(ns)) == 0);
-        if (in)
+    json_array_foreach(items, i, o)
+        if (dr_in_scope(o, res->namespaced, namespaces))
             json_array_append(out, o);
-    }
     json_decref(items);
     return 0;
 }
@@ -771,20 +765,6 @@ static void *ljob_run(void *arg)
     k8s_list_opts lo = { .limit = 500 };
     j->rc = k8s_list(j->c, j->res, j->ns, &lo, &j->items, NULL, &j->err);
     return NULL;
-}
-
-static bool in_scope(json_t *o, json_t *namespaces, const k8s_resource *res)
-{
-    if (res->namespaced || (strcmp(res->kind, "PersistentVolume") != 0
-                            && strcmp(res->kind, "VolumeSnapshotContent") != 0))
-        return true;
-    const char *sns = tf_scope_namespace(o);
-    size_t i;
-    json_t *ns;
-    json_array_foreach(namespaces, i, ns)
-        if (sns && strcmp(sns, json_string_value(ns)) == 0)
-            return true;
-    return false;
 }
 
 /* Lists the primary (into *primary, scope-filtered) and the DR side (into
@@ -839,7 +819,7 @@ static void prefetch(run *r, const k8s_resource **src_res, size_t nsrc,
             size_t k;
             json_t *o;
             json_array_foreach(j->items, k, o)
-                if (in_scope(o, namespaces, j->res))
+                if (dr_in_scope(o, j->res->namespaced, namespaces))
                     json_array_append(primary, o);
         } else {
             char ck[400];
@@ -962,13 +942,11 @@ static bool evidenced(const evidence *ev, const json_t *o, const char *kind)
     return strcmp(have, want) == 0;
 }
 
-/* The namespace an object counts for in the per-namespace guard: its own,
- * a PV's / VSC's claim's / snapshot's, "" for other cluster-scoped kinds. */
+/* The namespace an object counts for in the per-namespace guard
+ * (lib/dr_scope.h), "" for kinds in scope as a whole. */
 static const char *guard_ns(const json_t *o, const k8s_resource *res)
 {
-    if (res->namespaced)
-        return jx_str_or((json_t *)o, "metadata.namespace", "");
-    const char *sns = tf_scope_namespace(o);
+    const char *sns = dr_scope_namespace(o, res->namespaced, NULL);
     return sns ? sns : "";
 }
 
@@ -990,7 +968,7 @@ static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t n
                          jx_str_or(o, "metadata.name", ""));
         json_object_set_new(present, k, json_true());
         free(k);
-        const char *sns = cs ? tf_scope_namespace(o) : jx_str(o, "metadata.namespace");
+        const char *sns = dr_scope_namespace(o, !cs, NULL);
         char ck[600];
         snprintf(ck, sizeof ck, "%s|%s", kind ? kind : "", sns ? sns : "");
         json_object_set_new(primary_count, ck,
@@ -1236,6 +1214,23 @@ static void resolve_scope_kinds(run *r, k8s_client *c, const char *cluster,
     }
 }
 
+/* The kind of `kinds` (resolved on DR) a given primary object is of: same
+ * kind and API group (the version may differ between the clusters); NULL
+ * when its kind is not in scope.  Without apiVersion, by kind alone. */
+static const k8s_resource *scope_kind_of(json_t *o, const k8s_resource **res, size_t nres)
+{
+    const char *kind = jx_str(o, "kind"), *av = jx_str(o, "apiVersion");
+    if (!kind)
+        return NULL;
+    const char *slash = av ? strchr(av, '/') : NULL;
+    size_t glen = slash ? (size_t)(slash - av) : 0;
+    for (size_t i = 0; i < nres; i++)
+        if (strcmp(res[i]->kind, kind) == 0 && (!av || (strlen(res[i]->group) == glen
+            && strncmp(res[i]->group, av, glen) == 0)))
+            return res[i];
+    return NULL;
+}
+
 static void check_same_cluster(run *r)
 {
     const char *a = k8s_client_server(r->src), *b = k8s_client_server(r->dr);
@@ -1423,19 +1418,15 @@ int main(int argc, char **argv)
         resolve_scope_kinds(&r, r.src, "source", src_res, &nsrc);
         prefetch(&r, src_res, nsrc, dr_res, ndr, namespaces, primary);
     } else {
-        /* prune against the given resources, filtered to the scope */
+        /* prune against the given resources, filtered to the scope by
+         * the rule the listings use (a kind outside `kinds` plays no part) */
         for (size_t i = 0; i < r.n; i++)
             if (r.items[i].action == A_FAILED)
                 mod_fail(&r.m, "prune: nothing deleted: %s", r.items[i].reason);
         for (size_t i = 0; i < r.n; i++) {
             json_t *o = r.items[i].src;
-            const char *sns = tf_scope_namespace(o);
-            size_t j;
-            json_t *ns;
-            bool in = false;
-            json_array_foreach(namespaces, j, ns)
-                in = in || (sns && strcmp(sns, json_string_value(ns)) == 0);
-            if (in)
+            const k8s_resource *res = scope_kind_of(o, dr_res, ndr);
+            if (res && dr_in_scope(o, res->namespaced, namespaces))
                 json_array_append(primary, o);
         }
     }
