@@ -193,9 +193,12 @@ int k8s_list_continue(const json_t *page, const char *sent, long *pages, long *e
 int k8s_list_check(const json_t *page, const k8s_resource *r, const char *ns,
                    const char *path, long status, k8s_error *err);
 /* Whether a 2xx answer to a GET of one object is that object: a JSON
- * object whose kind (when given) is r->kind.  -1 with err as above. */
-int k8s_object_check(const json_t *obj, const k8s_resource *r, const char *path,
-                     long status, k8s_error *err);
+ * object whose kind (when given) is r->kind, whose metadata.name is `name`
+ * and, for a namespaced kind asked in namespace `ns`, whose
+ * metadata.namespace (when given) is ns.  name / ns NULL: not compared.
+ * -1 with err as above. */
+int k8s_object_check(const json_t *obj, const k8s_resource *r, const char *ns,
+                     const char *name, const char *path, long status, k8s_error *err);
 
 typedef struct k8s_write_opts {
     bool dry_run;               /* dryRun=All */

@@ -442,7 +442,7 @@ static void on_get(void *ud, int rc, json_t *out, const k8s_error *err)
     item *it = ud;
     it->looked_up = true;
     k8s_error e = { 0 };
-    if (rc == 0 && k8s_object_check(out, it->res, NULL, 200, &e) != 0) {
+    if (rc == 0 && k8s_object_check(out, it->res, it->ns[0] ? it->ns : NULL, it->name, NULL, 200, &e) != 0) {
         it->fatal = true;   /* a DR server that answers nonsense: write nothing */
         fail_item_k8s(it, "read of the DR object", &e);
     } else if (rc == 0) {

@@ -999,6 +999,62 @@ static void test_list_not_a_list(void **state)
 #undef JSONH
 }
 
+/* A GET answered with another object than the one asked for (another name,
+ * another namespace - a proxy's cache, a rewrite) fails: taken for the asked
+ * object it would be compared, updated or deleted in its place.  The right
+ * object passes. */
+static void test_get_other_object_refused(void **state)
+{
+    (void)state;
+#define JSONH "HTTP/1.1 200 OK\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+    static const char *const rs[] = {
+        JSONH "{\"kind\":\"PersistentVolumeClaim\",\"metadata\":{\"name\":\"other\","
+        "\"namespace\":\"vm-prod\"}}",
+        JSONH "{\"kind\":\"PersistentVolumeClaim\",\"metadata\":{\"name\":\"disk\","
+        "\"namespace\":\"vm-dev\"}}",
+        JSONH "{\"kind\":\"PersistentVolumeClaim\",\"metadata\":{\"name\":\"disk\","
+        "\"namespace\":\"vm-prod\"}}",
+        JSONH "{\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pv-9\"}}",
+        NULL };
+    script s = { .responses = rs };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_client *c = client_for(&s, NULL);
+    const k8s_resource *pvc = k8s_resource_builtin("v1", "PersistentVolumeClaim");
+    const k8s_resource *pv = k8s_resource_builtin("v1", "PersistentVolume");
+    json_t *obj = (json_t *)1;
+    k8s_error e;
+    assert_int_equal(k8s_get(c, pvc, "vm-prod", "disk", &obj, &e), -1);
+    assert_null(obj);
+    assert_non_null(strstr(e.message, "get PersistentVolumeClaim in namespace vm-prod: GET "
+                                      "/api/v1/namespaces/vm-prod/persistentvolumeclaims/disk"));
+    assert_non_null(strstr(e.message, "is PersistentVolumeClaim \"other\", not the "
+                                      "PersistentVolumeClaim \"disk\" asked for"));
+    assert_int_equal(e.status, 200);
+    assert_int_equal(k8s_get(c, pvc, "vm-prod", "disk", &obj, &e), -1);
+    assert_non_null(strstr(e.message, "is in namespace \"vm-dev\", not \"vm-prod\""));
+    assert_int_equal(k8s_get(c, pvc, "vm-prod", "disk", &obj, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(obj, "metadata"),
+                                                          "name")), "disk");
+    json_decref(obj);
+    assert_int_equal(k8s_get(c, pv, NULL, "pv-1", &obj, &e), -1);
+    assert_non_null(strstr(e.message, "is PersistentVolume \"pv-9\", not the PersistentVolume "
+                                      "\"pv-1\" asked for"));
+    pthread_join(th, NULL);
+    assert_int_equal(s.served, 4);
+    close(s.fd);
+    k8s_client_free(c);
+    /* the check itself, as callers with their own requests (batch GETs) use it */
+    json_t *o = json_pack("{ss s{ss ss}}", "kind", "PersistentVolumeClaim", "metadata",
+                          "name", "disk", "namespace", "vm-prod");
+    assert_int_equal(k8s_object_check(o, pvc, "vm-prod", "disk", NULL, 200, &e), 0);
+    assert_int_equal(k8s_object_check(o, pvc, NULL, NULL, NULL, 200, &e), 0);
+    assert_int_equal(k8s_object_check(o, pvc, "vm-prod", "disk2", NULL, 200, &e), -1);
+    assert_int_equal(k8s_object_check(o, pvc, "x", "disk", NULL, 200, &e), -1);
+    json_decref(o);
+#undef JSONH
+}
+
 /* A claim named ".." (or a dot namespace) is refused before any request by
  * every verb; and a path is sent as built (CURLOPT_PATH_AS_IS): libcurl
  * would otherwise turn /namespaces/a/persistentvolumeclaims/.. into
@@ -1131,6 +1187,7 @@ int main(void)
         cmocka_unit_test(test_batch_one_in_flight),
         cmocka_unit_test(test_list_restart_on_410),
         cmocka_unit_test(test_list_not_a_list),
+        cmocka_unit_test(test_get_other_object_refused),
         cmocka_unit_test(test_dot_names_never_requested),
         cmocka_unit_test(test_insecure_http_refused),
     };
