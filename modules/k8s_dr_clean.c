@@ -342,14 +342,10 @@ static void take_resource(run *r, json_t *el, size_t idx)
     json_decref(obj);
 }
 
-static void mask_secret(json_t *obj)
-{
-    sm_mask_secret_data(obj);       /* lib/secret_mask.c, shared with oadp_parse */
-}
-
-/* The runtime echoes the parameters (invocation.module_args): Secret values
- * and JSON text (which may hold them) must not be echoed.  Call after
- * take_resource() made its own copies. */
+/* The runtime echoes the parameters (invocation.module_args): Secret values,
+ * cloud-init user / network data (lib/secret_mask.c) and JSON text (which
+ * may hold them) must not be echoed.  An element that holds any is replaced
+ * by a masked copy: the items keep the object to apply. */
 static void mask_input(json_t *resources)
 {
     size_t i;
@@ -359,11 +355,15 @@ static void mask_input(json_t *resources)
             json_array_set_new(resources, i, json_string("(JSON text, not echoed)"));
             continue;
         }
-        const char *kind = jx_str(el, "kind");
-        if (kind && strcmp(kind, "Secret") == 0)
-            mask_secret(el);
-        else if (json_is_array(json_object_get(el, "items")))
+        if (json_is_array(json_object_get(el, "items"))) {
             mask_input(json_object_get(el, "items"));
+            continue;
+        }
+        json_t *c = json_deep_copy(el);
+        if (c && sm_mask_object(c, NULL, 0))
+            json_array_set_new(resources, i, c);
+        else
+            json_decref(c);
     }
 }
 
@@ -575,17 +575,17 @@ static void lookup(run *r)
 
 /* ------------------------------------------------------------ apply */
 
-/* A copy fit for output: a Secret's values are masked (they are applied,
- * never shown), managedFields left out. */
+/* A copy fit for output (objects, pruned_objects, diff before/after): a
+ * Secret's values and VM cloud-init user / network data are masked
+ * (lib/secret_mask.c: they are applied, never shown), managedFields left
+ * out. */
 static json_t *for_output(const json_t *obj)
 {
     if (!obj)
         return json_null();
     json_t *c = json_deep_copy(obj);
     json_object_del(json_object_get(c, "metadata"), "managedFields");
-    const char *kind = jx_str(c, "kind");
-    if (kind && strcmp(kind, "Secret") == 0)
-        mask_secret(c);
+    sm_mask_object(c, NULL, 0);
     return c;
 }
 

@@ -603,6 +603,40 @@ def test_secret_values_are_applied_but_never_shown(lab, collection, scope):
     assert "hunter2-s3cr3t" not in out and got["data"]["password"] not in out
 
 
+def test_vm_cloud_init_data_is_applied_but_never_shown(lab, collection, scope):
+    """A VirtualMachine's cloud-init userData / networkData (passwords, keys)
+    is applied to DR as given, and masked wherever the module returns the
+    object: objects, the diff, pruned_objects, the echoed module_args
+    (lib/secret_mask.c; before, only Secrets were masked)."""
+    ns = scope.namespaces[0]
+    secret, net = "Sekr1t-cloudinit-pw", "Sekr1t-net-token"
+    vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+          "metadata": {"name": "vm-ci", "namespace": ns},
+          "spec": {"runStrategy": "Halted", "template": {"spec": {
+              "domain": {"devices": {}},
+              "volumes": [{"name": "ci", "cloudInitNoCloud": {
+                  "userData": f"#cloud-config\npassword: {secret}\n",
+                  "networkData": f"version: 2 # {net}\n"}}]}}}}
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[vm],
+                                           source_cluster="primary"), diff=True)
+    assert not res.get("failed"), res.get("msg")
+    out = json.dumps(res)
+    assert secret not in out and net not in out
+    vols = res["objects"][0]["spec"]["template"]["spec"]["volumes"]
+    assert vols[0]["cloudInitNoCloud"] == {"userData": "********", "networkData": "********"}
+    got = kget(lab, "dr", "virtualmachine", "vm-ci", ns=ns)
+    assert secret in got["spec"]["template"]["spec"]["volumes"][0]["cloudInitNoCloud"]["userData"]
+    # pruned (the primary has no such VM): returned as it was, masked
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns],
+                                           kinds=["VirtualMachine"], source_cluster="primary",
+                                           source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]},
+                                           allow_empty_source=True, max_delete_ratio=1.0), diff=True)
+    assert not res.get("failed"), res.get("msg")
+    assert [o["metadata"]["name"] for o in res["pruned_objects"]] == ["vm-ci"]
+    out = json.dumps(res)
+    assert secret not in out and net not in out
+
+
 # ------------------------------------------------------------------ data safety (issue 15)
 
 class _BadListProxy:
