@@ -123,11 +123,18 @@ typedef struct k8s_resource {
 
 /* Built-in table: core/v1 PersistentVolume, PersistentVolumeClaim, Namespace,
  * ConfigMap, Secret; snapshot.storage.k8s.io/v1 VolumeSnapshot,
- * VolumeSnapshotContent, VolumeSnapshotClass; kubevirt.io/v1 VirtualMachine,
+ * VolumeSnapshotContent, VolumeSnapshotClass; storage.k8s.io/v1
+ * StorageClass; kubevirt.io/v1 VirtualMachine,
  * VirtualMachineInstance; cdi.kubevirt.io/v1beta1 DataVolume; velero.io/v1
  * Backup, Restore, BackupStorageLocation, Schedule; longhorn.io/v1beta2
  * Volume, BackupVolume, Backup, BackupTarget, Setting. */
 const k8s_resource *k8s_resource_builtin(const char *api_version, const char *kind);
+/* The built-in entry of a kind given by name alone ("StorageClass"); NULL
+ * when the table has no such kind, or has it in two groups (Backup: velero.io
+ * and longhorn.io - the caller must ask for the apiVersion). */
+const k8s_resource *k8s_resource_builtin_kind(const char *kind);
+/* "group/version" or "version" (the apiVersion) of a resource, into buf. */
+const char *k8s_api_version(const k8s_resource *r, char *buf, size_t len);
 
 /* Built-in table first, then API discovery (cached per client).  Returns
  * NULL with err filled ("unknown kind Foo in apiVersion x/v1") when the

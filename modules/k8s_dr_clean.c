@@ -207,19 +207,8 @@ static item *add_item(run *r, json_t *src)
 
 /* ------------------------------------------------------------ kinds */
 
-typedef struct kind_ref { const char *api_version, *kind; } kind_ref;
-
-static const kind_ref known_kinds[] = {
-    { "v1", "PersistentVolume" }, { "v1", "PersistentVolumeClaim" },
-    { "snapshot.storage.k8s.io/v1", "VolumeSnapshotContent" },
-    { "snapshot.storage.k8s.io/v1", "VolumeSnapshot" },
-    { "snapshot.storage.k8s.io/v1", "VolumeSnapshotClass" },
-    { "v1", "ConfigMap" }, { "v1", "Secret" }, { "v1", "Namespace" },
-    { "storage.k8s.io/v1", "StorageClass" },
-    { "kubevirt.io/v1", "VirtualMachine" }, { "cdi.kubevirt.io/v1beta1", "DataVolume" },
-};
-
-/* "Kind" (a known kind) or "<apiVersion>/Kind" ("v1/ConfigMap",
+/* "Kind" (a kind of lib/k8s_resources.c's built-in table) or
+ * "<apiVersion>/Kind" ("v1/ConfigMap",
  * "example.com/v1/Widget").  Fills api (malloc'd) and kind (pointer into s). */
 static int split_kind(const char *s, char **api, const char **kind, char **err)
 {
@@ -234,12 +223,13 @@ static int split_kind(const char *s, char **api, const char **kind, char **err)
         }
         return 0;
     }
-    for (size_t i = 0; i < sizeof known_kinds / sizeof known_kinds[0]; i++)
-        if (strcmp(known_kinds[i].kind, s) == 0) {
-            *kind = known_kinds[i].kind;
-            *api = xstrdup(known_kinds[i].api_version);
-            return 0;
-        }
+    const k8s_resource *b = k8s_resource_builtin_kind(s);
+    if (b) {
+        char av[300];
+        *kind = b->kind;
+        *api = xstrdup(k8s_api_version(b, av, sizeof av));
+        return 0;
+    }
     if (asprintf(err, "kinds: unknown kind \"%s\": give it with its apiVersion, "
                       "e.g. \"example.com/v1/%s\"", s, s) < 0)
         *err = NULL;

@@ -573,6 +573,10 @@ def test_bad_inputs(lab, collection, scope):
     res = run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns], kinds=["Gizmo"],
                                            source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]}))
     assert res.get("failed") and "Gizmo" in res["msg"]
+    # a kind two groups share (velero.io / longhorn.io Backup) needs its apiVersion
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns], kinds=["Backup"],
+                                           source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]}))
+    assert res.get("failed") and 'unknown kind "Backup"' in res["msg"], res.get("msg")
 
 
 def test_secret_values_are_applied_but_never_shown(lab, collection, scope):

@@ -999,6 +999,27 @@ static void test_list_not_a_list(void **state)
 #undef JSONH
 }
 
+/* A kind by name alone resolves through the built-in table (k8s_dr_clean's
+ * `kinds`); a name two groups share does not. */
+static void test_builtin_kind(void **state)
+{
+    (void)state;
+    char av[64];
+    const k8s_resource *sc = k8s_resource_builtin_kind("StorageClass");
+    assert_non_null(sc);
+    assert_string_equal(k8s_api_version(sc, av, sizeof av), "storage.k8s.io/v1");
+    assert_false(sc->namespaced);
+    assert_ptr_equal(sc, k8s_resource_builtin("storage.k8s.io/v1", "StorageClass"));
+    const k8s_resource *pvc = k8s_resource_builtin_kind("PersistentVolumeClaim");
+    assert_string_equal(k8s_api_version(pvc, av, sizeof av), "v1");
+    assert_string_equal(k8s_api_version(k8s_resource_builtin_kind("DataVolume"), av, sizeof av),
+                        "cdi.kubevirt.io/v1beta1");
+    assert_null(k8s_resource_builtin_kind("Backup"));      /* velero.io and longhorn.io */
+    assert_null(k8s_resource_builtin_kind("Widget"));
+    assert_null(k8s_resource_builtin_kind("storageclass"));
+    assert_null(k8s_resource_builtin_kind(NULL));
+}
+
 /* A GET answered with another object than the one asked for (another name,
  * another namespace - a proxy's cache, a rewrite) fails: taken for the asked
  * object it would be compared, updated or deleted in its place.  The right
@@ -1187,6 +1208,7 @@ int main(void)
         cmocka_unit_test(test_batch_one_in_flight),
         cmocka_unit_test(test_list_restart_on_410),
         cmocka_unit_test(test_list_not_a_list),
+        cmocka_unit_test(test_builtin_kind),
         cmocka_unit_test(test_get_other_object_refused),
         cmocka_unit_test(test_dot_names_never_requested),
         cmocka_unit_test(test_insecure_http_refused),
