@@ -636,7 +636,7 @@ int k8s_list_continue(const json_t *page, const char *sent, long *pages, long *e
     return 0;
 }
 
-static void fill_type(json_t *item, const k8s_resource *r)
+void k8s_fill_type(json_t *item, const k8s_resource *r)
 {
     char av[300];
     if (!json_is_object(item))
@@ -708,7 +708,7 @@ restart:;
         json_t *arr = json_object_get(page, "items"), *it;
         size_t i;
         json_array_foreach(arr, i, it) {
-            fill_type(it, r);
+            k8s_fill_type(it, r);
             json_array_append(all, it);
         }
         if (first) {
@@ -763,7 +763,7 @@ static json_t *prepare_obj(const k8s_resource *r, json_t *obj, const char *verb,
     }
     json_t *copy = json_copy(obj);
     if (copy)
-        fill_type(copy, r);
+        k8s_fill_type(copy, r);
     return copy;
 }
 

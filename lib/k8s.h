@@ -7,7 +7,8 @@
  * Verbs: get, list (paginated with limit/continue, selectors), watch
  * (streamed, bookmarks, timeouts), server-side apply, merge patch, create,
  * delete (propagation policy, uid / resourceVersion preconditions).
- * Batches: many requests in flight at once on one curl multi handle.
+ * Batches: many requests in flight at once on one curl multi handle
+ * (gets, applies, deletes, whole paginated lists; several clients at once).
  *
  * Every failing call fills a k8s_error: the HTTP status, and the API
  * `Status` reason and message when the server sent one, or the curl error.
@@ -292,6 +293,14 @@ void k8s_batch_get(k8s_batch *b, const k8s_resource *r, const char *ns,
 void k8s_batch_delete(k8s_batch *b, const k8s_resource *r, const char *ns,
                       const char *name, const k8s_delete_opts *opts,
                       k8s_batch_cb cb, void *ud);
+/* A whole list, as k8s_list does it (every page checked, continue tokens
+ * followed, endless listings refused, an expired token relisted): out is
+ * the array of all items (apiVersion and kind filled in).  Pages of one
+ * list follow each other; different lists are in flight at once.  c: the
+ * client to ask, NULL = the batch's own - one batch can list the primary
+ * and the DR cluster at once (max_in_flight is the batch client's). */
+void k8s_batch_list(k8s_batch *b, k8s_client *c, const k8s_resource *r, const char *ns,
+                    const k8s_list_opts *opts, k8s_batch_cb cb, void *ud);
 /* Runs everything queued with up to max_in_flight requests at once; returns
  * the number of failed requests.  The batch can be reused afterwards. */
 int k8s_batch_run(k8s_batch *b);

@@ -33,7 +33,6 @@
 #include "secret_mask.h"
 #include "dr_scope.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -736,8 +735,7 @@ static int list_scope(k8s_client *c, const k8s_resource *res, json_t *namespaces
 
 /* ------------------------------------------------------------ prefetch */
 
-/* One list request of prefetch(), run on its own thread (the client is
- * thread-safe; primary and DR lists overlap instead of queueing). */
+/* One list of prefetch(): a request of its batch. */
 typedef struct ljob {
     k8s_client *c;
     const k8s_resource *res;
@@ -746,28 +744,31 @@ typedef struct ljob {
     json_t *items;
     k8s_error err;
     int rc;
-    pthread_t th;
 } ljob;
 
-static void *ljob_run(void *arg)
+static void on_list(void *ud, int rc, json_t *out, const k8s_error *err)
 {
-    ljob *j = arg;
-    k8s_list_opts lo = { .limit = 500 };
-    j->rc = k8s_list(j->c, j->res, j->ns, &lo, &j->items, NULL, &j->err);
-    return NULL;
+    ljob *j = ud;
+    j->rc = rc;
+    if (rc == 0)
+        j->items = json_incref(out);
+    else if (err)
+        j->err = *err;
 }
 
 /* Lists the primary (into *primary, scope-filtered) and the DR side (into
- * r->dr_lists, complete lists reused by lookup() and prune()) at once.  A
- * failed primary listing ends the run before any write; a failed DR listing
- * is only fatal for 401 / no answer (else lookup/prune ask again and report). */
+ * r->dr_lists, complete lists reused by lookup() and prune()) at once: one
+ * k8s_batch, both clusters' lists in flight together.  A failed primary
+ * listing ends the run before any write; a failed DR listing is only fatal
+ * for 401 / no answer (else lookup/prune ask again and report). */
 static void prefetch(run *r, const k8s_resource **src_res, size_t nsrc,
                      const k8s_resource **dr_res, size_t ndr, json_t *namespaces,
                      json_t *primary)
 {
     size_t nns = json_array_size(namespaces), cap = (nsrc + ndr) * (nns + 1), n = 0;
     ljob *jobs = calloc(cap ? cap : 1, sizeof *jobs);
-    if (!jobs)
+    k8s_batch *b = k8s_batch_new(r->src ? r->src : r->dr);
+    if (!jobs || !b)
         mod_fail(&r->m, "prefetch: out of memory");
     for (int side = 0; side < 2; side++) {
         const k8s_resource **res = side == 0 ? src_res : dr_res;
@@ -783,16 +784,11 @@ static void prefetch(run *r, const k8s_resource **src_res, size_t nsrc,
                                     .primary = side == 0 };
         }
     }
-    /* waves of at most 16 threads */
-    for (size_t w = 0; w < n; w += 16) {
-        size_t end = w + 16 < n ? w + 16 : n;
-        for (size_t i = w; i < end; i++)
-            if (pthread_create(&jobs[i].th, NULL, ljob_run, &jobs[i]) != 0)
-                ljob_run(&jobs[i]), jobs[i].th = 0;
-        for (size_t i = w; i < end; i++)
-            if (jobs[i].th)
-                pthread_join(jobs[i].th, NULL);
-    }
+    k8s_list_opts lo = { .limit = 500 };
+    for (size_t i = 0; i < n; i++)
+        k8s_batch_list(b, jobs[i].c, jobs[i].res, jobs[i].ns, &lo, on_list, &jobs[i]);
+    k8s_batch_run(b);
+    k8s_batch_free(b);
     char msg[1600] = "";
     for (size_t i = 0; i < n; i++) {
         ljob *j = &jobs[i];
