@@ -32,6 +32,7 @@
 #include "inventory.h"
 #include "secret_mask.h"
 #include "dr_scope.h"
+#include "dr_prune.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -603,42 +604,40 @@ static void apply_all(run *r)
         item *it = &r->items[i];
         if (it->action != A_NONE)
             continue;
-        const char *want = tf_hash_of(it->desired);
-        const char *have = it->live ? tf_hash_of(it->live) : NULL;
-        bool managed = it->live && tf_is_managed(it->live);
-        bool ours = managed && tf_same_source(it->live, r->source_cluster);
         const char *other = it->live ? tf_annotation_of(it->live, TF_ANN_SOURCE_CLUSTER) : NULL;
         char rb[700];
-        if (it->live && !ours && !r->take_over) {
-            /* not ocpv-dr's for this primary: applying would make it
-             * prunable by this primary (or steal it from another one) */
-            if (!managed)
-                set_reason(it, A_CONFLICT, "%s: conflict: exists on DR without the ocpv-dr label "
-                           "(not made by ocpv-dr): left untouched (take_over: true makes ocpv-dr "
-                           "manage it, and prune it later)", ref_of(it, rb, sizeof rb));
-            else
-                set_reason(it, A_CONFLICT, "%s: conflict: managed by ocpv-dr for source cluster "
-                           "\"%.200s\", not \"%.200s\": left untouched (take_over: true moves it to "
-                           "this source)", ref_of(it, rb, sizeof rb), other ? other : "",
-                           r->source_cluster ? r->source_cluster : "");
-            continue;
-        }
-        if (ours && have && want && strcmp(have, want) == 0) {
-            set_reason(it, A_UNCHANGED, "hash %.12s matches the DR object", want);
-            continue;
-        }
-        if (it->live) {
+        switch (dr_apply_decide(it->desired, it->live, r->source_cluster, r->take_over)) {
+        case DR_APPLY_CONFLICT_UNMANAGED:
+            set_reason(it, A_CONFLICT, "%s: conflict: exists on DR without the ocpv-dr label "
+                       "(not made by ocpv-dr): left untouched (take_over: true makes ocpv-dr "
+                       "manage it, and prune it later)", ref_of(it, rb, sizeof rb));
+            break;
+        case DR_APPLY_CONFLICT_OTHER:
+            set_reason(it, A_CONFLICT, "%s: conflict: managed by ocpv-dr for source cluster "
+                       "\"%.200s\", not \"%.200s\": left untouched (take_over: true moves it to "
+                       "this source)", ref_of(it, rb, sizeof rb), other ? other : "",
+                       r->source_cluster ? r->source_cluster : "");
+            break;
+        case DR_APPLY_UNCHANGED:
+            set_reason(it, A_UNCHANGED, "hash %.12s matches the DR object", tf_hash_of(it->desired));
+            break;
+        case DR_APPLY_TAKE_UNMANAGED:
             tf_adopt_live_refs(it->desired, it->live);
-            if (!managed)
-                set_reason(it, A_UPDATED, "%s", "exists on DR without the ocpv-dr label: taken over "
-                           "(take_over)");
-            else if (!ours)
-                set_reason(it, A_UPDATED, "recorded from source cluster \"%.200s\": taken over "
-                           "(take_over)", other ? other : "");
-            else
-                set_reason(it, A_UPDATED, "%s", "content changed on the primary");
-        } else {
+            set_reason(it, A_UPDATED, "%s", "exists on DR without the ocpv-dr label: taken over "
+                       "(take_over)");
+            break;
+        case DR_APPLY_TAKE_OTHER:
+            tf_adopt_live_refs(it->desired, it->live);
+            set_reason(it, A_UPDATED, "recorded from source cluster \"%.200s\": taken over "
+                       "(take_over)", other ? other : "");
+            break;
+        case DR_APPLY_UPDATE:
+            tf_adopt_live_refs(it->desired, it->live);
+            set_reason(it, A_UPDATED, "%s", "content changed on the primary");
+            break;
+        case DR_APPLY_CREATE:
             set_reason(it, A_CREATED, "%s", "absent on DR");
+            break;
         }
     }
     /* write, rank by rank (PV before PVC, VSC before VS) */
@@ -822,12 +821,6 @@ static void prefetch(run *r, const k8s_resource **src_res, size_t nsrc,
 
 /* ------------------------------------------------------------ prune */
 
-typedef struct victim {
-    json_t *obj;
-    const k8s_resource *res;
-    item *it;
-} victim;
-
 static void on_delete(void *ud, int rc, json_t *out, const k8s_error *err)
 {
     item *it = ud;
@@ -840,213 +833,68 @@ static void on_delete(void *ud, int rc, json_t *out, const k8s_error *err)
         fail_item_k8s(it, "delete", err);
 }
 
-/* Deletion evidence (deleted_sources): the primary objects deletion events
- * named.  uids: their metadata.uid (a DR object made from one carries it
- * as dr.ocpv.io/source-uid), and the uid of the claim a Released volume /
- * of the snapshot a content marked volumesnapshot-being-deleted names (the
- * claim / snapshot is gone: that is why).  bound: "Kind/name" of the volume / content a
- * deleted claim / snapshot was bound to (spec.volumeName,
- * status.boundVolumeSnapshotContentName) -> "ns/name" of that claim /
- * snapshot, which the DR object's claimRef / volumeSnapshotRef must name. */
-typedef struct evidence {
-    json_t *uids;
-    json_t *bound;
-} evidence;
-
-static void evidence_read(run *r, evidence *ev)
-{
-    ev->uids = json_object();
-    ev->bound = json_object();
-    json_t *list = mod_param(&r->m, "deleted_sources"), *el;
-    size_t i;
-    json_array_foreach(list, i, el) {
-        if (json_is_string(el)) {
-            if (*json_string_value(el))
-                json_object_set_new(ev->uids, json_string_value(el), json_true());
-            continue;
-        }
-        if (!json_is_object(el))
-            mod_fail(&r->m, "deleted_sources[%zu]: must be a uid (string) or the deleted "
-                     "object (dict)", i);
-        const char *uid = jx_str(el, "metadata.uid");
-        const char *kind = jx_str(el, "kind"), *ns = jx_str(el, "metadata.namespace");
-        const char *name = jx_str(el, "metadata.name");
-        if (!uid || !*uid) {
-            /* no uid, no evidence: its deletions stay under every guard */
-            mod_warn(&r->m, "deleted_sources[%zu] (%s %s): no metadata.uid: not used as "
-                     "evidence", i, kind ? kind : "?", name ? name : "?");
-            continue;
-        }
-        json_object_set_new(ev->uids, uid, json_true());
-        const char *bound = NULL, *bkind = NULL;
-        if (kind && strcmp(kind, "PersistentVolumeClaim") == 0)
-            bound = jx_str(el, "spec.volumeName"), bkind = "PersistentVolume";
-        else if (kind && strcmp(kind, "VolumeSnapshot") == 0)
-            bound = jx_str(el, "status.boundVolumeSnapshotContentName"),
-            bkind = "VolumeSnapshotContent";
-        if (bound && *bound && ns && name) {
-            char k[600], v[600];
-            snprintf(k, sizeof k, "%s/%s", bkind, bound);
-            snprintf(v, sizeof v, "%s/%s", ns, name);
-            json_object_set_new(ev->bound, k, json_string(v));
-        }
-        /* a deleted volume that says its claim is gone (Released), a
-         * deleted content the snapshot controller marked as deleted with its
-         * snapshot: evidence for that claim / snapshot too (by its uid) */
-        const char *ref_uid = NULL;
-        if (kind && strcmp(kind, "PersistentVolume") == 0) {
-            const char *phase = jx_str(el, "status.phase");
-            if (phase && strcmp(phase, "Released") == 0)
-                ref_uid = jx_str(el, "spec.claimRef.uid");
-        } else if (kind && strcmp(kind, "VolumeSnapshotContent") == 0) {
-            const char *del = tf_annotation_of(el, "snapshot.storage.kubernetes.io/"
-                                                   "volumesnapshot-being-deleted");
-            if (del && strcmp(del, "yes") == 0)
-                ref_uid = jx_str(el, "spec.volumeSnapshotRef.uid");
-        }
-        if (ref_uid && *ref_uid)
-            json_object_set_new(ev->uids, ref_uid, json_true());
-    }
-}
-
-/* Whether a stale DR object is named by a deletion event. */
-static bool evidenced(const evidence *ev, const json_t *o, const char *kind)
-{
-    const char *uid = tf_annotation_of(o, TF_ANN_SOURCE_UID);
-    if (uid && json_object_get(ev->uids, uid))
-        return true;
-    char k[600];
-    snprintf(k, sizeof k, "%s/%s", kind, jx_str_or((json_t *)o, "metadata.name", ""));
-    const char *want = json_string_value(json_object_get(ev->bound, k));
-    if (!want)
-        return false;
-    const char *path = strcmp(kind, "PersistentVolume") == 0 ? "spec.claimRef"
-                                                              : "spec.volumeSnapshotRef";
-    json_t *ref = jx_get((json_t *)o, path);
-    char have[600];
-    snprintf(have, sizeof have, "%s/%s", jx_str_or(ref, "namespace", ""), jx_str_or(ref, "name", ""));
-    return strcmp(have, want) == 0;
-}
-
-/* The namespace an object counts for in the per-namespace guard
- * (lib/dr_scope.h), "" for kinds in scope as a whole. */
-static const char *guard_ns(const json_t *o, const k8s_resource *res)
-{
-    const char *sns = dr_scope_namespace(o, res->namespaced, NULL);
-    return sns ? sns : "";
-}
-
 /* primary: the primary's objects in scope (any kinds).  Deletes the DR
  * objects ocpv-dr made from this source cluster that the primary lacks, or
- * nothing at all when a guard trips. */
+ * nothing at all when a guard trips (lib/dr_prune: stale objects, deletion
+ * evidence, guards). */
 static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t nres)
 {
     json_t *namespaces = mod_param(&r->m, "namespaces");
-    bool allow_empty = mod_bool(&r->m, "allow_empty_source");
-    json_t *present = json_object();
-    json_t *primary_count = json_object();   /* "Kind|ns" -> objects on the primary */
     size_t i;
     json_t *o;
-    json_array_foreach(primary, i, o) {
-        const char *kind = jx_str(o, "kind");
-        bool cs = tf_kind_cluster_scoped(kind);
-        char *k = key_of(kind ? kind : "", cs ? "" : jx_str(o, "metadata.namespace"),
-                         jx_str_or(o, "metadata.name", ""));
-        json_object_set_new(present, k, json_true());
-        free(k);
-        const char *sns = dr_scope_namespace(o, !cs, NULL);
-        char ck[600];
-        snprintf(ck, sizeof ck, "%s|%s", kind ? kind : "", sns ? sns : "");
-        json_object_set_new(primary_count, ck,
-                            json_integer(json_integer_value(json_object_get(primary_count, ck)) + 1));
+    dr_evidence ev;
+    char *eerr = NULL;
+    json_t *warnings = json_array();
+    if (dr_evidence_read(&ev, mod_param(&r->m, "deleted_sources"), warnings, &eerr) != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", eerr ? eerr : "deleted_sources: cannot read");
+        free(eerr);
+        mod_fail(&r->m, "%s", msg);
     }
-    evidence ev;
-    evidence_read(r, &ev);
+    json_array_foreach(warnings, i, o)
+        mod_warn(&r->m, "%s", json_string_value(o));
+    json_decref(warnings);
+    dr_prune *plan = dr_prune_new(primary, r->source_cluster, &ev);
+    if (!plan)
+        mod_fail(&r->m, "prune: out of memory");
     /* DR side: managed objects of this source in scope, per kind */
     json_t *stale = json_array();
-    json_t *empty_ns = json_object();   /* "Kind|ns" -> stale objects no event names, primary empty */
-    size_t managed = 0, foreign = 0, nevid = 0;
-    const char *guard = NULL;
-    char gbuf[1024];
     for (size_t k = 0; k < nres; k++) {
         json_t *all = json_array();
         char *err = NULL;
         if (list_scope(r->dr, dr_res[k], namespaces, TF_MANAGED_LABEL "=" TF_MANAGED_VALUE,
                        r->dr_lists, all, &err) != 0) {
             json_decref(all);
-            json_decref(stale); json_decref(present); json_decref(primary_count);
-            json_decref(empty_ns); json_decref(ev.uids); json_decref(ev.bound);
+            json_decref(stale);
+            dr_prune_free(plan);
+            dr_evidence_free(&ev);
             mod_set(&r->m, "counts", json_pack("{si}", "deleted", 0));
             mod_fail(&r->m, "prune: nothing deleted: DR %s", err ? err : "listing failed");
         }
         json_array_foreach(all, i, o) {
-            /* only what ocpv-dr manages (a reused lookup list holds
-             * everything), and only what it made from this primary */
-            if (!tf_is_managed(o))
-                continue;
-            if (!tf_same_source(o, r->source_cluster)) {
-                foreign++;
-                continue;
-            }
-            managed++;
-            char *key = key_of(dr_res[k]->kind, dr_res[k]->namespaced ? jx_str(o, "metadata.namespace") : "",
-                               jx_str_or(o, "metadata.name", ""));
-            bool gone = !json_object_get(present, key);
-            free(key);
-            if (!gone)
-                continue;
-            bool evid = evidenced(&ev, o, dr_res[k]->kind);
-            nevid += evid;
-            json_array_append_new(stale, json_pack("{sOsisb}", "obj", o, "res", (int)k,
-                                                   "evidenced", evid));
-            char ck[600];
-            snprintf(ck, sizeof ck, "%s|%s", dr_res[k]->kind, guard_ns(o, dr_res[k]));
-            if (!evid && !json_object_get(primary_count, ck))
-                json_object_set_new(empty_ns, ck,
-                                    json_integer(json_integer_value(json_object_get(empty_ns, ck)) + 1));
+            dr_prune_verdict v = dr_prune_consider(plan, o, dr_res[k]->kind,
+                                                   dr_res[k]->namespaced);
+            if (v == DR_PRUNE_STALE || v == DR_PRUNE_STALE_EVIDENCED)
+                json_array_append_new(stale, json_pack("{sOsisb}", "obj", o, "res", (int)k,
+                                                       "evidenced", v == DR_PRUNE_STALE_EVIDENCED));
         }
         json_decref(all);
     }
-    json_decref(present);
-    json_decref(primary_count);
-    json_decref(ev.uids);
-    json_decref(ev.bound);
-    mod_set(&r->m, "prune_other_sources", json_integer((json_int_t)foreign));
-    /* empty-source guard, per namespace and kind: a listing that came back
-     * empty for one namespace (a broken answer, a proxy) must not empty that
-     * namespace on DR, whatever the others hold */
-    const char *ck;
-    json_t *cnt;
-    json_object_foreach(empty_ns, ck, cnt) {
-        if (allow_empty || guard)
-            break;
-        const char *bar = strchr(ck, '|');
-        int kl = bar ? (int)(bar - ck) : (int)strlen(ck);
-        const char *ns = bar ? bar + 1 : "";
-        snprintf(gbuf, sizeof gbuf, "the primary has no %.*s %s%s while DR holds %lld managed "
-                 "ones from it%s: refusing to empty DR there (set allow_empty_source: true if "
-                 "this is intended)", kl, ck, *ns ? "in namespace " : "in scope", ns,
-                 (long long)json_integer_value(cnt), nevid ? " that no deletion event names" : "");
-        guard = gbuf;
-    }
-    json_decref(empty_ns);
-    size_t nstale = json_array_size(stale);
-    /* the ratio judges what no deletion event vouches for */
-    size_t other = nstale - nevid, base = managed - nevid;
-    double ratio = base ? (double)other / (double)base : 0.0;
+    mod_set(&r->m, "prune_other_sources", json_integer((json_int_t)dr_prune_foreign(plan)));
     json_t *maxd = mod_param(&r->m, "max_delete");
-    double maxr = mod_float(&r->m, "max_delete_ratio");
-    if (!guard && json_is_integer(maxd) && (long long)nstale > json_integer_value(maxd)) {
-        snprintf(gbuf, sizeof gbuf, "%zu stale objects exceed max_delete=%lld", nstale,
-                 (long long)json_integer_value(maxd));
+    dr_guard_opts go = { .allow_empty_source = mod_bool(&r->m, "allow_empty_source"),
+                         .max_delete = json_is_integer(maxd) ? json_integer_value(maxd) : -1,
+                         .max_delete_ratio = mod_float(&r->m, "max_delete_ratio") };
+    char *gmsg = dr_prune_guard(plan, &go);
+    char gbuf[1024];
+    const char *guard = NULL;
+    if (gmsg) {
+        snprintf(gbuf, sizeof gbuf, "%s", gmsg);
         guard = gbuf;
+        free(gmsg);
     }
-    if (!guard && other > 0 && ratio > maxr) {
-        snprintf(gbuf, sizeof gbuf, "%zu of %zu managed DR objects in scope (%.0f%%) would be "
-                 "deleted%s, more than max_delete_ratio=%g", other, base, ratio * 100,
-                 nevid ? " without a deletion event naming them" : "", maxr);
-        guard = gbuf;
-    }
+    dr_prune_free(plan);
+    dr_evidence_free(&ev);
     /* items for the victims (results), in reverse apply order */
     size_t first = r->n;
     json_array_foreach(stale, i, o) {
