@@ -8,15 +8,18 @@
  *           annotation matches, server-side apply the rest (field manager
  *           ocpv-dr) in apply order, many requests in flight; a DR object
  *           ocpv-dr did not make for this source cluster is a conflict, left
- *           alone unless take_over
+ *           alone unless take_over (lib/dr_prune: dr_apply_decide)
  *   prune   list the DR objects ocpv-dr manages in scope (namespaces x
- *           kinds; PV / VSC through their claim / snapshot) recorded from
- *           this source cluster, delete those the primary (the `source`
- *           listing, or `resources`) lacks; guards (per namespace and kind
- *           empty source, ratio, count) refuse a mass delete before anything
- *           is deleted; deleted_sources (deletion events) exempt the objects
- *           they name from the empty-source and ratio guards
- *   mirror  list the primary through `source`, then apply + prune
+ *           kinds, lib/dr_scope: PV / VSC through their claim / snapshot, a
+ *           Namespace by name, other cluster-scoped kinds whole) recorded
+ *           from this source cluster, delete those the primary (the `source`
+ *           listing, or `resources`) lacks; guards (lib/dr_prune: per
+ *           namespace and kind empty source, ratio, count) refuse a mass
+ *           delete before anything is deleted; deleted_sources (deletion
+ *           events) exempt the objects they name from the empty-source and
+ *           ratio guards
+ *   mirror  list the primary through `source`, then apply + prune (the
+ *           primary's and DR's lists in flight together, one k8s_batch)
  *   list    list the primary through `source` (no writes anywhere) and return
  *           what is protected, digested (lib/inventory: bound claims and
  *           their volumes, ready snapshots and contents); with compare_dr
