@@ -945,7 +945,8 @@ static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t n
     k8s_batch_free(b);
     free(dopts);
     /* the DR objects as they were (callers remove their data), as every
-     * object this module returns: no managedFields, Secret values masked */
+     * object this module returns: no managedFields, Secret values and cloud-init
+     * data masked */
     json_t *pruned = json_array();
     for (size_t j = first; j < r->n; j++) {
         item *it = &r->items[j];
