@@ -8,15 +8,18 @@
  *           annotation matches, server-side apply the rest (field manager
  *           ocpv-dr) in apply order, many requests in flight; a DR object
  *           ocpv-dr did not make for this source cluster is a conflict, left
- *           alone unless take_over
+ *           alone unless take_over (lib/dr/dr_prune: dr_apply_decide)
  *   prune   list the DR objects ocpv-dr manages in scope (namespaces x
- *           kinds; PV / VSC through their claim / snapshot) recorded from
- *           this source cluster, delete those the primary (the `source`
- *           listing, or `resources`) lacks; guards (per namespace and kind
- *           empty source, ratio, count) refuse a mass delete before anything
- *           is deleted; deleted_sources (deletion events) exempt the objects
- *           they name from the empty-source and ratio guards
- *   mirror  list the primary through `source`, then apply + prune
+ *           kinds, lib/dr/dr_scope: PV / VSC through their claim / snapshot, a
+ *           Namespace by name, other cluster-scoped kinds whole) recorded
+ *           from this source cluster, delete those the primary (the `source`
+ *           listing, or `resources`) lacks; guards (lib/dr/dr_prune: per
+ *           namespace and kind empty source, ratio, count) refuse a mass
+ *           delete before anything is deleted; deleted_sources (deletion
+ *           events) exempt the objects they name from the empty-source and
+ *           ratio guards
+ *   mirror  list the primary through `source`, then apply + prune (the
+ *           primary's and DR's lists in flight together, one k8s_batch)
  *   list    list the primary through `source` (no writes anywhere) and return
  *           what is protected, digested (lib/dr/inventory: bound claims and
  *           their volumes, ready snapshots and contents); with compare_dr
@@ -32,8 +35,9 @@
 #include "transform.h"
 #include "inventory.h"
 #include "secret_mask.h"
+#include "dr_scope.h"
+#include "dr_prune.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,19 +211,8 @@ static item *add_item(run *r, json_t *src)
 
 /* ------------------------------------------------------------ kinds */
 
-typedef struct kind_ref { const char *api_version, *kind; } kind_ref;
-
-static const kind_ref known_kinds[] = {
-    { "v1", "PersistentVolume" }, { "v1", "PersistentVolumeClaim" },
-    { "snapshot.storage.k8s.io/v1", "VolumeSnapshotContent" },
-    { "snapshot.storage.k8s.io/v1", "VolumeSnapshot" },
-    { "snapshot.storage.k8s.io/v1", "VolumeSnapshotClass" },
-    { "v1", "ConfigMap" }, { "v1", "Secret" }, { "v1", "Namespace" },
-    { "storage.k8s.io/v1", "StorageClass" },
-    { "kubevirt.io/v1", "VirtualMachine" }, { "cdi.kubevirt.io/v1beta1", "DataVolume" },
-};
-
-/* "Kind" (a known kind) or "<apiVersion>/Kind" ("v1/ConfigMap",
+/* "Kind" (a kind of lib/k8s/k8s_resources.c's built-in table) or
+ * "<apiVersion>/Kind" ("v1/ConfigMap",
  * "example.com/v1/Widget").  Fills api (malloc'd) and kind (pointer into s). */
 static int split_kind(const char *s, char **api, const char **kind, char **err)
 {
@@ -234,12 +227,13 @@ static int split_kind(const char *s, char **api, const char **kind, char **err)
         }
         return 0;
     }
-    for (size_t i = 0; i < sizeof known_kinds / sizeof known_kinds[0]; i++)
-        if (strcmp(known_kinds[i].kind, s) == 0) {
-            *kind = known_kinds[i].kind;
-            *api = xstrdup(known_kinds[i].api_version);
-            return 0;
-        }
+    const k8s_resource *b = k8s_resource_builtin_kind(s);
+    if (b) {
+        char av[300];
+        *kind = b->kind;
+        *api = xstrdup(k8s_api_version(b, av, sizeof av));
+        return 0;
+    }
     if (asprintf(err, "kinds: unknown kind \"%s\": give it with its apiVersion, "
                       "e.g. \"example.com/v1/%s\"", s, s) < 0)
         *err = NULL;
@@ -342,14 +336,10 @@ static void take_resource(run *r, json_t *el, size_t idx)
     json_decref(obj);
 }
 
-static void mask_secret(json_t *obj)
-{
-    sm_mask_secret_data(obj);       /* lib/base/secret_mask.c, shared with oadp_parse */
-}
-
-/* The runtime echoes the parameters (invocation.module_args): Secret values
- * and JSON text (which may hold them) must not be echoed.  Call after
- * take_resource() made its own copies. */
+/* The runtime echoes the parameters (invocation.module_args): Secret values,
+ * cloud-init user / network data (lib/base/secret_mask.c) and JSON text (which
+ * may hold them) must not be echoed.  An element that holds any is replaced
+ * by a masked copy: the items keep the object to apply. */
 static void mask_input(json_t *resources)
 {
     size_t i;
@@ -359,11 +349,15 @@ static void mask_input(json_t *resources)
             json_array_set_new(resources, i, json_string("(JSON text, not echoed)"));
             continue;
         }
-        const char *kind = jx_str(el, "kind");
-        if (kind && strcmp(kind, "Secret") == 0)
-            mask_secret(el);
-        else if (json_is_array(json_object_get(el, "items")))
+        if (json_is_array(json_object_get(el, "items"))) {
             mask_input(json_object_get(el, "items"));
+            continue;
+        }
+        json_t *c = json_deep_copy(el);
+        if (c && sm_mask_object(c, NULL, 0))
+            json_array_set_new(resources, i, c);
+        else
+            json_decref(c);
     }
 }
 
@@ -442,7 +436,7 @@ static void on_get(void *ud, int rc, json_t *out, const k8s_error *err)
     item *it = ud;
     it->looked_up = true;
     k8s_error e = { 0 };
-    if (rc == 0 && k8s_object_check(out, it->res, NULL, 200, &e) != 0) {
+    if (rc == 0 && k8s_object_check(out, it->res, it->ns[0] ? it->ns : NULL, it->name, NULL, 200, &e) != 0) {
         it->fatal = true;   /* a DR server that answers nonsense: write nothing */
         fail_item_k8s(it, "read of the DR object", &e);
     } else if (rc == 0) {
@@ -575,17 +569,17 @@ static void lookup(run *r)
 
 /* ------------------------------------------------------------ apply */
 
-/* A copy fit for output: a Secret's values are masked (they are applied,
- * never shown), managedFields left out. */
+/* A copy fit for output (objects, pruned_objects, diff before/after): a
+ * Secret's values and VM cloud-init user / network data are masked
+ * (lib/base/secret_mask.c: they are applied, never shown), managedFields left
+ * out. */
 static json_t *for_output(const json_t *obj)
 {
     if (!obj)
         return json_null();
     json_t *c = json_deep_copy(obj);
     json_object_del(json_object_get(c, "metadata"), "managedFields");
-    const char *kind = jx_str(c, "kind");
-    if (kind && strcmp(kind, "Secret") == 0)
-        mask_secret(c);
+    sm_mask_object(c, NULL, 0);
     return c;
 }
 
@@ -614,42 +608,40 @@ static void apply_all(run *r)
         item *it = &r->items[i];
         if (it->action != A_NONE)
             continue;
-        const char *want = tf_hash_of(it->desired);
-        const char *have = it->live ? tf_hash_of(it->live) : NULL;
-        bool managed = it->live && tf_is_managed(it->live);
-        bool ours = managed && tf_same_source(it->live, r->source_cluster);
         const char *other = it->live ? tf_annotation_of(it->live, TF_ANN_SOURCE_CLUSTER) : NULL;
         char rb[700];
-        if (it->live && !ours && !r->take_over) {
-            /* not ocpv-dr's for this primary: applying would make it
-             * prunable by this primary (or steal it from another one) */
-            if (!managed)
-                set_reason(it, A_CONFLICT, "%s: conflict: exists on DR without the ocpv-dr label "
-                           "(not made by ocpv-dr): left untouched (take_over: true makes ocpv-dr "
-                           "manage it, and prune it later)", ref_of(it, rb, sizeof rb));
-            else
-                set_reason(it, A_CONFLICT, "%s: conflict: managed by ocpv-dr for source cluster "
-                           "\"%.200s\", not \"%.200s\": left untouched (take_over: true moves it to "
-                           "this source)", ref_of(it, rb, sizeof rb), other ? other : "",
-                           r->source_cluster ? r->source_cluster : "");
-            continue;
-        }
-        if (ours && have && want && strcmp(have, want) == 0) {
-            set_reason(it, A_UNCHANGED, "hash %.12s matches the DR object", want);
-            continue;
-        }
-        if (it->live) {
+        switch (dr_apply_decide(it->desired, it->live, r->source_cluster, r->take_over)) {
+        case DR_APPLY_CONFLICT_UNMANAGED:
+            set_reason(it, A_CONFLICT, "%s: conflict: exists on DR without the ocpv-dr label "
+                       "(not made by ocpv-dr): left untouched (take_over: true makes ocpv-dr "
+                       "manage it, and prune it later)", ref_of(it, rb, sizeof rb));
+            break;
+        case DR_APPLY_CONFLICT_OTHER:
+            set_reason(it, A_CONFLICT, "%s: conflict: managed by ocpv-dr for source cluster "
+                       "\"%.200s\", not \"%.200s\": left untouched (take_over: true moves it to "
+                       "this source)", ref_of(it, rb, sizeof rb), other ? other : "",
+                       r->source_cluster ? r->source_cluster : "");
+            break;
+        case DR_APPLY_UNCHANGED:
+            set_reason(it, A_UNCHANGED, "hash %.12s matches the DR object", tf_hash_of(it->desired));
+            break;
+        case DR_APPLY_TAKE_UNMANAGED:
             tf_adopt_live_refs(it->desired, it->live);
-            if (!managed)
-                set_reason(it, A_UPDATED, "%s", "exists on DR without the ocpv-dr label: taken over "
-                           "(take_over)");
-            else if (!ours)
-                set_reason(it, A_UPDATED, "recorded from source cluster \"%.200s\": taken over "
-                           "(take_over)", other ? other : "");
-            else
-                set_reason(it, A_UPDATED, "%s", "content changed on the primary");
-        } else {
+            set_reason(it, A_UPDATED, "%s", "exists on DR without the ocpv-dr label: taken over "
+                       "(take_over)");
+            break;
+        case DR_APPLY_TAKE_OTHER:
+            tf_adopt_live_refs(it->desired, it->live);
+            set_reason(it, A_UPDATED, "recorded from source cluster \"%.200s\": taken over "
+                       "(take_over)", other ? other : "");
+            break;
+        case DR_APPLY_UPDATE:
+            tf_adopt_live_refs(it->desired, it->live);
+            set_reason(it, A_UPDATED, "%s", "content changed on the primary");
+            break;
+        case DR_APPLY_CREATE:
             set_reason(it, A_CREATED, "%s", "absent on DR");
+            break;
         }
     }
     /* write, rank by rank (PV before PVC, VSC before VS) */
@@ -694,8 +686,9 @@ static void apply_all(run *r)
 /* ------------------------------------------------------------ listing */
 
 /* Lists `res` in scope: namespaced kinds per namespace, cluster-scoped
- * ones whole and filtered through tf_scope_namespace (PV, VSC); other
- * cluster-scoped kinds are in scope as a whole.  Appends to *out.
+ * ones whole and filtered through dr_in_scope (lib/dr/dr_scope.h: PV / VSC
+ * through their claim / snapshot, Namespace by name, other cluster-scoped
+ * kinds in scope as a whole).  Appends to *out.
  * Returns 0 or -1 with *err. */
 static int list_scope(k8s_client *c, const k8s_resource *res, json_t *namespaces,
                       const char *selector, json_t *cache, json_t *out, char **err)
@@ -735,26 +728,17 @@ static int list_scope(k8s_client *c, const k8s_resource *res, json_t *namespaces
             *err = NULL;
         return -1;
     }
-    bool scoped = strcmp(res->kind, "PersistentVolume") == 0
-                  || strcmp(res->kind, "VolumeSnapshotContent") == 0;
     json_t *o;
-    json_array_foreach(items, i, o) {
-        const char *sns = tf_scope_namespace(o);
-        bool in = !scoped;
-        size_t j;
-        json_array_foreach(namespaces, j, ns)
-            in = in || (sns && strcmp(sns, json_string_value(ns)) == 0);
-        if (in)
+    json_array_foreach(items, i, o)
+        if (dr_in_scope(o, res->namespaced, namespaces))
             json_array_append(out, o);
-    }
     json_decref(items);
     return 0;
 }
 
 /* ------------------------------------------------------------ prefetch */
 
-/* One list request of prefetch(), run on its own thread (the client is
- * thread-safe; primary and DR lists overlap instead of queueing). */
+/* One list of prefetch(): a request of its batch. */
 typedef struct ljob {
     k8s_client *c;
     const k8s_resource *res;
@@ -763,42 +747,31 @@ typedef struct ljob {
     json_t *items;
     k8s_error err;
     int rc;
-    pthread_t th;
 } ljob;
 
-static void *ljob_run(void *arg)
+static void on_list(void *ud, int rc, json_t *out, const k8s_error *err)
 {
-    ljob *j = arg;
-    k8s_list_opts lo = { .limit = 500 };
-    j->rc = k8s_list(j->c, j->res, j->ns, &lo, &j->items, NULL, &j->err);
-    return NULL;
-}
-
-static bool in_scope(json_t *o, json_t *namespaces, const k8s_resource *res)
-{
-    if (res->namespaced || (strcmp(res->kind, "PersistentVolume") != 0
-                            && strcmp(res->kind, "VolumeSnapshotContent") != 0))
-        return true;
-    const char *sns = tf_scope_namespace(o);
-    size_t i;
-    json_t *ns;
-    json_array_foreach(namespaces, i, ns)
-        if (sns && strcmp(sns, json_string_value(ns)) == 0)
-            return true;
-    return false;
+    ljob *j = ud;
+    j->rc = rc;
+    if (rc == 0)
+        j->items = json_incref(out);
+    else if (err)
+        j->err = *err;
 }
 
 /* Lists the primary (into *primary, scope-filtered) and the DR side (into
- * r->dr_lists, complete lists reused by lookup() and prune()) at once.  A
- * failed primary listing ends the run before any write; a failed DR listing
- * is only fatal for 401 / no answer (else lookup/prune ask again and report). */
+ * r->dr_lists, complete lists reused by lookup() and prune()) at once: one
+ * k8s_batch, both clusters' lists in flight together.  A failed primary
+ * listing ends the run before any write; a failed DR listing is only fatal
+ * for 401 / no answer (else lookup/prune ask again and report). */
 static void prefetch(run *r, const k8s_resource **src_res, size_t nsrc,
                      const k8s_resource **dr_res, size_t ndr, json_t *namespaces,
                      json_t *primary)
 {
     size_t nns = json_array_size(namespaces), cap = (nsrc + ndr) * (nns + 1), n = 0;
     ljob *jobs = calloc(cap ? cap : 1, sizeof *jobs);
-    if (!jobs)
+    k8s_batch *b = k8s_batch_new(r->src ? r->src : r->dr);
+    if (!jobs || !b)
         mod_fail(&r->m, "prefetch: out of memory");
     for (int side = 0; side < 2; side++) {
         const k8s_resource **res = side == 0 ? src_res : dr_res;
@@ -814,16 +787,11 @@ static void prefetch(run *r, const k8s_resource **src_res, size_t nsrc,
                                     .primary = side == 0 };
         }
     }
-    /* waves of at most 16 threads */
-    for (size_t w = 0; w < n; w += 16) {
-        size_t end = w + 16 < n ? w + 16 : n;
-        for (size_t i = w; i < end; i++)
-            if (pthread_create(&jobs[i].th, NULL, ljob_run, &jobs[i]) != 0)
-                ljob_run(&jobs[i]), jobs[i].th = 0;
-        for (size_t i = w; i < end; i++)
-            if (jobs[i].th)
-                pthread_join(jobs[i].th, NULL);
-    }
+    k8s_list_opts lo = { .limit = 500 };
+    for (size_t i = 0; i < n; i++)
+        k8s_batch_list(b, jobs[i].c, jobs[i].res, jobs[i].ns, &lo, on_list, &jobs[i]);
+    k8s_batch_run(b);
+    k8s_batch_free(b);
     char msg[1600] = "";
     for (size_t i = 0; i < n; i++) {
         ljob *j = &jobs[i];
@@ -840,7 +808,7 @@ static void prefetch(run *r, const k8s_resource **src_res, size_t nsrc,
             size_t k;
             json_t *o;
             json_array_foreach(j->items, k, o)
-                if (in_scope(o, namespaces, j->res))
+                if (dr_in_scope(o, j->res->namespaced, namespaces))
                     json_array_append(primary, o);
         } else {
             char ck[400];
@@ -857,12 +825,6 @@ static void prefetch(run *r, const k8s_resource **src_res, size_t nsrc,
 
 /* ------------------------------------------------------------ prune */
 
-typedef struct victim {
-    json_t *obj;
-    const k8s_resource *res;
-    item *it;
-} victim;
-
 static void on_delete(void *ud, int rc, json_t *out, const k8s_error *err)
 {
     item *it = ud;
@@ -875,215 +837,68 @@ static void on_delete(void *ud, int rc, json_t *out, const k8s_error *err)
         fail_item_k8s(it, "delete", err);
 }
 
-/* Deletion evidence (deleted_sources): the primary objects deletion events
- * named.  uids: their metadata.uid (a DR object made from one carries it
- * as dr.ocpv.io/source-uid), and the uid of the claim a Released volume /
- * of the snapshot a content marked volumesnapshot-being-deleted names (the
- * claim / snapshot is gone: that is why).  bound: "Kind/name" of the volume / content a
- * deleted claim / snapshot was bound to (spec.volumeName,
- * status.boundVolumeSnapshotContentName) -> "ns/name" of that claim /
- * snapshot, which the DR object's claimRef / volumeSnapshotRef must name. */
-typedef struct evidence {
-    json_t *uids;
-    json_t *bound;
-} evidence;
-
-static void evidence_read(run *r, evidence *ev)
-{
-    ev->uids = json_object();
-    ev->bound = json_object();
-    json_t *list = mod_param(&r->m, "deleted_sources"), *el;
-    size_t i;
-    json_array_foreach(list, i, el) {
-        if (json_is_string(el)) {
-            if (*json_string_value(el))
-                json_object_set_new(ev->uids, json_string_value(el), json_true());
-            continue;
-        }
-        if (!json_is_object(el))
-            mod_fail(&r->m, "deleted_sources[%zu]: must be a uid (string) or the deleted "
-                     "object (dict)", i);
-        const char *uid = jx_str(el, "metadata.uid");
-        const char *kind = jx_str(el, "kind"), *ns = jx_str(el, "metadata.namespace");
-        const char *name = jx_str(el, "metadata.name");
-        if (!uid || !*uid) {
-            /* no uid, no evidence: its deletions stay under every guard */
-            mod_warn(&r->m, "deleted_sources[%zu] (%s %s): no metadata.uid: not used as "
-                     "evidence", i, kind ? kind : "?", name ? name : "?");
-            continue;
-        }
-        json_object_set_new(ev->uids, uid, json_true());
-        const char *bound = NULL, *bkind = NULL;
-        if (kind && strcmp(kind, "PersistentVolumeClaim") == 0)
-            bound = jx_str(el, "spec.volumeName"), bkind = "PersistentVolume";
-        else if (kind && strcmp(kind, "VolumeSnapshot") == 0)
-            bound = jx_str(el, "status.boundVolumeSnapshotContentName"),
-            bkind = "VolumeSnapshotContent";
-        if (bound && *bound && ns && name) {
-            char k[600], v[600];
-            snprintf(k, sizeof k, "%s/%s", bkind, bound);
-            snprintf(v, sizeof v, "%s/%s", ns, name);
-            json_object_set_new(ev->bound, k, json_string(v));
-        }
-        /* a deleted volume that says its claim is gone (Released), a
-         * deleted content the snapshot controller marked as deleted with its
-         * snapshot: evidence for that claim / snapshot too (by its uid) */
-        const char *ref_uid = NULL;
-        if (kind && strcmp(kind, "PersistentVolume") == 0) {
-            const char *phase = jx_str(el, "status.phase");
-            if (phase && strcmp(phase, "Released") == 0)
-                ref_uid = jx_str(el, "spec.claimRef.uid");
-        } else if (kind && strcmp(kind, "VolumeSnapshotContent") == 0) {
-            const char *del = tf_annotation_of(el, "snapshot.storage.kubernetes.io/"
-                                                   "volumesnapshot-being-deleted");
-            if (del && strcmp(del, "yes") == 0)
-                ref_uid = jx_str(el, "spec.volumeSnapshotRef.uid");
-        }
-        if (ref_uid && *ref_uid)
-            json_object_set_new(ev->uids, ref_uid, json_true());
-    }
-}
-
-/* Whether a stale DR object is named by a deletion event. */
-static bool evidenced(const evidence *ev, const json_t *o, const char *kind)
-{
-    const char *uid = tf_annotation_of(o, TF_ANN_SOURCE_UID);
-    if (uid && json_object_get(ev->uids, uid))
-        return true;
-    char k[600];
-    snprintf(k, sizeof k, "%s/%s", kind, jx_str_or((json_t *)o, "metadata.name", ""));
-    const char *want = json_string_value(json_object_get(ev->bound, k));
-    if (!want)
-        return false;
-    const char *path = strcmp(kind, "PersistentVolume") == 0 ? "spec.claimRef"
-                                                              : "spec.volumeSnapshotRef";
-    json_t *ref = jx_get((json_t *)o, path);
-    char have[600];
-    snprintf(have, sizeof have, "%s/%s", jx_str_or(ref, "namespace", ""), jx_str_or(ref, "name", ""));
-    return strcmp(have, want) == 0;
-}
-
-/* The namespace an object counts for in the per-namespace guard: its own,
- * a PV's / VSC's claim's / snapshot's, "" for other cluster-scoped kinds. */
-static const char *guard_ns(const json_t *o, const k8s_resource *res)
-{
-    if (res->namespaced)
-        return jx_str_or((json_t *)o, "metadata.namespace", "");
-    const char *sns = tf_scope_namespace(o);
-    return sns ? sns : "";
-}
-
 /* primary: the primary's objects in scope (any kinds).  Deletes the DR
  * objects ocpv-dr made from this source cluster that the primary lacks, or
- * nothing at all when a guard trips. */
+ * nothing at all when a guard trips (lib/dr/dr_prune: stale objects, deletion
+ * evidence, guards). */
 static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t nres)
 {
     json_t *namespaces = mod_param(&r->m, "namespaces");
-    bool allow_empty = mod_bool(&r->m, "allow_empty_source");
-    json_t *present = json_object();
-    json_t *primary_count = json_object();   /* "Kind|ns" -> objects on the primary */
     size_t i;
     json_t *o;
-    json_array_foreach(primary, i, o) {
-        const char *kind = jx_str(o, "kind");
-        bool cs = tf_kind_cluster_scoped(kind);
-        char *k = key_of(kind ? kind : "", cs ? "" : jx_str(o, "metadata.namespace"),
-                         jx_str_or(o, "metadata.name", ""));
-        json_object_set_new(present, k, json_true());
-        free(k);
-        const char *sns = cs ? tf_scope_namespace(o) : jx_str(o, "metadata.namespace");
-        char ck[600];
-        snprintf(ck, sizeof ck, "%s|%s", kind ? kind : "", sns ? sns : "");
-        json_object_set_new(primary_count, ck,
-                            json_integer(json_integer_value(json_object_get(primary_count, ck)) + 1));
+    dr_evidence ev;
+    char *eerr = NULL;
+    json_t *warnings = json_array();
+    if (dr_evidence_read(&ev, mod_param(&r->m, "deleted_sources"), warnings, &eerr) != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", eerr ? eerr : "deleted_sources: cannot read");
+        free(eerr);
+        mod_fail(&r->m, "%s", msg);
     }
-    evidence ev;
-    evidence_read(r, &ev);
+    json_array_foreach(warnings, i, o)
+        mod_warn(&r->m, "%s", json_string_value(o));
+    json_decref(warnings);
+    dr_prune *plan = dr_prune_new(primary, r->source_cluster, &ev);
+    if (!plan)
+        mod_fail(&r->m, "prune: out of memory");
     /* DR side: managed objects of this source in scope, per kind */
     json_t *stale = json_array();
-    json_t *empty_ns = json_object();   /* "Kind|ns" -> stale objects no event names, primary empty */
-    size_t managed = 0, foreign = 0, nevid = 0;
-    const char *guard = NULL;
-    char gbuf[1024];
     for (size_t k = 0; k < nres; k++) {
         json_t *all = json_array();
         char *err = NULL;
         if (list_scope(r->dr, dr_res[k], namespaces, TF_MANAGED_LABEL "=" TF_MANAGED_VALUE,
                        r->dr_lists, all, &err) != 0) {
             json_decref(all);
-            json_decref(stale); json_decref(present); json_decref(primary_count);
-            json_decref(empty_ns); json_decref(ev.uids); json_decref(ev.bound);
+            json_decref(stale);
+            dr_prune_free(plan);
+            dr_evidence_free(&ev);
             mod_set(&r->m, "counts", json_pack("{si}", "deleted", 0));
             mod_fail(&r->m, "prune: nothing deleted: DR %s", err ? err : "listing failed");
         }
         json_array_foreach(all, i, o) {
-            /* only what ocpv-dr manages (a reused lookup list holds
-             * everything), and only what it made from this primary */
-            if (!tf_is_managed(o))
-                continue;
-            if (!tf_same_source(o, r->source_cluster)) {
-                foreign++;
-                continue;
-            }
-            managed++;
-            char *key = key_of(dr_res[k]->kind, dr_res[k]->namespaced ? jx_str(o, "metadata.namespace") : "",
-                               jx_str_or(o, "metadata.name", ""));
-            bool gone = !json_object_get(present, key);
-            free(key);
-            if (!gone)
-                continue;
-            bool evid = evidenced(&ev, o, dr_res[k]->kind);
-            nevid += evid;
-            json_array_append_new(stale, json_pack("{sOsisb}", "obj", o, "res", (int)k,
-                                                   "evidenced", evid));
-            char ck[600];
-            snprintf(ck, sizeof ck, "%s|%s", dr_res[k]->kind, guard_ns(o, dr_res[k]));
-            if (!evid && !json_object_get(primary_count, ck))
-                json_object_set_new(empty_ns, ck,
-                                    json_integer(json_integer_value(json_object_get(empty_ns, ck)) + 1));
+            dr_prune_verdict v = dr_prune_consider(plan, o, dr_res[k]->kind,
+                                                   dr_res[k]->namespaced);
+            if (v == DR_PRUNE_STALE || v == DR_PRUNE_STALE_EVIDENCED)
+                json_array_append_new(stale, json_pack("{sOsisb}", "obj", o, "res", (int)k,
+                                                       "evidenced", v == DR_PRUNE_STALE_EVIDENCED));
         }
         json_decref(all);
     }
-    json_decref(present);
-    json_decref(primary_count);
-    json_decref(ev.uids);
-    json_decref(ev.bound);
-    mod_set(&r->m, "prune_other_sources", json_integer((json_int_t)foreign));
-    /* empty-source guard, per namespace and kind: a listing that came back
-     * empty for one namespace (a broken answer, a proxy) must not empty that
-     * namespace on DR, whatever the others hold */
-    const char *ck;
-    json_t *cnt;
-    json_object_foreach(empty_ns, ck, cnt) {
-        if (allow_empty || guard)
-            break;
-        const char *bar = strchr(ck, '|');
-        int kl = bar ? (int)(bar - ck) : (int)strlen(ck);
-        const char *ns = bar ? bar + 1 : "";
-        snprintf(gbuf, sizeof gbuf, "the primary has no %.*s %s%s while DR holds %lld managed "
-                 "ones from it%s: refusing to empty DR there (set allow_empty_source: true if "
-                 "this is intended)", kl, ck, *ns ? "in namespace " : "in scope", ns,
-                 (long long)json_integer_value(cnt), nevid ? " that no deletion event names" : "");
-        guard = gbuf;
-    }
-    json_decref(empty_ns);
-    size_t nstale = json_array_size(stale);
-    /* the ratio judges what no deletion event vouches for */
-    size_t other = nstale - nevid, base = managed - nevid;
-    double ratio = base ? (double)other / (double)base : 0.0;
+    mod_set(&r->m, "prune_other_sources", json_integer((json_int_t)dr_prune_foreign(plan)));
     json_t *maxd = mod_param(&r->m, "max_delete");
-    double maxr = mod_float(&r->m, "max_delete_ratio");
-    if (!guard && json_is_integer(maxd) && (long long)nstale > json_integer_value(maxd)) {
-        snprintf(gbuf, sizeof gbuf, "%zu stale objects exceed max_delete=%lld", nstale,
-                 (long long)json_integer_value(maxd));
+    dr_guard_opts go = { .allow_empty_source = mod_bool(&r->m, "allow_empty_source"),
+                         .max_delete = json_is_integer(maxd) ? json_integer_value(maxd) : -1,
+                         .max_delete_ratio = mod_float(&r->m, "max_delete_ratio") };
+    char *gmsg = dr_prune_guard(plan, &go);
+    char gbuf[1024];
+    const char *guard = NULL;
+    if (gmsg) {
+        snprintf(gbuf, sizeof gbuf, "%s", gmsg);
         guard = gbuf;
+        free(gmsg);
     }
-    if (!guard && other > 0 && ratio > maxr) {
-        snprintf(gbuf, sizeof gbuf, "%zu of %zu managed DR objects in scope (%.0f%%) would be "
-                 "deleted%s, more than max_delete_ratio=%g", other, base, ratio * 100,
-                 nevid ? " without a deletion event naming them" : "", maxr);
-        guard = gbuf;
-    }
+    dr_prune_free(plan);
+    dr_evidence_free(&ev);
     /* items for the victims (results), in reverse apply order */
     size_t first = r->n;
     json_array_foreach(stale, i, o) {
@@ -1131,7 +946,8 @@ static void prune(run *r, json_t *primary, const k8s_resource **dr_res, size_t n
     k8s_batch_free(b);
     free(dopts);
     /* the DR objects as they were (callers remove their data), as every
-     * object this module returns: no managedFields, Secret values masked */
+     * object this module returns: no managedFields, Secret values and cloud-init
+     * data masked */
     json_t *pruned = json_array();
     for (size_t j = first; j < r->n; j++) {
         item *it = &r->items[j];
@@ -1235,6 +1051,23 @@ static void resolve_scope_kinds(run *r, k8s_client *c, const char *cluster,
         }
         out[(*nout)++] = res;
     }
+}
+
+/* The kind of `kinds` (resolved on DR) a given primary object is of: same
+ * kind and API group (the version may differ between the clusters); NULL
+ * when its kind is not in scope.  Without apiVersion, by kind alone. */
+static const k8s_resource *scope_kind_of(json_t *o, const k8s_resource **res, size_t nres)
+{
+    const char *kind = jx_str(o, "kind"), *av = jx_str(o, "apiVersion");
+    if (!kind)
+        return NULL;
+    const char *slash = av ? strchr(av, '/') : NULL;
+    size_t glen = slash ? (size_t)(slash - av) : 0;
+    for (size_t i = 0; i < nres; i++)
+        if (strcmp(res[i]->kind, kind) == 0 && (!av || (strlen(res[i]->group) == glen
+            && strncmp(res[i]->group, av, glen) == 0)))
+            return res[i];
+    return NULL;
 }
 
 static void check_same_cluster(run *r)
@@ -1424,19 +1257,15 @@ int main(int argc, char **argv)
         resolve_scope_kinds(&r, r.src, "source", src_res, &nsrc);
         prefetch(&r, src_res, nsrc, dr_res, ndr, namespaces, primary);
     } else {
-        /* prune against the given resources, filtered to the scope */
+        /* prune against the given resources, filtered to the scope by
+         * the rule the listings use (a kind outside `kinds` plays no part) */
         for (size_t i = 0; i < r.n; i++)
             if (r.items[i].action == A_FAILED)
                 mod_fail(&r.m, "prune: nothing deleted: %s", r.items[i].reason);
         for (size_t i = 0; i < r.n; i++) {
             json_t *o = r.items[i].src;
-            const char *sns = tf_scope_namespace(o);
-            size_t j;
-            json_t *ns;
-            bool in = false;
-            json_array_foreach(namespaces, j, ns)
-                in = in || (sns && strcmp(sns, json_string_value(ns)) == 0);
-            if (in)
+            const k8s_resource *res = scope_kind_of(o, dr_res, ndr);
+            if (res && dr_in_scope(o, res->namespaced, namespaces))
                 json_array_append(primary, o);
         }
     }

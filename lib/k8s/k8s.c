@@ -480,7 +480,7 @@ int k8s_get(k8s_client *c, const k8s_resource *r, const char *ns,
     json_t *obj = NULL;
     int rc = k8s_request(c, "GET", path, NULL, NULL, &obj, err);
     if (rc == 0)
-        rc = k8s_object_check(obj, r, path, err->status, err);
+        rc = k8s_object_check(obj, r, ns, name, path, err->status, err);
     free(path);
     if (rc == 0 && out)
         *out = obj;
@@ -575,19 +575,30 @@ int k8s_list_check(const json_t *page, const k8s_resource *r, const char *ns,
     return 0;
 }
 
-int k8s_object_check(const json_t *obj, const k8s_resource *r, const char *path,
-                     long status, k8s_error *err)
+int k8s_object_check(const json_t *obj, const k8s_resource *r, const char *ns,
+                     const char *name, const char *path, long status, k8s_error *err)
 {
     char pre[700];
-    check_prefix(pre, sizeof pre, "get", r, NULL, path, status);
+    check_prefix(pre, sizeof pre, "get", r, ns, path, status);
     if (!json_is_object(obj))
         return check_fail(err, status, pre, "is %s, not a %s object",
                           obj ? json_type_name(obj) : "empty", r->kind);
     const char *kind = json_string_value(json_object_get((json_t *)obj, "kind"));
     if (kind && strcmp(kind, r->kind) != 0)
         return check_fail(err, status, pre, "is a %.80s, not a %s", kind, r->kind);
-    if (!json_string_value(json_object_get(json_object_get((json_t *)obj, "metadata"), "name")))
+    json_t *md = json_object_get((json_t *)obj, "metadata");
+    const char *got = json_string_value(json_object_get(md, "name"));
+    if (!got)
         return check_fail(err, status, pre, "has no metadata.name: not a %s object", r->kind);
+    /* another object than the one asked for (a proxy's cache, a rewrite):
+     * taken for it, it would be compared, updated or deleted in its place */
+    if (name && strcmp(got, name) != 0)
+        return check_fail(err, status, pre, "is %s \"%.80s\", not the %s \"%.80s\" asked for",
+                          r->kind, got, r->kind, name);
+    const char *gns = json_string_value(json_object_get(md, "namespace"));
+    if (r->namespaced && ns && *ns && gns && strcmp(gns, ns) != 0)
+        return check_fail(err, status, pre, "is in namespace \"%.80s\", not \"%.80s\" asked for",
+                          gns, ns);
     return 0;
 }
 
@@ -625,7 +636,7 @@ int k8s_list_continue(const json_t *page, const char *sent, long *pages, long *e
     return 0;
 }
 
-static void fill_type(json_t *item, const k8s_resource *r)
+void k8s_fill_type(json_t *item, const k8s_resource *r)
 {
     char av[300];
     if (!json_is_object(item))
@@ -697,7 +708,7 @@ restart:;
         json_t *arr = json_object_get(page, "items"), *it;
         size_t i;
         json_array_foreach(arr, i, it) {
-            fill_type(it, r);
+            k8s_fill_type(it, r);
             json_array_append(all, it);
         }
         if (first) {
@@ -752,7 +763,7 @@ static json_t *prepare_obj(const k8s_resource *r, json_t *obj, const char *verb,
     }
     json_t *copy = json_copy(obj);
     if (copy)
-        fill_type(copy, r);
+        k8s_fill_type(copy, r);
     return copy;
 }
 

@@ -7,7 +7,8 @@
  * Verbs: get, list (paginated with limit/continue, selectors), watch
  * (streamed, bookmarks, timeouts), server-side apply, merge patch, create,
  * delete (propagation policy, uid / resourceVersion preconditions).
- * Batches: many requests in flight at once on one curl multi handle.
+ * Batches: many requests in flight at once on one curl multi handle
+ * (gets, applies, deletes, whole paginated lists; several clients at once).
  *
  * Every failing call fills a k8s_error: the HTTP status, and the API
  * `Status` reason and message when the server sent one, or the curl error.
@@ -111,11 +112,18 @@ typedef struct k8s_resource {
 
 /* Built-in table: core/v1 PersistentVolume, PersistentVolumeClaim, Namespace,
  * ConfigMap, Secret; snapshot.storage.k8s.io/v1 VolumeSnapshot,
- * VolumeSnapshotContent, VolumeSnapshotClass; kubevirt.io/v1 VirtualMachine,
+ * VolumeSnapshotContent, VolumeSnapshotClass; storage.k8s.io/v1
+ * StorageClass; kubevirt.io/v1 VirtualMachine,
  * VirtualMachineInstance; cdi.kubevirt.io/v1beta1 DataVolume; velero.io/v1
  * Backup, Restore, BackupStorageLocation, Schedule; longhorn.io/v1beta2
  * Volume, BackupVolume, Backup, BackupTarget, Setting. */
 const k8s_resource *k8s_resource_builtin(const char *api_version, const char *kind);
+/* The built-in entry of a kind given by name alone ("StorageClass"); NULL
+ * when the table has no such kind, or has it in two groups (Backup: velero.io
+ * and longhorn.io - the caller must ask for the apiVersion). */
+const k8s_resource *k8s_resource_builtin_kind(const char *kind);
+/* "group/version" or "version" (the apiVersion) of a resource, into buf. */
+const char *k8s_api_version(const k8s_resource *r, char *buf, size_t len);
 
 /* Built-in table first, then API discovery (cached per client).  Returns
  * NULL with err filled ("unknown kind Foo in apiVersion x/v1") when the
@@ -181,9 +189,12 @@ int k8s_list_continue(const json_t *page, const char *sent, long *pages, long *e
 int k8s_list_check(const json_t *page, const k8s_resource *r, const char *ns,
                    const char *path, long status, k8s_error *err);
 /* Whether a 2xx answer to a GET of one object is that object: a JSON
- * object whose kind (when given) is r->kind.  -1 with err as above. */
-int k8s_object_check(const json_t *obj, const k8s_resource *r, const char *path,
-                     long status, k8s_error *err);
+ * object whose kind (when given) is r->kind, whose metadata.name is `name`
+ * and, for a namespaced kind asked in namespace `ns`, whose
+ * metadata.namespace (when given) is ns.  name / ns NULL: not compared.
+ * -1 with err as above. */
+int k8s_object_check(const json_t *obj, const k8s_resource *r, const char *ns,
+                     const char *name, const char *path, long status, k8s_error *err);
 
 typedef struct k8s_write_opts {
     bool dry_run;               /* dryRun=All */
@@ -270,6 +281,14 @@ void k8s_batch_get(k8s_batch *b, const k8s_resource *r, const char *ns,
 void k8s_batch_delete(k8s_batch *b, const k8s_resource *r, const char *ns,
                       const char *name, const k8s_delete_opts *opts,
                       k8s_batch_cb cb, void *ud);
+/* A whole list, as k8s_list does it (every page checked, continue tokens
+ * followed, endless listings refused, an expired token relisted): out is
+ * the array of all items (apiVersion and kind filled in).  Pages of one
+ * list follow each other; different lists are in flight at once.  c: the
+ * client to ask, NULL = the batch's own - one batch can list the primary
+ * and the DR cluster at once (max_in_flight is the batch client's). */
+void k8s_batch_list(k8s_batch *b, k8s_client *c, const k8s_resource *r, const char *ns,
+                    const k8s_list_opts *opts, k8s_batch_cb cb, void *ud);
 /* Runs everything queued with up to max_in_flight requests at once; returns
  * the number of failed requests.  The batch can be reused afterwards. */
 int k8s_batch_run(k8s_batch *b);

@@ -1,7 +1,8 @@
 /* k8s_batch.c - many Kubernetes requests in flight at once on one curl multi
  * handle (at most k8s_config.max_in_flight), each retried on its own with
  * the same policy as k8s_request (backoff + jitter, Retry-After), each
- * reported to its callback when it completes. */
+ * reported to its callback when it completes.  A list request walks its
+ * pages (checked as k8s_list checks them) and reports the whole list. */
 #include "k8s_int.h"
 
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 typedef struct breq {
+    k8s_client *c;             /* the client this request goes to */
     const char *method;        /* static string */
     char *path;
     const char *ctype;         /* static string or NULL */
@@ -23,6 +25,14 @@ typedef struct breq {
     struct curl_slist *hdrs;
     k8s_resp resp;
     char ebuf[CURL_ERROR_SIZE];
+    /* lists: the resource, the path without continue, the pages so far */
+    const k8s_resource *res;
+    char *ns;
+    char *base;
+    char *cont;
+    json_t *all;
+    long pages, empty_run;
+    int restarts;
 } breq;
 
 struct k8s_batch {
@@ -46,7 +56,7 @@ k8s_batch *k8s_batch_new(k8s_client *c)
     return b;
 }
 
-static breq *push(k8s_batch *b, k8s_batch_cb cb, void *ud)
+static breq *push_on(k8s_batch *b, k8s_client *c, k8s_batch_cb cb, void *ud)
 {
     if (!b)
         return NULL;
@@ -61,11 +71,17 @@ static breq *push(k8s_batch *b, k8s_batch_cb cb, void *ud)
     breq *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
+    r->c = c ? c : b->c;
     r->cb = cb;
     r->ud = ud;
     r->resp.retry_after_s = -1;
     b->q[b->n++] = r;
     return r;
+}
+
+static breq *push(k8s_batch *b, k8s_batch_cb cb, void *ud)
+{
+    return push_on(b, NULL, cb, ud);
 }
 
 void k8s_batch_apply(k8s_batch *b, const k8s_resource *res, json_t *obj,
@@ -109,6 +125,81 @@ void k8s_batch_delete(k8s_batch *b, const k8s_resource *res, const char *ns,
         r->invalid = true;
 }
 
+void k8s_batch_list(k8s_batch *b, k8s_client *c, const k8s_resource *res, const char *ns,
+                    const k8s_list_opts *opts, k8s_batch_cb cb, void *ud)
+{
+    breq *r = push_on(b, c, cb, ud);
+    if (!r)
+        return;
+    r->method = "GET";
+    r->res = res;
+    r->all = json_array();
+    char lim[32];
+    snprintf(lim, sizeof lim, "%ld", opts && opts->limit > 0 ? opts->limit : 500);
+    if ((ns && !(r->ns = strdup(ns))) || !r->all) {
+        r->invalid = true;
+        k8s_error_printf(&r->err, "list %s: out of memory", res->kind);
+        return;
+    }
+    if (k8s_path_build(res, ns, NULL, &r->base, &r->err) != 0) {
+        r->invalid = true;
+        return;
+    }
+    int q = k8s_qs_add(&r->base, "limit", lim);
+    if (q == 0 && opts && opts->label_selector && *opts->label_selector)
+        q = k8s_qs_add(&r->base, "labelSelector", opts->label_selector);
+    if (q == 0 && opts && opts->field_selector && *opts->field_selector)
+        q = k8s_qs_add(&r->base, "fieldSelector", opts->field_selector);
+    if (q != 0 || !(r->path = strdup(r->base))) {
+        r->invalid = true;
+        k8s_error_printf(&r->err, "list %s: out of memory", res->kind);
+    }
+}
+
+/* The path of a list's next page (cont NULL: the first). */
+static int list_path(breq *r)
+{
+    free(r->path);
+    r->path = strdup(r->base);
+    if (r->path && r->cont && k8s_qs_add(&r->path, "continue", r->cont) != 0) {
+        free(r->path);
+        r->path = NULL;
+    }
+    if (!r->path) {
+        k8s_error_printf(&r->err, "list %s: out of memory", r->res->kind);
+        return -1;
+    }
+    return 0;
+}
+
+/* A 2xx page of a list: checked, its items kept.  1 = the next page is
+ * due (r->path set), 0 = the list is complete, -1 with r->err. */
+static int list_page(breq *r, long status)
+{
+    json_t *page = k8s_parse_body(r->resp.data, r->resp.len);
+    if (k8s_list_check(page, r->res, r->ns, r->path, status, &r->err) != 0) {
+        json_decref(page);
+        return -1;
+    }
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(page, "items"), i, it) {
+        k8s_fill_type(it, r->res);
+        json_array_append(r->all, it);
+    }
+    char *next = NULL;
+    int rc = k8s_list_continue(page, r->cont, &r->pages, &r->empty_run, r->res, r->ns, &next,
+                               &r->err);
+    json_decref(page);
+    free(r->cont);
+    r->cont = next;
+    if (rc != 0)
+        return -1;
+    if (!next)
+        return 0;
+    return list_path(r) == 0 ? 1 : -1;
+}
+
 static void req_free(breq *r)
 {
     if (r->h)
@@ -117,6 +208,10 @@ static void req_free(breq *r)
     k8s_resp_free(&r->resp);
     free(r->path);
     free(r->body);
+    free(r->ns);
+    free(r->base);
+    free(r->cont);
+    json_decref(r->all);
     free(r);
 }
 
@@ -129,7 +224,8 @@ static bool start(k8s_batch *b, CURLM *m, breq *r)
         k8s_error_printf(&r->err, "%s %s: cannot create a curl handle", r->method, r->path);
         return false;
     }
-    if (k8s_easy_setup(b->c, r->h, r->method, r->path, r->ctype, r->body, &r->hdrs,
+    (void)b;
+    if (k8s_easy_setup(r->c, r->h, r->method, r->path, r->ctype, r->body, &r->hdrs,
                        &r->err) != 0)
         return false;
     r->resp.len = 0;
@@ -231,6 +327,20 @@ int k8s_batch_run(k8s_batch *b)
             curl_multi_remove_handle(m, h);
             finish_handle(r);
             inflight--;
+            if (cc == CURLE_OK && status >= 200 && status < 300 && r->res) {
+                int more = list_page(r, status);
+                if (more > 0) {              /* the next page: at once */
+                    r->attempts = 0;
+                    r->due_ms = 0;
+                    wait[nwait++] = r;
+                    continue;
+                }
+                if (r->cb)
+                    r->cb(r->ud, more, more == 0 ? r->all : NULL, more == 0 ? NULL : &r->err);
+                failed += more != 0;
+                done++;
+                continue;
+            }
             if (cc == CURLE_OK && status >= 200 && status < 300) {
                 json_t *out = k8s_parse_body(r->resp.data, r->resp.len);
                 if (r->cb)
@@ -241,7 +351,21 @@ int k8s_batch_run(k8s_batch *b)
             }
             k8s_error_set(&r->err, r->method, r->path, status, (int)cc, r->ebuf,
                           r->resp.data, r->resp.len);
-            if (r->attempts < b->c->cfg.max_retries &&
+            if (r->res && status == 410 && r->cont && r->restarts < 3) {
+                /* the continue token expired: list again from the start */
+                r->restarts++;
+                free(r->cont);
+                r->cont = NULL;
+                r->pages = r->empty_run = 0;
+                json_array_clear(r->all);
+                if (list_path(r) == 0) {
+                    r->attempts = 0;
+                    r->due_ms = 0;
+                    wait[nwait++] = r;
+                    continue;
+                }
+            }
+            if (r->attempts < r->c->cfg.max_retries &&
                 k8s_retryable(r->method, status, (int)cc, sent)) {
                 r->due_ms = now_ms() + k8s_backoff_ms(r->attempts, r->resp.retry_after_s,
                                                       k8s_rand());

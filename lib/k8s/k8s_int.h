@@ -129,8 +129,9 @@ void k8s_wlines_free(k8s_wlines *l);
 /* Percent-encodes a query value (RFC 3986 unreserved kept). malloc'd. */
 char *k8s_urlencode(const char *s);
 
-/* "group/version" or "version" for a resource, into buf. */
-const char *k8s_api_version(const k8s_resource *r, char *buf, size_t len);
+/* Fills a listed item's apiVersion and kind from r when missing (the API
+ * omits them in lists). */
+void k8s_fill_type(json_t *item, const k8s_resource *r);
 
 /* Releases the calling thread's cached easy handle of client c. */
 void k8s_thread_handle_drop(k8s_client *c);

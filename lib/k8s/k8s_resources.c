@@ -18,6 +18,7 @@ static const k8s_resource builtin[] = {
     { "snapshot.storage.k8s.io", "v1", "VolumeSnapshot", "volumesnapshots", true },
     { "snapshot.storage.k8s.io", "v1", "VolumeSnapshotContent", "volumesnapshotcontents", false },
     { "snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", "volumesnapshotclasses", false },
+    { "storage.k8s.io", "v1", "StorageClass", "storageclasses", false },
     { "kubevirt.io", "v1", "VirtualMachine", "virtualmachines", true },
     { "kubevirt.io", "v1", "VirtualMachineInstance", "virtualmachineinstances", true },
     { "cdi.kubevirt.io", "v1beta1", "DataVolume", "datavolumes", true },
@@ -63,6 +64,19 @@ const k8s_resource *k8s_resource_builtin(const char *api_version, const char *ki
             return r;
     }
     return NULL;
+}
+
+const k8s_resource *k8s_resource_builtin_kind(const char *kind)
+{
+    const k8s_resource *found = NULL;
+    for (size_t i = 0; kind && i < sizeof builtin / sizeof builtin[0]; i++) {
+        if (strcmp(builtin[i].kind, kind) != 0)
+            continue;
+        if (found)
+            return NULL;   /* two groups have it (velero / longhorn Backup): say which */
+        found = &builtin[i];
+    }
+    return found;
 }
 
 const char *k8s_api_version(const k8s_resource *r, char *buf, size_t len)

@@ -148,7 +148,7 @@ int vb_read_mem(const void *data, size_t len, const vb_limits *lim,
  *   - label selector on metadata.labels; a PV / VSC that does not match is
  *     still kept when bound to a PVC / VS that does.
  * The kept objects are compact JSON (whitespace outside strings dropped) with
- * their secret values masked (lib/secret_mask.h: Secret data / stringData,
+ * their secret values masked (lib/base/secret_mask.h: Secret data / stringData,
  * cloud-init user and network data); more than max_kept_bytes of them stops
  * the read with an error. */
 typedef struct vb_filter {

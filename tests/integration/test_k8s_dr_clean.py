@@ -573,6 +573,10 @@ def test_bad_inputs(lab, collection, scope):
     res = run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns], kinds=["Gizmo"],
                                            source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]}))
     assert res.get("failed") and "Gizmo" in res["msg"]
+    # a kind two groups share (velero.io / longhorn.io Backup) needs its apiVersion
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=[ns], kinds=["Backup"],
+                                           source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]}))
+    assert res.get("failed") and 'unknown kind "Backup"' in res["msg"], res.get("msg")
 
 
 def test_secret_values_are_applied_but_never_shown(lab, collection, scope):
@@ -601,6 +605,40 @@ def test_secret_values_are_applied_but_never_shown(lab, collection, scope):
     assert [o["metadata"]["name"] for o in res["pruned_objects"]] == ["creds"]
     out = json.dumps(res)
     assert "hunter2-s3cr3t" not in out and got["data"]["password"] not in out
+
+
+def test_vm_cloud_init_data_is_applied_but_never_shown(lab, collection, scope):
+    """A VirtualMachine's cloud-init userData / networkData (passwords, keys)
+    is applied to DR as given, and masked wherever the module returns the
+    object: objects, the diff, pruned_objects, the echoed module_args
+    (lib/base/secret_mask.c; before, only Secrets were masked)."""
+    ns = scope.namespaces[0]
+    secret, net = "Sekr1t-cloudinit-pw", "Sekr1t-net-token"
+    vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+          "metadata": {"name": "vm-ci", "namespace": ns},
+          "spec": {"runStrategy": "Halted", "template": {"spec": {
+              "domain": {"devices": {}},
+              "volumes": [{"name": "ci", "cloudInitNoCloud": {
+                  "userData": f"#cloud-config\npassword: {secret}\n",
+                  "networkData": f"version: 2 # {net}\n"}}]}}}}
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", resources=[vm],
+                                           source_cluster="primary"), diff=True)
+    assert not res.get("failed"), res.get("msg")
+    out = json.dumps(res)
+    assert secret not in out and net not in out
+    vols = res["objects"][0]["spec"]["template"]["spec"]["volumes"]
+    assert vols[0]["cloudInitNoCloud"] == {"userData": "********", "networkData": "********"}
+    got = kget(lab, "dr", "virtualmachine", "vm-ci", ns=ns)
+    assert secret in got["spec"]["template"]["spec"]["volumes"][0]["cloudInitNoCloud"]["userData"]
+    # pruned (the primary has no such VM): returned as it was, masked
+    res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns],
+                                           kinds=["VirtualMachine"], source_cluster="primary",
+                                           source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]},
+                                           allow_empty_source=True, max_delete_ratio=1.0), diff=True)
+    assert not res.get("failed"), res.get("msg")
+    assert [o["metadata"]["name"] for o in res["pruned_objects"]] == ["vm-ci"]
+    out = json.dumps(res)
+    assert secret not in out and net not in out
 
 
 # ------------------------------------------------------------------ data safety (issue 15)
@@ -806,6 +844,76 @@ def test_two_sources_sharing_dr_never_touch_each_other(lab, collection, scope):
     live = kget(lab, "dr", "pvc", "handmade", ns=ns)
     assert live["metadata"]["labels"]["dr.ocpv.io/managed-by"] == "ocpv-dr"
     assert live["metadata"]["annotations"]["dr.ocpv.io/source-cluster"] == "site-a"
+
+
+def storage_class(name):
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": name, "labels": {"test": "k8s-dr-clean"}},
+            "provisioner": "nfs.csi.k8s.io", "reclaimPolicy": "Delete"}
+
+
+def test_prune_cluster_scoped_kind_is_scoped_as_a_whole(lab, collection, scope):
+    """A StorageClass belongs to no namespace: in scope as a whole, whether
+    the primary's objects come from `resources` or from listing `source`
+    (lib/dr/dr_scope, one rule).  Prune with kinds: [StorageClass] deletes the
+    managed DR class the primary lacks and keeps the one it has.  Before,
+    the resources path dropped every StorageClass from the primary (it has
+    no namespace), so the empty-source guard refused the prune - or, with
+    allow_empty_source, deleted the class the primary still has."""
+    ns = scope.namespaces[0]
+    keep, gone = f"sc-{scope.tag}-keep", f"sc-{scope.tag}-gone"
+    site = f"site-sc-{scope.tag}"   # a source of its own: no other test's classes are in play
+    try:
+        kapply(lab, "primary", [storage_class(keep)])
+        res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", source_cluster=site,
+                                               resources=[storage_class(keep), storage_class(gone)]))
+        assert not res.get("failed"), res.get("msg")
+        primary_sc = kget(lab, "primary", "storageclass", keep)
+        args = dict(dr_conn(lab), mode="prune", namespaces=[ns], kinds=["StorageClass"],
+                    source_cluster=site)
+        # check mode first: the plan, nothing deleted
+        res = run_module(lab, collection, dict(args, resources=[primary_sc]), check=True)
+        assert not res.get("failed"), res.get("msg")
+        assert {k for k, a in actions(res).items() if a == "deleted"} == {("StorageClass", "", gone)}
+        assert kget(lab, "dr", "storageclass", gone) is not None
+        res = run_module(lab, collection, dict(args, resources=[primary_sc], allow_empty_source=True))
+        assert not res.get("failed"), res.get("msg")
+        assert {k for k, a in actions(res).items() if a == "deleted"} == {("StorageClass", "", gone)}
+        assert kget(lab, "dr", "storageclass", keep) is not None
+        wait_until(lambda: kget(lab, "dr", "storageclass", gone) is None, 60, 0.5, "stale class gone")
+        # the same through the primary's listing: nothing more is stale
+        res = run_module(lab, collection, dict(args, source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]}))
+        assert not res.get("failed"), res.get("msg")
+        assert res["counts"]["deleted"] == 0 and kget(lab, "dr", "storageclass", keep) is not None
+    finally:
+        for c in ("primary", "dr"):
+            kubectl(lab, c, "delete", "storageclass", keep, gone, "--ignore-not-found", check=False)
+
+
+def test_prune_namespace_kind_is_scoped_by_its_name(lab, collection, scope):
+    """A Namespace is in scope when its name is protected: prune with
+    kinds: [Namespace] listing the primary never deletes a managed DR
+    namespace outside `namespaces` (before, the listings kept every
+    Namespace, so with allow_empty_source one outside the scope went)."""
+    ns = scope.namespaces[0]
+    outside = f"cl-{scope.tag}-outside"
+    site = f"site-ns-{scope.tag}"
+    nsobj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": outside}}
+    try:
+        res = run_module(lab, collection, dict(dr_conn(lab), mode="apply", source_cluster=site,
+                                               resources=[nsobj]))
+        assert not res.get("failed"), res.get("msg")
+        res = run_module(lab, collection, dict(dr_conn(lab), mode="prune", namespaces=[ns],
+                                               kinds=["Namespace"], source_cluster=site,
+                                               source={"kubeconfig": lab["PRIMARY_KUBECONFIG"]},
+                                               allow_empty_source=True, max_delete_ratio=1.0))
+        assert not res.get("failed"), res.get("msg")
+        assert res["counts"]["deleted"] == 0, res["results"]
+        live = kget(lab, "dr", "namespace", outside)
+        assert live is not None and live["status"]["phase"] == "Active"
+    finally:
+        kubectl(lab, "dr", "delete", "namespace", outside, "--wait=false", "--ignore-not-found",
+                check=False)
 
 
 def test_dot_names_never_address_another_object(lab, collection, scope):

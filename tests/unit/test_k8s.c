@@ -406,6 +406,7 @@ typedef struct script {
     const char *const *responses;   /* one raw response per connection */
     int served;
     char last_request[4096];
+    char lines[16][300];            /* the request line of each connection */
     long long t_first, t_second;    /* ms timestamps of the first two requests */
     size_t piece;                   /* bytes per send (0: 7, with a pause) */
 } script;
@@ -429,6 +430,9 @@ static void *serve(void *ud)
         if (n > 0) {
             req[n] = '\0';
             snprintf(s->last_request, sizeof s->last_request, "%s", req);
+            if (s->served < 16)
+                snprintf(s->lines[s->served], sizeof s->lines[0], "%.*s",
+                         (int)strcspn(req, "\r\n"), req);
         }
         if (s->served == 0)
             s->t_first = now_ms();
@@ -849,6 +853,117 @@ static void test_batch_one_in_flight(void **state)
     k8s_client_free(c);
 }
 
+/* One batch list: its items (all pages) or its error. */
+typedef struct blist {
+    int rc;
+    json_t *items;
+    char msg[1100];
+} blist;
+
+static void on_list(void *ud, int rc, json_t *out, const k8s_error *err)
+{
+    blist *l = ud;
+    l->rc = rc;
+    l->items = rc == 0 ? json_incref(out) : NULL;
+    snprintf(l->msg, sizeof l->msg, "%s", rc == 0 || !err ? "" : err->message);
+}
+
+/* k8s_batch_list: pages followed (continue token sent), an answer that is not
+ * a list fails that list alone, an expired continue token (410) relists from
+ * the start, items get apiVersion/kind, and one batch lists through two
+ * clients (primary and DR in k8s_dr_clean's prefetch). */
+static void test_batch_lists(void **state)
+{
+    (void)state;
+#define JSONH "HTTP/1.1 200 OK\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+    static const char *const rs[] = {
+        /* A: two pages */
+        JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"metadata\":{\"continue\":\"t1\"},"
+        "\"items\":[{\"metadata\":{\"name\":\"a\",\"namespace\":\"ns-a\"}}]}",
+        JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"metadata\":{},"
+        "\"items\":[{\"metadata\":{\"name\":\"b\",\"namespace\":\"ns-a\"}}]}",
+        /* B: not a list */
+        JSONH "{}",
+        /* C: page 2 answers 410 Gone (token expired): listed again */
+        JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"metadata\":{\"continue\":\"t2\"},"
+        "\"items\":[{\"metadata\":{\"name\":\"old\",\"namespace\":\"ns-c\"}}]}",
+        "HTTP/1.1 410 Gone\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+        "{\"kind\":\"Status\",\"reason\":\"Expired\",\"code\":410}",
+        JSONH "{\"kind\":\"PersistentVolumeClaimList\",\"metadata\":{},"
+        "\"items\":[{\"metadata\":{\"name\":\"new\",\"namespace\":\"ns-c\"}}]}",
+        NULL };
+    static const char *const rs2[] = {
+        JSONH "{\"kind\":\"PersistentVolumeList\",\"metadata\":{},"
+        "\"items\":[{\"metadata\":{\"name\":\"pv-1\"}}]}",
+        NULL };
+    script s = { .responses = rs, .piece = 4096 }, s2 = { .responses = rs2, .piece = 4096 };
+    pthread_t th, th2;
+    start_server(&s, &th);
+    start_server(&s2, &th2);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
+    k8s_conn conn = { .host = url, .validate_certs = -1, .allow_insecure_http = true };
+    k8s_config cfg = { .max_in_flight = 1, .max_retries = 2 };   /* one at a time: in order */
+    k8s_error e;
+    k8s_client *c = k8s_client_new(&conn, &cfg, &e);
+    k8s_client *c2 = client_for(&s2, NULL);
+    assert_non_null(c);
+    const k8s_resource *pvc = k8s_resource_builtin("v1", "PersistentVolumeClaim");
+    const k8s_resource *pv = k8s_resource_builtin("v1", "PersistentVolume");
+    k8s_batch *b = k8s_batch_new(c);
+    blist la = { 0 }, lb = { 0 }, lc = { 0 }, ld = { 0 };
+    k8s_list_opts lo = { .label_selector = "dr.ocpv.io/managed-by=ocpv-dr", .limit = 1 };
+    k8s_batch_list(b, NULL, pvc, "ns-a", &lo, on_list, &la);
+    k8s_batch_list(b, NULL, pvc, "ns-b", NULL, on_list, &lb);
+    k8s_batch_list(b, NULL, pvc, "ns-c", NULL, on_list, &lc);
+    k8s_batch_list(b, c2, pv, NULL, NULL, on_list, &ld);
+    assert_int_equal(k8s_batch_run(b), 1);
+    pthread_join(th, NULL);
+    pthread_join(th2, NULL);
+    assert_int_equal(s.served, 6);
+    assert_int_equal(s2.served, 1);
+    assert_int_equal(la.rc, 0);
+    assert_int_equal(json_array_size(la.items), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(la.items, 1), "kind")),
+                        "PersistentVolumeClaim");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(la.items, 1),
+                                                          "apiVersion")), "v1");
+    assert_int_equal(lb.rc, -1);
+    assert_null(lb.items);
+    assert_non_null(strstr(lb.msg, "list PersistentVolumeClaim in namespace ns-b"));
+    assert_non_null(strstr(lb.msg, "is not a Kubernetes list"));
+    assert_int_equal(lc.rc, 0);
+    assert_int_equal(json_array_size(lc.items), 1);   /* the relist only, not "old" twice */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+        json_array_get(lc.items, 0), "metadata"), "name")), "new");
+    assert_int_equal(ld.rc, 0);
+    assert_int_equal(json_array_size(ld.items), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ld.items, 0), "kind")),
+                        "PersistentVolume");
+    /* A's pages carried the selector and the page size, page 2 the token;
+     * C's relist started without one */
+    assert_non_null(strstr(s.lines[0], "/api/v1/namespaces/ns-a/persistentvolumeclaims?limit=1"
+                                       "&labelSelector=dr.ocpv.io%2Fmanaged-by%3Docpv-dr "));
+    assert_non_null(strstr(s.lines[1], "&continue=t1 "));
+    assert_non_null(strstr(s.lines[4], "/namespaces/ns-c/persistentvolumeclaims?limit=500&continue=t2 "));
+    assert_null(strstr(s.lines[5], "continue"));
+    json_decref(la.items);
+    json_decref(lc.items);
+    json_decref(ld.items);
+    /* a list of a path that cannot be built fails alone, no request */
+    blist lx = { 0 };
+    k8s_batch_list(b, NULL, pvc, "..", NULL, on_list, &lx);
+    assert_int_equal(k8s_batch_run(b), 1);
+    assert_int_equal(lx.rc, -1);
+    assert_non_null(strstr(lx.msg, "dot segment"));
+    k8s_batch_free(b);
+    close(s.fd);
+    close(s2.fd);
+    k8s_client_free(c);
+    k8s_client_free(c2);
+#undef JSONH
+}
+
 /* A 2xx answer to a list that is not a list fails the call, naming the
  * resource and namespace: `200 {}`, a proxy's HTML login page, items
  * missing / null / not an array - never "no objects" (prune would delete
@@ -999,6 +1114,83 @@ static void test_list_not_a_list(void **state)
 #undef JSONH
 }
 
+/* A kind by name alone resolves through the built-in table (k8s_dr_clean's
+ * `kinds`); a name two groups share does not. */
+static void test_builtin_kind(void **state)
+{
+    (void)state;
+    char av[64];
+    const k8s_resource *sc = k8s_resource_builtin_kind("StorageClass");
+    assert_non_null(sc);
+    assert_string_equal(k8s_api_version(sc, av, sizeof av), "storage.k8s.io/v1");
+    assert_false(sc->namespaced);
+    assert_ptr_equal(sc, k8s_resource_builtin("storage.k8s.io/v1", "StorageClass"));
+    const k8s_resource *pvc = k8s_resource_builtin_kind("PersistentVolumeClaim");
+    assert_string_equal(k8s_api_version(pvc, av, sizeof av), "v1");
+    assert_string_equal(k8s_api_version(k8s_resource_builtin_kind("DataVolume"), av, sizeof av),
+                        "cdi.kubevirt.io/v1beta1");
+    assert_null(k8s_resource_builtin_kind("Backup"));      /* velero.io and longhorn.io */
+    assert_null(k8s_resource_builtin_kind("Widget"));
+    assert_null(k8s_resource_builtin_kind("storageclass"));
+    assert_null(k8s_resource_builtin_kind(NULL));
+}
+
+/* A GET answered with another object than the one asked for (another name,
+ * another namespace - a proxy's cache, a rewrite) fails: taken for the asked
+ * object it would be compared, updated or deleted in its place.  The right
+ * object passes. */
+static void test_get_other_object_refused(void **state)
+{
+    (void)state;
+#define JSONH "HTTP/1.1 200 OK\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+    static const char *const rs[] = {
+        JSONH "{\"kind\":\"PersistentVolumeClaim\",\"metadata\":{\"name\":\"other\","
+        "\"namespace\":\"vm-prod\"}}",
+        JSONH "{\"kind\":\"PersistentVolumeClaim\",\"metadata\":{\"name\":\"disk\","
+        "\"namespace\":\"vm-dev\"}}",
+        JSONH "{\"kind\":\"PersistentVolumeClaim\",\"metadata\":{\"name\":\"disk\","
+        "\"namespace\":\"vm-prod\"}}",
+        JSONH "{\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pv-9\"}}",
+        NULL };
+    script s = { .responses = rs };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_client *c = client_for(&s, NULL);
+    const k8s_resource *pvc = k8s_resource_builtin("v1", "PersistentVolumeClaim");
+    const k8s_resource *pv = k8s_resource_builtin("v1", "PersistentVolume");
+    json_t *obj = (json_t *)1;
+    k8s_error e;
+    assert_int_equal(k8s_get(c, pvc, "vm-prod", "disk", &obj, &e), -1);
+    assert_null(obj);
+    assert_non_null(strstr(e.message, "get PersistentVolumeClaim in namespace vm-prod: GET "
+                                      "/api/v1/namespaces/vm-prod/persistentvolumeclaims/disk"));
+    assert_non_null(strstr(e.message, "is PersistentVolumeClaim \"other\", not the "
+                                      "PersistentVolumeClaim \"disk\" asked for"));
+    assert_int_equal(e.status, 200);
+    assert_int_equal(k8s_get(c, pvc, "vm-prod", "disk", &obj, &e), -1);
+    assert_non_null(strstr(e.message, "is in namespace \"vm-dev\", not \"vm-prod\""));
+    assert_int_equal(k8s_get(c, pvc, "vm-prod", "disk", &obj, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(obj, "metadata"),
+                                                          "name")), "disk");
+    json_decref(obj);
+    assert_int_equal(k8s_get(c, pv, NULL, "pv-1", &obj, &e), -1);
+    assert_non_null(strstr(e.message, "is PersistentVolume \"pv-9\", not the PersistentVolume "
+                                      "\"pv-1\" asked for"));
+    pthread_join(th, NULL);
+    assert_int_equal(s.served, 4);
+    close(s.fd);
+    k8s_client_free(c);
+    /* the check itself, as callers with their own requests (batch GETs) use it */
+    json_t *o = json_pack("{ss s{ss ss}}", "kind", "PersistentVolumeClaim", "metadata",
+                          "name", "disk", "namespace", "vm-prod");
+    assert_int_equal(k8s_object_check(o, pvc, "vm-prod", "disk", NULL, 200, &e), 0);
+    assert_int_equal(k8s_object_check(o, pvc, NULL, NULL, NULL, 200, &e), 0);
+    assert_int_equal(k8s_object_check(o, pvc, "vm-prod", "disk2", NULL, 200, &e), -1);
+    assert_int_equal(k8s_object_check(o, pvc, "x", "disk", NULL, 200, &e), -1);
+    json_decref(o);
+#undef JSONH
+}
+
 /* A claim named ".." (or a dot namespace) is refused before any request by
  * every verb; and a path is sent as built (CURLOPT_PATH_AS_IS): libcurl
  * would otherwise turn /namespaces/a/persistentvolumeclaims/.. into
@@ -1129,8 +1321,11 @@ int main(void)
         cmocka_unit_test(test_watch_lines),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_batch_one_in_flight),
+        cmocka_unit_test(test_batch_lists),
         cmocka_unit_test(test_list_restart_on_410),
         cmocka_unit_test(test_list_not_a_list),
+        cmocka_unit_test(test_builtin_kind),
+        cmocka_unit_test(test_get_other_object_refused),
         cmocka_unit_test(test_dot_names_never_requested),
         cmocka_unit_test(test_insecure_http_refused),
     };
