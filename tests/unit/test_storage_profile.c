@@ -1,4 +1,4 @@
-/* test_rsync_paths.c - unit tests for lib/storage_profile.c: where a volume's
+/* test_storage_profile.c - unit tests for lib/storage_profile.c: where a volume's
  * data is on the primary and DR storage hosts for each storage profile
  * (nfs-subdir, nfs-dynamic, nfs-csi), traversal and symlink-escape refusal,
  * the exact root/rel realpath rule, the path layout (path_depth), which
@@ -332,7 +332,7 @@ static void test_custom_pattern(void **state)
 static void test_realpath_checks(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/test_rsync_paths.XXXXXX";
+    char tmpl[] = "/tmp/test_storage_profile.XXXXXX";
     char *base = mkdtemp(tmpl);
     assert_non_null(base);
     char root[256], vol[512], esc[512], inner[512], outside[512], file[512];
