@@ -21,7 +21,6 @@ look like a pass.
 import json
 import os
 import secrets
-import shlex
 import subprocess
 import time
 import uuid
@@ -32,6 +31,7 @@ import requests
 import yaml
 
 from conftest import REPO, seed_workload
+from _lab import read_env_file
 
 # the configuration under test: the shipped aap/ (AAP_DIR: a corrected copy, to try a fix;
 # AAP_GIT_REPO: the checkout whose HEAD the AWX project clones, default this one)
@@ -58,16 +58,6 @@ ALWAYS_CHANGED_TASKS = {
 }
 
 
-def _read_env(path):
-    env = {}
-    for line in Path(path).read_text().splitlines():
-        if line.startswith("export "):
-            k, _, v = line[len("export "):].partition("=")
-            parts = shlex.split(v)
-            env[k] = parts[0] if parts else ""
-    return env
-
-
 class AWX(dict):
     def __repr__(self):   # pytest prints fixtures on failure: never the password
         return f"AWX({self['url']})"
@@ -81,7 +71,7 @@ def awx(lab):
         pytest.fail(f"no AWX in lab instance {lab['LAB_NAME']} ({envf} missing): bring it up with "
                     f"`LAB_NAME={lab['LAB_NAME']} tests/lab/awx/up` (or LAB_AAP=1 tests/lab/up)",
                     pytrace=False)
-    e = _read_env(envf)
+    e = read_env_file(envf)
     auth = (e["AWX_USERNAME"], Path(e["AWX_PASSWORD_FILE"]).read_text().strip())
     try:
         r = requests.get(f"{e['AWX_URL']}/api/v2/ping/", timeout=10)

@@ -35,33 +35,14 @@ import pytest
 import yaml
 
 from conftest import REPO, _free_port, ansible_env, seed_workload, tree_sums, wait_until
-from _webhook import wait_webhook
+from _lab import forwarder_bin
+from _webhook import wait_readyz, wait_webhook
 
 TOKEN = "eda-test-token-" + uuid.uuid4().hex[:12]
 HMAC_SECRET = "eda-test-hmac-" + uuid.uuid4().hex[:12]
 
 
 # ------------------------------------------------------------------ helpers
-
-def _forwarder_bin():
-    """FORWARDER_BIN, else the first build that has the payload field the
-    rulebooks match on (scopeNamespace): a stale build dir is skipped, a stale
-    FORWARDER_BIN is an error (the rules would silently match nothing)."""
-    stale = []
-    cands = [os.environ.get("FORWARDER_BIN"), REPO / "build-ci/forwarder/ocpv-dr-forwarder",
-             REPO / "build-eda/forwarder/ocpv-dr-forwarder",
-             REPO / "build-fwd/forwarder/ocpv-dr-forwarder", REPO / "build/forwarder/ocpv-dr-forwarder"]
-    for i, c in enumerate(cands):
-        if not c or not Path(c).is_file():
-            continue
-        if b"scopeNamespace" in Path(c).read_bytes():
-            return str(c)
-        if i == 0:
-            pytest.fail(f"FORWARDER_BIN={c} is a build without the payload field scopeNamespace: rebuild it")
-        stale.append(str(c))
-    pytest.fail("ocpv-dr-forwarder not built (meson compile) and FORWARDER_BIN unset"
-                + (f"; stale builds without scopeNamespace (rebuild): {stale}" if stale else ""))
-
 
 
 
@@ -134,17 +115,9 @@ class Rig:
         if self.hmac:
             fenv["WEBHOOK_HMAC_SECRET"] = HMAC_SECRET
         with open(self.fwd_log, "a") as out:
-            self.fwd = subprocess.Popen([_forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
+            self.fwd = subprocess.Popen([forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
                                         env=fenv, start_new_session=True)
-        wait_until(self._ready, timeout=90, interval=0.5, what="forwarder /readyz")
-
-    def _ready(self):
-        assert self.fwd.poll() is None, f"forwarder exited: {self.fwd_log.read_text()[-3000:]}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health}/readyz", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
+        wait_readyz(self.fwd, self.health, self.fwd_log, timeout=90)
 
     def post(self, body, token=TOKEN, sign=False):
         """POST body (bytes) to the rulebook's webhook; returns the HTTP status."""
