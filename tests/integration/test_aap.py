@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import REPO, seed_workload
+from conftest import REPO, seed_workload, wait_until
 from _lab import read_env_file
 
 # the configuration under test: the shipped aap/ (AAP_DIR: a corrected copy, to try a fix;
@@ -271,13 +270,9 @@ def test_configure_applies_and_is_idempotent(lab, awx, site, configured):
 
 
 def wait_job(awx, job_id, timeout=900):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        j = api(awx, "GET", f"jobs/{job_id}/")
-        if j["status"] in ("successful", "failed", "error", "canceled"):
-            return j
-        time.sleep(2)
-    pytest.fail(f"AWX job {job_id} not finished after {timeout}s")
+    return wait_until(lambda: (lambda j: j if j["status"] in ("successful", "failed", "error", "canceled")
+                               else None)(api(awx, "GET", f"jobs/{job_id}/")),
+                      timeout, 2, f"AWX job {job_id} to finish")
 
 
 def point_hosts_at_lab(lab, awx):
