@@ -1,21 +1,13 @@
-"""edabench.py - what bench/eda/run and bench/eda/periodic share: the lab's
-env file, the load average, and the baseline tree (the playbooks, roles and
+"""edabench.py - what bench/eda/run and bench/eda/periodic share: the path
+to tests/_lab.py (the lab's env file), the load average, and the baseline tree (the playbooks, roles and
 config of an older git revision, run side by side with ours against the same
 lab and the same installed module binaries)."""
-import os
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def lab_env():
-    env = {}
-    for line in Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env")).read_text().splitlines():
-        if line.startswith("export "):
-            k, _, v = line[7:].strip().partition("=")
-            env[k] = v.strip("'\"")
-    return env
+sys.path.insert(0, str(REPO / "tests"))   # _lab.py: the lab's env file (read_lab_env, lab_env_path)
 
 
 def load():

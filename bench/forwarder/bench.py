@@ -26,9 +26,7 @@ binary next to a new one); a bare PATH is labelled "C"."""
 import argparse
 import json
 import os
-import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,21 +39,10 @@ from pathlib import Path
 from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from _lab import forwarder_bin, free_port, read_lab_env  # noqa: E402
 HERE = Path(__file__).resolve().parent
 G, V, P = "snapshot.storage.k8s.io", "v1", "volumesnapshots"
-
-
-def load_env():
-    path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
-    if not path.is_file():
-        sys.exit(f"bench: lab env {path} missing: run tests/lab/up (or set LAB_ENV)")
-    env = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            k, _, v = line[7:].partition("=")
-            parts = shlex.split(v)
-            env[k] = parts[0] if parts else ""
-    return env
 
 
 def cpu_s(pid):
@@ -66,12 +53,6 @@ def cpu_s(pid):
 
 def load1():
     return float(Path("/proc/loadavg").read_text().split()[0])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def vs(name, ns, step="0"):
@@ -236,8 +217,9 @@ def run_one(impl, exe, args, lab, api, ns, n, sink_exe, workdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,50000")
-    ap.add_argument("--forwarder", required=True, action="append",
-                    help="C forwarder binary, or LABEL=PATH; repeatable")
+    ap.add_argument("--forwarder", action="append",
+                    help="C forwarder binary, or LABEL=PATH; repeatable (default: FORWARDER_BIN or the "
+                         "first build dir's, tests/_lab.py)")
     ap.add_argument("--impls", default="",
                     help="comma list of labels to run (default: every --forwarder, then Python)")
     ap.add_argument("--sink", required=True)
@@ -247,7 +229,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the bench namespace")
     ap.add_argument("--namespace", help="reuse this namespace (kept afterwards)")
     args = ap.parse_args()
-    lab = load_env()
+    args.forwarder = args.forwarder or [forwarder_bin()]
+    lab = read_lab_env()
     config.load_kube_config(lab["PRIMARY_KUBECONFIG"])
     cfg = client.Configuration.get_default_copy()
     cfg.connection_pool_maxsize = 32

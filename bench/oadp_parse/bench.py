@@ -15,12 +15,11 @@ RSS of the process tree that did the work:
   module, S3 (MinIO)                 download + gunzip + tar + JSON, streamed
   seed approach, S3                  boto3 download_file + tar xzf + Python json.load
 
-S3 rows need the lab (LAB_ENV, default tests/lab/.env) and boto3.
+S3 rows need the lab (LAB_ENV, default tests/lab/.env) and boto3: without
+them the bench fails; BENCH_LOCAL_ONLY=1 runs the local rows alone.
 """
-import configparser
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests/fixtures/velero"))
 import gen_backup  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests"))
+from _lab import read_lab_env, s3_credentials  # noqa: E402
 
 WORK = Path(os.environ.get("BENCH_DIR", REPO / "build-bench-oadp"))
 BIN = Path(os.environ.get("OADP_PARSE_BIN", REPO / "build-oadp/modules/oadp_parse"))
@@ -109,20 +111,41 @@ def module_args(scratch, args):
     return p
 
 
-def lab_env():
-    path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
-    if not path.is_file():
-        return None
-    env = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("export "):
-            line = line[7:]
-        k, sep, v = line.partition("=")
-        if sep:
-            parts = shlex.split(v)
-            env[k] = parts[0] if parts else ""
-    return env if env.get("S3_ENDPOINT") else None
+def s3_rows(tar, scratch):
+    """The two S3 rows, against the lab's MinIO: a missing lab or boto3 is an
+    error (BENCH_LOCAL_ONLY=1 leaves these rows out, visibly), never a table
+    that silently lacks them."""
+    lab = read_lab_env()
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise SystemExit("bench: the S3 rows need boto3 (LAB_VENV or .cache/venv; or BENCH_LOCAL_ONLY=1)")
+    ak, sk = s3_credentials(lab)
+    prefix = "oadp-bench"
+    s3 = boto3.client("s3", endpoint_url=lab["S3_ENDPOINT"], aws_access_key_id=ak,
+                      aws_secret_access_key=sk, region_name=lab.get("S3_REGION", "us-east-1"),
+                      verify=lab.get("S3_CA_FILE") or None,
+                      config=Config(s3={"addressing_style": "path"}))
+    for f in tar.parent.iterdir():
+        s3.upload_file(str(f), lab["S3_BUCKET"], f"{prefix}/backups/{NAME}/{f.name}")
+    s3args = {"endpoint": lab["S3_ENDPOINT"], "bucket": lab["S3_BUCKET"], "prefix": prefix,
+              "region": lab.get("S3_REGION", "us-east-1"),
+              "credentials_file": lab["S3_CREDENTIALS_FILE"],
+              # a lab MinIO without TLS: opted in explicitly
+              "allow_insecure_http": lab["S3_ENDPOINT"].startswith("http://")}
+    rows = [("module, S3 (MinIO), streamed",
+             *run_measured([str(BIN), str(module_args(scratch, {"s3": s3args, "backup_name": NAME}))]))]
+    dl = scratch / "dl.tar.gz"
+    code = ("import boto3, sys\nfrom botocore.config import Config\n"
+            "s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1',"
+            " config=Config(s3={'addressing_style': 'path'}))\n"
+            "s3.download_file(sys.argv[2], sys.argv[3], sys.argv[4])\n")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ak, AWS_SECRET_ACCESS_KEY=sk)
+    m1 = run_measured([sys.executable, "-c", code, lab["S3_ENDPOINT"], lab["S3_BUCKET"],
+                       f"{prefix}/backups/{NAME}/{NAME}.tar.gz", str(dl)], env=env)
+    rows.append(("seed: boto3 download + tar xzf + Python", *add(m1, seed_local(dl, scratch))))
+    return rows
 
 
 def main():
@@ -144,43 +167,10 @@ def main():
                                                                          "namespaces": [NAMESPACES[0]]}))])))
         rows.append(("seed: tar xzf to disk + Python json", *seed_local(tar, scratch)))
 
-        lab = lab_env()
-        if lab:
-            try:
-                import boto3
-                from botocore.config import Config
-            except ImportError:
-                boto3 = None
-            cp = configparser.ConfigParser()
-            cp.read(lab["S3_CREDENTIALS_FILE"])
-            ak, sk = cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"]
-            prefix = "oadp-bench"
-            if boto3:
-                s3 = boto3.client("s3", endpoint_url=lab["S3_ENDPOINT"], aws_access_key_id=ak,
-                                  aws_secret_access_key=sk, region_name=lab.get("S3_REGION", "us-east-1"),
-                                  config=Config(s3={"addressing_style": "path"}))
-                bdir = tar.parent
-                for f in bdir.iterdir():
-                    s3.upload_file(str(f), lab["S3_BUCKET"], f"{prefix}/backups/{NAME}/{f.name}")
-            s3args = {"endpoint": lab["S3_ENDPOINT"], "bucket": lab["S3_BUCKET"], "prefix": prefix,
-                      "region": lab.get("S3_REGION", "us-east-1"),
-                      "credentials_file": lab["S3_CREDENTIALS_FILE"],
-                      # a lab MinIO without TLS: opted in explicitly
-                      "allow_insecure_http": lab["S3_ENDPOINT"].startswith("http://")}
-            rows.append(("module, S3 (MinIO), streamed",
-                         *run_measured([str(BIN), str(module_args(scratch, {"s3": s3args, "backup_name": NAME}))])))
-            if boto3:
-                dl = scratch / "dl.tar.gz"
-                code = ("import boto3, sys\nfrom botocore.config import Config\n"
-                        "s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1',"
-                        " config=Config(s3={'addressing_style': 'path'}))\n"
-                        "s3.download_file(sys.argv[2], sys.argv[3], sys.argv[4])\n")
-                env = dict(os.environ, AWS_ACCESS_KEY_ID=ak, AWS_SECRET_ACCESS_KEY=sk)
-                m1 = run_measured([sys.executable, "-c", code, lab["S3_ENDPOINT"], lab["S3_BUCKET"],
-                                   f"{prefix}/backups/{NAME}/{NAME}.tar.gz", str(dl)], env=env)
-                rows.append(("seed: boto3 download + tar xzf + Python", *add(m1, seed_local(dl, scratch))))
+        if os.environ.get("BENCH_LOCAL_ONLY") == "1":
+            print("(BENCH_LOCAL_ONLY=1: no S3 rows)", file=sys.stderr)
         else:
-            print("(no lab env: S3 rows skipped; run tests/lab/up or set LAB_ENV)", file=sys.stderr)
+            rows += s3_rows(tar, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

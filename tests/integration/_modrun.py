@@ -1,7 +1,8 @@
 """_modrun.py - run one ocpv.dr binary module as a real ansible-playbook task
 from a private copy of the collection (shared by the module tests).
 
-private_collection() copies galaxy.yml, meta/ and the module's sidecar doc
+private_collection() (as a test file's `collection` fixture:
+collection_fixture()) copies galaxy.yml, meta/ and the module's sidecar doc
 into a temporary collection root and puts the binary under test next to them:
 the one named by an environment variable (e.g. K8S_DR_CLEAN_BIN, set it to a
 build dir's binary) or else the one installed in the repo's collection.  So
@@ -44,6 +45,16 @@ def private_collection(root, module, bin_env):
     shutil.copy(binary, dst / "plugins/modules" / module)
     shutil.copy(COLL / "plugins/modules" / f"{module}.yml", dst / "plugins/modules/")
     return root
+
+
+def collection_fixture(module, bin_env):
+    """The module-scoped fixture `collection` of a module's test file
+    (`collection = _modrun.collection_fixture("oadp_parse", "OADP_PARSE_BIN")`):
+    private_collection() of that module in a temporary directory."""
+    @pytest.fixture(scope="module")
+    def collection(tmp_path_factory):
+        return private_collection(tmp_path_factory.mktemp("coll"), module, bin_env)
+    return collection
 
 
 def run_task(lab, collection, module, args, check=False, diff=False, drop_env_prefix=None,

@@ -3,6 +3,9 @@
 The lab is described by its env file: LAB_ENV if set, else tests/lab/.env
 (the default instance; other instances: tests/lab/.state-<name>/env). Values
 set in the process environment for LAB_VENV / LAB_VENV_216 win over the file.
+Reading it, finding the forwarder build, wait_until and free ports live in
+tests/_lab.py (shared with tests/lab and bench/); a missing lab FAILS, it
+never skips.
 
 Fixtures (all general; build on them):
   lab              dict of the env file (PRIMARY_KUBECONFIG, S3_ENDPOINT, ...)
@@ -22,59 +25,45 @@ Fixtures (all general; build on them):
   free_port        free TCP port on 127.0.0.1
 """
 
-import configparser
 import hashlib
 import json
 import os
 import shlex
-import socket
 import subprocess
-import time
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-LAB_DIR = REPO / "tests" / "lab"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/: _lab.py
+from _lab import (REPO, LAB_DIR, LabMissing, free_port as _free_port, lab_env_path,  # noqa: E402
+                  read_lab_env, s3_credentials, wait_until)
 
+# what the test files import from here (`from conftest import ...`)
+__all__ = ["REPO", "LAB_DIR", "_free_port", "read_lab_env", "wait_until", "ansible_env", "s3_credentials",
+           "seed_workload", "tree_sums"]
 
-def lab_env_path():
-    return Path(os.environ.get("LAB_ENV", LAB_DIR / ".env"))
-
-
-def read_lab_env(path=None):
-    """Parse the lab env file (lines `export KEY=<shell-quoted value>`) into a dict.
-    Raises FileNotFoundError with the command to run when it is missing."""
-    path = Path(path) if path else lab_env_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"lab env file {path} not found: bring the lab up first with "
-            f"`tests/lab/up` (or `LAB_NAME=<name> tests/lab/up` and "
-            f"LAB_ENV=tests/lab/.state-<name>/env)")
-    env = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line.startswith("export "):
-            continue
-        key, _, val = line[len("export "):].partition("=")
-        parts = shlex.split(val)
-        env[key] = parts[0] if parts else ""
-    for k in ("LAB_VENV", "LAB_VENV_216"):
-        if os.environ.get(k):
-            env[k] = os.environ[k]
-    return env
+# every key a test may read; a lab env file without one of them is an old or broken lab
+REQUIRED_KEYS = ("LAB_NAME", "LAB_STATE_DIR", "LAB_BIN", "LAB_VENV", "PRIMARY_KUBECONFIG", "DR_KUBECONFIG",
+                 "S3_ENDPOINT", "S3_BUCKET", "S3_CREDENTIALS_FILE", "LAB_INVENTORY")
 
 
 @pytest.fixture(scope="session")
 def lab():
     try:
         env = read_lab_env()
-    except FileNotFoundError as e:
-        pytest.fail(str(e), pytrace=False)
-    missing = [k for k in ("PRIMARY_KUBECONFIG", "DR_KUBECONFIG", "LAB_STATE_DIR")
-               if not env.get(k) or not os.path.exists(env[k])]
+    except LabMissing as e:
+        env, missing_file = None, str(e)
+    if env is None:     # outside the except: no "during handling" chain in the report
+        pytest.fail(missing_file, pytrace=False)
+    unset = [k for k in REQUIRED_KEYS if not env.get(k)]
+    if unset:
+        pytest.fail(f"lab env file {lab_env_path()} lacks {', '.join(unset)}: written by an older "
+                    f"tests/lab/up? run it again", pytrace=False)
+    missing = [k for k in ("PRIMARY_KUBECONFIG", "DR_KUBECONFIG", "LAB_STATE_DIR", "S3_CREDENTIALS_FILE")
+               if not os.path.exists(env[k])]
     if missing:
         pytest.fail(f"lab env file {lab_env_path()} names missing files ({', '.join(missing)}): "
                     f"the lab is down or half up; run tests/lab/up", pytrace=False)
@@ -273,13 +262,6 @@ def netns_run(lab):
     return run
 
 
-def s3_credentials(lab):
-    """(access key, secret key) from the lab's AWS-style credentials file."""
-    cp = configparser.ConfigParser()
-    cp.read(lab["S3_CREDENTIALS_FILE"])
-    return cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"]
-
-
 @pytest.fixture(scope="session")
 def s3_client(lab):
     import boto3
@@ -290,12 +272,6 @@ def s3_client(lab):
                         aws_access_key_id=key, aws_secret_access_key=secret,
                         verify=lab.get("S3_CA_FILE") or None,   # set when the lab runs MinIO with TLS
                         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -329,17 +305,3 @@ def tree_sums(root, pattern, relative_to=None):
     base = Path(relative_to) if relative_to else root
     return {str(f.relative_to(base)): hashlib.sha256(f.read_bytes()).hexdigest()
             for d in sorted(root.glob(pattern)) for f in sorted(d.rglob("*")) if f.is_file()}
-
-
-def wait_until(pred, timeout=30.0, interval=0.2, what="condition", state=None):
-    """Poll pred() until it returns a truthy value; return it, or fail naming
-    `what` and, when given, what state() says was there instead."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(interval)
-    seen = f"; found: {state()!r}" if state else ""
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last value: {last!r}){seen}")

@@ -21,9 +21,7 @@ look like a pass.
 import json
 import os
 import secrets
-import shlex
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -31,7 +29,8 @@ import pytest
 import requests
 import yaml
 
-from conftest import REPO, seed_workload
+from conftest import REPO, seed_workload, wait_until
+from _lab import read_env_file
 
 # the configuration under test: the shipped aap/ (AAP_DIR: a corrected copy, to try a fix;
 # AAP_GIT_REPO: the checkout whose HEAD the AWX project clones, default this one)
@@ -58,16 +57,6 @@ ALWAYS_CHANGED_TASKS = {
 }
 
 
-def _read_env(path):
-    env = {}
-    for line in Path(path).read_text().splitlines():
-        if line.startswith("export "):
-            k, _, v = line[len("export "):].partition("=")
-            parts = shlex.split(v)
-            env[k] = parts[0] if parts else ""
-    return env
-
-
 class AWX(dict):
     def __repr__(self):   # pytest prints fixtures on failure: never the password
         return f"AWX({self['url']})"
@@ -81,7 +70,7 @@ def awx(lab):
         pytest.fail(f"no AWX in lab instance {lab['LAB_NAME']} ({envf} missing): bring it up with "
                     f"`LAB_NAME={lab['LAB_NAME']} tests/lab/awx/up` (or LAB_AAP=1 tests/lab/up)",
                     pytrace=False)
-    e = _read_env(envf)
+    e = read_env_file(envf)
     auth = (e["AWX_USERNAME"], Path(e["AWX_PASSWORD_FILE"]).read_text().strip())
     try:
         r = requests.get(f"{e['AWX_URL']}/api/v2/ping/", timeout=10)
@@ -281,13 +270,9 @@ def test_configure_applies_and_is_idempotent(lab, awx, site, configured):
 
 
 def wait_job(awx, job_id, timeout=900):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        j = api(awx, "GET", f"jobs/{job_id}/")
-        if j["status"] in ("successful", "failed", "error", "canceled"):
-            return j
-        time.sleep(2)
-    pytest.fail(f"AWX job {job_id} not finished after {timeout}s")
+    return wait_until(lambda: (lambda j: j if j["status"] in ("successful", "failed", "error", "canceled")
+                               else None)(api(awx, "GET", f"jobs/{job_id}/")),
+                      timeout, 2, f"AWX job {job_id} to finish")
 
 
 def point_hosts_at_lab(lab, awx):

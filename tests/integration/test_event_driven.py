@@ -16,7 +16,7 @@ cost ONE job: the rules are per handler, grouped by the payload's scopeNamespace
 (EDA-RUNS lines).  EDA_RULEBOOK=<path> runs the main rig on another CLI
 rulebook (e.g. an older one from git, to measure before/after).
 
-The rulebooks are generated from rulebooks/src/rules.yml: test_rulebooks_in_sync
+The rulebooks are generated from rulebooks/src/rules.yml: tests/static/test_rulebooks.py
 fails when a committed rulebook or the AAP job template names drift."""
 import hashlib
 import hmac
@@ -25,7 +25,6 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -36,60 +35,14 @@ import pytest
 import yaml
 
 from conftest import REPO, _free_port, ansible_env, seed_workload, tree_sums, wait_until
-from _webhook import wait_webhook
+from _lab import forwarder_bin
+from _webhook import wait_readyz, wait_webhook
 
 TOKEN = "eda-test-token-" + uuid.uuid4().hex[:12]
 HMAC_SECRET = "eda-test-hmac-" + uuid.uuid4().hex[:12]
 
 
-def test_rulebooks_in_sync():
-    """Both rulebooks are what generate.py makes of the one source, and every
-    job template the AAP rulebook calls is created by aap/."""
-    p = subprocess.run([sys.executable, str(REPO / "rulebooks/generate.py"), "--check"],
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    aap = yaml.safe_load((REPO / "rulebooks/ocp_dr_events.yml").read_text())[0]
-    cli = yaml.safe_load((REPO / "rulebooks/ocp_dr_events_cli.yml").read_text())[0]
-    assert list(aap["sources"][0]) == ["ansible.eda.webhook"]
-    assert list(cli["sources"][0]) == ["eda.builtin.webhook"]
-    assert [r["condition"] for r in aap["rules"]] == [r["condition"] for r in cli["rules"]]
-    assert [r.get("throttle") for r in aap["rules"]] == [r.get("throttle") for r in cli["rules"]]
-    src = yaml.safe_load((REPO / "rulebooks/src/rules.yml").read_text())
-    templates = yaml.safe_load((REPO / "aap/job_templates.yml").read_text())["controller_templates"]
-    by_name = {t["name"]: t for t in templates}
-    for rule_aap, rule_cli in zip(aap["rules"], cli["rules"]):
-        jt = rule_aap["action"]["run_job_template"]["name"]
-        pb = rule_cli["action"]["run_playbook"]["name"]
-        assert jt in by_name, f"{jt!r} is called by the rulebook but aap/ does not create it"
-        assert by_name[jt]["playbook"] == pb, f"{jt!r} runs {by_name[jt]['playbook']}, the CLI rule {pb}"
-        assert (REPO / pb).is_file()
-        assert rule_aap["action"]["run_job_template"]["job_args"]["extra_vars"] == \
-            rule_cli["action"]["run_playbook"]["extra_vars"]
-        assert "resource_object" in rule_cli["action"]["run_playbook"]["extra_vars"]
-    assert {h["job_template"] for h in src["handlers"].values()} <= set(by_name)
-
-
 # ------------------------------------------------------------------ helpers
-
-def _forwarder_bin():
-    """FORWARDER_BIN, else the first build that has the payload field the
-    rulebooks match on (scopeNamespace): a stale build dir is skipped, a stale
-    FORWARDER_BIN is an error (the rules would silently match nothing)."""
-    stale = []
-    cands = [os.environ.get("FORWARDER_BIN"), REPO / "build-ci/forwarder/ocpv-dr-forwarder",
-             REPO / "build-eda/forwarder/ocpv-dr-forwarder",
-             REPO / "build-fwd/forwarder/ocpv-dr-forwarder", REPO / "build/forwarder/ocpv-dr-forwarder"]
-    for i, c in enumerate(cands):
-        if not c or not Path(c).is_file():
-            continue
-        if b"scopeNamespace" in Path(c).read_bytes():
-            return str(c)
-        if i == 0:
-            pytest.fail(f"FORWARDER_BIN={c} is a build without the payload field scopeNamespace: rebuild it")
-        stale.append(str(c))
-    pytest.fail("ocpv-dr-forwarder not built (meson compile) and FORWARDER_BIN unset"
-                + (f"; stale builds without scopeNamespace (rebuild): {stale}" if stale else ""))
-
 
 
 
@@ -162,17 +115,9 @@ class Rig:
         if self.hmac:
             fenv["WEBHOOK_HMAC_SECRET"] = HMAC_SECRET
         with open(self.fwd_log, "a") as out:
-            self.fwd = subprocess.Popen([_forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
+            self.fwd = subprocess.Popen([forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
                                         env=fenv, start_new_session=True)
-        wait_until(self._ready, timeout=90, interval=0.5, what="forwarder /readyz")
-
-    def _ready(self):
-        assert self.fwd.poll() is None, f"forwarder exited: {self.fwd_log.read_text()[-3000:]}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health}/readyz", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
+        wait_readyz(self.fwd, self.health, self.fwd_log, timeout=90)
 
     def post(self, body, token=TOKEN, sign=False):
         """POST body (bytes) to the rulebook's webhook; returns the HTTP status."""

@@ -12,13 +12,12 @@ forwarder killed (SIGKILL) and restarted with its state directory, with
 deletions made during each gap.
 
 The tests use namespaces of their own (created and removed here).  The binary
-comes from FORWARDER_BIN (default: build-ci/, build-fwd/ or build/ in the repo).
+comes from FORWARDER_BIN (default: the first build dir that has one, tests/_lab.py).
 """
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -29,9 +28,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _webhook import wait_webhook
+from _lab import REPO, forwarder_bin, free_port, wait_until
+from _webhook import wait_readyz, wait_webhook
 
-REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 TOKEN = "fwd-test-token-" + uuid.uuid4().hex[:12]
 HMAC_SECRET = "fwd-test-hmac-" + uuid.uuid4().hex[:12]
@@ -39,31 +38,6 @@ HMAC_SECRET = "fwd-test-hmac-" + uuid.uuid4().hex[:12]
 
 # ------------------------------------------------------------------ lab
 # `lab` is conftest's session fixture (the env file named by LAB_ENV).
-
-def _forwarder_bin():
-    """FORWARDER_BIN, else the first build that has the payload field the
-    rulebooks match on (scopeNamespace): a stale build dir is skipped, a stale
-    FORWARDER_BIN is an error (the rules would silently match nothing)."""
-    stale = []
-    cands = [os.environ.get("FORWARDER_BIN"), REPO / "build-ci/forwarder/ocpv-dr-forwarder",
-             REPO / "build-fwd/forwarder/ocpv-dr-forwarder", REPO / "build/forwarder/ocpv-dr-forwarder"]
-    for i, c in enumerate(cands):
-        if not c or not Path(c).is_file():
-            continue
-        if b"scopeNamespace" in Path(c).read_bytes():
-            return str(c)
-        if i == 0:
-            pytest.fail(f"FORWARDER_BIN={c} is a build without the payload field scopeNamespace: rebuild it")
-        stale.append(str(c))
-    pytest.fail("ocpv-dr-forwarder not built (tests/run builds build-ci/) and FORWARDER_BIN unset"
-                + (f"; stale builds without scopeNamespace (rebuild): {stale}" if stale else ""))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def kubectl(lab, *args, input=None, check=True, kubeconfig=None):
     p = subprocess.run([str(Path(lab["LAB_BIN"]) / "kubectl"), "--kubeconfig",
@@ -229,7 +203,7 @@ class Forwarder:
 
     def start(self, wait_ready=True):
         out = open(self.log, "a")
-        self.proc = subprocess.Popen([_forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen([forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
                                      env=self.env)
         out.close()
         if wait_ready:
@@ -237,17 +211,7 @@ class Forwarder:
         return self
 
     def wait_ready(self, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            assert self.proc.poll() is None, f"forwarder exited: {self.log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"forwarder not ready: {self.log.read_text()[-3000:]}")
+        wait_readyz(self.proc, self.port, self.log, timeout)
 
     def metrics(self):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
@@ -290,15 +254,14 @@ def forwarders(lab, rulebook, nss, tmp_path):
 # ------------------------------------------------------------------ checks
 
 def wait_for(rb, pred, timeout=90, what="events"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        evs = rb.events()
-        if pred(evs):
-            return evs
-        time.sleep(0.3)
-    errors = [l for l in rb.log.read_text(errors="replace").splitlines() if " ERROR " in l]
-    raise AssertionError(f"timed out waiting for {what}; rulebook errors: {errors[-5:]}; received: "
-                         f"{[(e['type'], e['kind'], e['ns'], e['name'], e['step']) for e in rb.events()][-40:]}")
+    """The events rb received, once pred(events) holds; a timeout quotes the
+    rulebook's errors and the last events received."""
+    def state():
+        errors = [l for l in rb.log.read_text(errors="replace").splitlines() if " ERROR " in l]
+        return {"rulebook errors": errors[-5:],
+                "received": [(e["type"], e["kind"], e["ns"], e["name"], e["step"]) for e in rb.events()][-40:]}
+    return wait_until(lambda: (lambda evs: (evs,) if pred(evs) else None)(rb.events()),
+                      timeout, 0.3, what, state=state)[0]
 
 
 def history(evs, kind, name, ns=None):
@@ -349,7 +312,7 @@ def all_of(*preds):
 # ================================================================== tests
 
 def test_check_config_fails_fast(lab):
-    exe = _forwarder_bin()
+    exe = forwarder_bin()
     env = {"PATH": os.environ["PATH"], "WEBHOOK_URL": "ftp://nope", "WEBHOOK_TOKEN": TOKEN}
     p = subprocess.run([exe, "--check-config"], env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "WEBHOOK_URL: must start with http:// or https://" in p.stderr
@@ -382,7 +345,7 @@ def test_transport_warnings(lab, tmp_path):
     unused), the API server's verification off (kubeconfig
     insecure-skip-tls-verify) - and the running forwarder logs the same as
     JSON WARN lines; a verified https setup gives none."""
-    exe = _forwarder_bin()
+    exe = forwarder_bin()
     base = {"PATH": os.environ["PATH"], "WEBHOOK_TOKEN": TOKEN,
             "KUBECONFIG": lab["PRIMARY_KUBECONFIG"]}
 
@@ -606,14 +569,14 @@ def test_poison_events_dead_lettered(lab, rulebook, nss, forwarders):
         check_history(evs, "PersistentVolumeClaim", good, nss["a"], final_step=1)
         assert not any(e["name"] in names for e in evs), "a body over 1 MiB was accepted?"
         # the poison events still behind the claim (five, four workers) end too
-        deadline = time.time() + 60
-        while True:
-            lines = [json.loads(line) for line in f.log.read_text().splitlines()
-                     if line.startswith("{")]
-            dl = [r for r in lines if "dead-lettered" in r.get("msg", "")]
-            if {r.get("name") for r in dl} >= set(names) or time.time() > deadline:
-                break
-            time.sleep(0.5)
+        def log_lines():
+            return [json.loads(line) for line in f.log.read_text().splitlines() if line.startswith("{")]
+
+        def dead_lettered():
+            return [r for r in log_lines() if "dead-lettered" in r.get("msg", "")]
+        dl = wait_until(lambda: (lambda d: d if {r.get("name") for r in d} >= set(names) else None)(
+            dead_lettered()), 60, 0.5, f"dead-letter lines for {names}", state=dead_lettered)
+        lines = log_lines()
         dead = f.metric_sum('ocpvdr_forwarder_events_dead_lettered_total{kind="PersistentVolume",type="ADDED"')
         assert dead >= 5, dead
         for n in names:

@@ -196,11 +196,8 @@ def scope2(lab):
 
 # ------------------------------------------------------------------ running the module
 
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
-    """A private copy of the collection holding the module under test."""
-    return _modrun.private_collection(tmp_path_factory.mktemp("coll"), "k8s_dr_clean",
-                                      "K8S_DR_CLEAN_BIN")
+# a private copy of the collection holding the module under test
+collection = _modrun.collection_fixture("k8s_dr_clean", "K8S_DR_CLEAN_BIN")
 
 
 def run_module(lab, collection, args, check=False, diff=False):
@@ -222,6 +219,18 @@ def run_module_warned(lab, collection, args, needle):
 
 def dr_conn(lab, limited=False):
     return {"kubeconfig": lab["DR_KUBECONFIG_LIMITED" if limited else "DR_KUBECONFIG"]}
+
+
+def mirrored_3_and_1(lab, collection, s):
+    """3 claim/volume pairs in the first namespace of Scope s and 1 in the
+    second, mirrored to DR; returns (ns0, ns1, source connection)."""
+    ns0, ns1 = s.namespaces
+    s.pairs(3, ns=ns0)
+    s.pairs(1, ns=ns1)
+    src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
+    assert not run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=s.namespaces,
+                                                source=src)).get("failed")
+    return ns0, ns1, src
 
 
 def actions(res):
@@ -339,12 +348,7 @@ def test_mirror_snapshots_point_at_preprovisioned_content(lab, collection, scope
 
 def test_prune_deletes_exactly_the_stale_ones(lab, collection, scope2):
     s = scope2
-    ns0, ns1 = s.namespaces
-    s.pairs(3, ns=ns0)
-    s.pairs(1, ns=ns1)
-    src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
-    assert not run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=s.namespaces,
-                                                source=src)).get("failed")
+    ns0, ns1, src = mirrored_3_and_1(lab, collection, s)
     # unmanaged object on DR in scope, and a managed one outside the scope
     kapply(lab, "dr", [pvc("handmade", ns0, "")])
     # the primary loses pair 2 in ns0 (claim and volume) and the pair in ns1
@@ -726,12 +730,7 @@ def test_prune_empty_source_guard_holds_per_namespace(lab, collection, scope2):
     stops the prune, however many objects other namespaces have (before, the
     guard counted a kind across all namespaces: 2 of 8 objects passed)."""
     s = scope2
-    ns0, ns1 = s.namespaces
-    s.pairs(3, ns=ns0)
-    s.pairs(1, ns=ns1)
-    src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
-    assert not run_module(lab, collection, dict(dr_conn(lab), mode="mirror", namespaces=s.namespaces,
-                                                source=src)).get("failed")
+    ns0, ns1, src = mirrored_3_and_1(lab, collection, s)
     kubectl(lab, "primary", "delete", "pvc", "data-0", "-n", ns1)
     kubectl(lab, "primary", "delete", "pv", f"pv-{s.tag}-{ns1[-1]}-0")
     before = s.dr_state()

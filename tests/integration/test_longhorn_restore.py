@@ -22,6 +22,8 @@ import uuid
 
 import pytest
 
+from conftest import wait_until
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIM = os.path.join(REPO, "tests", "controllers", "longhorn_sim.py")
 MODULE_BIN = os.path.join(REPO, "collections", "ansible_collections", "ocpv", "dr", "plugins", "modules",
@@ -77,17 +79,6 @@ def lh_delete_all(lab):
                     raise
 
 
-def wait_for(what, fn, timeout=60.0, interval=0.3):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
 class Sim:
     """The test controller as a subprocess, with its store and data dirs."""
 
@@ -124,8 +115,8 @@ def sim(lab, tmp_path, request):
     lh_delete_all(lab)
     s = Sim(lab, str(tmp_path), naming)
     s.start()
-    wait_for("backup target available", lambda: ((lh_get(lab, "backuptargets", "default") or {})
-                                                  .get("status") or {}).get("available"))
+    wait_until(lambda: ((lh_get(lab, "backuptargets", "default") or {}).get("status") or {}).get("available"),
+               timeout=60, what="backup target available")
     yield s
     s.stop()
     if s.proc.returncode not in (0, -15):
@@ -138,25 +129,24 @@ def make_backup(lab, sim, name, content, size=GI, labels=None):
     a.create_namespaced_custom_object(G, V, NS, "volumes", {
         "apiVersion": f"{G}/{V}", "kind": "Volume", "metadata": {"name": name},
         "spec": {"size": str(size), "numberOfReplicas": 3, "accessMode": "rwo"}})
-    vol = wait_for(f"volume {name} detached",
-                   lambda: (lambda v: v if ((v or {}).get("status") or {}).get("state") == "detached" else None)(
-                       lh_get(lab, "volumes", name)))
+    vol = wait_until(lambda: (lambda v: v if ((v or {}).get("status") or {}).get("state") == "detached" else None)(
+                     lh_get(lab, "volumes", name)), timeout=60, what=f"volume {name} detached")
     with open(os.path.join(sim.volume_dir(vol), "data.txt"), "w") as f:
         f.write(content)
     snap, bname = f"{name}-snap", f"{name}-backup-{uuid.uuid4().hex[:6]}"
     a.create_namespaced_custom_object(G, V, NS, "snapshots", {
         "apiVersion": f"{G}/{V}", "kind": "Snapshot", "metadata": {"name": snap},
         "spec": {"volume": name, "createSnapshot": True}})
-    wait_for(f"snapshot {snap}", lambda: ((lh_get(lab, "snapshots", snap) or {}).get("status") or {}).get("readyToUse"))
+    wait_until(lambda: ((lh_get(lab, "snapshots", snap) or {}).get("status") or {}).get("readyToUse"),
+               timeout=60, what=f"snapshot {snap}")
     a.create_namespaced_custom_object(G, V, NS, "backups", {
         "apiVersion": f"{G}/{V}", "kind": "Backup", "metadata": {"name": bname},
         "spec": {"snapshotName": snap, "labels": labels or {}}})
-    b = wait_for(f"backup {bname} Completed",
-                 lambda: (lambda o: o if ((o or {}).get("status") or {}).get("state") == "Completed" else None)(
-                     lh_get(lab, "backups", bname)))
-    wait_for(f"BackupVolume of {name} names {bname}",
-             lambda: [bv for bv in lh_list(lab, "backupvolumes")
-                      if (bv.get("status") or {}).get("lastBackupName") == bname])
+    b = wait_until(lambda: (lambda o: o if ((o or {}).get("status") or {}).get("state") == "Completed" else None)(
+                   lh_get(lab, "backups", bname)), timeout=60, what=f"backup {bname} Completed")
+    wait_until(lambda: [bv for bv in lh_list(lab, "backupvolumes")
+                        if (bv.get("status") or {}).get("lastBackupName") == bname],
+               timeout=60, what=f"BackupVolume of {name} names {bname}")
     return b, vol
 
 
@@ -166,7 +156,7 @@ def lose_volumes(lab, names):
         api(lab).delete_namespaced_custom_object(G, V, NS, "volumes", n)
         if lh_get(lab, "snapshots", f"{n}-snap"):
             api(lab).delete_namespaced_custom_object(G, V, NS, "snapshots", f"{n}-snap")
-    wait_for("volumes gone", lambda: all(lh_get(lab, "volumes", n) is None for n in names))
+    wait_until(lambda: all(lh_get(lab, "volumes", n) is None for n in names), timeout=60, what="volumes gone")
 
 
 def run_module(lab, tmp_path, args, check=False, kubeconfig=None):
@@ -299,10 +289,11 @@ def test_gone_and_not_completed_backups_are_refused(lab, sim, tmp_path):
     write_store_volume(sim, "lh-gone", "backup-deadbeef00000000")
     # not Completed: the backup config cannot be inspected -> Longhorn marks the Backup Error
     write_store_volume(sim, "lh-broken", "backup-badc0ffee0000000", backup_cfg="{not json")
-    wait_for("BackupVolumes synced", lambda: len([bv for bv in lh_list(lab, "backupvolumes")
-                                                  if (bv.get("status") or {}).get("lastBackupName")]) == 2)
-    wait_for("Error backup pulled", lambda: ((lh_get(lab, "backups", "backup-badc0ffee0000000") or {})
-                                             .get("status") or {}).get("state") == "Error")
+    wait_until(lambda: len([bv for bv in lh_list(lab, "backupvolumes")
+                            if (bv.get("status") or {}).get("lastBackupName")]) == 2,
+               timeout=60, what="BackupVolumes synced")
+    wait_until(lambda: ((lh_get(lab, "backups", "backup-badc0ffee0000000") or {})
+                        .get("status") or {}).get("state") == "Error", timeout=60, what="Error backup pulled")
     r = run_module(lab, tmp_path, {"volumes": ["lh-gone", "lh-broken"]})
     assert r["failed"] is True
     assert "2 of 2 Longhorn volume(s) failed" in r["msg"]
@@ -355,9 +346,9 @@ def test_rbac_error_with_least_privilege_credential(lab, sim, tmp_path):
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": rname},
         "subjects": [{"kind": "ServiceAccount", "namespace": sa_ns, "name": sa_name}]})
     try:
-        r = wait_for("RBAC read grant effective", lambda: (lambda x: x if "lh-rbac" in by_name(x) else None)(
+        r = wait_until(lambda: (lambda x: x if "lh-rbac" in by_name(x) else None)(
             run_module(lab, tmp_path, {"volumes": ["lh-rbac"]}, kubeconfig=lab["DR_KUBECONFIG_LIMITED"])),
-            timeout=30, interval=1)
+            timeout=30, interval=1, what="RBAC read grant effective")
         v = by_name(r)["lh-rbac"]
         assert r["failed"] is True and v["status"] == "failed", v
         assert v["reason"].startswith("cannot create Volume longhorn-system/lh-rbac from backup ")
@@ -395,8 +386,8 @@ def test_create_pvc_binds_the_well_known_claim(lab, sim, tmp_path):
         pv = c.read_persistent_volume("lh-pvc")
         assert pv.spec.csi.driver == "driver.longhorn.io" and pv.spec.csi.volume_handle == "lh-pvc"
         # the lab's real kube-controller-manager binds the claim to the PV
-        wait_for("PVC Bound", lambda: c.read_namespaced_persistent_volume_claim("lh-pvc", "vm-prod").status.phase
-                 == "Bound", timeout=60)
+        wait_until(lambda: c.read_namespaced_persistent_volume_claim("lh-pvc", "vm-prod").status.phase == "Bound",
+                   timeout=60, what="PVC Bound")
         again = run_module(lab, tmp_path, {"volumes": ["lh-pvc"], "create_pvc": {"namespace": "vm-prod"}})
         assert again["changed"] is False and by_name(again)["lh-pvc"]["pvc"]["pvc"] == "exists"
     finally:

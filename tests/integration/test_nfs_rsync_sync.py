@@ -17,7 +17,6 @@ Run:  LAB_ENV=tests/lab/.state-<name>/env $LAB_VENV/bin/pytest tests/integration
 import hashlib
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import tempfile
@@ -48,25 +47,10 @@ PLAYBOOK = """
 """
 
 
-def read_env():
-    path = os.environ.get("LAB_ENV", os.path.join(REPO, "tests", "lab", ".env"))
-    if not os.path.exists(path):
-        pytest.fail(f"lab env file {path} not found: run tests/lab/up (or set LAB_ENV)", pytrace=False)
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("export "):
-                k, _, v = line[len("export "):].partition("=")
-                env[k] = shlex.split(v)[0] if v else ""
-    if os.environ.get("LAB_VENV"):
-        env["LAB_VENV"] = os.environ["LAB_VENV"]
-    return env
-
-
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    env = read_env()
+def lab(lab, tmp_path_factory):
+    """conftest's lab (a missing lab fails) plus this module's binary and export roots."""
+    env = dict(lab)
     # the binary under test (NFS_RSYNC_SYNC_BIN, default: the installed one)
     # in a private copy of the collection
     env["COLLECTIONS_PATH"] = str(_modrun.private_collection(
@@ -113,6 +97,14 @@ def subdir_pv(lab, ns, pvc, pv):
                              "path": f"{lab['PRIMARY_ROOT']}/{ns}-{pvc}-{pv}"}}}
 
 
+def filled_subdir_volume(lab, prefix, pvc, pv, seed):
+    """An nfs-subdir PV (subdir_pv) whose primary directory holds fill(seed)'s
+    tree; returns (pv, primary directory, DR directory)."""
+    rel = f"{prefix}-{pvc}-{pv}"
+    fill(f"{lab['PRIMARY_ROOT']}/{rel}", seed)
+    return subdir_pv(lab, prefix, pvc, pv), f"{lab['PRIMARY_ROOT']}/{rel}", f"{lab['DR_ROOT']}/{rel}"
+
+
 def dynamic_pv(lab, name, rel):
     return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
             "spec": {"storageClassName": "nfs-dynamic", "persistentVolumeReclaimPolicy": "Delete",
@@ -146,23 +138,17 @@ def fill(path, seed, nfiles=5):
 def tree_digest(path):
     """{relative path: sha256 | 'dir mode' | 'link -> target'} of a tree."""
     out = {}
-    for dirpath, dirnames, filenames in os.walk(path):
-        for d in dirnames:
-            full = os.path.join(dirpath, d)
+    for dirpath, dirnames, filenames in os.walk(path):    # links to directories are in dirnames
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, path)
             if os.path.islink(full):
                 out[rel] = "link -> " + os.readlink(full)
-            else:
+            elif os.path.isdir(full):
                 out[rel] = "dir %o" % (os.stat(full).st_mode & 0o7777)
-        for fn in filenames:
-            full = os.path.join(dirpath, fn)
-            rel = os.path.relpath(full, path)
-            if os.path.islink(full):
-                out[rel] = "link -> " + os.readlink(full)
             else:
-                st = os.stat(full)
                 with open(full, "rb") as f:
-                    out[rel] = "%s %o" % (hashlib.sha256(f.read()).hexdigest(), st.st_mode & 0o7777)
+                    out[rel] = "%s %o" % (hashlib.sha256(f.read()).hexdigest(), os.stat(full).st_mode & 0o7777)
     return out
 
 
@@ -261,10 +247,7 @@ def test_sync_byte_identical_then_idempotent(lab, prefix):
 
 
 def test_deletions_propagate_only_inside_the_volume(lab, prefix):
-    pv = subdir_pv(lab, prefix, "d", "pv-del")
-    src = f"{lab['PRIMARY_ROOT']}/{prefix}-d-pv-del"
-    dest = f"{lab['DR_ROOT']}/{prefix}-d-pv-del"
-    fill(src, "x")
+    pv, src, dest = filled_subdir_volume(lab, prefix, "d", "pv-del", "x")
     r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)})
     assert not r.get("failed"), r.get("msg")
     # things on DR that are NOT part of this volume must survive
@@ -444,10 +427,7 @@ def test_broken_volume_does_not_stop_the_rest(lab, prefix):
 
 
 def test_check_mode_changes_nothing(lab, prefix):
-    pv = subdir_pv(lab, prefix, "chk", "pv-chk")
-    src = f"{lab['PRIMARY_ROOT']}/{prefix}-chk-pv-chk"
-    dest = f"{lab['DR_ROOT']}/{prefix}-chk-pv-chk"
-    fill(src, "c")
+    pv, src, dest = filled_subdir_volume(lab, prefix, "chk", "pv-chk", "c")
     r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)}, check=True)
     assert not r.get("failed"), r.get("msg")
     assert r["changed"] is True and r["volumes"][0]["changed"] is True
@@ -515,9 +495,7 @@ def test_unreachable_dr_host_and_bad_key(lab, prefix):
 
 
 def test_snapshot_dir_and_verify(lab, prefix):
-    pv = subdir_pv(lab, prefix, "snap", "pv-snap")
-    src = f"{lab['PRIMARY_ROOT']}/{prefix}-snap-pv-snap"
-    fill(src, "live")
+    pv, src, _ = filled_subdir_volume(lab, prefix, "snap", "pv-snap", "live")
     snap = f"{src}/.snapshot/hourly.0"
     fill(snap, "snapshot", nfiles=2)
     r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab),
@@ -532,10 +510,7 @@ def test_snapshot_dir_and_verify(lab, prefix):
 
 
 def test_absent_removes_only_the_volume_dir(lab, prefix):
-    pv = subdir_pv(lab, prefix, "rm", "pv-rm")
-    src = f"{lab['PRIMARY_ROOT']}/{prefix}-rm-pv-rm"
-    dest = f"{lab['DR_ROOT']}/{prefix}-rm-pv-rm"
-    fill(src, "r")
+    pv, src, dest = filled_subdir_volume(lab, prefix, "rm", "pv-rm", "r")
     r = run_module(lab, {"volumes": [pv], "storage_profiles": profiles(lab)})
     assert not r.get("failed"), r.get("msg")
     neighbour = f"{lab['DR_ROOT']}/{prefix}-rm-pv-rm2"     # shares the name prefix

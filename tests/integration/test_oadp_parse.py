@@ -9,10 +9,8 @@ backups; the prefix is removed afterwards.  The module binary is taken from
 OADP_PARSE_BIN (default: the one installed in the repo's collection) and run
 from a private copy of the collection (_modrun.py).
 """
-import configparser
 import json
 import os
-import shlex
 import subprocess
 import sys
 import uuid
@@ -25,53 +23,17 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests/fixtures/velero"))
 import gen_backup  # noqa: E402
 import _modrun  # noqa: E402
+from conftest import s3_credentials  # noqa: E402
 
 NOW = datetime.now(timezone.utc)
 
 
-# ------------------------------------------------------------------ lab env
-
-def _load_env():
-    path = Path(os.environ.get("LAB_ENV", REPO / "tests/lab/.env"))
-    if not path.is_file():
-        pytest.skip(f"lab env file {path} missing: run tests/lab/up (or set LAB_ENV)")
-    env = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("export "):
-            line = line[len("export "):]
-        key, sep, val = line.partition("=")
-        if not sep or not key or key.startswith("#"):
-            continue
-        parts = shlex.split(val)
-        env[key] = parts[0] if parts else ""
-    if os.environ.get("LAB_VENV"):
-        env["LAB_VENV"] = os.environ["LAB_VENV"]
-    for k in ("S3_ENDPOINT", "S3_BUCKET", "S3_CREDENTIALS_FILE", "LAB_VENV"):
-        if not env.get(k):
-            pytest.fail(f"{path} lacks {k}")
-    return env
-
-
-@pytest.fixture(scope="module")
-def lab():
-    return _load_env()
-
+# ------------------------------------------------------------------ lab
+# `lab` and `s3_client` are conftest's session fixtures: a missing lab fails.
 
 @pytest.fixture(scope="module")
 def creds(lab):
-    cp = configparser.ConfigParser()
-    cp.read(lab["S3_CREDENTIALS_FILE"])
-    return cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"]
-
-
-@pytest.fixture(scope="module")
-def s3(lab, creds):
-    import boto3
-    from botocore.config import Config
-    return boto3.client("s3", endpoint_url=lab["S3_ENDPOINT"], region_name=lab.get("S3_REGION", "us-east-1"),
-                        aws_access_key_id=creds[0], aws_secret_access_key=creds[1],
-                        config=Config(s3={"addressing_style": "path"}))
+    return s3_credentials(lab)
 
 
 class Store:
@@ -134,18 +96,15 @@ class Store:
 
 
 @pytest.fixture
-def store(lab, s3, tmp_path):
-    st = Store(lab, s3, tmp_path / "bucket")
+def store(lab, s3_client, tmp_path):
+    st = Store(lab, s3_client, tmp_path / "bucket")
     yield st
     st.cleanup()
 
 
 # ------------------------------------------------------------------ running the module
 
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
-    return _modrun.private_collection(tmp_path_factory.mktemp("coll"), "oadp_parse",
-                                      "OADP_PARSE_BIN")
+collection = _modrun.collection_fixture("oadp_parse", "OADP_PARSE_BIN")
 
 
 def run_module(lab, collection, args, check=False, raw=False):

@@ -25,16 +25,8 @@ import time
 
 from kubernetes import client, config
 
-
-def lab_env():
-    path = os.environ.get("LAB_ENV") or str(pathlib.Path(__file__).with_name(".env"))
-    env = {}
-    for line in pathlib.Path(path).read_text().splitlines():
-        line = line.strip()
-        if line.startswith("export "):
-            k, _, v = line[7:].partition("=")
-            env[k] = v.replace("\\ ", " ").strip("'\"")
-    return env
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))   # tests/: _lab.py
+from _lab import WaitTimeout, read_lab_env, wait_until  # noqa: E402
 
 
 def main():
@@ -49,7 +41,7 @@ def main():
                     help="seconds --wait waits (default 60 + 0.5 per claim: the lab's "
                          "controller-manager binds a few claims a second)")
     a = ap.parse_args()
-    env = lab_env()
+    env = read_lab_env()
     api = client.ApiClient(config.load_kube_config(config_file=env["PRIMARY_KUBECONFIG"]) or None)
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
@@ -132,15 +124,15 @@ def main():
                        "creationTime": now, "restoreSize": "1Gi"}})
     if a.wait:
         limit = a.wait_timeout if a.wait_timeout is not None else 60 + 0.5 * a.count
-        deadline = time.time() + limit
-        while time.time() < deadline:
+
+        def bound():
             claims = core.list_namespaced_persistent_volume_claim(ns).items
             mine = [c for c in claims if c.metadata.name.startswith(a.prefix + "-")]
-            if len(mine) >= a.count and all(c.status.phase == "Bound" for c in mine):
-                break
-            time.sleep(0.5)
-        else:
-            sys.exit(f"claims in {ns} not Bound after {limit:.0f} s (is kube-controller-manager running?)")
+            return len(mine) >= a.count and all(c.status.phase == "Bound" for c in mine)
+        try:
+            wait_until(bound, timeout=limit, interval=0.5, what=f"{a.count} claims {a.prefix}-* in {ns} Bound")
+        except WaitTimeout as e:
+            sys.exit(f"{e} (is kube-controller-manager running?)")
     print(f"seeded {a.count} volumes and {min(a.snapshots, a.count)} snapshots in {ns}")
 
 

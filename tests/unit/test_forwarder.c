@@ -685,6 +685,16 @@ static char *tmpdir(void)
     return d;
 }
 
+/* state_open() that must succeed (dir NULL: in memory only). */
+static fwd_state *open_state(const char *dir)
+{
+    char err[256] = "";
+    fwd_state *st = state_open(dir, err, sizeof err);
+    if (!st)
+        fail_msg("state_open(%s): %s", dir ? dir : "NULL", err);
+    return st;
+}
+
 static void rm_dir(const char *d)
 {
     char p[256];
@@ -706,8 +716,7 @@ static void deliver_all(fwd_state *st, fwd_event **evs, size_t n)
 static void test_state_observe(void **s)
 {
     (void)s;
-    char err[256] = "";
-    fwd_state *st = state_open(NULL, err, sizeof err);
+    fwd_state *st = open_state(NULL);
     json_t *a = pvc("u1", "ns", "a", "1");
     uint64_t h = noise_hash(a);
     assert_int_equal(state_observe(st, FWD_PVC, a, h, false, 0), EV_ADDED);
@@ -743,8 +752,7 @@ static void test_state_observe(void **s)
 static void test_state_sweep_keeps_rv_text(void **s)
 {
     (void)s;
-    char err[256] = "";
-    fwd_state *st = state_open(NULL, err, sizeof err);
+    fwd_state *st = open_state(NULL);
     const char *rvs[] = { "17", "0042", "abc-1", "0", "18446744073709551615" };
     char uid[8];
     for (int i = 0; i < 5; i++) {
@@ -771,9 +779,7 @@ static void test_state_restart_diff(void **s)
 {
     (void)s;
     char *dir = tmpdir();
-    char err[256] = "";
-    fwd_state *st = state_open(dir, err, sizeof err);
-    assert_non_null(st);
+    fwd_state *st = open_state(dir);
     /* deliver ADDED a, b, c (c with its spec) */
     const char *uids[] = { "ua", "ub", "uc" };
     fwd_event *evs[3];
@@ -789,8 +795,7 @@ static void test_state_restart_diff(void **s)
     state_close(st);
 
     /* restart: a unchanged, b modified, c deleted while down, d new */
-    st = state_open(dir, err, sizeof err);
-    assert_non_null(st);
+    st = open_state(dir);
     assert_int_equal(state_next_seq(st), 13);
     assert_int_equal(state_count(st), 3);
     uint32_t m = state_new_mark(st);
@@ -813,7 +818,7 @@ static void test_state_restart_diff(void **s)
     deliver_all(st, gone, 1);
     free(gone);
     state_close(st);
-    st = state_open(dir, err, sizeof err);
+    st = open_state(dir);
     assert_int_equal(state_count(st), 2);    /* c forgotten after its DELETED was delivered */
     assert_int_equal(state_next_seq(st), 21);
     state_close(st);
@@ -881,8 +886,7 @@ static void test_watcher_list_not_a_list_deletes_nothing(void **s)
 
     char *dir = tmpdir();
     char err[512] = "";
-    fwd_state *st = state_open(dir, err, sizeof err);
-    assert_non_null(st);
+    fwd_state *st = open_state(dir);
     json_t *o = pvc("u-keep", "vm-prod", "keep", "5");
     uint64_t h = noise_hash(o);
     assert_int_equal(state_observe(st, FWD_PVC, o, h, false, 0), EV_ADDED);
@@ -1021,8 +1025,7 @@ static void test_scope_coalesced_and_swept(void **s)
 
     /* a deletion found by a relist, never delivered (memory only, so the
      * DELETED carries a stub without spec): the scope of the last seen object */
-    char err[256] = "";
-    fwd_state *st = state_open(NULL, err, sizeof err);
+    fwd_state *st = open_state(NULL);
     assert_int_equal(state_observe(st, FWD_PV, a, 1, false, 0), EV_ADDED);
     assert_int_equal(state_observe(st, FWD_PV, b, 2, false, 0), EV_MODIFIED);
     json_t *u = pv_obj("pv-u", NULL, "3");                    /* unbound: stays null */
@@ -1063,9 +1066,7 @@ static void test_scope_restart_deleted(void **s)
 {
     (void)s;
     char *dir = tmpdir();
-    char err[256] = "";
-    fwd_state *st = state_open(dir, err, sizeof err);
-    assert_non_null(st);
+    fwd_state *st = open_state(dir);
     json_t *pv = pv_obj("pv-r", "vm-prod", "1");
     json_t *vsc = json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:{s:{s:s,s:s}}}", "apiVersion",
                             "snapshot.storage.k8s.io/v1", "kind", "VolumeSnapshotContent",
@@ -1081,8 +1082,7 @@ static void test_scope_restart_deleted(void **s)
     deliver_all(st, evs, 2);
     state_close(st);
 
-    st = state_open(dir, err, sizeof err);
-    assert_non_null(st);
+    st = open_state(dir);
     uint32_t m = state_new_mark(st);
     fwd_event **gone;
     assert_int_equal(state_sweep(st, FWD_PV, NULL, m, ORIGIN_LIST, &gone), 1);
@@ -1130,14 +1130,14 @@ typedef struct recv_state {
 
 typedef struct rbody { char *p; size_t n; } rbody;
 
-/* libmicrohttpd's POST body in pieces: 1 while the body is still arriving
- * (collected into *con_cls, an rbody), 0 when it is complete. */
-static int rbody_collect(void **con_cls, const char *data, size_t *len)
+/* libmicrohttpd's POST body in pieces, collected into *con_cls (an rbody):
+ * NULL while the body is still arriving, the rbody once it is complete. */
+static rbody *rbody_complete(void **con_cls, const char *data, size_t *len)
 {
     rbody *b = *con_cls;
     if (!b) {
         *con_cls = calloc(1, sizeof *b);
-        return 1;
+        return NULL;
     }
     if (*len) {
         b->p = realloc(b->p, b->n + *len + 1);
@@ -1145,9 +1145,9 @@ static int rbody_collect(void **con_cls, const char *data, size_t *len)
         b->n += *len;
         b->p[b->n] = '\0';
         *len = 0;
-        return 1;
+        return NULL;
     }
-    return 0;
+    return b;
 }
 
 static enum MHD_Result on_post(void *cls, struct MHD_Connection *c, const char *url,
@@ -1155,12 +1155,9 @@ static enum MHD_Result on_post(void *cls, struct MHD_Connection *c, const char *
                                size_t *len, void **con_cls)
 {
     recv_state *r = cls;
-    (void)url;
-    (void)method;
-    (void)version;
-    if (rbody_collect(con_cls, data, len))
+    rbody *b = rbody_complete(con_cls, data, len);
+    if (!b)
         return MHD_YES;
-    rbody *b = *con_cls;
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-hub-signature-256");
     char want[128] = "";
@@ -1220,7 +1217,7 @@ static void test_deliver_retries_order(void **s)
     assert_int_equal(config_load(&c, 9, argv, err, sizeof err), 0);
     assert_int_equal(config_validate(&c, err, sizeof err), 0);
     log_set_level(LOGL_ERROR);
-    fwd_state *st = state_open(NULL, err, sizeof err);
+    fwd_state *st = open_state(NULL);
     fwd_queue *q = queue_new(1000, 1);
     deliver *dl = deliver_start(&c, q, st, err, sizeof err);
     assert_non_null(dl);
@@ -1295,12 +1292,9 @@ static enum MHD_Result on_scripted(void *cls, struct MHD_Connection *c, const ch
                                    size_t *len, void **con_cls)
 {
     script_state *r = cls;
-    (void)url;
-    (void)method;
-    (void)version;
-    if (rbody_collect(con_cls, data, len))
+    rbody *b = rbody_complete(con_cls, data, len);
+    if (!b)
         return MHD_YES;
-    rbody *b = *con_cls;
     json_t *p = json_loads(b->p ? b->p : "", 0, NULL);
     const char *name = jx_str_or(p, "name", "");
     pthread_mutex_lock(&r->mu);
@@ -1409,7 +1403,7 @@ static void scripted_start(scripted *t, const char *extra_env)
     t->log = open_memstream(&t->logbuf, &t->loglen);
     log_set_stream(t->log);
     log_set_level(LOGL_WARN);
-    t->st = state_open(NULL, err, sizeof err);
+    t->st = open_state(NULL);
     t->q = queue_new(1000, 1);
     t->dl = deliver_start(&t->c, t->q, t->st, err, sizeof err);
     assert_non_null(t->dl);

@@ -469,17 +469,23 @@ static void start_server(script *s, pthread_t *th)
     assert_int_equal(pthread_create(th, NULL, serve, s), 0);
 }
 
-static k8s_client *client_for(script *s, const char *token)
+/* A client of the scripted server s, with this config (NULL: 3 retries, 5 s). */
+static k8s_client *client_cfg(script *s, const char *token, const k8s_config *cfg)
 {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", s->port);
     k8s_conn conn = { .host = url, .api_key = token, .validate_certs = -1,
                       .allow_insecure_http = true };   /* the scripted server is plain http */
-    k8s_config cfg = { .max_retries = 3, .timeout_ms = 5000 };
+    static const k8s_config dflt = { .max_retries = 3, .timeout_ms = 5000 };
     k8s_error e;
-    k8s_client *c = k8s_client_new(&conn, &cfg, &e);
+    k8s_client *c = k8s_client_new(&conn, cfg ? cfg : &dflt, &e);
     assert_non_null(c);
     return c;
+}
+
+static k8s_client *client_for(script *s, const char *token)
+{
+    return client_cfg(s, token, NULL);
 }
 
 #define CLOSE "Connection: close\r\n"
@@ -559,6 +565,22 @@ static int collect(void *ud, const char *type, json_t *obj)
     return 0;
 }
 
+/* One watch of the built-in v1 `kind` against the scripted server s (its
+ * events into v, its error into e), the server thread joined and the client
+ * freed afterwards; returns k8s_watch's result. */
+static int watch_scripted(script *s, const char *kind, const char *ns, const k8s_watch_opts *wo,
+                          evs *v, k8s_error *e)
+{
+    pthread_t th;
+    start_server(s, &th);
+    k8s_client *c = client_for(s, NULL);
+    int rc = k8s_watch(c, k8s_resource_builtin("v1", kind), ns, wo, collect, v, e);
+    pthread_join(th, NULL);
+    close(s->fd);
+    k8s_client_free(c);
+    return rc;
+}
+
 static void test_watch_stream(void **state)
 {
     (void)state;
@@ -582,18 +604,14 @@ static void test_watch_stream(void **state)
     snprintf(resp + o, sizeof resp - o, "0\r\n\r\n");
     const char *const rs[] = { resp, NULL };
     script s = { .responses = rs };
-    pthread_t th;
-    start_server(&s, &th);
-    k8s_client *c = client_for(&s, NULL);
     evs v = { 0 };
     k8s_watch_opts wo = { .resource_version = "9", .allow_bookmarks = true,
                           .timeout_seconds = 5, .label_selector = "app=x" };
     k8s_error e;
-    int rc = k8s_watch(c, k8s_resource_builtin("v1", "ConfigMap"), "ns1", &wo, collect, &v, &e);
+    int rc = watch_scripted(&s, "ConfigMap", "ns1", &wo, &v, &e);
     if (rc != 0)
         print_error("watch: %s\n", e.message);
     assert_int_equal(rc, 0);
-    pthread_join(th, NULL);
     assert_int_equal(v.n, 4);
     assert_string_equal(v.types[0], "ADDED");
     assert_string_equal(v.types[1], "MODIFIED");
@@ -604,8 +622,6 @@ static void test_watch_stream(void **state)
                                            "allowWatchBookmarks=true&resourceVersion=9&"
                                            "labelSelector=app%3Dx&timeoutSeconds=5 "));
     assert_null(strstr(s.last_request, "Authorization"));   /* no token, no header */
-    close(s.fd);
-    k8s_client_free(c);
 }
 
 static void test_watch_garbage(void **state)
@@ -621,19 +637,12 @@ static void test_watch_garbage(void **state)
         NULL
     };
     script s = { .responses = rs };
-    pthread_t th;
-    start_server(&s, &th);
-    k8s_client *c = client_for(&s, NULL);
     evs v = { 0 };
     k8s_error e;
-    assert_int_equal(k8s_watch(c, k8s_resource_builtin("v1", "PersistentVolume"), NULL, NULL,
-                               collect, &v, &e), -1);
-    pthread_join(th, NULL);
+    assert_int_equal(watch_scripted(&s, "PersistentVolume", NULL, NULL, &v, &e), -1);
     assert_int_equal(v.n, 1);
     assert_non_null(strstr(e.message, "GET /api/v1/persistentvolumes?watch=1: undecodable "
                                       "watch event"));
-    close(s.fd);
-    k8s_client_free(c);
 }
 
 /* An event line is bounded (K8S_WATCH_MAX_LINE): a stream that never sends
@@ -653,20 +662,13 @@ static void test_watch_line_limit(void **state)
     strcpy(resp + sizeof head - 1 + big, "\"}}\n");
     const char *const rs[] = { resp, NULL };
     script s = { .responses = rs, .piece = 64 * 1024 };
-    pthread_t th;
-    start_server(&s, &th);
-    k8s_client *c = client_for(&s, NULL);
     evs v = { 0 };
     k8s_error e;
-    assert_int_equal(k8s_watch(c, k8s_resource_builtin("v1", "ConfigMap"), NULL, NULL,
-                               collect, &v, &e), -1);
-    pthread_join(th, NULL);
+    assert_int_equal(watch_scripted(&s, "ConfigMap", NULL, NULL, &v, &e), -1);
     assert_int_equal(v.n, 1);
     if (!strstr(e.message, "watch event line longer than 16777216 bytes"))
         print_error("watch: %s\n", e.message);
     assert_non_null(strstr(e.message, "watch event line longer than 16777216 bytes"));
-    close(s.fd);
-    k8s_client_free(c);
     free(resp);
 }
 
@@ -822,13 +824,8 @@ static void test_batch_one_in_flight(void **state)
     script s = { .responses = rs };
     pthread_t th;
     start_server(&s, &th);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", s.port);
-    k8s_conn conn = { .host = url, .validate_certs = -1, .allow_insecure_http = true };
     k8s_config cfg = { .max_in_flight = 1, .max_retries = 2 };
-    k8s_error e;
-    k8s_client *c = k8s_client_new(&conn, &cfg, &e);
-    assert_non_null(c);
+    k8s_client *c = client_cfg(&s, NULL, &cfg);
     k8s_batch *b = k8s_batch_new(c);
     bres r = { 0 };
     const k8s_resource *ns = k8s_resource_builtin("v1", "Namespace");

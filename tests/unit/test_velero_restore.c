@@ -1,4 +1,4 @@
-/* test_restore_results.c - unit tests of a Velero Restore's results file
+/* test_velero_restore.c - unit tests of a Velero Restore's results file
  * (lib/velero/velero_restore.c): a real restore-<name>-results.gz written by the
  * lab's Velero (a PartiallyFailed Restore: a Service refused by a quota),
  * a hand-written document with every kind of message, the message cap,

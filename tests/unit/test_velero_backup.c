@@ -1,4 +1,4 @@
-/* test_oadp_archive.c - unit tests of the Velero backup reader
+/* test_velero_backup.c - unit tests of the Velero backup reader
  * (lib/velero/velero_*.c): layout parsing, label selectors, reading generated
  * backups of both format versions (each object once, preferred version wins,
  * namespace / resource / selector filters, bound PVs), and hostile or damaged
