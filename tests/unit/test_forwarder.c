@@ -264,7 +264,7 @@ static void test_config_secret_file_and_scrub(void **s)
     log_set_stream(NULL);
     fclose(mem);
     assert_null(strstr(logbuf, "tok-from-file-123"));
-    assert_non_null(strstr(logbuf, "invalid token *** given"));
+    assert_non_null(strstr(logbuf, "invalid token ******** given"));
     json_t *line = json_loads(logbuf, 0, NULL);
     assert_non_null(line);
     assert_string_equal(jx_str(line, "level"), "error");
@@ -352,11 +352,11 @@ static void test_log_scrub_before_escaping(void **s)
         strings_of(line, &all);
         if (strstr(all, sec))
             fail_msg("secret #%d survives in the parsed log line: %s", i, logbuf);
-        assert_string_equal(jx_str(line, "body"), "before *** after");
-        assert_string_equal(jx_str(line, "response"), "{\"detail\": \"bad ***\"}");
+        assert_string_equal(jx_str(line, "body"), "before ******** after");
+        assert_string_equal(jx_str(line, "response"), "{\"detail\": \"bad ********\"}");
         assert_string_equal(json_string_value(json_object_get(json_array_get(
-            json_object_get(line, "nested"), 1), "deep")), "***");
-        assert_non_null(json_object_get(line, "k-***"));
+            json_object_get(line, "nested"), 1), "deep")), "********");
+        assert_non_null(json_object_get(line, "k-********"));
         assert_string_equal(jx_str(line, "msg"), "server said");
         free(all);
         json_decref(line);
@@ -366,6 +366,36 @@ static void test_log_scrub_before_escaping(void **s)
         free(key);
         free(esc);
     }
+    log_clear_secrets();
+}
+
+/* The log applies lib/secrets.h's rules: the longest secret is masked
+ * whole whatever the order of registration (a shorter one registered first
+ * used to leave the rest of the longer one in the line), a short secret is
+ * masked too (values under 4 bytes used to be ignored), one mask token. */
+static void test_log_scrub_rules(void **s)
+{
+    (void)s;
+    log_add_secret("abcd-7781");
+    log_add_secret("abcd-7781-longer-part");
+    log_add_secret("k9z");
+    char *logbuf = NULL;
+    size_t loglen = 0;
+    FILE *mem = open_memstream(&logbuf, &loglen);
+    log_set_stream(mem);
+    LOGJ(LOGL_ERROR, "server said", "{s:s,s:s}", "a", "got abcd-7781-longer-part!",
+         "b", "short k9z.");
+    log_set_stream(NULL);
+    fclose(mem);
+    json_t *line = json_loads(logbuf, 0, NULL);
+    assert_non_null(line);
+    assert_string_equal(jx_str(line, "a"), "got ********!");
+    assert_string_equal(jx_str(line, "b"), "short ********.");
+    json_decref(line);
+    free(logbuf);
+    char *c = log_scrub("x abcd-7781-longer-part k9z");
+    assert_string_equal(c, "x ******** ********");
+    free(c);
     log_clear_secrets();
 }
 
@@ -1540,7 +1570,7 @@ static void test_deliver_dead_letter_log_metric_retry_after(void **s)
     assert_string_equal(jx_str(dead, "name"), "p413-big");
     assert_string_equal(jx_str(dead, "resourceVersion"), "1");
     assert_int_equal(jx_int(dead, "status", 0), 413);
-    assert_string_equal(jx_str(dead, "response"), "rejected: Bearer *** ?? binary");
+    assert_string_equal(jx_str(dead, "response"), "rejected: Bearer ******** ?? binary");
     json_decref(dead);
     free(log);
 }
@@ -1675,6 +1705,7 @@ int main(void)
         cmocka_unit_test(test_config_insecure_http),
         cmocka_unit_test(test_config_secret_file_and_scrub),
         cmocka_unit_test(test_log_scrub_before_escaping),
+        cmocka_unit_test(test_log_scrub_rules),
         cmocka_unit_test(test_dict),
         cmocka_unit_test(test_noise),
         cmocka_unit_test(test_payload),
