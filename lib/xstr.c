@@ -1,4 +1,4 @@
-/* xstr.c - malloc'ing printf, error hand-over, trimming (see xstr.h). */
+/* xstr.c - malloc'ing printf, strdup, error hand-over, trimming (see xstr.h). */
 #include "xstr.h"
 
 #include <ctype.h>
@@ -21,6 +21,16 @@ char *xfmt(const char *fmt, ...)
     char *s = xvfmt(fmt, ap);
     va_end(ap);
     return s;
+}
+
+char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
 }
 
 void xerr_take(char **err, char *msg)

@@ -1,5 +1,5 @@
 /* xstr.h - the small string helpers every C file here needs: a malloc'ing
- * printf, handing a formatted error message to an optional out-parameter,
+ * printf, a strdup that passes NULL through, handing a formatted error message to an optional out-parameter,
  * and trimming ASCII space.  Part of the runtime library (jansson + libc only). */
 #ifndef OCPVDR_XSTR_H
 #define OCPVDR_XSTR_H
@@ -9,6 +9,10 @@
 /* vasprintf into a new string; NULL when out of memory. */
 char *xfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* A copy of s; NULL when s is NULL.  Aborts when out of memory (callers
+ * cannot tell that NULL from "absent"). */
+char *xstrdup(const char *s);
 
 /* Stores msg (malloc'd, taken over) in *err, freeing what was there; frees
  * msg when err is NULL. */

@@ -1,4 +1,4 @@
-/* test_xstr.c - unit tests for lib/xstr.c: the malloc'ing printf, the error
+/* test_xstr.c - unit tests for lib/xstr.c: the malloc'ing printf, xstrdup, the error
  * out-parameter helpers (replace, keep-first, hand-over) and trimming. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,6 +52,15 @@ static void test_err_take(void **state)
     xerr_take(NULL, xfmt("freed, not leaked"));
 }
 
+static void test_strdup(void **state)
+{
+    (void)state;
+    assert_null(xstrdup(NULL));            /* absent stays absent */
+    char *d = xstrdup("abc");
+    assert_string_equal(d, "abc");
+    free(d);
+}
+
 static void test_trim(void **state)
 {
     (void)state;
@@ -68,6 +77,7 @@ int main(void)
         cmocka_unit_test(test_err_set_replaces),
         cmocka_unit_test(test_err_first_keeps_first),
         cmocka_unit_test(test_err_take),
+        cmocka_unit_test(test_strdup),
         cmocka_unit_test(test_trim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
