@@ -253,8 +253,15 @@ char *secrets_scrub_json_text(const secret_set *s, const char *text, size_t len,
     if (!s || !s->n || (!memchr(text, '\\', len) && !secrets_in(s, text, len)))
         return NULL;
     json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    if (!v)
-        return scrub_bytes(s, text, len, outlen);
+    if (!v) {
+        char *b = scrub_bytes(s, text, len, outlen);
+        /* masking can make it JSON (a secret was the byte that broke it),
+         * whose escapes could spell another secret: then as JSON */
+        v = b ? json_loadb(b, *outlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+        if (!v)
+            return b;
+        free(b);
+    }
     secrets_scrub_json(s, v);
     char *t = xalloc(json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
     json_decref(v);

@@ -68,7 +68,7 @@ void secrets_scrub_json(const secret_set *s, json_t *v);
 /* JSON text (len bytes, one value): when it may hold a secret (see above),
  * the scrubbed value's compact text, malloc'd, its length in *outlen;
  * otherwise NULL - the text can be used as it is.  A text that does not
- * parse is scrubbed as plain bytes. */
+ * parse is scrubbed as plain bytes (and as JSON if that makes it parse). */
 char *secrets_scrub_json_text(const secret_set *s, const char *text, size_t len, size_t *outlen);
 
 #endif
