@@ -361,16 +361,8 @@ static void out_flush(mod_out *o)
 void mod_out_raw(mod_out *o, const char *p, size_t len)
 {
     if (o->fd < 0) {                          /* memory */
-        if (o->n + len + 1 > o->cap) {
-            size_t nc = o->cap ? o->cap : 4096;
-            while (nc < o->n + len + 1)
-                nc *= 2;
-            char *nb = realloc(o->b, nc);
-            if (!nb)
-                abort();
-            o->b = nb;
-            o->cap = nc;
-        }
+        if (xgrow(&o->b, &o->cap, o->n + len + 1) != 0)
+            abort();
         memcpy(o->b + o->n, p, len);
         o->n += len;
         o->b[o->n] = '\0';

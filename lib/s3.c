@@ -293,16 +293,8 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
             r->mem_overflow = true;
             return 0;
         }
-        if (r->len + rest + 1 > r->cap) {
-            size_t nc = r->cap ? r->cap : 4096;
-            while (nc < r->len + rest + 1)
-                nc *= 2;
-            char *g = realloc(r->mem, nc);
-            if (!g)
-                return 0;
-            r->mem = g;
-            r->cap = nc;
-        }
+        if (xgrow(&r->mem, &r->cap, r->len + rest + 1) != 0)
+            return 0;
         memcpy(r->mem + r->len, p, rest);
         r->len += rest;
         r->mem[r->len] = '\0';

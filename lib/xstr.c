@@ -33,6 +33,21 @@ char *xstrdup(const char *s)
     return d;
 }
 
+int xgrow(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 4096;
+    while (nc < need)
+        nc *= 2;
+    char *nb = realloc(*buf, nc);
+    if (!nb)
+        return -1;
+    *buf = nb;
+    *cap = nc;
+    return 0;
+}
+
 void xerr_take(char **err, char *msg)
 {
     if (err) {

@@ -239,6 +239,21 @@ static void test_config_insecure_http(void **s)
     clear_env();
 }
 
+/* The text log_j writes for one ERROR line "server said" with fields
+ * (stolen); malloc'd. */
+static char *logged(json_t *fields)
+{
+    char *logbuf = NULL;
+    size_t loglen = 0;
+    FILE *mem = open_memstream(&logbuf, &loglen);
+    assert_non_null(mem);
+    log_set_stream(mem);
+    log_j(LOGL_ERROR, "server said", fields);
+    log_set_stream(NULL);
+    fclose(mem);
+    return logbuf;
+}
+
 static void test_config_secret_file_and_scrub(void **s)
 {
     (void)s;
@@ -256,13 +271,7 @@ static void test_config_secret_file_and_scrub(void **s)
     assert_int_equal(config_load(&c, 3, argv, err, sizeof err), 0);
     assert_string_equal(c.token, "tok-from-file-123");
     /* the token is scrubbed from any log line */
-    char *logbuf = NULL;
-    size_t loglen = 0;
-    FILE *mem = open_memstream(&logbuf, &loglen);
-    log_set_stream(mem);
-    LOGJ(LOGL_ERROR, "server said", "{s:s}", "body", "invalid token tok-from-file-123 given");
-    log_set_stream(NULL);
-    fclose(mem);
+    char *logbuf = logged(json_pack("{s:s}", "body", "invalid token tok-from-file-123 given"));
     assert_null(strstr(logbuf, "tok-from-file-123"));
     assert_non_null(strstr(logbuf, "invalid token ******** given"));
     json_t *line = json_loads(logbuf, 0, NULL);
@@ -332,16 +341,10 @@ static void test_log_scrub_before_escaping(void **s)
         assert_true(asprintf(&body, "before %s after", sec) > 0);
         assert_true(asprintf(&echo, "{\"detail\": \"bad %s\"}", esc + 1) > 0);  /* as a peer sends it */
         assert_true(asprintf(&key, "k-%s", sec) > 0);
-        char *logbuf = NULL;
-        size_t loglen = 0;
-        FILE *mem = open_memstream(&logbuf, &loglen);
-        log_set_stream(mem);
         json_t *f = json_pack("{s:s,s:s,s:[s,{s:s}],s:s}", "body", body, "response", echo,
                               "nested", "x", "deep", sec, key, "v");
         assert_non_null(f);
-        log_j(LOGL_ERROR, "server said", f);
-        log_set_stream(NULL);
-        fclose(mem);
+        char *logbuf = logged(f);
         /* neither the secret nor its escaped form is in the text */
         if (strstr(logbuf, sec) || strstr(logbuf, esc + 1))
             fail_msg("secret #%d reached the log text: %s", i, logbuf);
@@ -379,14 +382,8 @@ static void test_log_scrub_rules(void **s)
     log_add_secret("abcd-7781");
     log_add_secret("abcd-7781-longer-part");
     log_add_secret("k9z");
-    char *logbuf = NULL;
-    size_t loglen = 0;
-    FILE *mem = open_memstream(&logbuf, &loglen);
-    log_set_stream(mem);
-    LOGJ(LOGL_ERROR, "server said", "{s:s,s:s}", "a", "got abcd-7781-longer-part!",
-         "b", "short k9z.");
-    log_set_stream(NULL);
-    fclose(mem);
+    char *logbuf = logged(json_pack("{s:s,s:s}", "a", "got abcd-7781-longer-part!",
+                                    "b", "short k9z."));
     json_t *line = json_loads(logbuf, 0, NULL);
     assert_non_null(line);
     assert_string_equal(jx_str(line, "a"), "got ********!");
