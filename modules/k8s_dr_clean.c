@@ -37,6 +37,7 @@
 #include "secret_mask.h"
 #include "dr_scope.h"
 #include "dr_prune.h"
+#include "xstr.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -135,16 +136,6 @@ static void mark(run *r, const char *phase)
     r->t_mark = t;
 }
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d) {
-        fputs("k8s_dr_clean: out of memory\n", stderr);
-        exit(1);
-    }
-    return d;
-}
-
 static void set_reason(item *it, enum action a, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_reason(item *it, enum action a, const char *fmt, ...)
@@ -221,8 +212,7 @@ static int split_kind(const char *s, char **api, const char **kind, char **err)
         *kind = slash + 1;
         *api = strndup(s, (size_t)(slash - s));
         if (!**kind || !**api) {
-            if (asprintf(err, "kinds: \"%s\" is not Kind or <apiVersion>/Kind", s) < 0)
-                *err = NULL;
+            xerr_set(err, "kinds: \"%s\" is not Kind or <apiVersion>/Kind", s);
             return -1;
         }
         return 0;
@@ -234,9 +224,8 @@ static int split_kind(const char *s, char **api, const char **kind, char **err)
         *api = xstrdup(k8s_api_version(b, av, sizeof av));
         return 0;
     }
-    if (asprintf(err, "kinds: unknown kind \"%s\": give it with its apiVersion, "
-                      "e.g. \"example.com/v1/%s\"", s, s) < 0)
-        *err = NULL;
+    xerr_set(err, "kinds: unknown kind \"%s\": give it with its apiVersion, "
+                  "e.g. \"example.com/v1/%s\"", s, s);
     return -1;
 }
 
@@ -253,9 +242,8 @@ static const k8s_resource *resolve_kind(k8s_client *c, const char *cluster, cons
     const k8s_resource *res = k8s_resource_find(c, api, kind, &e);
     if (!res) {
         char eb[1400];
-        if (asprintf(err, "kinds: %s on the %s cluster: %s", s, cluster,
-                     k8s_strerror(&e, eb, sizeof eb)) < 0)
-            *err = NULL;
+        xerr_set(err, "kinds: %s on the %s cluster: %s", s, cluster,
+                 k8s_strerror(&e, eb, sizeof eb));
     }
     free(api);
     return res;
@@ -708,9 +696,8 @@ static int list_scope(k8s_client *c, const k8s_resource *res, json_t *namespaces
             k8s_error e = { 0 };
             if (k8s_list(c, res, json_string_value(ns), &lo, &items, NULL, &e) != 0) {
                 char eb[1400];
-                if (asprintf(err, "listing %s in namespace %s: %s", res->kind,
-                             json_string_value(ns), k8s_strerror(&e, eb, sizeof eb)) < 0)
-                    *err = NULL;
+                xerr_set(err, "listing %s in namespace %s: %s", res->kind,
+                         json_string_value(ns), k8s_strerror(&e, eb, sizeof eb));
                 return -1;
             }
             json_array_extend(out, items);
@@ -724,8 +711,7 @@ static int list_scope(k8s_client *c, const k8s_resource *res, json_t *namespaces
     if ((items = json_incref(json_object_get(cache, ck))) == NULL
         && k8s_list(c, res, NULL, &lo, &items, NULL, &e) != 0) {
         char eb[1400];
-        if (asprintf(err, "listing %s: %s", res->kind, k8s_strerror(&e, eb, sizeof eb)) < 0)
-            *err = NULL;
+        xerr_set(err, "listing %s: %s", res->kind, k8s_strerror(&e, eb, sizeof eb));
         return -1;
     }
     json_t *o;

@@ -16,6 +16,7 @@
 #include "k8s.h"
 #include "k8s_conn_opts.h"
 #include "longhorn.h"
+#include "xstr.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -93,8 +94,6 @@ typedef struct ctx {
     bool changed;
     json_t *diff_after;        /* Volumes created, by name (one diff for the task) */
 } ctx;
-
-static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
 
 static double since(const struct timespec *t0)
 {

@@ -24,11 +24,11 @@
  * address another object nor become a path under dest.
  *
  * The selected objects are kept as compact JSON text (the collector drops
- * the whitespace outside strings) and written into the result as they are
- * (write_result): no tree of tens of thousands of objects is built,
- * serialized and freed.  Text that could hold a secret (it contains one, or a
- * JSON escape that could spell one) goes through the runtime's scrubber like
- * every other value.  The uncompressed stream (max_uncompressed_size) and
+ * the whitespace outside strings) and written into the result as they are,
+ * as the runtime's raw members (mod_set_raw): no tree of tens of thousands
+ * of objects is built, serialized and freed.  The runtime scrubs each
+ * object's text like every other value (secrets.h: one that could hold a
+ * secret is parsed and written back scrubbed).  The uncompressed stream (max_uncompressed_size) and
  * the kept objects (max_selected_size) are capped.
  */
 #include "module.h"
@@ -38,7 +38,8 @@
 #include "velero_restore.h"
 #include "velero_store.h"
 
-#define _GNU_SOURCE 1   /* memmem */
+#include "xstr.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -85,6 +86,7 @@ static struct {
     s3_client *s3;
     vb_selector *sel;
     vb_collector *col;
+    vb_raw_result rr;      /* the object lists, pointing into col's texts */
     const char **ns, **res;
     json_t *backup_doc, *considered;
     char *root, *err, *name, *dest_path;
@@ -96,6 +98,7 @@ static void cleanup(void)
 {
     s3_free(G.s3);
     vb_selector_free(G.sel);
+    vb_raw_result_free(&G.rr);
     vb_collector_free(G.col);
     free(G.ns);
     free(G.res);
@@ -163,140 +166,39 @@ static int open_regular(const char *path, const char *what)
 }
 
 /* ------------------------------------------------------------ result */
-typedef struct outbuf {
-    int fd;
-    char *b;
-    size_t n, cap;
-    bool bad;
-} outbuf;
-
-static void ob_raw_write(outbuf *o, const char *p, size_t len)
+/* The object lists are raw members of the result (mod_set_raw): written as
+ * the collector kept them, each object's text through the runtime's
+ * scrubber (mod_out_json). */
+static void write_list(mod_out *o, void *ctx)
 {
-    while (len > 0 && !o->bad) {
-        ssize_t w = write(o->fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            o->bad = true;
-            break;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-}
-
-static void ob_flush(outbuf *o)
-{
-    ob_raw_write(o, o->b, o->n);
-    o->n = 0;
-}
-
-static void ob_put(outbuf *o, const char *p, size_t len)
-{
-    if (o->n + len > o->cap)
-        ob_flush(o);
-    if (len >= o->cap) {
-        ob_raw_write(o, p, len);
-        return;
-    }
-    memcpy(o->b + o->n, p, len);
-    o->n += len;
-}
-
-static void ob_puts(outbuf *o, const char *s)
-{
-    ob_put(o, s, strlen(s));
-}
-
-/* Whether raw JSON text might hold a secret inside a string: it contains
- * one literally, or a backslash escape (which could spell one). */
-static bool may_hold_secret(const module *m, const char *p, size_t len)
-{
-    if (m->nsecrets == 0)
-        return false;
-    if (memchr(p, '\\', len))
-        return true;
-    for (size_t i = 0; i < m->nsecrets; i++) {
-        size_t sl = strlen(m->secrets[i]);
-        if (sl && memmem(p, len, m->secrets[i], sl))
-            return true;
-    }
-    return false;
-}
-
-/* A JSON value through the scrubber, written compact. */
-static void put_scrubbed(outbuf *o, module *m, json_t *v)
-{
-    mod_scrub(v, m->secrets, m->nsecrets);
-    char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!t)
-        abort();
-    ob_puts(o, t);
-    free(t);
-}
-
-static void put_obj(outbuf *o, module *m, const vb_raw *r)
-{
-    if (!may_hold_secret(m, r->data, r->len)) {
-        ob_put(o, r->data, r->len);
-        return;
-    }
-    json_t *v = json_loadb(r->data, r->len, 0, NULL);
-    if (!v)                     /* was parsed once already: cannot happen */
-        abort();
-    put_scrubbed(o, m, v);
-    json_decref(v);
-}
-
-static void put_list(outbuf *o, module *m, const vb_raw_list *l)
-{
-    json_t *k = json_string(l->name);
-    put_scrubbed(o, m, k);
-    json_decref(k);
-    ob_puts(o, ":[");
+    const vb_raw_list *l = ctx;
+    mod_out_raw(o, "[", 1);
     for (size_t i = 0; i < l->n; i++) {
         if (i)
-            ob_put(o, ",", 1);
-        put_obj(o, m, &l->v[i]);
+            mod_out_raw(o, ",", 1);
+        mod_out_json(o, l->v[i].data, l->v[i].len);
     }
-    ob_put(o, "]", 1);
+    mod_out_raw(o, "]", 1);
 }
 
-/* Prints the result line: the runtime's rendering of everything else (masking,
- * scrubbing, invocation, warnings), with the object lists appended as text;
- * then exits 0. */
-static noreturn void write_result(module *m, vb_raw_result *rr)
+static void write_other_lists(mod_out *o, void *ctx)
 {
-    json_t *r = mod_render(m, false, NULL);
-    char *head = r ? json_dumps(r, JSON_COMPACT) : NULL;
-    json_decref(r);
-    size_t hl = head ? strlen(head) : 0;
-    if (hl < 2 || head[hl - 1] != '}')
-        abort();
-    outbuf o = { .fd = mod_result_fd(), .cap = 1 << 20 };
-    o.b = malloc(o.cap);
-    if (!o.b)
-        abort();
-    fflush(stdout);
-    ob_put(&o, head, hl - 1);
-    free(head);
-    for (size_t i = 0; i < sizeof rr->known / sizeof rr->known[0]; i++) {
-        ob_put(&o, ",", 1);
-        put_list(&o, m, &rr->known[i]);
-    }
-    ob_puts(&o, ",\"other_lists\":{");
+    const vb_raw_result *rr = ctx;
+    mod_out_raw(o, "{", 1);
     for (size_t i = 0; i < rr->nother; i++) {
         if (i)
-            ob_put(&o, ",", 1);
-        put_list(&o, m, &rr->other[i]);
+            mod_out_raw(o, ",", 1);
+        mod_out_value(o, json_string(rr->other[i].name));
+        mod_out_raw(o, ":", 1);
+        write_list(o, &rr->other[i]);
     }
-    ob_puts(&o, "}}\n");
-    ob_flush(&o);
-    free(o.b);
-    vb_raw_result_free(rr);
+    mod_out_raw(o, "}", 1);
+}
+
+static void release_all(void *ctx)
+{
+    (void)ctx;
     cleanup();
-    mod_free(m);
-    exit(0);
 }
 
 /* A named backup without velero-backup.json: say what is there instead. */
@@ -352,9 +254,9 @@ static json_t *local_summary(const char *src, const char *name_opt, time_t now)
         bn[bl - 7] = '\0';
     else if (bl > 4 && strcmp(bn + bl - 4, ".tgz") == 0)
         bn[bl - 4] = '\0';
-    char *meta = NULL;
+    char *meta = xfmt("%s/velero-backup.json", dir);
     json_t *summary = NULL;
-    if (asprintf(&meta, "%s/velero-backup.json", dir) >= 0 && access(meta, R_OK) == 0) {
+    if (meta && access(meta, R_OK) == 0) {
         json_error_t je;
         int mfd = open_regular(meta, "src's velero-backup.json");
         json_t *doc = json_loadfd(mfd, 0, &je);
@@ -404,8 +306,8 @@ static const char *open_dest(const char *dest, const char *name, bool check_mode
     static char fbuf[300];
     if (stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         snprintf(fbuf, sizeof fbuf, "%s.tar.gz", name);      /* name: <= 253, validated */
-        if (asprintf(&G.dest_path, "%s%s%s", dest, dest[strlen(dest) - 1] == '/' ? "" : "/",
-                     fbuf) < 0)
+        G.dest_path = xfmt("%s%s%s", dest, dest[strlen(dest) - 1] == '/' ? "" : "/", fbuf);
+        if (!G.dest_path)
             fail("out of memory");
         dir = strdup(dest);
     } else {
@@ -565,8 +467,8 @@ int main(int argc, char **argv)
                               &vb_collector_handler, G.col, &st, &sr, &G.err);
         if (rc != 0)
             fail("%s", G.err);
-        char *key = NULL;
-        if (asprintf(&key, "%s%s/%s.tar.gz", G.root, name, name) >= 0) {
+        char *key = xfmt("%s%s/%s.tar.gz", G.root, name, name);
+        if (key) {
             char *disp = s3_display(G.s3, key);
             json_object_set_new(summary, "source", json_string(disp));
             free(disp);
@@ -581,8 +483,7 @@ int main(int argc, char **argv)
             json_object_set(summary, "considered", G.considered);
     }
 
-    vb_raw_result rr;
-    json_t *res = vb_collector_result_raw(G.col, &st, &rr);
+    json_t *res = vb_collector_result_raw(G.col, &st, &G.rr);
     if (!res)
         fail("out of memory building the result");
     const char *fv = json_string_value(json_object_get(res, "format_version"));
@@ -599,5 +500,10 @@ int main(int argc, char **argv)
     json_decref(res);
     mod_set(m, "backup", summary);
     mod_changed(m, changed);
-    write_result(m, &rr);       /* the object lists as read; frees and exits */
+    /* the object lists as read; what they point into (G.col) is released
+     * by mod_free once they are written */
+    for (size_t k = 0; k < sizeof G.rr.known / sizeof G.rr.known[0]; k++)
+        mod_set_raw(m, G.rr.known[k].name, write_list, &G.rr.known[k], k ? NULL : release_all);
+    mod_set_raw(m, "other_lists", write_other_lists, &G.rr, NULL);
+    mod_exit(m);
 }

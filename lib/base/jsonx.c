@@ -1,5 +1,6 @@
 /* jsonx.c - dotted-path access, canonical form and hashing for jansson values. */
 #include "jsonx.h"
+#include "xstr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,8 +101,7 @@ json_t *jx_load_file(const char *path, char **err)
     json_t *v = json_load_file(path, JSON_DECODE_ANY, &e);
     if (!v && err) {
         *err = NULL;
-        if (asprintf(err, "%s: line %d column %d: %s", path, e.line, e.column, e.text) < 0)
-            *err = NULL;
+        xerr_set(err, "%s: line %d column %d: %s", path, e.line, e.column, e.text);
     }
     return v;
 }

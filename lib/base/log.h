@@ -5,8 +5,9 @@
  *
  * Fields are a jansson object built with json_pack(); LOGJ() skips building
  * it when the level is disabled.  Secrets: every value registered with
- * log_add_secret() is replaced by "***" in every string and member name of
- * the line BEFORE it is serialized (JSON escaping would turn a secret with
+ * log_add_secret() is replaced by "********" (the rules of secrets.h: any
+ * non-empty value, overlapping occurrences masked whole) in every string and
+ * member name of the line BEFORE it is serialized (JSON escaping would turn a secret with
  * '"', '\\', control or non-ASCII characters into other bytes), whatever
  * field it reached (a server error that echoes a token, a URL with
  * credentials); its JSON-escaped forms are registered too and scrubbed from
@@ -32,17 +33,15 @@ void log_set_stream(FILE *f);              /* default stderr */
 void log_set_component(const char *name);  /* copied; default none */
 bool log_enabled(log_level lvl);
 
-/* Registers a secret to scrub (copied, with its JSON-escaped forms when they
- * differ; strings shorter than 4 chars are ignored because scrubbing them
- * would mangle ordinary text). */
+/* Registers a secret to scrub (secrets_add: copied, with its JSON-escaped
+ * spellings when they differ; the empty string is ignored). */
 void log_add_secret(const char *secret);
 void log_clear_secrets(void);
 
 /* Writes one line.  fields may be NULL; it is stolen (decref'd). */
 void log_j(log_level lvl, const char *msg, json_t *fields);
 
-/* Scrubs registered secrets from s in place-safe fashion: returns a malloc'd
- * copy with each occurrence replaced by "***". */
+/* A malloc'd copy of s with every registered secret masked. */
 char *log_scrub(const char *s);
 
 #define LOGJ(lvl, msg, ...) \

@@ -5,16 +5,19 @@
  * networkDataBase64: passwords, keys, tokens) wherever they sit in an object
  * (VirtualMachine, VirtualMachineInstance, pools, templates, snapshots).
  * The kubectl last-applied-configuration annotation of such an object is
- * masked too, since it repeats them.  Every masked value becomes "********";
+ * masked too, since it repeats them.  Every masked value becomes "********"
+ * (SECRETS_MASK, the token lib/base/secrets.c masks registered values with);
  * keys stay, so the shape of the object is still visible. */
 #ifndef OCPVDR_SECRET_MASK_H
 #define OCPVDR_SECRET_MASK_H
+
+#include "secrets.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SM_MASK "********"
+#define SM_MASK SECRETS_MASK   /* one mask for every secret shown (secrets.h) */
 
 /* A Secret's data and stringData values (whatever the object's kind). */
 void sm_mask_secret_data(json_t *secret);

@@ -1,4 +1,4 @@
-/* xstr.c - malloc'ing printf, error hand-over, trimming (see xstr.h). */
+/* xstr.c - malloc'ing printf, strdup, error hand-over, trimming (see xstr.h). */
 #include "xstr.h"
 
 #include <ctype.h>
@@ -21,6 +21,31 @@ char *xfmt(const char *fmt, ...)
     char *s = xvfmt(fmt, ap);
     va_end(ap);
     return s;
+}
+
+char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+int xgrow(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 4096;
+    while (nc < need)
+        nc *= 2;
+    char *nb = realloc(*buf, nc);
+    if (!nb)
+        return -1;
+    *buf = nb;
+    *cap = nc;
+    return 0;
 }
 
 void xerr_take(char **err, char *msg)

@@ -1,14 +1,23 @@
 /* xstr.h - the small string helpers every C file here needs: a malloc'ing
- * printf, handing a formatted error message to an optional out-parameter,
+ * printf, a strdup that passes NULL through, growing a buffer, handing a formatted error message to an optional out-parameter,
  * and trimming ASCII space.  Part of the runtime library (jansson + libc only). */
 #ifndef OCPVDR_XSTR_H
 #define OCPVDR_XSTR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 /* vasprintf into a new string; NULL when out of memory. */
 char *xfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* A copy of s; NULL when s is NULL.  Aborts when out of memory (callers
+ * cannot tell that NULL from "absent"). */
+char *xstrdup(const char *s);
+
+/* Makes room for need bytes in the malloc'd buffer *buf of capacity *cap
+ * (doubling from 4096).  0, or -1 when out of memory (buffer unchanged). */
+int xgrow(char **buf, size_t *cap, size_t need);
 
 /* Stores msg (malloc'd, taken over) in *err, freeing what was there; frees
  * msg when err is NULL. */

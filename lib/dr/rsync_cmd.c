@@ -41,9 +41,7 @@ void rc_argv_addf(rc_argv *a, const char *f, ...)
 {
     va_list ap;
     va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
+    char *s = xvfmt(f, ap);
     va_end(ap);
     if (!s) {
         a->oom = true;

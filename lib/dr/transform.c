@@ -4,6 +4,7 @@
 #include "transform.h"
 
 #include "jsonx.h"
+#include "xstr.h"
 
 #include <fnmatch.h>
 #include <stdio.h>
@@ -63,8 +64,7 @@ static int fail(char **err, const json_t *obj, const char *msg)
     char ref[320];
     const char *kind = json_string_value(json_object_get(obj, "kind"));
     jx_ref((json_t *)obj, ref, sizeof ref);
-    if (err && asprintf(err, "%s %s: %s", kind && *kind ? kind : "object", ref, msg) < 0)
-        *err = NULL;
+    xerr_set(err, "%s %s: %s", kind && *kind ? kind : "object", ref, msg);
     return -1;
 }
 

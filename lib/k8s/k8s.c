@@ -6,6 +6,7 @@
  * in k8s_http.c, resource lookup in k8s_resources.c. */
 #include "k8s_int.h"
 #include "jsonx.h"
+#include "xstr.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -139,8 +140,7 @@ int k8s_conn_resolve(const k8s_conn *conn, kubeconfig *kc, k8s_error *err)
             l--;
         bool scheme = strncasecmp(conn->host, "https://", 8) == 0 ||
                       strncasecmp(conn->host, "http://", 7) == 0;
-        if (asprintf(&h, "%s%.*s", scheme ? "" : "https://", (int)l, conn->host) < 0)
-            h = NULL;
+        h = xfmt("%s%.*s", scheme ? "" : "https://", (int)l, conn->host);
         free(kc->server);
         kc->server = h;
     }
@@ -253,8 +253,8 @@ static int setup_sni(k8s_client *c, const char *sni, k8s_error *err)
         size_t pl = strlen(path);
         while (pl > 0 && path[pl - 1] == '/')
             pl--;   /* keep a path prefix (API behind a proxy), without the final / */
-        if (asprintf(&c->url_base, "%s://%s:%s%.*s", scheme, sni, port, (int)pl, path) >= 0 &&
-            asprintf(&ct, "%s:%s:%s:%s", sni, port, host, port) >= 0) {
+        if ((c->url_base = xfmt("%s://%s:%s%.*s", scheme, sni, port, (int)pl, path)) != NULL &&
+            (ct = xfmt("%s:%s:%s:%s", sni, port, host, port)) != NULL) {
             c->connect_to = curl_slist_append(NULL, ct);
             rc = c->connect_to ? 0 : -1;
         }
@@ -447,11 +447,10 @@ int k8s_qs_add(char **path, const char *key, const char *value)
     char *ev = k8s_urlencode(value);
     if (!ev)
         return -1;
-    char *np = NULL;
-    int rc = asprintf(&np, "%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', key, ev);
+    char *np = xfmt("%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', key, ev);
     free(ev);
     free(*path);
-    *path = rc < 0 ? NULL : np;
+    *path = np;
     return *path ? 0 : -1;
 }
 
@@ -796,8 +795,7 @@ static char *write_path(k8s_client *c, const k8s_resource *r, const char *ns,
         return NULL;
     if (sub) {
         char *np = NULL;
-        if (asprintf(&np, "%s/%s", p, sub) < 0)
-            np = NULL;
+        np = xfmt("%s/%s", p, sub);
         free(p);
         p = np;
     }

@@ -3,6 +3,7 @@
  * blobs), response buffering, API Status error parsing, and the retry policy
  * (backoff with jitter, Retry-After) used by k8s_request and batches. */
 #include "k8s_int.h"
+#include "xstr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -23,16 +24,8 @@ int k8s_resp_append(k8s_resp *r, const char *p, size_t n)
 {
     if (n > MAX_BODY - r->len)
         return -1;
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *nd = realloc(r->data, cap);
-        if (!nd)
-            return -1;
-        r->data = nd;
-        r->cap = cap;
-    }
+    if (xgrow(&r->data, &r->cap, r->len + n + 1) != 0)
+        return -1;
     memcpy(r->data + r->len, p, n);
     r->len += n;
     r->data[r->len] = '\0';

@@ -3,6 +3,7 @@
  * anything else (GET /api/v1, /apis/<group>/<version>, cached per client),
  * and path building (every segment checked by k8s_check_segment). */
 #include "k8s_int.h"
+#include "xstr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,12 +156,12 @@ int k8s_path_build(const k8s_resource *r, const char *ns, const char *name, char
     char *ename = name ? k8s_urlencode(name) : NULL;
     int rc = -1;
     if ((!with_ns || ens) && (!name || ename))
-        rc = g ? asprintf(out, "/apis/%s/%s%s%s/%s%s%s", g, r->version,
-                          ens ? "/namespaces/" : "", ens ? ens : "", r->plural,
-                          ename ? "/" : "", ename ? ename : "")
-               : asprintf(out, "/api/%s%s%s/%s%s%s", r->version,
-                          ens ? "/namespaces/" : "", ens ? ens : "", r->plural,
-                          ename ? "/" : "", ename ? ename : "");
+        rc = (*out = g ? xfmt("/apis/%s/%s%s%s/%s%s%s", g, r->version,
+                              ens ? "/namespaces/" : "", ens ? ens : "", r->plural,
+                              ename ? "/" : "", ename ? ename : "")
+                       : xfmt("/api/%s%s%s/%s%s%s", r->version,
+                              ens ? "/namespaces/" : "", ens ? ens : "", r->plural,
+                              ename ? "/" : "", ename ? ename : "")) ? 0 : -1;
     free(ens);
     free(ename);
     if (rc < 0) {

@@ -330,10 +330,7 @@ static char *path_join(const char *dir, const char *p)
         return NULL;
     if (p[0] == '/' || !dir || !*dir)
         return strdup(p);
-    char *r;
-    if (asprintf(&r, "%s/%s", dir, p) < 0)
-        return NULL;
-    return r;
+    return xfmt("%s/%s", dir, p);
 }
 
 static char *dir_of(const char *path)
@@ -782,8 +779,7 @@ int kubeconfig_in_cluster(const char *dir, kubeconfig *out, char **err)
             free(ns);
     }
     bool v6 = strchr(host, ':') != NULL;
-    if (asprintf(&out->server, v6 ? "https://[%s]:%s" : "https://%s:%s", host, port) < 0)
-        out->server = NULL;
+    out->server = xfmt(v6 ? "https://[%s]:%s" : "https://%s:%s", host, port);
     out->source = strdup("in-cluster");
     if (!out->server || !out->token_file || !out->source) {
         kubeconfig_free(out);
@@ -800,8 +796,5 @@ char *kubeconfig_default_path(void)
     const char *home = getenv("HOME");
     if (!home || !*home)
         return NULL;
-    char *p;
-    if (asprintf(&p, "%s/.kube/config", home) < 0)
-        return NULL;
-    return p;
+    return xfmt("%s/.kube/config", home);
 }

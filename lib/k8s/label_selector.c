@@ -1,6 +1,7 @@
 /* label_selector.c - Kubernetes label selectors ("a=b,c!=d,e in (x,y),
  * f notin (z),g,!h") parsed once and matched against metadata.labels. */
 #include "label_selector.h"
+#include "xstr.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -81,9 +82,7 @@ static int add_val(req *r, char *v)
 static vb_selector *fail(vb_selector *s, char **err, const char *text, const char *p,
                          const char *what)
 {
-    if (err && asprintf(err, "label_selector '%s': %s at offset %d", text, what,
-                        (int)(p - text)) < 0)
-        *err = NULL;
+    xerr_set(err, "label_selector '%s': %s at offset %d", text, what, (int)(p - text));
     vb_selector_free(s);
     return NULL;
 }

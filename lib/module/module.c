@@ -2,11 +2,14 @@
  * arguments file, handles the _ansible_* control keys, builds the one JSON
  * result (masked, scrubbed) and prints it as the only thing on stdout.
  * Result building (set, changed, diff, warnings) is in module_result.c,
- * type conversions in module_types.c, no_log scrubbing in module_scrub.c,
- * validation in module_validate.c; this file uses them all and none of them
- * uses it (module_priv.h: the order).
+ * type conversions in module_types.c, remembering no_log values in
+ * module_scrub.c (the masking rules are lib/base/secrets.c's), validation in
+ * module_validate.c; this file uses them all and none of them uses it
+ * (module_priv.h: the order).  Raw members (mod_set_raw) are written after
+ * the rest of the result through a buffered writer (mod_out).
  */
 #include "module_priv.h"
+#include "xstr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,7 +72,7 @@ int mod_parse(module *m, const mod_spec *spec, json_t *args, char **err)
         rc = mp_validate(&c, spec, args, &m->params);
     if (rc != 0) {
         json_t *msg = json_string(c.err ? c.err : "argument validation failed");
-        mod_scrub(msg, m->secrets, m->nsecrets);
+        secrets_scrub_json(&m->secrets, msg);
         if (err)
             *err = strdup(json_string_value(msg));
         json_decref(msg);
@@ -156,13 +159,17 @@ void mod_free(module *m)
 {
     json_decref(m->params);
     json_decref(m->result);
-    for (size_t i = 0; i < m->nsecrets; i++)
-        free(m->secrets[i]);
-    free(m->secrets);
+    secrets_clear(&m->secrets);
+    for (size_t i = 0; i < m->nraw; i++) {
+        if (m->raw[i].release)
+            m->raw[i].release(m->raw[i].ctx);
+        free(m->raw[i].key);
+    }
+    free(m->raw);
     free(m->fqcn);
     m->params = m->result = NULL;
-    m->secrets = NULL;
-    m->nsecrets = 0;
+    m->raw = NULL;
+    m->nraw = 0;
     m->fqcn = NULL;
 }
 
@@ -225,40 +232,156 @@ static json_t *render(module *m, bool failed, const char *msg, bool steal)
         mp_mask(m->spec ? m->spec->opts : NULL, args);
         json_object_set_new(r, "invocation", json_pack("{so}", "module_args", args));
     }
-    mod_scrub(r, m->secrets, m->nsecrets);
+    for (size_t i = 0; i < m->nraw; i++)
+        json_object_del(r, m->raw[i].key);
+    secrets_scrub_json(&m->secrets, r);
     return r;
+}
+
+/* ------------------------------------------------------------ output */
+
+/* The result's writer: buffered writes to fd, or (fd < 0) a growing memory
+ * buffer for mod_render. */
+struct mod_out {
+    const module *m;
+    int fd;
+    char *b;
+    size_t n, cap;
+    bool bad;
+};
+
+static void out_write(mod_out *o, const char *p, size_t len)
+{
+    while (len > 0 && !o->bad) {
+        ssize_t w = write(o->fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            o->bad = true;
+            break;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+}
+
+static void out_flush(mod_out *o)
+{
+    if (o->fd >= 0) {
+        out_write(o, o->b, o->n);
+        o->n = 0;
+    }
+}
+
+void mod_out_raw(mod_out *o, const char *p, size_t len)
+{
+    if (o->fd < 0) {                          /* memory */
+        if (xgrow(&o->b, &o->cap, o->n + len + 1) != 0)
+            abort();
+        memcpy(o->b + o->n, p, len);
+        o->n += len;
+        o->b[o->n] = '\0';
+        return;
+    }
+    if (o->n + len > o->cap)
+        out_flush(o);
+    if (len >= o->cap) {
+        out_write(o, p, len);
+        return;
+    }
+    memcpy(o->b + o->n, p, len);
+    o->n += len;
+}
+
+void mod_out_json(mod_out *o, const char *text, size_t len)
+{
+    size_t cl;
+    char *clean = secrets_scrub_json_text(&o->m->secrets, text, len, &cl);
+    if (clean) {
+        mod_out_raw(o, clean, cl);
+        free(clean);
+    } else {
+        mod_out_raw(o, text, len);
+    }
+}
+
+void mod_out_value(mod_out *o, json_t *v)
+{
+    secrets_scrub_json(&o->m->secrets, v);
+    char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    if (!t)
+        abort();
+    mod_out_raw(o, t, strlen(t));
+    free(t);
+}
+
+void mod_set_raw(module *m, const char *key, mod_raw_fn fn, void *ctx, void (*release)(void *ctx))
+{
+    struct mod_raw *nr = realloc(m->raw, (m->nraw + 1) * sizeof *nr);
+    char *k = strdup(key);
+    if (!nr || !k)
+        abort();
+    m->raw = nr;
+    m->raw[m->nraw++] = (struct mod_raw){ .key = k, .fn = fn, .ctx = ctx, .release = release };
+}
+
+/* Writes raw member i's value into a memory buffer and parses it. */
+static json_t *raw_value(module *m, size_t i)
+{
+    mod_out o = { .m = m, .fd = -1 };
+    m->raw[i].fn(&o, m->raw[i].ctx);
+    json_error_t e;
+    json_t *v = o.b ? json_loadb(o.b, o.n, JSON_DECODE_ANY, &e) : NULL;
+    free(o.b);
+    if (!v) {
+        fprintf(stderr, "raw member %s is not valid JSON\n", m->raw[i].key);
+        abort();    /* the module's bug: its output would be unreadable */
+    }
+    return v;
 }
 
 json_t *mod_render(module *m, bool failed, const char *msg)
 {
-    return render(m, failed, msg, false);
+    json_t *r = render(m, failed, msg, false);
+    for (size_t i = 0; i < m->nraw; i++) {
+        json_t *k = json_string(m->raw[i].key);
+        secrets_scrub_json(&m->secrets, k);
+        json_object_set_new(r, json_string_value(k), raw_value(m, i));
+        json_decref(k);
+    }
+    return r;
 }
 
-int mod_result_fd(void)
-{
-    return result_fd >= 0 ? result_fd : STDOUT_FILENO;
-}
-
-/* Writes the whole line to the saved stdout (or fd 1 outside mod_init). */
-static void emit(json_t *r)
+/* Writes the whole line to the saved stdout (or fd 1 outside mod_init):
+ * the rendered result, its raw members before the closing brace. */
+static void emit(module *m, json_t *r)
 {
     char *s = json_dumps(r, JSON_COMPACT);
-    int fd = result_fd >= 0 ? result_fd : STDOUT_FILENO;
+    mod_out o = { .m = m, .fd = result_fd >= 0 ? result_fd : STDOUT_FILENO };
     fflush(stdout);
-    if (s) {
-        size_t len = strlen(s), off = 0;
-        s[len] = '\0';
-        while (off < len) {
-            ssize_t w = write(fd, s + off, len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
-        while (write(fd, "\n", 1) < 0 && errno == EINTR)
-            ;
+    size_t len = s ? strlen(s) : 0;
+    if (len < 2 || s[len - 1] != '}') {
+        free(s);
+        return;
     }
+    if (m->nraw) {
+        o.cap = 1 << 20;
+        o.b = malloc(o.cap);
+        if (!o.b)
+            abort();
+    }
+    out_write(&o, s, len - 1);
+    for (size_t i = 0; i < m->nraw; i++) {
+        if (i || len > 2)
+            mod_out_raw(&o, ",", 1);
+        mod_out_value(&o, json_string(m->raw[i].key));
+        mod_out_raw(&o, ":", 1);
+        m->raw[i].fn(&o, m->raw[i].ctx);
+    }
+    out_flush(&o);
+    out_write(&o, "}\n", 2);
+    free(o.b);
     free(s);
 }
 
@@ -266,7 +389,7 @@ noreturn void mod_exit(module *m)
 {
     bool failed = json_is_true(json_object_get(m->result, "failed"));
     json_t *r = render(m, failed, NULL, true);
-    emit(r);
+    emit(m, r);
     json_decref(r);
     mod_free(m);
     exit(failed ? 1 : 0);
@@ -280,7 +403,7 @@ noreturn void mod_fail(module *m, const char *fmt, ...)
     va_end(ap);
     json_t *r = render(m, true, msg, true);
     free(msg);
-    emit(r);
+    emit(m, r);
     json_decref(r);
     mod_free(m);
     exit(1);

@@ -17,7 +17,7 @@
  *     when ansible-core >= 2.21 sends _ansible_inject_invocation=false),
  *     plus the module's own return values;
  *   - scrubs every no_log value from every string in the result (messages
- *     built from server errors can echo a token);
+ *     built from server errors can echo a token), by the rules of secrets.h;
  *   - exits 0 on success, 1 on failure.
  *
  * Typical use:
@@ -43,8 +43,11 @@
 #ifndef OCPVDR_MODULE_H
 #define OCPVDR_MODULE_H
 
+#include "secrets.h"
+
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdnoreturn.h>
 
 typedef enum {
@@ -89,10 +92,11 @@ typedef struct module {
     bool diff_mode;        /* _ansible_diff */
     bool no_log;           /* _ansible_no_log */
     int verbosity;         /* _ansible_verbosity */
-    char **secrets;        /* no_log values to scrub from output */
-    size_t nsecrets;
+    secret_set secrets;    /* no_log values to scrub from output (secrets.h) */
     char *fqcn;            /* name for messages: _ansible_module_name, else
                               "ocpv.dr.<spec name>" (owned) */
+    struct mod_raw *raw;   /* raw members (mod_set_raw), in order */
+    size_t nraw;
     bool inject_invocation; /* _ansible_inject_invocation (ansible-core 2.21+,
                               default false there); true when the key is
                               absent (older cores expect invocation) */
@@ -136,20 +140,34 @@ noreturn void mod_fail(module *m, const char *fmt, ...) __attribute__((format(pr
 /* Renders the final result object without printing or exiting (tests). */
 json_t *mod_render(module *m, bool failed, const char *msg);
 
-/* The descriptor the result line goes to (the real stdout saved by
- * mod_init; fd 1 points at stderr meanwhile).  For a module that writes a
- * very large result itself (oadp_parse: mod_render + its own object text,
- * then mod_free and exit). */
-int mod_result_fd(void);
+/* ---- raw members: a very large part of the result written as JSON text.
+ * A module whose result holds a large part it already has as JSON text
+ * (oadp_parse: tens of thousands of objects read from a backup) adds it as a
+ * raw member instead of building a tree of it.  When the result is printed
+ * (mod_exit / mod_fail) the runtime writes the rest of the result as always
+ * (masked, scrubbed), then each raw member in the order added as
+ * ,"<key>":<value> - fn writes the value through the mod_out it is given,
+ * once - then the closing brace.  A raw member replaces a member of the same
+ * key set with mod_set.  mod_render (tests) parses the values back into the
+ * object it returns.
+ *
+ * Nothing written through mod_out escapes the runtime's scrubbing:
+ * mod_out_json and mod_out_value scrub what they write (secrets.h: a JSON
+ * text that may hold a secret is parsed and written back scrubbed, any other
+ * text is copied byte for byte); mod_out_raw is for JSON syntax the caller
+ * vouches for (brackets, commas).  The caller keeps ctx alive until mod_free,
+ * which calls release(ctx) when release is not NULL. */
+typedef struct mod_out mod_out;
+typedef void (*mod_raw_fn)(mod_out *o, void *ctx);
+void mod_set_raw(module *m, const char *key, mod_raw_fn fn, void *ctx, void (*release)(void *ctx));
+void mod_out_raw(mod_out *o, const char *text, size_t len);
+void mod_out_json(mod_out *o, const char *text, size_t len);
+/* Steals v. */
+void mod_out_value(mod_out *o, json_t *v);
 
 /* Registers a secret the module learned at run time (a key read from a
- * file): scrubbed from all output like a no_log parameter.  Copied; empty
- * strings and duplicates ignored. */
+ * file): scrubbed from all output like a no_log parameter (secrets.h:
+ * copied; empty strings and duplicates ignored). */
 void mod_add_secret(module *m, const char *s);
-
-/* Replaces every occurrence of each secret inside every string of `v`
- * (recursively, keys included) with "********".  Used by mod_render; also
- * for logs in the forwarder. */
-void mod_scrub(json_t *v, char *const *secrets, size_t nsecrets);
 
 #endif

@@ -17,6 +17,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+/* A raw member (mod_set_raw). */
+struct mod_raw {
+    char *key;
+    mod_raw_fn fn;
+    void *ctx;
+    void (*release)(void *ctx);
+};
+
 /* What a conversion may do with a non-string given for a string option
  * (_ansible_string_conversion_action). */
 typedef enum { CONV_WARN = 0, CONV_IGNORE, CONV_ERROR } conv_action;

@@ -4,6 +4,7 @@
  * (module_priv.h: the order).
  */
 #include "module_priv.h"
+#include "xstr.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,8 +14,8 @@
 
 char *mp_vfmt(const char *fmt, va_list ap)
 {
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
+    char *s = xvfmt(fmt, ap);      /* lib/base/xstr.c; out of memory aborts here */
+    if (!s)
         abort();
     return s;
 }

@@ -111,18 +111,16 @@ s3_client *s3_new(const s3_conf *conf, char **err)
     c->connect_timeout = conf->connect_timeout > 0 ? conf->connect_timeout : 15;
     c->stall_timeout = conf->stall_timeout > 0 ? conf->stall_timeout : 60;
     c->max_list_pages = conf->max_list_pages > 0 ? conf->max_list_pages : S3_LIST_MAX_PAGES;
-    if (asprintf(&c->sigv4, "aws:amz:%s:s3", c->region) < 0)
-        c->sigv4 = NULL;
+    c->sigv4 = xfmt("aws:amz:%s:s3", c->region);
 
     /* Split the endpoint into scheme://host[:port] and an optional base path. */
     char *ep = NULL;
     if (!conf->endpoint || !*conf->endpoint) {
-        if (asprintf(&ep, "https://s3.%s.amazonaws.com", c->region) < 0)
-            ep = NULL;
+        ep = xfmt("https://s3.%s.amazonaws.com", c->region);
     } else if (strstr(conf->endpoint, "://")) {
         ep = strdup(conf->endpoint);
-    } else if (asprintf(&ep, "https://%s", conf->endpoint) < 0) {
-        ep = NULL;
+    } else {
+        ep = xfmt("https://%s", conf->endpoint);
     }
     if (!ep || !c->region || !c->bucket || !c->access_key || !c->secret_key || !c->sigv4) {
         free(ep);
@@ -175,10 +173,7 @@ bool s3_is_plain_http(const s3_client *c)
 
 char *s3_display(const s3_client *c, const char *key)
 {
-    char *s = NULL;
-    if (asprintf(&s, "s3://%s/%s", c->bucket, key ? key : "") < 0)
-        return NULL;
-    return s;
+    return xfmt("s3://%s/%s", c->bucket, key ? key : "");
 }
 
 /* Percent-encodes per SigV4 (RFC 3986 unreserved kept); keep_slash for paths. */
@@ -202,16 +197,13 @@ static char *uri_encode(const char *s, bool keep_slash)
 char *s3_object_url(const s3_client *c, const char *key)
 {
     char *ek = uri_encode(key ? key : "", true);
-    char *url = NULL;
     if (!ek)
         return NULL;
-    int r;
-    if (c->path_style)
-        r = asprintf(&url, "%s%s%s/%s/%s", c->scheme_host, c->host, c->base_path, c->bucket, ek);
-    else
-        r = asprintf(&url, "%s%s.%s%s/%s", c->scheme_host, c->bucket, c->host, c->base_path, ek);
+    char *url = c->path_style
+        ? xfmt("%s%s%s/%s/%s", c->scheme_host, c->host, c->base_path, c->bucket, ek)
+        : xfmt("%s%s.%s%s/%s", c->scheme_host, c->bucket, c->host, c->base_path, ek);
     free(ek);
-    return r < 0 ? NULL : url;
+    return url;
 }
 
 /* ------------------------------------------------------------ one request */
@@ -301,16 +293,8 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
             r->mem_overflow = true;
             return 0;
         }
-        if (r->len + rest + 1 > r->cap) {
-            size_t nc = r->cap ? r->cap : 4096;
-            while (nc < r->len + rest + 1)
-                nc *= 2;
-            char *g = realloc(r->mem, nc);
-            if (!g)
-                return 0;
-            r->mem = g;
-            r->cap = nc;
-        }
+        if (xgrow(&r->mem, &r->cap, r->len + rest + 1) != 0)
+            return 0;
         memcpy(r->mem + r->len, p, rest);
         r->len += rest;
         r->mem[r->len] = '\0';
@@ -362,8 +346,8 @@ static CURLcode perform(req *r, const char *url, bool head, const char *range,
     struct curl_slist *hdrs = curl_slist_append(NULL, "x-amz-content-sha256: " EMPTY_SHA256);
     char line[512];
     if (c->token) {
-        char *t = NULL;
-        if (asprintf(&t, "x-amz-security-token: %s", c->token) >= 0) {
+        char *t = xfmt("x-amz-security-token: %s", c->token);
+        if (t) {
             hdrs = curl_slist_append(hdrs, t);
             memset(t, 0, strlen(t));
             free(t);
@@ -613,10 +597,9 @@ int s3_list(s3_client *c, const char *prefix, const char *delimiter,
         /* Query parameters in SigV4 canonical order (sorted, encoded). */
         char *et = token ? uri_encode(token, false) : NULL;
         char *url = NULL;
-        if (asprintf(&url, "%s?%s%s%s%s%s%slist-type=2&max-keys=1000&prefix=%s", base,
-                     et ? "continuation-token=" : "", et ? et : "", et ? "&" : "",
-                     *ed ? "delimiter=" : "", ed, *ed ? "&" : "", ep) < 0)
-            url = NULL;
+        url = xfmt("%s?%s%s%s%s%s%slist-type=2&max-keys=1000&prefix=%s", base,
+                   et ? "continuation-token=" : "", et ? et : "", et ? "&" : "",
+                   *ed ? "delimiter=" : "", ed, *ed ? "&" : "", ep);
         free(et);
         if (!url) {
             xerr_set(err, "s3: out of memory");

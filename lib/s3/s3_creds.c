@@ -19,13 +19,10 @@
 
 static void set_err(char **err, const char *path, const char *profile, const char *missing)
 {
-    if (!err)
-        return;
-    int r = missing
-        ? asprintf(err, "credentials file %s: profile [%s] has no %s", path, profile, missing)
-        : asprintf(err, "credentials file %s has no [%s] profile", path, profile);
-    if (r < 0)
-        *err = NULL;
+    if (missing)
+        xerr_set(err, "credentials file %s: profile [%s] has no %s", path, profile, missing);
+    else
+        xerr_set(err, "credentials file %s has no [%s] profile", path, profile);
 }
 
 int s3_load_credentials(const char *path, const char *profile,
@@ -39,8 +36,7 @@ int s3_load_credentials(const char *path, const char *profile,
         profile = "default";
     FILE *f = fopen(path, "r");
     if (!f) {
-        if (err && asprintf(err, "cannot read credentials file %s: %s", path, strerror(errno)) < 0)
-            *err = NULL;
+        xerr_set(err, "cannot read credentials file %s: %s", path, strerror(errno));
         return S3_ERR;
     }
     char *line = NULL;

@@ -2,6 +2,7 @@
  * <Error> bodies into "Code: Message", and ListObjectsV2 pages into an
  * s3_listing.  Network access, DTD loading and entity substitution are off. */
 #include "s3.h"
+#include "xstr.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -115,9 +116,8 @@ int s3_parse_list_page(const char *body, size_t len, size_t max_items,
     for (xmlNodePtr n = root->children; n && rc == 0; n = n->next) {
         if (named(n, "Contents") || named(n, "CommonPrefixes")) {
             if (out->nobjects + out->nprefixes >= max_items) {
-                if (err && asprintf(err, "the listing has more than %zu entries; "
-                                         "narrow the prefix", max_items) < 0)
-                    *err = NULL;
+                xerr_set(err, "the listing has more than %zu entries; narrow the prefix",
+                         max_items);
                 rc = S3_ERR;
                 break;
             }

@@ -418,8 +418,7 @@ static ssize_t fd_read(void *ud, void *buf, size_t len, char **err)
             return n;
         if (errno == EINTR)
             continue;
-        if (asprintf(err, "%s", strerror(errno)) < 0)
-            *err = NULL;
+        xerr_set(err, "%s", strerror(errno));
         return -1;
     }
 }

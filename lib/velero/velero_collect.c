@@ -7,6 +7,7 @@
  * max_kept_bytes) plus small tables. */
 #include "velero_backup.h"
 #include "secret_mask.h"
+#include "xstr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,10 +74,8 @@ static char *resolve(const char *name, char **err)
     }
     for (const char *p = name; *p; p++) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.')) {
-            if (asprintf(err, "resources: '%s' is not a resource name (lowercase plural, "
-                              "optionally .<group>, e.g. configmaps or deployments.apps)",
-                         name) < 0)
-                *err = NULL;
+            xerr_set(err, "resources: '%s' is not a resource name (lowercase plural, "
+                          "optionally .<group>, e.g. configmaps or deployments.apps)", name);
             return NULL;
         }
     }
@@ -316,11 +315,9 @@ static int c_item_raw(void *ud, const vb_path *p, json_t *obj, const char *raw, 
     }
     c->kept_bytes += c->rawlen[idx];
     if (c->kept_bytes > c->max_kept_bytes) {
-        if (asprintf(err, "the selected objects take more than %zu bytes (max_selected_size; "
-                          "at %s/%s/%s): narrow namespaces, resources or label_selector, or raise "
-                          "the limit", c->max_kept_bytes, p->resource, p->cluster ? "" : p->ns,
-                     p->name) < 0)
-            *err = NULL;
+        xerr_set(err, "the selected objects take more than %zu bytes (max_selected_size; "
+                      "at %s/%s/%s): narrow namespaces, resources or label_selector, or raise "
+                      "the limit", c->max_kept_bytes, p->resource, p->cluster ? "" : p->ns, p->name);
         return -1;
     }
     char key[800];
@@ -375,8 +372,8 @@ static void c_warn(void *ud, vb_warn_kind kind, const char *entry, const char *m
     c->by_kind[kind]++;
     c->nwarn_total++;
     if (json_array_size(c->warnings) < c->max_warnings) {
-        char *s = NULL;
-        if (asprintf(&s, "%s: %s", entry, msg) >= 0) {
+        char *s = xfmt("%s: %s", entry, msg);
+        if (s) {
             json_array_append_new(c->warnings, json_string(s));
             free(s);
         }

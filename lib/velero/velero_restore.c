@@ -16,10 +16,7 @@
 
 char *vs_restore_results_key(const char *root, const char *name)
 {
-    char *key = NULL;
-    if (asprintf(&key, "%s%s/restore-%s-results.gz", root, name, name) < 0)
-        return NULL;
-    return key;
+    return xfmt("%s%s/restore-%s-results.gz", root, name, name);
 }
 
 int vs_gunzip_mem(const void *in, size_t len, size_t max, char **out, size_t *outlen, char **err)
@@ -116,8 +113,8 @@ static int take_msgs(json_t *list, const char *what, const char *label, json_t *
             continue;
         k->kept++;
         json_array_append(dst, m);
-        char *line = NULL;
-        if (asprintf(&line, "%s: %s", label, json_string_value(m)) < 0)
+        char *line = xfmt("%s: %s", label, json_string_value(m));
+        if (!line)
             abort();
         json_array_append_new(k->flat, json_string(line));
         free(line);
@@ -155,8 +152,8 @@ static json_t *take_result(json_t *r, const char *kind, kind_acc *k, char **err)
     json_t *list;
     json_object_foreach(nss, ns, list) {
         json_t *dst = json_array();
-        char *label = NULL;
-        if (!dst || asprintf(&label, "Namespace %s", ns) < 0)
+        char *label = xfmt("Namespace %s", ns);
+        if (!dst || !label)
             abort();
         snprintf(what, sizeof what, "%s.namespaces.%.200s", kind, ns);
         int rc = take_msgs(list, what, label, dst, k, err);

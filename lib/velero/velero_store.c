@@ -30,10 +30,7 @@ static char *store_root(const char *prefix, const char *dir)
     size_t n = strlen(p);
     while (n > 0 && p[n - 1] == '/')
         n--;
-    char *out = NULL;
-    if (asprintf(&out, "%.*s%s%s/", (int)n, p, n ? "/" : "", dir) < 0)
-        return NULL;
-    return out;
+    return xfmt("%.*s%s%s/", (int)n, p, n ? "/" : "", dir);
 }
 
 bool vs_name_ok(const char *name, const char **why)
@@ -156,8 +153,8 @@ int vs_get_backup(s3_client *c, const char *root, const char *name, json_t **out
     *out = NULL;
     if (check_backup_name(name, err) != 0)
         return S3_ERR;
-    char *key = NULL;
-    if (asprintf(&key, "%s%s/velero-backup.json", root, name) < 0)
+    char *key = xfmt("%s%s/velero-backup.json", root, name);
+    if (!key)
         return S3_ERR;
     char *buf = NULL;
     size_t len = 0;
@@ -228,8 +225,7 @@ int vs_find_latest(s3_client *c, const char *root, bool accept_partial, time_t n
         if (name && !vs_name_ok(name, &why)) {
             /* not a backup Velero wrote (nor one it could restore): listed, never read */
             char pn[300], *ph = NULL;
-            if (asprintf(&ph, "(not a valid backup name: %s)", why) < 0)
-                ph = NULL;
+            ph = xfmt("(not a valid backup name: %s)", why);
             json_array_append_new(*considered, json_pack("{s:s, s:s?}", "name",
                                                          vb_printable(name, pn, sizeof pn),
                                                          "phase", ph));
@@ -365,9 +361,9 @@ static int create_part(int dirfd, const char *dest_file, char **part)
         unsigned char rnd[6];
         if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
             return -1;
-        if (asprintf(part, ".%s.%02x%02x%02x%02x%02x%02x.part", dest_file, rnd[0], rnd[1], rnd[2],
-                     rnd[3], rnd[4], rnd[5]) < 0) {
-            *part = NULL;
+        *part = xfmt(".%s.%02x%02x%02x%02x%02x%02x.part", dest_file, rnd[0], rnd[1], rnd[2],
+                     rnd[3], rnd[4], rnd[5]);
+        if (!*part) {
             errno = ENOMEM;
             return -1;
         }
@@ -397,8 +393,9 @@ int vs_stream_backup(s3_client *c, const char *root, const char *name,
         xerr_set(err, "dest: '%s' is not a file name", dest_file ? dest_file : "");
         return S3_ERR;
     }
-    char *key = NULL, *part = NULL;
-    if (asprintf(&key, "%s%s/%s.tar.gz", root, name, name) < 0)
+    char *part = NULL;
+    char *key = xfmt("%s%s/%s.tar.gz", root, name, name);
+    if (!key)
         return S3_ERR;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {

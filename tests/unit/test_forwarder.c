@@ -240,6 +240,21 @@ static void test_config_insecure_http(void **s)
     clear_env();
 }
 
+/* The text log_j writes for one ERROR line "server said" with fields
+ * (stolen); malloc'd. */
+static char *logged(json_t *fields)
+{
+    char *logbuf = NULL;
+    size_t loglen = 0;
+    FILE *mem = open_memstream(&logbuf, &loglen);
+    assert_non_null(mem);
+    log_set_stream(mem);
+    log_j(LOGL_ERROR, "server said", fields);
+    log_set_stream(NULL);
+    fclose(mem);
+    return logbuf;
+}
+
 static void test_config_secret_file_and_scrub(void **s)
 {
     (void)s;
@@ -257,15 +272,9 @@ static void test_config_secret_file_and_scrub(void **s)
     assert_int_equal(config_load(&c, 3, argv, err, sizeof err), 0);
     assert_string_equal(c.token, "tok-from-file-123");
     /* the token is scrubbed from any log line */
-    char *logbuf = NULL;
-    size_t loglen = 0;
-    FILE *mem = open_memstream(&logbuf, &loglen);
-    log_set_stream(mem);
-    LOGJ(LOGL_ERROR, "server said", "{s:s}", "body", "invalid token tok-from-file-123 given");
-    log_set_stream(NULL);
-    fclose(mem);
+    char *logbuf = logged(json_pack("{s:s}", "body", "invalid token tok-from-file-123 given"));
     assert_null(strstr(logbuf, "tok-from-file-123"));
-    assert_non_null(strstr(logbuf, "invalid token *** given"));
+    assert_non_null(strstr(logbuf, "invalid token ******** given"));
     json_t *line = json_loads(logbuf, 0, NULL);
     assert_non_null(line);
     assert_string_equal(jx_str(line, "level"), "error");
@@ -333,16 +342,10 @@ static void test_log_scrub_before_escaping(void **s)
         assert_true(asprintf(&body, "before %s after", sec) > 0);
         assert_true(asprintf(&echo, "{\"detail\": \"bad %s\"}", esc + 1) > 0);  /* as a peer sends it */
         assert_true(asprintf(&key, "k-%s", sec) > 0);
-        char *logbuf = NULL;
-        size_t loglen = 0;
-        FILE *mem = open_memstream(&logbuf, &loglen);
-        log_set_stream(mem);
         json_t *f = json_pack("{s:s,s:s,s:[s,{s:s}],s:s}", "body", body, "response", echo,
                               "nested", "x", "deep", sec, key, "v");
         assert_non_null(f);
-        log_j(LOGL_ERROR, "server said", f);
-        log_set_stream(NULL);
-        fclose(mem);
+        char *logbuf = logged(f);
         /* neither the secret nor its escaped form is in the text */
         if (strstr(logbuf, sec) || strstr(logbuf, esc + 1))
             fail_msg("secret #%d reached the log text: %s", i, logbuf);
@@ -353,11 +356,11 @@ static void test_log_scrub_before_escaping(void **s)
         strings_of(line, &all);
         if (strstr(all, sec))
             fail_msg("secret #%d survives in the parsed log line: %s", i, logbuf);
-        assert_string_equal(jx_str(line, "body"), "before *** after");
-        assert_string_equal(jx_str(line, "response"), "{\"detail\": \"bad ***\"}");
+        assert_string_equal(jx_str(line, "body"), "before ******** after");
+        assert_string_equal(jx_str(line, "response"), "{\"detail\": \"bad ********\"}");
         assert_string_equal(json_string_value(json_object_get(json_array_get(
-            json_object_get(line, "nested"), 1), "deep")), "***");
-        assert_non_null(json_object_get(line, "k-***"));
+            json_object_get(line, "nested"), 1), "deep")), "********");
+        assert_non_null(json_object_get(line, "k-********"));
         assert_string_equal(jx_str(line, "msg"), "server said");
         free(all);
         json_decref(line);
@@ -367,6 +370,30 @@ static void test_log_scrub_before_escaping(void **s)
         free(key);
         free(esc);
     }
+    log_clear_secrets();
+}
+
+/* The log applies lib/base/secrets.h's rules: the longest secret is masked
+ * whole whatever the order of registration (a shorter one registered first
+ * used to leave the rest of the longer one in the line), a short secret is
+ * masked too (values under 4 bytes used to be ignored), one mask token. */
+static void test_log_scrub_rules(void **s)
+{
+    (void)s;
+    log_add_secret("abcd-7781");
+    log_add_secret("abcd-7781-longer-part");
+    log_add_secret("k9z");
+    char *logbuf = logged(json_pack("{s:s,s:s}", "a", "got abcd-7781-longer-part!",
+                                    "b", "short k9z."));
+    json_t *line = json_loads(logbuf, 0, NULL);
+    assert_non_null(line);
+    assert_string_equal(jx_str(line, "a"), "got ********!");
+    assert_string_equal(jx_str(line, "b"), "short ********.");
+    json_decref(line);
+    free(logbuf);
+    char *c = log_scrub("x abcd-7781-longer-part k9z");
+    assert_string_equal(c, "x ******** ********");
+    free(c);
     log_clear_secrets();
 }
 
@@ -1535,7 +1562,7 @@ static void test_deliver_dead_letter_log_metric_retry_after(void **s)
     assert_string_equal(jx_str(dead, "name"), "p413-big");
     assert_string_equal(jx_str(dead, "resourceVersion"), "1");
     assert_int_equal(jx_int(dead, "status", 0), 413);
-    assert_string_equal(jx_str(dead, "response"), "rejected: Bearer *** ?? binary");
+    assert_string_equal(jx_str(dead, "response"), "rejected: Bearer ******** ?? binary");
     json_decref(dead);
     free(log);
 }
@@ -1670,6 +1697,7 @@ int main(void)
         cmocka_unit_test(test_config_insecure_http),
         cmocka_unit_test(test_config_secret_file_and_scrub),
         cmocka_unit_test(test_log_scrub_before_escaping),
+        cmocka_unit_test(test_log_scrub_rules),
         cmocka_unit_test(test_dict),
         cmocka_unit_test(test_noise),
         cmocka_unit_test(test_payload),

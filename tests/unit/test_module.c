@@ -342,7 +342,7 @@ static void test_aliases_and_env(void **state)
     setenv("TEST_MODULE_TOKEN", "from-env", 1);
     ok(&m, &spec, "{}");
     assert_string_equal(mod_str(&m, "token"), "from-env");
-    assert_int_equal(m.nsecrets, 1);                              /* env value is no_log */
+    assert_int_equal(secrets_count(&m.secrets), 1);               /* env value is no_log */
     mod_free(&m);
     ok(&m, &spec, "{\"token\": \"given\"}");
     assert_string_equal(mod_str(&m, "token"), "given");
@@ -533,18 +533,39 @@ static void test_scrubbing(void **state)
     json_decref(r);
     mod_free(&m);
 
-    /* standalone use (forwarder logs), numbers among the secrets */
-    char *secrets[] = { "pw", "" };
-    json_t *v = json_pack("{s:s, s:[s, i]}", "a", "pwpw", "b", "no", 1);
-    mod_scrub(v, secrets, 2);
-    assert_string_equal(json_string_value(json_object_get(v, "a")), "****************");
-    mod_scrub(v, NULL, 0);
-    json_decref(v);
-
     ok(&m, &spec, "{\"source\": {\"host\": \"h\", \"port\": 31337, \"token\": \"t0k\"}, "
                   "\"volumes\": [{\"name\": \"n\", \"password\": 123456}]}");
     r = mod_render(&m, false, "port 31337, pw 123456, t0k");
     assert_string_equal(json_string_value(json_object_get(r, "msg")), "port 31337, pw ********, ********");
+    json_decref(r);
+    mod_free(&m);
+}
+
+/* The rules of lib/base/secrets.h as the runtime applies them (each guarded a
+ * gap of the runtime's own scrubber): a secret's JSON-escaped spelling in a
+ * text (a server's JSON body in a message), overlapping secrets, and a
+ * secret read from a file that ends inside a UTF-8 character. */
+static void test_scrub_rules(void **state)
+{
+    (void)state;
+    module m;
+    ok(&m, &spec, "{\"token\": \"tok\\\"quote-7781\", "
+                  "\"source\": {\"host\": \"h\", \"token\": \"defghi\"}, "
+                  "\"volumes\": [{\"name\": \"n\", \"password\": \"abcdef\"}]}");
+    /* escaped spelling: how a JSON body quotes tok"quote-7781 */
+    mod_set(&m, "body", json_string("{\"detail\": \"bad tok\\\"quote-7781\"}"));
+    /* overlapping secrets: no byte of either survives */
+    mod_set(&m, "overlap", json_string("x abcdefghi y"));
+    mod_set(&m, "adjacent", json_string("abcdefdefghi"));
+    /* a secret from a file that starts inside a UTF-8 character */
+    mod_add_secret(&m, "\xa9-7781");
+    mod_set(&m, "cut", json_string("caf\xc3\xa9-7781"));
+    json_t *r = mod_render(&m, false, NULL);
+    assert_string_equal(json_string_value(json_object_get(r, "body")),
+                        "{\"detail\": \"bad ********\"}");
+    assert_string_equal(json_string_value(json_object_get(r, "overlap")), "x ******** y");
+    assert_string_equal(json_string_value(json_object_get(r, "adjacent")), "****************");
+    assert_string_equal(json_string_value(json_object_get(r, "cut")), "********");
     json_decref(r);
     mod_free(&m);
 }
@@ -589,6 +610,9 @@ typedef struct {
 
 static const mod_spec nocheck_spec = { .name = "nocheck", .opts = need_opts };
 
+/* Called in the child before mod_exit when set. */
+static void (*child_hook)(module *m);
+
 /* Runs mod_init (+ a stray printf, + mod_exit) in a child with the args
  * file content `args` (NULL: no argv[1]); captures stdout and stderr. */
 static void run_child(const mod_spec *sp, const char *args, bool fail_after, run_result *rr)
@@ -619,6 +643,8 @@ static void run_child(const mod_spec *sp, const char *args, bool fail_after, run
         if (fail_after)
             mod_fail(&m, "failing on purpose with %s", mod_str(&m, "x"));
         mod_set(&m, "x", json_string(mod_str(&m, "x")));
+        if (child_hook)
+            child_hook(&m);
         mod_exit(&m);
     }
     close(po[1]);
@@ -656,6 +682,84 @@ static void test_process_success_and_stdout_guard(void **state)
     assert_string_equal(mod_dict_str(r, "x"), "1");
     assert_true(json_is_false(json_object_get(r, "failed")));
     assert_non_null(strstr(rr.errout, "stray output"));
+    json_decref(r);
+}
+
+/* ---- raw members (mod_set_raw): JSON text written after the rest of the
+ * result, scrubbed by the runtime */
+static const char *const RAW_OBJS[] = {
+    "{\"a\":\"x s3cr-9\"}",                 /* the secret, literally */
+    "{\"b\":\"s3\\u0063r-9 split\"}",       /* the secret, spelled with an escape */
+    "{\"n\":1,\"s\":\"clean\"}",            /* kept byte for byte */
+};
+static int raw_released;
+
+static void write_objs(mod_out *o, void *ctx)
+{
+    (void)ctx;
+    mod_out_raw(o, "[", 1);
+    for (size_t i = 0; i < 3; i++) {
+        if (i)
+            mod_out_raw(o, ",", 1);
+        mod_out_json(o, RAW_OBJS[i], strlen(RAW_OBJS[i]));
+    }
+    mod_out_raw(o, "]", 1);
+}
+
+static void write_map(mod_out *o, void *ctx)
+{
+    mod_out_raw(o, "{", 1);
+    mod_out_value(o, json_string(ctx));         /* a key holding the secret */
+    mod_out_raw(o, ":[]}", 4);
+}
+
+static void release_raw(void *ctx)
+{
+    (void)ctx;
+    raw_released++;
+}
+
+static void add_raw(module *m)
+{
+    mod_add_secret(m, "s3cr-9");
+    mod_set(m, "objs", json_string("replaced by the raw member"));
+    mod_set_raw(m, "objs", write_objs, NULL, release_raw);
+    mod_set_raw(m, "map", write_map, "k-s3cr-9", NULL);
+}
+
+static void test_raw_members(void **state)
+{
+    (void)state;
+    module m;
+    ok(&m, &need_spec, "{\"x\": \"1\", \"y\": \"2\", \"p\": \"v\"}");
+    raw_released = 0;
+    add_raw(&m);
+    json_t *r = mod_render(&m, false, NULL);
+    json_t *want = json_loads("[{\"a\":\"x ********\"},{\"b\":\"******** split\"},"
+                              "{\"n\":1,\"s\":\"clean\"}]", 0, NULL);
+    assert_true(json_equal(json_object_get(r, "objs"), want));
+    assert_non_null(json_object_get(json_object_get(r, "map"), "k-********"));
+    json_decref(want);
+    json_decref(r);
+    assert_int_equal(raw_released, 0);
+    mod_free(&m);
+    assert_int_equal(raw_released, 1);
+
+    /* printed: the rest of the result, then the raw members, one line */
+    run_result rr;
+    child_hook = add_raw;
+    run_child(&need_spec, "{\"x\": \"1\", \"y\": \"2\", \"p\": \"v\"}", false, &rr);
+    child_hook = NULL;
+    assert_int_equal(WEXITSTATUS(rr.status), 0);
+    const char *tail = ",\"objs\":[{\"a\":\"x ********\"},{\"b\":\"******** split\"},"
+                       "{\"n\":1,\"s\":\"clean\"}],\"map\":{\"k-********\":[]}}\n";
+    size_t ol = strlen(rr.out), tl = strlen(tail);
+    assert_true(ol > tl);
+    assert_string_equal(rr.out + ol - tl, tail);
+    assert_null(strstr(rr.out, "s3cr"));
+    assert_null(strstr(rr.out, "replaced by"));
+    r = only_json(&rr);
+    assert_string_equal(mod_dict_str(r, "x"), "1");
     json_decref(r);
 }
 
@@ -753,8 +857,10 @@ int main(void)
         cmocka_unit_test(test_diff_mode),
         cmocka_unit_test(test_masking),
         cmocka_unit_test(test_scrubbing),
+        cmocka_unit_test(test_scrub_rules),
         cmocka_unit_test(test_secret_not_in_errors),
         cmocka_unit_test(test_process_success_and_stdout_guard),
+        cmocka_unit_test(test_raw_members),
         cmocka_unit_test(test_process_failure_exit_code),
         cmocka_unit_test(test_process_bad_args_files),
         cmocka_unit_test(test_process_check_mode_unsupported),

@@ -1,4 +1,4 @@
-/* test_xstr.c - unit tests for lib/base/xstr.c: the malloc'ing printf, the error
+/* test_xstr.c - unit tests for lib/base/xstr.c: the malloc'ing printf, xstrdup, xgrow, the error
  * out-parameter helpers (replace, keep-first, hand-over) and trimming. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,6 +52,30 @@ static void test_err_take(void **state)
     xerr_take(NULL, xfmt("freed, not leaked"));
 }
 
+static void test_strdup(void **state)
+{
+    (void)state;
+    assert_null(xstrdup(NULL));            /* absent stays absent */
+    char *d = xstrdup("abc");
+    assert_string_equal(d, "abc");
+    free(d);
+}
+
+static void test_grow(void **state)
+{
+    (void)state;
+    char *b = NULL;
+    size_t cap = 0;
+    assert_int_equal(xgrow(&b, &cap, 1), 0);
+    assert_int_equal(cap, 4096);
+    assert_int_equal(xgrow(&b, &cap, 4096), 0);        /* fits: unchanged */
+    assert_int_equal(cap, 4096);
+    assert_int_equal(xgrow(&b, &cap, 10000), 0);
+    assert_int_equal(cap, 16384);
+    b[9999] = 'x';
+    free(b);
+}
+
 static void test_trim(void **state)
 {
     (void)state;
@@ -68,6 +92,8 @@ int main(void)
         cmocka_unit_test(test_err_set_replaces),
         cmocka_unit_test(test_err_first_keeps_first),
         cmocka_unit_test(test_err_take),
+        cmocka_unit_test(test_strdup),
+        cmocka_unit_test(test_grow),
         cmocka_unit_test(test_trim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
