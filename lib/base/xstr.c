@@ -10,7 +10,7 @@ char *xvfmt(const char *fmt, va_list ap)
 {
     char *s = NULL;
     if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
+        abort();                    /* out of memory, as xstrdup */
     return s;
 }
 

@@ -7,7 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-/* vasprintf into a new string; NULL when out of memory. */
+/* vasprintf into a new string; out of memory aborts (as xstrdup), so the
+ * result is never NULL. */
 char *xfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 

@@ -14,26 +14,27 @@
 
 static bool nonempty(const char *s) { return s && *s; }
 
-const char *lh_bv_volume_name(json_t *bv)
+/* A BackupVolume's spec field, else its label (older Longhorn sets only the
+ * label); NULL when neither is set. */
+static const char *spec_or_label(json_t *bv, const char *spec_path, const char *label)
 {
-    const char *v = jx_str(bv, "spec.volumeName");
+    const char *v = jx_str(bv, spec_path);
     if (nonempty(v))
         return v;
     json_t *labels = jx_get(bv, "metadata.labels");
-    v = labels ? json_string_value(json_object_get(labels, LH_LABEL_BACKUP_VOLUME)) : NULL;
-    if (nonempty(v))
-        return v;
-    return jx_str(bv, "metadata.name");
+    v = labels ? json_string_value(json_object_get(labels, label)) : NULL;
+    return nonempty(v) ? v : NULL;
+}
+
+const char *lh_bv_volume_name(json_t *bv)
+{
+    const char *v = spec_or_label(bv, "spec.volumeName", LH_LABEL_BACKUP_VOLUME);
+    return v ? v : jx_str(bv, "metadata.name");
 }
 
 const char *lh_bv_target_name(json_t *bv)
 {
-    const char *t = jx_str(bv, "spec.backupTargetName");
-    if (nonempty(t))
-        return t;
-    json_t *labels = jx_get(bv, "metadata.labels");
-    t = labels ? json_string_value(json_object_get(labels, LH_LABEL_BACKUP_TARGET)) : NULL;
-    return nonempty(t) ? t : NULL;
+    return spec_or_label(bv, "spec.backupTargetName", LH_LABEL_BACKUP_TARGET);
 }
 
 json_t *lh_find_backup_volume(json_t *items, const char *volume,

@@ -252,6 +252,15 @@ static void finish_handle(breq *r)
     r->hdrs = NULL;
 }
 
+/* A request that failed for good: its callback gets the error (r->err). */
+static void give_up(breq *r, int *failed, size_t *done)
+{
+    if (r->cb)
+        r->cb(r->ud, -1, NULL, &r->err);
+    (*failed)++;
+    (*done)++;
+}
+
 int k8s_batch_run(k8s_batch *b)
 {
     if (!b)
@@ -301,10 +310,7 @@ int k8s_batch_run(k8s_batch *b)
                 continue;
             }
             finish_handle(r);
-            if (r->cb)
-                r->cb(r->ud, -1, NULL, &r->err);
-            failed++;
-            done++;
+            give_up(r, &failed, &done);
         }
         if (done >= n)
             break;
@@ -373,10 +379,7 @@ int k8s_batch_run(k8s_batch *b)
                 wait[nwait++] = r;
                 continue;
             }
-            if (r->cb)
-                r->cb(r->ud, -1, NULL, &r->err);
-            failed++;
-            done++;
+            give_up(r, &failed, &done);
         }
         if (done >= n)
             break;

@@ -48,7 +48,7 @@ int mod_parse(module *m, const mod_spec *spec, json_t *args, char **err)
     const char *name = json_string_value(json_object_get(args, "_ansible_module_name"));
     const char *sname = spec && spec->name ? spec->name : "unknown";
     m->fqcn = name && *name ? strdup(name)
-              : strchr(sname, '.') ? strdup(sname) : mp_fmt("ocpv.dr.%s", sname);
+              : strchr(sname, '.') ? strdup(sname) : xfmt("ocpv.dr.%s", sname);
     m->check_mode = ctl_bool(args, "_ansible_check_mode");
     m->diff_mode = ctl_bool(args, "_ansible_diff");
     m->no_log = ctl_bool(args, "_ansible_no_log");
@@ -108,7 +108,7 @@ static json_t *load_args(const char *path, char **err)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        *err = mp_fmt("cannot read the module arguments file '%s': %s", path, strerror(errno));
+        *err = xfmt("cannot read the module arguments file '%s': %s", path, strerror(errno));
         return NULL;
     }
     json_error_t e;
@@ -118,7 +118,7 @@ static json_t *load_args(const char *path, char **err)
         char *near = strstr(e.text, " near ");
         if (near)
             *near = '\0';
-        *err = mp_fmt("the module arguments file '%s' is not a valid JSON object "
+        *err = xfmt("the module arguments file '%s' is not a valid JSON object "
                       "(line %d, column %d): %s", path, e.line, e.column, e.text);
     }
     return v;
@@ -399,7 +399,7 @@ noreturn void mod_fail(module *m, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = mp_vfmt(fmt, ap);
+    char *msg = xvfmt(fmt, ap);
     va_end(ap);
     json_t *r = render(m, true, msg, true);
     free(msg);

@@ -2,7 +2,7 @@
  * Modules never include it.  The files use each other in one direction only
  * (the build checks it: lib/meson.build, target lib-layers):
  *
- *   module_result.c    mp_fmt; mod_set, mod_changed, mod_diff, mod_warn, ...
+ *   module_result.c    mod_set, mod_changed, mod_diff, mod_warn, ...
  *     ^ module_types.c     vc_error; Ansible-style type conversions (mp_convert)
  *       ^ module_scrub.c     no_log values: mp_add_secret*, mod_scrub
  *         ^ module_validate.c  spec validation (mp_validate), masking (mp_mask)
@@ -42,10 +42,8 @@ typedef struct vctx {
  * (module_types.c) */
 int vc_error(vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* malloc'd printf; aborts on out-of-memory (nothing sensible to do then).
- * (module_result.c) */
-char *mp_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *mp_vfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* malloc'd printf: lib/base/xstr.h's xfmt / xvfmt (never NULL). */
+#include "xstr.h"
 
 /* "str", "int", "float", "bool", "list", "dict", "null" */
 const char *mp_type_name(const json_t *v);

@@ -10,25 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* ------------------------------------------------------------ small helpers */
-
-char *mp_vfmt(const char *fmt, va_list ap)
-{
-    char *s = xvfmt(fmt, ap);      /* lib/base/xstr.c; out of memory aborts here */
-    if (!s)
-        abort();
-    return s;
-}
-
-char *mp_fmt(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = mp_vfmt(fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 /* ------------------------------------------------------------ results */
 
 void mod_set(module *m, const char *key, json_t *value)
@@ -70,7 +51,7 @@ void mod_warn(module *m, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = mp_vfmt(fmt, ap);
+    char *s = xvfmt(fmt, ap);
     va_end(ap);
     append_to(m, "warnings", json_string(s));
     free(s);
@@ -80,7 +61,7 @@ void mod_deprecate(module *m, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = mp_vfmt(fmt, ap);
+    char *s = xvfmt(fmt, ap);
     va_end(ap);
     append_to(m, "deprecations", json_pack("{ss}", "msg", s));
     free(s);

@@ -21,7 +21,7 @@ int vc_error(vctx *c, const char *fmt, ...)
     if (!c->err) {
         va_list ap;
         va_start(ap, fmt);
-        c->err = mp_vfmt(fmt, ap);
+        c->err = xvfmt(fmt, ap);
         va_end(ap);
     }
     return -1;
@@ -76,7 +76,7 @@ char *mp_scalar_str(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_STRING: return strdup(json_string_value(v));
-    case JSON_INTEGER: return mp_fmt("%lld", (long long)json_integer_value(v));
+    case JSON_INTEGER: return xfmt("%lld", (long long)json_integer_value(v));
     case JSON_REAL: return float_str(json_real_value(v));
     case JSON_TRUE: return strdup("True");
     case JSON_FALSE: return strdup("False");
@@ -98,8 +98,8 @@ static char *quoted(const char *s, bool secret)
     if (secret)
         return strdup("the given value");
     if (strlen(s) > 60)
-        return mp_fmt("'%.57s...'", s);
-    return mp_fmt("'%s'", s);
+        return xfmt("'%.57s...'", s);
+    return xfmt("'%s'", s);
 }
 
 static int to_str(vctx *c, json_t *v, json_t **out, const char *what,
@@ -116,12 +116,12 @@ static int to_str(vctx *c, json_t *v, json_t **out, const char *what,
     if (c->conv != CONV_IGNORE) {
         char *msg;
         if (secret)
-            msg = mp_fmt("The value of %s%s (type %s) in a string field was converted "
+            msg = xfmt("The value of %s%s (type %s) in a string field was converted "
                          "to a string. If this does not look like what you expect, quote "
                          "the entire value to ensure it does not change.",
                          what, where, mp_type_name(v));
         else
-            msg = mp_fmt("The value '%s' (type %s) in a string field was converted to "
+            msg = xfmt("The value '%s' (type %s) in a string field was converted to "
                          "'%s' (type string). If this does not look like what you expect, "
                          "quote the entire value to ensure it does not change.",
                          s, mp_type_name(v), s);
@@ -175,7 +175,7 @@ static int to_bool(vctx *c, json_t *v, json_t **out, const char *what,
     }
     if (r < 0) {
         char *sv = json_is_string(v) ? quoted(json_string_value(v), secret) : NULL;
-        char *why = mp_fmt("The value %s is not a valid boolean. Valid booleans include: "
+        char *why = xfmt("The value %s is not a valid boolean. Valid booleans include: "
                            "yes, on, 1, true, t, y, no, off, 0, false, f, n",
                            sv ? sv : "given");
         conv_error(c, what, v, OPT_BOOL, why, where);
@@ -205,7 +205,7 @@ static int bad_string(vctx *c, const char *what, json_t *v, opt_type type, const
                       const char *where, bool secret)
 {
     char *sv = quoted(json_string_value(v), secret);
-    char *why = mp_fmt("%s %s", sv, problem);
+    char *why = xfmt("%s %s", sv, problem);
     conv_error(c, what, v, type, why, where);
     free(why);
     free(sv);
@@ -440,7 +440,7 @@ static char *expand_user(const char *s)
     size_t hl = strlen(home);
     while (hl > 1 && home[hl - 1] == '/')
         hl--;
-    return mp_fmt("%.*s%s", (int)hl, home, s + 1);
+    return xfmt("%.*s%s", (int)hl, home, s + 1);
 }
 
 static int to_path(vctx *c, json_t *v, json_t **out, const char *what,

@@ -100,7 +100,7 @@ static bool present(json_t *obj, const char *name)
 /* " found in x" or "" (malloc'd) */
 static char *found_in(const char *where)
 {
-    return where ? mp_fmt(" found in %s", where) : strdup("");
+    return where ? xfmt(" found in %s", where) : strdup("");
 }
 
 /* Value's text for comparing with choices; NULL for lists/dicts/null. */
@@ -266,7 +266,7 @@ static int gather(vctx *c, const mod_opt *opts, json_t *in, json_t *given,
     for (const mod_opt *o = opts; o->name; o++) {
         if (o->aliases && o->aliases[0] && owned) {
             char *al = list_join(o->aliases, ", ");
-            owned[nowned] = mp_fmt("%s (%s)", o->name, al);
+            owned[nowned] = xfmt("%s (%s)", o->name, al);
             free(al);
             names_add(&sup, owned[nowned++]);
         } else {
@@ -324,12 +324,12 @@ static int check_required(vctx *c, const mod_opt *opts, json_t *given, const cha
 static int convert_opt(vctx *c, const mod_opt *o, json_t *v, json_t **out, const char *where)
 {
     char *fi = found_in(where);
-    char *what = mp_fmt("argument '%s'", o->name);
+    char *what = xfmt("argument '%s'", o->name);
     int rc = mp_convert(c, o->type, v, out, what, fi, o->no_log);
     free(what);
     if (rc == 0 && o->type == OPT_LIST && o->elements) {
         json_t *conv = json_array();
-        char *ewhat = mp_fmt("Elements value for option '%s'", o->name);
+        char *ewhat = xfmt("Elements value for option '%s'", o->name);
         size_t i;
         json_t *e;
         json_array_foreach(*out, i, e) {
@@ -395,7 +395,7 @@ static int validate_sub(vctx *c, const mod_opt *o, json_t *params, const char *w
     if (!o->suboptions || !v || json_is_null(v))
         return 0;
     if (json_is_object(v)) {
-        char *w = where ? mp_fmt("%s -> %s", where, o->name) : strdup(o->name);
+        char *w = where ? xfmt("%s -> %s", where, o->name) : strdup(o->name);
         json_t *nv = NULL;
         int rc = validate_level(c, o->suboptions, NULL, v, &nv, w);
         free(w);
@@ -409,8 +409,8 @@ static int validate_sub(vctx *c, const mod_opt *o, json_t *params, const char *w
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e) {
-        char *w = where ? mp_fmt("%s -> %s[%zu]", where, o->name, i)
-                        : mp_fmt("%s[%zu]", o->name, i);
+        char *w = where ? xfmt("%s -> %s[%zu]", where, o->name, i)
+                        : xfmt("%s[%zu]", o->name, i);
         json_t *ne = NULL;
         int rc = json_is_object(e) ? validate_level(c, o->suboptions, NULL, e, &ne, w)
                                    : vc_error(c, "Elements value for option '%s' is of type %s "
