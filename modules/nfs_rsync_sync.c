@@ -7,8 +7,18 @@
  * DR server (delete handlers), only strictly inside the DR export root, only
  * when the caller says the PV no longer exists on the primary, and never a
  * directory that holds another volume's.  The callers pass the DR PVs
- * ocpv-dr itself recorded (k8s_dr_clean prune's pruned_objects), never a
- * path from an event, and the PVs still on DR as keep_volumes.
+ * ocpv-dr itself recorded (k8s_dr_clean prune's pruned_objects, with
+ * pv_side=dr: DR PVs name the DR export), never a path from an event, and
+ * the PVs still on DR as keep_volumes.
+ *
+ * Two states touch neither the network nor the primary's files, so the
+ * roles need no mapping of their own (lib/storage_profile.h is the only
+ * one): state=rewrite returns the DR form of the PVs (pvs) - the failover's
+ * provisioning of missing DR PVs; state=inspect runs on the DR storage host
+ * and reports whether each volume's DR copy exists at exactly dr_root/rel
+ * and what it holds (entries, files, bytes; lib/dir_stats.h) - the
+ * failover's check before anything is restored.  Both choose by the
+ * profile's type, never by the class name.
  *
  * Flow: validate everything (profiles, hosts, paths, layout, local realpath
  * checks: a source dir must resolve to exactly root/rel) -> refuse volume
@@ -29,6 +39,7 @@
  * is re-run on its own, so a broken volume gets its own error and the
  * others their results (what the batch already did is counted too).
  */
+#include "dir_stats.h"
 #include "jsonx.h"
 #include "module.h"
 #include "rsync_cmd.h"
@@ -54,8 +65,10 @@ static const mod_opt opts[] = {
     { .name = "volumes", .type = OPT_LIST, .required = true },
     { .name = "storage_profiles", .type = OPT_DICT, .required = true },
     { .name = "state", .type = OPT_STR, .def = "\"present\"",
-      .choices = (const char *[]){ "present", "absent", NULL } },
-    { .name = "dr_host", .type = OPT_STR, .required = true },
+      .choices = (const char *[]){ "present", "absent", "rewrite", "inspect", NULL } },
+    { .name = "pv_side", .type = OPT_STR, .def = "\"primary\"",
+      .choices = (const char *[]){ "primary", "dr", NULL } },
+    { .name = "dr_host", .type = OPT_STR },
     { .name = "dr_user", .type = OPT_STR },
     { .name = "dr_port", .type = OPT_INT },
     { .name = "ssh_key", .type = OPT_PATH },
@@ -106,6 +119,8 @@ typedef struct job {
     long long verify_diffs;
     double duration;
     bool batched;            /* synced (at least partly) by a batched rsync */
+    bool exists;             /* inspect: the DR copy's directory exists */
+    ds_stats ds;             /* inspect: what it holds */
 } job;
 
 /* What a worker picks up: one volume, or a batch of volumes sharing the
@@ -116,10 +131,13 @@ typedef struct task {
     char *src_base, *dest_base;
 } task;
 
+typedef enum { MODE_PRESENT, MODE_ABSENT, MODE_REWRITE, MODE_INSPECT } run_mode;
+
 typedef struct run {
     module *m;
     job *jobs;
     size_t njobs;
+    run_mode mode;
     bool absent, check, verify;
     rc_conn conn;
     rc_sync_opts so;
@@ -193,7 +211,13 @@ static void plan_volume(run *r, job *j, json_t *item, size_t idx, sp_profile *pr
         free(err);
         goto out;
     }
-    if (!r->absent) {
+    if (r->mode == MODE_REWRITE) {
+        j->pv_dr = sp_rewrite_pv(j->prof, pv, &j->vol, &err);
+        if (!j->pv_dr) {
+            job_fail(j, xfmt("PV %s: %s", j->name, err ? err : "cannot rewrite"));
+            free(err);
+        }
+    } else if (r->mode == MODE_PRESENT) {
         /* exactly primary_root/rel: a symlinked volume dir (or parent) would
          * copy another volume's data as this one's */
         char *real = sp_check_local(j->prof->primary_root, j->vol.src_dir, j->vol.rel,
@@ -886,6 +910,36 @@ static void *worker(void *p)
     return NULL;
 }
 
+/* ------------------------------------------------------------ inspect */
+/* state=inspect, on the DR storage host: the volume's DR copy must be an
+ * existing directory at exactly dr_root/rel (no symlink on the way: the
+ * rule a sync obeys) holding at least one entry. */
+static void inspect_job(job *j)
+{
+    struct stat sb;
+    if (stat(j->vol.dest_dir, &sb) < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            job_fail(j, xfmt("PV %s: no DR copy: no directory %s", j->name, j->vol.dest_dir));
+        else
+            job_fail(j, xfmt("PV %s: DR copy %s: %s", j->name, j->vol.dest_dir, strerror(errno)));
+        return;
+    }
+    char *err = NULL;
+    char *real = sp_check_local(j->prof->dr_root, j->vol.dest_dir, j->vol.rel, "DR copy", &err);
+    if (!real) {
+        job_fail(j, xfmt("PV %s: %s", j->name, err ? err : "out of memory"));
+        free(err);
+        return;
+    }
+    j->exists = true;
+    if (ds_walk(real, &j->ds, &err) < 0)
+        job_fail(j, xfmt("PV %s: DR copy: %s", j->name, err ? err : "out of memory"));
+    else if (j->ds.entries == 0)
+        job_fail(j, xfmt("PV %s: DR copy: directory %s is empty", j->name, j->vol.dest_dir));
+    free(err);
+    free(real);
+}
+
 /* ------------------------------------------------------------ results */
 static char *dest_ref(const run *r, const job *j)
 {
@@ -895,8 +949,32 @@ static char *dest_ref(const run *r, const job *j)
     return s;
 }
 
+/* state=rewrite / inspect: no rsync ran, no figures of one */
+static json_t *job_result_local(const run *r, const job *j)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(j->name));
+    json_object_set_new(o, "storage_class", json_string(j->cls ? j->cls : ""));
+    json_object_set_new(o, "src", j->vol.src_dir ? json_string(j->vol.src_dir) : json_null());
+    json_object_set_new(o, "dest", j->vol.dest_dir ? json_string(j->vol.dest_dir) : json_null());
+    json_object_set_new(o, "dr_path", j->vol.dr_path ? json_string(j->vol.dr_path) : json_null());
+    json_object_set_new(o, "changed", json_false());
+    json_object_set_new(o, "skipped", json_boolean(j->skipped));
+    json_object_set_new(o, "ok", json_boolean(!j->error && !j->skipped));
+    if (r->mode == MODE_INSPECT) {
+        json_object_set_new(o, "exists", json_boolean(j->exists));
+        json_object_set_new(o, "entries", json_integer(j->ds.entries));
+        json_object_set_new(o, "files", json_integer(j->ds.files));
+        json_object_set_new(o, "bytes", json_integer(j->ds.bytes));
+    }
+    json_object_set_new(o, "error", j->error ? json_string(j->error) : json_null());
+    return o;
+}
+
 static json_t *job_result(const run *r, const job *j)
 {
+    if (r->mode == MODE_REWRITE || r->mode == MODE_INSPECT)
+        return job_result_local(r, j);
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(j->name));
     json_object_set_new(o, "storage_class", json_string(j->cls ? j->cls : ""));
@@ -976,7 +1054,20 @@ int main(int argc, char **argv)
 
     run r = { .m = &m };
     pthread_mutex_init(&r.lock, NULL);
-    r.absent = !strcmp(mod_str(&m, "state"), "absent");
+    const char *state = mod_str(&m, "state");
+    r.mode = !strcmp(state, "absent")    ? MODE_ABSENT
+             : !strcmp(state, "rewrite") ? MODE_REWRITE
+             : !strcmp(state, "inspect") ? MODE_INSPECT
+                                         : MODE_PRESENT;
+    r.absent = r.mode == MODE_ABSENT;
+    /* present/absent run rsync to dr_host; rewrite and inspect stay on this host */
+    bool remote = r.mode == MODE_PRESENT || r.mode == MODE_ABSENT;
+    bool dr_side = !strcmp(mod_str(&m, "pv_side"), "dr");
+    if (remote && !mod_str(&m, "dr_host"))
+        mod_fail(&m, "dr_host is required for state=%s (the DR storage host rsync writes to)", state);
+    if (dr_side && (r.mode == MODE_PRESENT || r.mode == MODE_REWRITE))
+        mod_fail(&m, "pv_side=dr (volumes are DR PVs) is only for state=absent and state=inspect, "
+                     "not state=%s", state);
     r.check = m.check_mode;
     r.verify = !strcmp(mod_str(&m, "verify"), "checksum");
     r.conn = (rc_conn){
@@ -1003,16 +1094,20 @@ int main(int argc, char **argv)
 
     /* ---- validate everything before the first remote action */
     char *err = NULL;
-    if (rc_check_conn(&r.conn, &err) < 0)
+    if (remote && rc_check_conn(&r.conn, &err) < 0)
         mod_fail(&m, "%s", err);
-    if (r.conn.ssh_key && access(r.conn.ssh_key, R_OK) != 0)
+    if (!remote && mod_str(&m, "snapshot_dir"))
+        mod_fail(&m, "snapshot_dir is only for state=present");
+    if (!remote)
+        ;   /* no ssh, no rsync: their options are not used */
+    else if (r.conn.ssh_key && access(r.conn.ssh_key, R_OK) != 0)
         mod_fail(&m, "ssh_key '%s': cannot read it on this host: %s", r.conn.ssh_key,
                  strerror(errno));
-    if (r.conn.known_hosts && access(r.conn.known_hosts, R_OK) != 0 &&
+    if (remote && r.conn.known_hosts && access(r.conn.known_hosts, R_OK) != 0 &&
         strcmp(r.conn.host_key_checking, "yes") == 0)
         mod_fail(&m, "known_hosts '%s': cannot read it on this host: %s", r.conn.known_hosts,
                  strerror(errno));
-    {
+    if (remote) {
         rc_argv probe = { 0 };
         if (rc_sync_argv(&r.conn, &r.so, "/x", "/y", &probe, &err) < 0)
             mod_fail(&m, "%s", err);
@@ -1061,6 +1156,8 @@ int main(int argc, char **argv)
                 free(snapshot_rel);
                 mod_fail(&m, "%s", err);
             }
+            if (dr_side && sp_profile_dr_side(&profs[i]) < 0)
+                mod_fail(&m, "out of memory");
             classes[i] = profs[i].class_name;
             i++;
         }
@@ -1071,14 +1168,24 @@ int main(int argc, char **argv)
     r.jobs = calloc(r.njobs + 1, sizeof(job));
     for (size_t i = 0; i < r.njobs; i++)
         plan_volume(&r, &r.jobs[i], json_array_get(vols, i), i, profs, classes, nprof, snapshot_rel);
-    /* no volume directory may hold another's (in any mode, batched or not) */
-    check_overlaps(&r, mod_param(&m, "keep_volumes"), profs, nprof, false);
-    if (!r.absent)
-        check_overlaps(&r, NULL, profs, nprof, true);
+    /* no volume directory rsync writes or removes may hold another's
+     * (batched or not) */
+    if (remote) {
+        check_overlaps(&r, mod_param(&m, "keep_volumes"), profs, nprof, false);
+        if (!r.absent)
+            check_overlaps(&r, NULL, profs, nprof, true);
+    }
 
     size_t runnable = 0;
     for (size_t i = 0; i < r.njobs; i++)
         runnable += !r.jobs[i].error && !r.jobs[i].skipped;
+    if (r.mode == MODE_INSPECT) {
+        for (size_t i = 0; i < r.njobs; i++)
+            if (!r.jobs[i].error && !r.jobs[i].skipped)
+                inspect_job(&r.jobs[i]);
+    }
+    if (!remote)
+        runnable = 0;     /* nothing to connect to */
 
     /* ---- connect, check DR paths, run */
     char tmpl[] = "/tmp/ocpvdr-nfs.XXXXXX";
@@ -1163,7 +1270,7 @@ int main(int argc, char **argv)
         } else {
             if (j->st.items > 0)
                 nchanged++;
-            if (!r.absent && j->pv_dr)
+            if (j->pv_dr)
                 json_array_append(pvs, j->pv_dr);
         }
         if (j->warning)
