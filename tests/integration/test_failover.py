@@ -92,11 +92,12 @@ def ns(lab, k8s_client):
             pass
 
 
-def make_workload(lab, k8s_client, ns, count):
-    """count NFS volumes with data (seed_workload.py) and one VM per volume, running on primary.
+def make_workload(lab, k8s_client, ns, count, classes=None):
+    """count NFS volumes with data (seed_workload.py; storage classes round robin, default
+    nfs-subdir, nfs-csi, nfs-dynamic) and one VM per volume, running on primary.
     vm-0 uses spec.running (the older field), the others runStrategy."""
     from kubernetes import client
-    seed_workload(lab, ns, count, "w", files=2)
+    seed_workload(lab, ns, count, "w", files=2, classes=classes)
     co = client.CustomObjectsApi(k8s_client("primary"))
     for i in range(count):
         spec = {"template": {"metadata": {"labels": {"kubevirt.io/vm": f"vm-{i}"}},
@@ -230,6 +231,74 @@ def test_planned_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failove
     r2, rep2 = run_failover(ns, {"failover_type": "planned", "backup_name": backup})
     assert r2.rc == 0, r2
     assert len(restores_for(k8s_client, backup)) == 1
+
+
+# Storage classes named like no built-in one: the profile's `type` says how they map.
+NAMED_CLASS_PROFILES = {
+    "gold": "{{ dr_nfs_profile_common | combine({'type': 'nfs-subdir'}) }}",
+    "silver-csi": "{{ dr_nfs_profile_common | combine({'type': 'nfs-csi', 'path_depth': 1}) }}",
+}
+
+
+def test_named_storage_class_gold(lab, k8s_client, velero, kubevirt_sim, ns, run_failover,
+                                  ansible_playbook, tmp_path):
+    """Classes `gold` (type nfs-subdir) and `silver-csi` (type nfs-csi) go through sync (mode two),
+    failover verification (the DR copy of each is checked and compared by checksum) and
+    provisioning (one volume's DR PV and claim are gone before the failover): the one mapping in
+    C decides by the profile's type, never by the class name.  With the class-name dispatch of
+    217ccc1 the gold/silver-csi volumes had no verify task: unknown_class, and with
+    dr_on_unknown_storage_class=fail the failover aborted with their data on DR."""
+    from kubernetes import client
+    ev = {"dr_storage_profiles": NAMED_CLASS_PROFILES, "dr_on_unknown_storage_class": "fail"}
+    make_workload(lab, k8s_client, ns, 3, classes=["gold", "silver-csi"])
+    kubevirt_sim("primary", [ns])
+    kubevirt_sim("dr", [ns])
+    wait_until(lambda: all_in(k8s_client, "primary", ns, "Running", 3), timeout=60, what="VMs running on primary")
+    core_d = client.CoreV1Api(k8s_client("dr"))
+    core_d.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    # sync: mode two replicates the data and applies the DR PVs/PVCs
+    r = ansible_playbook(PERIODIC, extra_vars={"target_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
+                                               "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"], **ev},
+                         json_output=False, env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
+    assert r.rc == 0, r
+    src = sorted(pathlib.Path(lab["NFS_PRIMARY_EXPORT"]).glob(f"{ns}-*/file-*.bin"))
+    assert len(src) == 6
+    for f in src:
+        assert (pathlib.Path(lab["NFS_DR_EXPORT"]) / f.parent.name / f.name).read_bytes() == f.read_bytes()
+    dr_pvs = {p.metadata.name: p for p in core_d.list_persistent_volume().items if p.metadata.name.startswith(f"pv-{ns}-")}
+    assert sorted(dr_pvs) == [f"pv-{ns}-w-disk-{i}" for i in range(3)], sorted(dr_pvs)
+    # provisioning: w-disk-1 (silver-csi) loses its DR claim and volume; the failover makes them again
+    gone = f"pv-{ns}-w-disk-1"
+    core_d.delete_namespaced_persistent_volume_claim("w-disk-1", ns)
+    core_d.delete_persistent_volume(gone)
+
+    def deleted():
+        names = [p.metadata.name for p in core_d.list_persistent_volume().items]
+        claims = [c.metadata.name for c in core_d.list_namespaced_persistent_volume_claim(ns).items]
+        return gone not in names and "w-disk-1" not in claims
+    wait_until(deleted, timeout=60, what="DR claim and volume of w-disk-1 deleted")
+    backup = velero_backup(lab, k8s_client, ns)
+    r, rep = run_failover(ns, {"failover_type": "planned", "backup_name": backup, "verify_checksums": True,
+                               "failover_final_sync": False, **ev})
+    assert r.rc == 0, r
+    assert rep and rep["ok"] is True, rep
+    # verification: every volume checked on the DR host, found, and equal to the primary
+    checks = {v["pv"]: v for v in rep["volumes"]}
+    assert sorted(checks) == sorted(dr_pvs), rep["volumes"]
+    for name, v in checks.items():
+        assert v["ok"] and v["exists"] and int(v["entries"]) == 2 and v["checksum"] == "match", v
+        assert v["storage_class"] == ("silver-csi" if name == gone else "gold"), v
+        assert v["dir"] == f"{lab['NFS_DR_EXPORT']}/{ns}-w-disk-{name[-1]}-{name}", v
+    assert not any("not checked" in w for w in rep["warnings"]), rep["warnings"]
+    # provisioning: the silver-csi volume back on DR, pointing at the DR export
+    assert rep["storage"]["pvs_provisioned"] == [gone], rep["storage"]
+    pv = core_d.read_persistent_volume(gone)
+    attrs = pv.spec.csi.volume_attributes
+    assert attrs["server"] == lab["NFS_DR_ADDR"] and attrs["share"] == lab["NFS_DR_EXPORT"], attrs
+    assert pv.spec.csi.volume_handle.startswith(lab["NFS_DR_ADDR"] + "#"), pv.spec.csi.volume_handle
+    assert pv.spec.persistent_volume_reclaim_policy == "Retain"
+    assert core_d.read_namespaced_persistent_volume_claim("w-disk-1", ns).spec.volume_name == gone
+    assert all_in(k8s_client, "dr", ns, "Running", 3)
 
 
 def test_disaster_failover_latest_backup(lab, k8s_client, velero, kubevirt_sim, ns, run_failover,
