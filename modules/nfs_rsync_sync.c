@@ -24,26 +24,27 @@
  * checks: a source dir must resolve to exactly root/rel) -> refuse volume
  * directories that contain another volume's, or touch a keep_volumes one
  * (lib/storage_profile.h sp_find_overlaps) -> one shared ssh connection per
- * 8 parallel sessions (ControlMaster) -> one batched `realpath -m` on the DR
- * host to refuse symlinks (the same root/rel rule) -> worker threads run
+ * 8 parallel sessions (lib/ssh_master.h) -> one batched `realpath -m` on the
+ * DR host to refuse symlinks (the same root/rel rule) -> worker threads run
  * rsync (argv only) -> results.  A failing volume never stops the others.
  * Linked statically: the host only needs rsync and ssh.
  *
- * Batching: volumes whose directories sit directly at the same relative path
- * under one source base and one DR base (the usual case: no snapshot_dir)
- * are synced by ONE rsync per batch with
- * --relative (lib/rsync_cmd.h rc_sync_batch_argv), so a no-change re-sync
- * of hundreds of volumes costs a few rsync/ssh sessions instead of one per
- * volume.  Itemized lines ("@%i %b %l %n") are attributed back to their
- * volume by path.  When a batch's rsync does not exit 0, each of its volumes
- * is re-run on its own, so a broken volume gets its own error and the
- * others their results (what the batch already did is counted too).
+ * Batching (lib/rsync_batch.h plans it): volumes whose directories sit at
+ * the same relative path under one source base and one DR base are synced
+ * by ONE rsync --relative per batch (lib/rsync_cmd.h rc_sync_batch_argv);
+ * its itemized lines are attributed back to their volume by path.  When a
+ * batch's rsync does not exit 0, each of its volumes is re-run on its own,
+ * so a broken volume gets its own error and the others their results (what
+ * the batch already did is counted too).  This file is the option spec and
+ * the orchestration of those parts.
  */
 #include "dir_stats.h"
 #include "jsonx.h"
 #include "module.h"
+#include "rsync_batch.h"
 #include "rsync_cmd.h"
 #include "spawn.h"
+#include "ssh_master.h"
 #include "storage_profile.h"
 #include "xstr.h"
 
@@ -56,10 +57,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SESSIONS_PER_MASTER 8     /* sshd's default MaxSessions is 10 */
 #define MAX_PARALLEL 64
-#define MAX_BATCH 64              /* volumes per rsync (auto sizing cap) */
-#define MAX_BATCH_ARGS (128 * 1024) /* bytes of source arguments per rsync */
 
 static const mod_opt opts[] = {
     { .name = "volumes", .type = OPT_LIST, .required = true },
@@ -123,14 +121,6 @@ typedef struct job {
     ds_stats ds;             /* inspect: what it holds */
 } job;
 
-/* What a worker picks up: one volume, or a batch of volumes sharing the
- * source and destination bases (n > 1). */
-typedef struct task {
-    size_t *idx;
-    size_t n;
-    char *src_base, *dest_base;
-} task;
-
 typedef enum { MODE_PRESENT, MODE_ABSENT, MODE_REWRITE, MODE_INSPECT } run_mode;
 
 typedef struct run {
@@ -142,11 +132,9 @@ typedef struct run {
     rc_conn conn;
     rc_sync_opts so;
     const char *empty_dir;
-    char **control_paths;   /* per master; NULL entries when not connected */
-    size_t nmasters;
+    sm_pool pool;           /* shared ssh connections (lib/ssh_master.h) */
     double volume_timeout;
-    task *tasks;
-    size_t ntasks;
+    rb_plan plan;           /* what the workers pick up (lib/rsync_batch.h) */
     size_t next;
     pthread_mutex_t lock;
 } run;
@@ -348,104 +336,21 @@ static void check_overlaps(run *r, json_t *keep, const sp_profile *profs, size_t
     free(o);
 }
 
-/* ------------------------------------------------------------ ssh */
-static void ssh_base(const run *r, const char *cp, rc_argv *a)
-{
-    rc_conn c = r->conn;
-    c.control_path = cp;
-    rc_argv_add(a, "ssh");
-    rc_ssh_opts(&c, a);
-}
-
-static char *describe_failure(const spawn_result *res, const char *prog)
-{
-    char how[256];
-    spawn_describe(res, prog, how, sizeof how);
-    char *tail = spawn_last_lines(res->err, 3);
-    char *s = (tail && *tail) ? xfmt("%s: %s", how, tail) : xfmt("%s", how);
-    free(tail);
-    return s;
-}
-
-/* Starts shared connections first..nmasters-1 (r->control_paths allocated).
- * Returns NULL, or why it failed. */
-static char *start_masters(run *r, const char *tmpdir, size_t first)
-{
-    for (size_t i = first; i < r->nmasters; i++) {
-        char *cp = xfmt("%s/cm%zu", tmpdir, i);
-        rc_argv a = { 0 };
-        ssh_base(r, cp, &a);
-        rc_argv_add(&a, "-o");
-        rc_argv_add(&a, "ControlMaster=yes");
-        rc_argv_add(&a, "-o");
-        rc_argv_add(&a, "ControlPersist=120");   /* idle masters go away even if we die */
-        rc_argv_add(&a, "-N");
-        rc_argv_add(&a, "-f");
-        rc_argv_add(&a, "--");
-        char *h = rc_dest_host(&r->conn, false);
-        rc_argv_add(&a, h ? h : "");
-        free(h);
-        spawn_opts so = { .timeout_s = (r->conn.connect_timeout > 0 ? r->conn.connect_timeout : 30) + 15 };
-        spawn_result res;
-        spawn_run(rc_argv_get(&a), &so, &res);
-        rc_argv_free(&a);
-        if (!spawn_ok(&res)) {
-            char *why = describe_failure(&res, "ssh");
-            char *msg = xfmt("cannot connect to DR host %s: %s", r->conn.host, why ? why : "?");
-            free(why);
-            spawn_result_free(&res);
-            free(cp);
-            return msg ? msg : strdup("cannot connect to DR host");
-        }
-        spawn_result_free(&res);
-        r->control_paths[i] = cp;
-    }
-    return NULL;
-}
-
-static void stop_masters(run *r)
-{
-    for (size_t i = 0; r->control_paths && i < r->nmasters; i++) {
-        if (!r->control_paths[i])
-            continue;
-        rc_argv a = { 0 };
-        ssh_base(r, r->control_paths[i], &a);
-        rc_argv_add(&a, "-O");
-        rc_argv_add(&a, "exit");
-        rc_argv_add(&a, "--");
-        char *h = rc_dest_host(&r->conn, false);
-        rc_argv_add(&a, h ? h : "");
-        free(h);
-        spawn_opts so = { .timeout_s = 15 };
-        spawn_result res;
-        spawn_run(rc_argv_get(&a), &so, &res);
-        spawn_result_free(&res);
-        rc_argv_free(&a);
-        unlink(r->control_paths[i]);
-        free(r->control_paths[i]);
-    }
-    free(r->control_paths);
-    r->control_paths = NULL;
-    r->nmasters = 0;
-}
-
+/* ------------------------------------------------------------ DR path check */
 /* Resolves the DR roots and destinations of jobs[from, to) with one
  * `realpath -m` on the DR host and refuses volumes whose destination
  * escapes its root (a symlink on DR pointing elsewhere).  master: this ssh
  * also becomes the shared connection at that control path (ControlPersist
  * keeps it when the command is done), so the check costs no session of its
  * own; returns why the connection failed (malloc'd), else NULL and
- * r->control_paths[0] = master. */
+ * r->pool.paths[0] = master. */
 static char *check_remote_chunk(run *r, size_t from, size_t to, char *master)
 {
     rc_argv a = { 0 };
-    ssh_base(r, master ? master : r->nmasters ? r->control_paths[0] : NULL, &a);
+    sm_ssh_argv(&r->conn, master ? master : sm_pool_path(&r->pool, 0), &a);
     if (master) {
-        rc_argv_add(&a, "-o");
-        rc_argv_add(&a, "ControlMaster=yes");
-        rc_argv_add(&a, "-o");
-        rc_argv_add(&a, "ControlPersist=120");   /* idle masters go away even if we die */
-    } else if (r->nmasters) {
+        sm_master_opts(&a);
+    } else if (r->pool.n) {
         rc_argv_add(&a, "-o");
         rc_argv_add(&a, "ControlMaster=no");
     }
@@ -473,7 +378,7 @@ static char *check_remote_chunk(run *r, size_t from, size_t to, char *master)
         if (master) {       /* nothing to check: a plain master (its dir is master's) */
             char *sl = strrchr(master, '/');
             *sl = '\0';
-            char *e = start_masters(r, master, 0);
+            char *e = sm_pool_start(&r->pool, master, 0);
             free(master);
             return e;
         }
@@ -492,7 +397,7 @@ static char *check_remote_chunk(run *r, size_t from, size_t to, char *master)
     char *why = NULL;
     if (master) {
         if (res.spawn_errno || res.timed_out || res.term_signal || res.exit_code == 255) {
-            char *d = describe_failure(&res, "ssh");
+            char *d = sm_describe_failure(&res, "ssh");
             char *msg = xfmt("cannot connect to DR host %s: %s", r->conn.host, d ? d : "?");
             free(d);
             spawn_result_free(&res);
@@ -500,10 +405,10 @@ static char *check_remote_chunk(run *r, size_t from, size_t to, char *master)
             free(master);
             return msg ? msg : strdup("cannot connect to DR host");
         }
-        r->control_paths[0] = master;     /* connected: the master persists */
+        r->pool.paths[0] = master;     /* connected: the master persists */
     }
     if (!spawn_ok(&res)) {
-        char *d = describe_failure(&res, "realpath on the DR host");
+        char *d = sm_describe_failure(&res, "realpath on the DR host");
         why = xfmt("cannot check destination paths on DR host %s: %s", r->conn.host, d ? d : "?");
         free(d);
     }
@@ -660,7 +565,7 @@ static void run_job(run *r, job *j, const char *cp)
 /* ------------------------------------------------------------ batches */
 typedef struct batch_ctx {
     run *r;
-    const task *t;
+    const rb_task *t;
     const char **rels;
 } batch_ctx;
 
@@ -674,28 +579,7 @@ static void on_batch_line(void *ctx, const char *line, size_t len)
     long o = rc_item_owner(it.name, b->rels, b->t->n);
     if (o < 0)
         return;                       /* an implied parent directory: nobody's data */
-    rc_stats *st = &b->r->jobs[b->t->idx[o]].st;
-    st->items++;
-    st->bytes_sent += it.bytes;
-    if (!strncmp(it.flags, "*deleting", 9)) {
-        st->deletions++;
-    } else if (it.flags[1] == 'f' && (it.flags[0] == '<' || it.flags[0] == '>')) {
-        st->files_transferred++;
-        st->transferred_size += it.length;
-    }
-}
-
-static void add_stats(rc_stats *a, const rc_stats *b)
-{
-    a->items += b->items;
-    a->deletions += b->deletions;
-    a->files_transferred += b->files_transferred;
-    a->files_created += b->files_created;
-    a->files_deleted += b->files_deleted;
-    a->bytes_sent += b->bytes_sent;
-    a->bytes_received += b->bytes_received;
-    a->transferred_size += b->transferred_size;
-    a->have_stats |= b->have_stats;
+    rb_stats_item(&b->r->jobs[b->t->idx[o]].st, &it);
 }
 
 /* Re-runs a volume on its own after its batch failed, keeping what the
@@ -705,11 +589,11 @@ static void rerun_alone(run *r, job *j, const char *cp)
     rc_stats before = j->st;
     double d = j->duration;
     run_job(r, j, cp);
-    add_stats(&j->st, &before);
+    rb_stats_add(&j->st, &before);
     j->duration += d;
 }
 
-static void run_batch(run *r, const task *t, const char *cp)
+static void run_batch(run *r, const rb_task *t, const char *cp)
 {
     batch_ctx b = { .r = r, .t = t, .rels = calloc(t->n, sizeof(char *)) };
     rc_conn c = r->conn;
@@ -763,126 +647,23 @@ static void run_batch(run *r, const task *t, const char *cp)
     free(b.rels);
 }
 
-/* "<base>/<rel>" -> base (malloc'd; "/" for a top-level dir), or NULL when
- * path does not end with "/" + rel. */
-static char *base_of(const char *path, const char *rel)
-{
-    size_t pl = strlen(path), rl = strlen(rel);
-    if (pl < rl + 1 || strcmp(path + pl - rl, rel) != 0 || path[pl - rl - 1] != '/')
-        return NULL;
-    size_t bl = pl - rl - 1;
-    return bl ? strndup(path, bl) : strdup("/");
-}
-
-static bool task_add(run *r, size_t *cap, task t)
-{
-    if (r->ntasks == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        task *nt = realloc(r->tasks, nc * sizeof *nt);
-        if (!nt)
-            return false;
-        r->tasks = nt;
-        *cap = nc;
-    }
-    r->tasks[r->ntasks++] = t;
-    return true;
-}
-
-static bool task_single(run *r, size_t *cap, size_t i)
-{
-    size_t *idx = malloc(sizeof *idx);
-    if (!idx)
-        return false;
-    *idx = i;
-    if (!task_add(r, cap, (task){ .idx = idx, .n = 1 })) {
-        free(idx);
-        return false;
-    }
-    return true;
-}
-
-/* Splits the runnable jobs into tasks: batches of up to `size` volumes per
- * (source base, destination base), the rest one by one.  batch_opt 1: no
- * batching.  Returns false when out of memory. */
+/* Splits the runnable jobs into tasks (lib/rsync_batch.h).  Batching only
+ * for plain syncs: not for removals, a verify pass (it runs per volume) or
+ * a per-volume timeout.  Returns false when out of memory. */
 static bool plan_tasks(run *r, size_t par, long long batch_opt, size_t runnable)
 {
-    size_t cap = 0;
-    bool can = batch_opt != 1 && !r->absent && !(r->verify && !r->check) &&
-               r->volume_timeout == 0;
-    size_t size = batch_opt > 1 ? (size_t)batch_opt : (runnable + par - 1) / (par ? par : 1);
-    if (batch_opt <= 0 && size > MAX_BATCH)
-        size = MAX_BATCH;
-    char **sb = calloc(r->njobs + 1, sizeof(char *)), **db = calloc(r->njobs + 1, sizeof(char *));
-    bool *done = calloc(r->njobs + 1, sizeof(bool));
-    bool okm = sb && db && done;
-    for (size_t i = 0; okm && i < r->njobs; i++) {
-        job *j = &r->jobs[i];
-        if (j->error || j->skipped) {
-            done[i] = true;
-            continue;
-        }
-        if (can && size > 1) {
-            sb[i] = base_of(j->src, j->vol.rel);
-            db[i] = sb[i] ? base_of(j->vol.dest_dir, j->vol.rel) : NULL;
-        }
+    bool can = !r->absent && !(r->verify && !r->check) && r->volume_timeout == 0;
+    rb_vol *v = calloc(r->njobs + 1, sizeof *v);
+    if (!v)
+        return false;
+    for (size_t i = 0; i < r->njobs; i++) {
+        const job *j = &r->jobs[i];
+        v[i] = (rb_vol){ .src = j->src, .dest = j->vol.dest_dir, .rel = j->vol.rel,
+                         .runnable = !j->error && !j->skipped };
     }
-    for (size_t i = 0; okm && i < r->njobs; i++) {
-        if (done[i])
-            continue;
-        if (!sb[i] || !db[i]) {
-            done[i] = true;
-            okm = task_single(r, &cap, i);
-            continue;
-        }
-        /* a batch: i plus the next jobs with the same bases */
-        size_t *idx = malloc(size * sizeof *idx), n = 0, bytes = 0;
-        if (!idx) {
-            okm = false;
-            break;
-        }
-        for (size_t k = i; k < r->njobs && n < size; k++) {
-            if (done[k] || !sb[k] || !db[k] || strcmp(sb[k], sb[i]) || strcmp(db[k], db[i]))
-                continue;
-            size_t need = strlen(sb[k]) + strlen(r->jobs[k].vol.rel) + 8;
-            if (n > 0 && bytes + need > MAX_BATCH_ARGS)
-                break;
-            bytes += need;
-            idx[n++] = k;
-            done[k] = true;
-        }
-        task t = { .idx = idx, .n = n };
-        if (n > 1) {
-            t.src_base = strdup(sb[i]);
-            t.dest_base = strdup(db[i]);
-            okm = t.src_base && t.dest_base;
-        }
-        if (!okm || !task_add(r, &cap, t)) {
-            free(t.src_base);
-            free(t.dest_base);
-            free(idx);
-            okm = false;
-        }
-    }
-    for (size_t i = 0; sb && i < r->njobs; i++)
-        free(sb[i]);
-    for (size_t i = 0; db && i < r->njobs; i++)
-        free(db[i]);
-    free(sb);
-    free(db);
-    free(done);
-    return okm;
-}
-
-static void free_tasks(run *r)
-{
-    for (size_t i = 0; i < r->ntasks; i++) {
-        free(r->tasks[i].idx);
-        free(r->tasks[i].src_base);
-        free(r->tasks[i].dest_base);
-    }
-    free(r->tasks);
-    r->tasks = NULL;
-    r->ntasks = 0;
+    int rc = rb_plan_tasks(v, r->njobs, rb_batch_size(batch_opt, runnable, par), can, &r->plan);
+    free(v);
+    return rc == 0;
 }
 
 typedef struct worker_arg {
@@ -894,14 +675,14 @@ static void *worker(void *p)
 {
     worker_arg *wa = p;
     run *r = wa->r;
-    const char *cp = r->nmasters ? r->control_paths[wa->id % r->nmasters] : NULL;
+    const char *cp = sm_pool_path(&r->pool, wa->id);
     for (;;) {
         pthread_mutex_lock(&r->lock);
         size_t i = r->next++;
         pthread_mutex_unlock(&r->lock);
-        if (i >= r->ntasks)
+        if (i >= r->plan.n)
             break;
-        const task *t = &r->tasks[i];
+        const rb_task *t = &r->plan.tasks[i];
         if (t->n > 1)
             run_batch(r, t, cp);
         else if (t->n == 1)
@@ -1203,17 +984,12 @@ int main(int argc, char **argv)
         char *conn_err = NULL;
         if (mod_bool(&m, "ssh_multiplex")) {
             /* the first master is opened by the DR path check itself */
-            size_t nm = ((size_t)par + SESSIONS_PER_MASTER - 1) / SESSIONS_PER_MASTER;
-            if (nm > runnable)
-                nm = 1;
-            r.control_paths = calloc(nm, sizeof(char *));
-            if (!r.control_paths)
+            if (sm_pool_init(&r.pool, &r.conn, sm_count((size_t)par, runnable)) < 0)
                 mod_fail(&m, "out of memory");
-            r.nmasters = nm;
             char *cp0 = xfmt("%s/cm0", tmpdir);
             conn_err = cp0 ? check_remote_paths(&r, cp0) : strdup("out of memory");
             if (!conn_err)
-                conn_err = start_masters(&r, tmpdir, 1);
+                conn_err = sm_pool_start(&r.pool, tmpdir, 1);
         } else {
             conn_err = check_remote_paths(&r, NULL);
         }
@@ -1232,7 +1008,7 @@ int main(int argc, char **argv)
                 still += !r.jobs[i].error && !r.jobs[i].skipped;
             if (!plan_tasks(&r, (size_t)par, batch_opt, still))
                 mod_fail(&m, "out of memory");
-            size_t nthreads = (size_t)par < r.ntasks ? (size_t)par : r.ntasks;
+            size_t nthreads = (size_t)par < r.plan.n ? (size_t)par : r.plan.n;
             pthread_t *th = calloc(nthreads, sizeof(*th));
             worker_arg *wa = calloc(nthreads, sizeof(*wa));
             size_t started = 0;
@@ -1243,15 +1019,15 @@ int main(int argc, char **argv)
                 else
                     break;
             }
-            if (started == 0 && r.ntasks > 0)
+            if (started == 0 && r.plan.n > 0)
                 worker(&(worker_arg){ .r = &r, .id = 0 });
             for (size_t t = 0; t < started; t++)
                 pthread_join(th[t], NULL);
             free(th);
             free(wa);
-            free_tasks(&r);
+            rb_plan_free(&r.plan);
         }
-        stop_masters(&r);
+        sm_pool_stop(&r.pool);
         remove_tmp(tmpdir, empty);
     }
 
