@@ -22,6 +22,7 @@ import time
 import uuid
 
 import pytest
+import yaml
 
 from conftest import REPO, LAB_DIR, seed_workload, wait_until
 
@@ -190,8 +191,10 @@ def test_planned_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failove
     wait_until(lambda: all_in(k8s_client, "primary", ns, "Running", 3), timeout=60, what="VMs running on primary")
     backup = velero_backup(lab, k8s_client, ns)
     marker = pathlib.Path(lab["NFS_PRIMARY_EXPORT"]) / f".ocpv-dr-readonly-{ns}"
+    # the read-only step records the network namespace it ran in: nfs-primary's, not the controller's
     r, rep = run_failover(ns, {"failover_type": "planned", "backup_name": backup, "verify_checksums": True,
-                               "failover_primary_readonly_cmd": ["touch", str(marker)]})
+                               "failover_primary_readonly_cmd": [
+                                   "sh", "-c", f"readlink /proc/self/ns/net > {marker}"]})
     assert r.rc == 0, r
     assert rep and rep["ok"] is True, rep
     # phase 1: halted the way each VM asks for it, stopped, read-only step ran on nfs-primary
@@ -200,7 +203,9 @@ def test_planned_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failove
     assert vms_p["vm-0"]["spec"]["running"] is False and "runStrategy" not in vms_p["vm-0"]["spec"]
     assert all(vms_p[f"vm-{i}"]["spec"]["runStrategy"] == "Halted" for i in (1, 2))
     assert all(v["status"]["printableStatus"] == "Stopped" for v in vms_p.values())
-    assert marker.exists()
+    inv = yaml.safe_load(pathlib.Path(lab["LAB_INVENTORY"]).read_text())
+    netns = inv["all"]["children"]["primary_nfs_server"]["hosts"]["nfs-primary"]["lab_netns"]
+    assert marker.read_text().strip() == f"net:[{os.stat(f'/run/netns/{netns}').st_ino}]", marker.read_text()
     # phase 2: real Velero restore of the VMs, volumes excluded, data + PVs/PVCs on DR
     rs = restores_for(k8s_client, backup)
     assert len(rs) == 1 and rs[0]["status"]["phase"] == "Completed", rs
