@@ -251,8 +251,9 @@ def test_named_storage_class_gold(lab, k8s_client, velero, kubevirt_sim, ns, run
     failover verification (the DR copy of each is checked and compared by checksum) and
     provisioning (one volume's DR PV and claim are gone before the failover): the one mapping in
     C decides by the profile's type, never by the class name.  With the class-name dispatch of
-    217ccc1 the gold/silver-csi volumes had no verify task: unknown_class, and with
-    dr_on_unknown_storage_class=fail the failover aborted with their data on DR."""
+    217ccc1 these classes had no sync/verify task file (unknown_class.yml): with
+    dr_on_unknown_storage_class=fail the sync already failed ("no handler for it"), with the
+    default skip their data was never replicated and the failover did not check it."""
     from kubernetes import client
     ev = {"dr_storage_profiles": NAMED_CLASS_PROFILES, "dr_on_unknown_storage_class": "fail"}
     make_workload(lab, k8s_client, ns, 3, classes=["gold", "silver-csi"])
