@@ -7,32 +7,44 @@
  * DR server (delete handlers), only strictly inside the DR export root, only
  * when the caller says the PV no longer exists on the primary, and never a
  * directory that holds another volume's.  The callers pass the DR PVs
- * ocpv-dr itself recorded (k8s_dr_clean prune's pruned_objects), never a
- * path from an event, and the PVs still on DR as keep_volumes.
+ * ocpv-dr itself recorded (k8s_dr_clean prune's pruned_objects, with
+ * pv_side=dr: DR PVs name the DR export), never a path from an event, and
+ * the PVs still on DR as keep_volumes.
+ *
+ * Two states touch neither the network nor the primary's files, so the
+ * roles need no mapping of their own (lib/dr/storage_profile.h is the only
+ * one): state=rewrite returns the DR form of the PVs (pvs) - the failover's
+ * provisioning of missing DR PVs; state=inspect runs on the DR storage host
+ * and reports whether each volume's DR copy exists at exactly dr_root/rel
+ * and what it holds (entries, files, bytes; lib/dr/dir_stats.h) - the
+ * failover's check before anything is restored.  Both choose by the
+ * profile's type, never by the class name.
  *
  * Flow: validate everything (profiles, hosts, paths, layout, local realpath
  * checks: a source dir must resolve to exactly root/rel) -> refuse volume
  * directories that contain another volume's, or touch a keep_volumes one
  * (lib/dr/storage_profile.h sp_find_overlaps) -> one shared ssh connection per
- * 8 parallel sessions (ControlMaster) -> one batched `realpath -m` on the DR
- * host to refuse symlinks (the same root/rel rule) -> worker threads run
+ * 8 parallel sessions (lib/dr/ssh_master.h) -> one batched `realpath -m` on the
+ * DR host to refuse symlinks (the same root/rel rule) -> worker threads run
  * rsync (argv only) -> results.  A failing volume never stops the others.
  * Linked statically: the host only needs rsync and ssh.
  *
- * Batching: volumes whose directories sit directly at the same relative path
- * under one source base and one DR base (the usual case: no snapshot_dir)
- * are synced by ONE rsync per batch with
- * --relative (lib/dr/rsync_cmd.h rc_sync_batch_argv), so a no-change re-sync
- * of hundreds of volumes costs a few rsync/ssh sessions instead of one per
- * volume.  Itemized lines ("@%i %b %l %n") are attributed back to their
- * volume by path.  When a batch's rsync does not exit 0, each of its volumes
- * is re-run on its own, so a broken volume gets its own error and the
- * others their results (what the batch already did is counted too).
+ * Batching (lib/dr/rsync_batch.h plans it): volumes whose directories sit at
+ * the same relative path under one source base and one DR base are synced
+ * by ONE rsync --relative per batch (lib/dr/rsync_cmd.h rc_sync_batch_argv);
+ * its itemized lines are attributed back to their volume by path.  When a
+ * batch's rsync does not exit 0, each of its volumes is re-run on its own,
+ * so a broken volume gets its own error and the others their results (what
+ * the batch already did is counted too).  This file is the option spec and
+ * the orchestration of those parts.
  */
+#include "dir_stats.h"
 #include "jsonx.h"
 #include "module.h"
+#include "rsync_batch.h"
 #include "rsync_cmd.h"
 #include "spawn.h"
+#include "ssh_master.h"
 #include "storage_profile.h"
 #include "xstr.h"
 
@@ -45,17 +57,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SESSIONS_PER_MASTER 8     /* sshd's default MaxSessions is 10 */
 #define MAX_PARALLEL 64
-#define MAX_BATCH 64              /* volumes per rsync (auto sizing cap) */
-#define MAX_BATCH_ARGS (128 * 1024) /* bytes of source arguments per rsync */
 
 static const mod_opt opts[] = {
     { .name = "volumes", .type = OPT_LIST, .required = true },
     { .name = "storage_profiles", .type = OPT_DICT, .required = true },
     { .name = "state", .type = OPT_STR, .def = "\"present\"",
-      .choices = (const char *[]){ "present", "absent", NULL } },
-    { .name = "dr_host", .type = OPT_STR, .required = true },
+      .choices = (const char *[]){ "present", "absent", "rewrite", "inspect", NULL } },
+    { .name = "pv_side", .type = OPT_STR, .def = "\"primary\"",
+      .choices = (const char *[]){ "primary", "dr", NULL } },
+    { .name = "dr_host", .type = OPT_STR },
     { .name = "dr_user", .type = OPT_STR },
     { .name = "dr_port", .type = OPT_INT },
     { .name = "ssh_key", .type = OPT_PATH },
@@ -106,29 +117,24 @@ typedef struct job {
     long long verify_diffs;
     double duration;
     bool batched;            /* synced (at least partly) by a batched rsync */
+    bool exists;             /* inspect: the DR copy's directory exists */
+    ds_stats ds;             /* inspect: what it holds */
 } job;
 
-/* What a worker picks up: one volume, or a batch of volumes sharing the
- * source and destination bases (n > 1). */
-typedef struct task {
-    size_t *idx;
-    size_t n;
-    char *src_base, *dest_base;
-} task;
+typedef enum { MODE_PRESENT, MODE_ABSENT, MODE_REWRITE, MODE_INSPECT } run_mode;
 
 typedef struct run {
     module *m;
     job *jobs;
     size_t njobs;
+    run_mode mode;
     bool absent, check, verify;
     rc_conn conn;
     rc_sync_opts so;
     const char *empty_dir;
-    char **control_paths;   /* per master; NULL entries when not connected */
-    size_t nmasters;
+    sm_pool pool;           /* shared ssh connections (lib/dr/ssh_master.h) */
     double volume_timeout;
-    task *tasks;
-    size_t ntasks;
+    rb_plan plan;           /* what the workers pick up (lib/dr/rsync_batch.h) */
     size_t next;
     pthread_mutex_t lock;
 } run;
@@ -193,7 +199,13 @@ static void plan_volume(run *r, job *j, json_t *item, size_t idx, sp_profile *pr
         free(err);
         goto out;
     }
-    if (!r->absent) {
+    if (r->mode == MODE_REWRITE) {
+        j->pv_dr = sp_rewrite_pv(j->prof, pv, &j->vol, &err);
+        if (!j->pv_dr) {
+            job_fail(j, xfmt("PV %s: %s", j->name, err ? err : "cannot rewrite"));
+            free(err);
+        }
+    } else if (r->mode == MODE_PRESENT) {
         /* exactly primary_root/rel: a symlinked volume dir (or parent) would
          * copy another volume's data as this one's */
         char *real = sp_check_local(j->prof->primary_root, j->vol.src_dir, j->vol.rel,
@@ -324,104 +336,21 @@ static void check_overlaps(run *r, json_t *keep, const sp_profile *profs, size_t
     free(o);
 }
 
-/* ------------------------------------------------------------ ssh */
-static void ssh_base(const run *r, const char *cp, rc_argv *a)
-{
-    rc_conn c = r->conn;
-    c.control_path = cp;
-    rc_argv_add(a, "ssh");
-    rc_ssh_opts(&c, a);
-}
-
-static char *describe_failure(const spawn_result *res, const char *prog)
-{
-    char how[256];
-    spawn_describe(res, prog, how, sizeof how);
-    char *tail = spawn_last_lines(res->err, 3);
-    char *s = (tail && *tail) ? xfmt("%s: %s", how, tail) : xfmt("%s", how);
-    free(tail);
-    return s;
-}
-
-/* Starts shared connections first..nmasters-1 (r->control_paths allocated).
- * Returns NULL, or why it failed. */
-static char *start_masters(run *r, const char *tmpdir, size_t first)
-{
-    for (size_t i = first; i < r->nmasters; i++) {
-        char *cp = xfmt("%s/cm%zu", tmpdir, i);
-        rc_argv a = { 0 };
-        ssh_base(r, cp, &a);
-        rc_argv_add(&a, "-o");
-        rc_argv_add(&a, "ControlMaster=yes");
-        rc_argv_add(&a, "-o");
-        rc_argv_add(&a, "ControlPersist=120");   /* idle masters go away even if we die */
-        rc_argv_add(&a, "-N");
-        rc_argv_add(&a, "-f");
-        rc_argv_add(&a, "--");
-        char *h = rc_dest_host(&r->conn, false);
-        rc_argv_add(&a, h ? h : "");
-        free(h);
-        spawn_opts so = { .timeout_s = (r->conn.connect_timeout > 0 ? r->conn.connect_timeout : 30) + 15 };
-        spawn_result res;
-        spawn_run(rc_argv_get(&a), &so, &res);
-        rc_argv_free(&a);
-        if (!spawn_ok(&res)) {
-            char *why = describe_failure(&res, "ssh");
-            char *msg = xfmt("cannot connect to DR host %s: %s", r->conn.host, why ? why : "?");
-            free(why);
-            spawn_result_free(&res);
-            free(cp);
-            return msg ? msg : strdup("cannot connect to DR host");
-        }
-        spawn_result_free(&res);
-        r->control_paths[i] = cp;
-    }
-    return NULL;
-}
-
-static void stop_masters(run *r)
-{
-    for (size_t i = 0; r->control_paths && i < r->nmasters; i++) {
-        if (!r->control_paths[i])
-            continue;
-        rc_argv a = { 0 };
-        ssh_base(r, r->control_paths[i], &a);
-        rc_argv_add(&a, "-O");
-        rc_argv_add(&a, "exit");
-        rc_argv_add(&a, "--");
-        char *h = rc_dest_host(&r->conn, false);
-        rc_argv_add(&a, h ? h : "");
-        free(h);
-        spawn_opts so = { .timeout_s = 15 };
-        spawn_result res;
-        spawn_run(rc_argv_get(&a), &so, &res);
-        spawn_result_free(&res);
-        rc_argv_free(&a);
-        unlink(r->control_paths[i]);
-        free(r->control_paths[i]);
-    }
-    free(r->control_paths);
-    r->control_paths = NULL;
-    r->nmasters = 0;
-}
-
+/* ------------------------------------------------------------ DR path check */
 /* Resolves the DR roots and destinations of jobs[from, to) with one
  * `realpath -m` on the DR host and refuses volumes whose destination
  * escapes its root (a symlink on DR pointing elsewhere).  master: this ssh
  * also becomes the shared connection at that control path (ControlPersist
  * keeps it when the command is done), so the check costs no session of its
  * own; returns why the connection failed (malloc'd), else NULL and
- * r->control_paths[0] = master. */
+ * r->pool.paths[0] = master. */
 static char *check_remote_chunk(run *r, size_t from, size_t to, char *master)
 {
     rc_argv a = { 0 };
-    ssh_base(r, master ? master : r->nmasters ? r->control_paths[0] : NULL, &a);
+    sm_ssh_argv(&r->conn, master ? master : sm_pool_path(&r->pool, 0), &a);
     if (master) {
-        rc_argv_add(&a, "-o");
-        rc_argv_add(&a, "ControlMaster=yes");
-        rc_argv_add(&a, "-o");
-        rc_argv_add(&a, "ControlPersist=120");   /* idle masters go away even if we die */
-    } else if (r->nmasters) {
+        sm_master_opts(&a);
+    } else if (r->pool.n) {
         rc_argv_add(&a, "-o");
         rc_argv_add(&a, "ControlMaster=no");
     }
@@ -449,7 +378,7 @@ static char *check_remote_chunk(run *r, size_t from, size_t to, char *master)
         if (master) {       /* nothing to check: a plain master (its dir is master's) */
             char *sl = strrchr(master, '/');
             *sl = '\0';
-            char *e = start_masters(r, master, 0);
+            char *e = sm_pool_start(&r->pool, master, 0);
             free(master);
             return e;
         }
@@ -468,7 +397,7 @@ static char *check_remote_chunk(run *r, size_t from, size_t to, char *master)
     char *why = NULL;
     if (master) {
         if (res.spawn_errno || res.timed_out || res.term_signal || res.exit_code == 255) {
-            char *d = describe_failure(&res, "ssh");
+            char *d = sm_describe_failure(&res, "ssh");
             char *msg = xfmt("cannot connect to DR host %s: %s", r->conn.host, d ? d : "?");
             free(d);
             spawn_result_free(&res);
@@ -476,10 +405,10 @@ static char *check_remote_chunk(run *r, size_t from, size_t to, char *master)
             free(master);
             return msg ? msg : strdup("cannot connect to DR host");
         }
-        r->control_paths[0] = master;     /* connected: the master persists */
+        r->pool.paths[0] = master;     /* connected: the master persists */
     }
     if (!spawn_ok(&res)) {
-        char *d = describe_failure(&res, "realpath on the DR host");
+        char *d = sm_describe_failure(&res, "realpath on the DR host");
         why = xfmt("cannot check destination paths on DR host %s: %s", r->conn.host, d ? d : "?");
         free(d);
     }
@@ -636,7 +565,7 @@ static void run_job(run *r, job *j, const char *cp)
 /* ------------------------------------------------------------ batches */
 typedef struct batch_ctx {
     run *r;
-    const task *t;
+    const rb_task *t;
     const char **rels;
 } batch_ctx;
 
@@ -650,28 +579,7 @@ static void on_batch_line(void *ctx, const char *line, size_t len)
     long o = rc_item_owner(it.name, b->rels, b->t->n);
     if (o < 0)
         return;                       /* an implied parent directory: nobody's data */
-    rc_stats *st = &b->r->jobs[b->t->idx[o]].st;
-    st->items++;
-    st->bytes_sent += it.bytes;
-    if (!strncmp(it.flags, "*deleting", 9)) {
-        st->deletions++;
-    } else if (it.flags[1] == 'f' && (it.flags[0] == '<' || it.flags[0] == '>')) {
-        st->files_transferred++;
-        st->transferred_size += it.length;
-    }
-}
-
-static void add_stats(rc_stats *a, const rc_stats *b)
-{
-    a->items += b->items;
-    a->deletions += b->deletions;
-    a->files_transferred += b->files_transferred;
-    a->files_created += b->files_created;
-    a->files_deleted += b->files_deleted;
-    a->bytes_sent += b->bytes_sent;
-    a->bytes_received += b->bytes_received;
-    a->transferred_size += b->transferred_size;
-    a->have_stats |= b->have_stats;
+    rb_stats_item(&b->r->jobs[b->t->idx[o]].st, &it);
 }
 
 /* Re-runs a volume on its own after its batch failed, keeping what the
@@ -681,11 +589,11 @@ static void rerun_alone(run *r, job *j, const char *cp)
     rc_stats before = j->st;
     double d = j->duration;
     run_job(r, j, cp);
-    add_stats(&j->st, &before);
+    rb_stats_add(&j->st, &before);
     j->duration += d;
 }
 
-static void run_batch(run *r, const task *t, const char *cp)
+static void run_batch(run *r, const rb_task *t, const char *cp)
 {
     batch_ctx b = { .r = r, .t = t, .rels = calloc(t->n, sizeof(char *)) };
     rc_conn c = r->conn;
@@ -739,126 +647,23 @@ static void run_batch(run *r, const task *t, const char *cp)
     free(b.rels);
 }
 
-/* "<base>/<rel>" -> base (malloc'd; "/" for a top-level dir), or NULL when
- * path does not end with "/" + rel. */
-static char *base_of(const char *path, const char *rel)
-{
-    size_t pl = strlen(path), rl = strlen(rel);
-    if (pl < rl + 1 || strcmp(path + pl - rl, rel) != 0 || path[pl - rl - 1] != '/')
-        return NULL;
-    size_t bl = pl - rl - 1;
-    return bl ? strndup(path, bl) : strdup("/");
-}
-
-static bool task_add(run *r, size_t *cap, task t)
-{
-    if (r->ntasks == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        task *nt = realloc(r->tasks, nc * sizeof *nt);
-        if (!nt)
-            return false;
-        r->tasks = nt;
-        *cap = nc;
-    }
-    r->tasks[r->ntasks++] = t;
-    return true;
-}
-
-static bool task_single(run *r, size_t *cap, size_t i)
-{
-    size_t *idx = malloc(sizeof *idx);
-    if (!idx)
-        return false;
-    *idx = i;
-    if (!task_add(r, cap, (task){ .idx = idx, .n = 1 })) {
-        free(idx);
-        return false;
-    }
-    return true;
-}
-
-/* Splits the runnable jobs into tasks: batches of up to `size` volumes per
- * (source base, destination base), the rest one by one.  batch_opt 1: no
- * batching.  Returns false when out of memory. */
+/* Splits the runnable jobs into tasks (lib/dr/rsync_batch.h).  Batching only
+ * for plain syncs: not for removals, a verify pass (it runs per volume) or
+ * a per-volume timeout.  Returns false when out of memory. */
 static bool plan_tasks(run *r, size_t par, long long batch_opt, size_t runnable)
 {
-    size_t cap = 0;
-    bool can = batch_opt != 1 && !r->absent && !(r->verify && !r->check) &&
-               r->volume_timeout == 0;
-    size_t size = batch_opt > 1 ? (size_t)batch_opt : (runnable + par - 1) / (par ? par : 1);
-    if (batch_opt <= 0 && size > MAX_BATCH)
-        size = MAX_BATCH;
-    char **sb = calloc(r->njobs + 1, sizeof(char *)), **db = calloc(r->njobs + 1, sizeof(char *));
-    bool *done = calloc(r->njobs + 1, sizeof(bool));
-    bool okm = sb && db && done;
-    for (size_t i = 0; okm && i < r->njobs; i++) {
-        job *j = &r->jobs[i];
-        if (j->error || j->skipped) {
-            done[i] = true;
-            continue;
-        }
-        if (can && size > 1) {
-            sb[i] = base_of(j->src, j->vol.rel);
-            db[i] = sb[i] ? base_of(j->vol.dest_dir, j->vol.rel) : NULL;
-        }
+    bool can = !r->absent && !(r->verify && !r->check) && r->volume_timeout == 0;
+    rb_vol *v = calloc(r->njobs + 1, sizeof *v);
+    if (!v)
+        return false;
+    for (size_t i = 0; i < r->njobs; i++) {
+        const job *j = &r->jobs[i];
+        v[i] = (rb_vol){ .src = j->src, .dest = j->vol.dest_dir, .rel = j->vol.rel,
+                         .runnable = !j->error && !j->skipped };
     }
-    for (size_t i = 0; okm && i < r->njobs; i++) {
-        if (done[i])
-            continue;
-        if (!sb[i] || !db[i]) {
-            done[i] = true;
-            okm = task_single(r, &cap, i);
-            continue;
-        }
-        /* a batch: i plus the next jobs with the same bases */
-        size_t *idx = malloc(size * sizeof *idx), n = 0, bytes = 0;
-        if (!idx) {
-            okm = false;
-            break;
-        }
-        for (size_t k = i; k < r->njobs && n < size; k++) {
-            if (done[k] || !sb[k] || !db[k] || strcmp(sb[k], sb[i]) || strcmp(db[k], db[i]))
-                continue;
-            size_t need = strlen(sb[k]) + strlen(r->jobs[k].vol.rel) + 8;
-            if (n > 0 && bytes + need > MAX_BATCH_ARGS)
-                break;
-            bytes += need;
-            idx[n++] = k;
-            done[k] = true;
-        }
-        task t = { .idx = idx, .n = n };
-        if (n > 1) {
-            t.src_base = strdup(sb[i]);
-            t.dest_base = strdup(db[i]);
-            okm = t.src_base && t.dest_base;
-        }
-        if (!okm || !task_add(r, &cap, t)) {
-            free(t.src_base);
-            free(t.dest_base);
-            free(idx);
-            okm = false;
-        }
-    }
-    for (size_t i = 0; sb && i < r->njobs; i++)
-        free(sb[i]);
-    for (size_t i = 0; db && i < r->njobs; i++)
-        free(db[i]);
-    free(sb);
-    free(db);
-    free(done);
-    return okm;
-}
-
-static void free_tasks(run *r)
-{
-    for (size_t i = 0; i < r->ntasks; i++) {
-        free(r->tasks[i].idx);
-        free(r->tasks[i].src_base);
-        free(r->tasks[i].dest_base);
-    }
-    free(r->tasks);
-    r->tasks = NULL;
-    r->ntasks = 0;
+    int rc = rb_plan_tasks(v, r->njobs, rb_batch_size(batch_opt, runnable, par), can, &r->plan);
+    free(v);
+    return rc == 0;
 }
 
 typedef struct worker_arg {
@@ -870,20 +675,50 @@ static void *worker(void *p)
 {
     worker_arg *wa = p;
     run *r = wa->r;
-    const char *cp = r->nmasters ? r->control_paths[wa->id % r->nmasters] : NULL;
+    const char *cp = sm_pool_path(&r->pool, wa->id);
     for (;;) {
         pthread_mutex_lock(&r->lock);
         size_t i = r->next++;
         pthread_mutex_unlock(&r->lock);
-        if (i >= r->ntasks)
+        if (i >= r->plan.n)
             break;
-        const task *t = &r->tasks[i];
+        const rb_task *t = &r->plan.tasks[i];
         if (t->n > 1)
             run_batch(r, t, cp);
         else if (t->n == 1)
             run_job(r, &r->jobs[t->idx[0]], cp);
     }
     return NULL;
+}
+
+/* ------------------------------------------------------------ inspect */
+/* state=inspect, on the DR storage host: the volume's DR copy must be an
+ * existing directory at exactly dr_root/rel (no symlink on the way: the
+ * rule a sync obeys) holding at least one entry. */
+static void inspect_job(job *j)
+{
+    struct stat sb;
+    if (stat(j->vol.dest_dir, &sb) < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            job_fail(j, xfmt("PV %s: no DR copy: no directory %s", j->name, j->vol.dest_dir));
+        else
+            job_fail(j, xfmt("PV %s: DR copy %s: %s", j->name, j->vol.dest_dir, strerror(errno)));
+        return;
+    }
+    char *err = NULL;
+    char *real = sp_check_local(j->prof->dr_root, j->vol.dest_dir, j->vol.rel, "DR copy", &err);
+    if (!real) {
+        job_fail(j, xfmt("PV %s: %s", j->name, err ? err : "out of memory"));
+        free(err);
+        return;
+    }
+    j->exists = true;
+    if (ds_walk(real, &j->ds, &err) < 0)
+        job_fail(j, xfmt("PV %s: DR copy: %s", j->name, err ? err : "out of memory"));
+    else if (j->ds.entries == 0)
+        job_fail(j, xfmt("PV %s: DR copy: directory %s is empty", j->name, j->vol.dest_dir));
+    free(err);
+    free(real);
 }
 
 /* ------------------------------------------------------------ results */
@@ -895,8 +730,32 @@ static char *dest_ref(const run *r, const job *j)
     return s;
 }
 
+/* state=rewrite / inspect: no rsync ran, no figures of one */
+static json_t *job_result_local(const run *r, const job *j)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(j->name));
+    json_object_set_new(o, "storage_class", json_string(j->cls ? j->cls : ""));
+    json_object_set_new(o, "src", j->vol.src_dir ? json_string(j->vol.src_dir) : json_null());
+    json_object_set_new(o, "dest", j->vol.dest_dir ? json_string(j->vol.dest_dir) : json_null());
+    json_object_set_new(o, "dr_path", j->vol.dr_path ? json_string(j->vol.dr_path) : json_null());
+    json_object_set_new(o, "changed", json_false());
+    json_object_set_new(o, "skipped", json_boolean(j->skipped));
+    json_object_set_new(o, "ok", json_boolean(!j->error && !j->skipped));
+    if (r->mode == MODE_INSPECT) {
+        json_object_set_new(o, "exists", json_boolean(j->exists));
+        json_object_set_new(o, "entries", json_integer(j->ds.entries));
+        json_object_set_new(o, "files", json_integer(j->ds.files));
+        json_object_set_new(o, "bytes", json_integer(j->ds.bytes));
+    }
+    json_object_set_new(o, "error", j->error ? json_string(j->error) : json_null());
+    return o;
+}
+
 static json_t *job_result(const run *r, const job *j)
 {
+    if (r->mode == MODE_REWRITE || r->mode == MODE_INSPECT)
+        return job_result_local(r, j);
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(j->name));
     json_object_set_new(o, "storage_class", json_string(j->cls ? j->cls : ""));
@@ -976,7 +835,20 @@ int main(int argc, char **argv)
 
     run r = { .m = &m };
     pthread_mutex_init(&r.lock, NULL);
-    r.absent = !strcmp(mod_str(&m, "state"), "absent");
+    const char *state = mod_str(&m, "state");
+    r.mode = !strcmp(state, "absent")    ? MODE_ABSENT
+             : !strcmp(state, "rewrite") ? MODE_REWRITE
+             : !strcmp(state, "inspect") ? MODE_INSPECT
+                                         : MODE_PRESENT;
+    r.absent = r.mode == MODE_ABSENT;
+    /* present/absent run rsync to dr_host; rewrite and inspect stay on this host */
+    bool remote = r.mode == MODE_PRESENT || r.mode == MODE_ABSENT;
+    bool dr_side = !strcmp(mod_str(&m, "pv_side"), "dr");
+    if (remote && !mod_str(&m, "dr_host"))
+        mod_fail(&m, "dr_host is required for state=%s (the DR storage host rsync writes to)", state);
+    if (dr_side && (r.mode == MODE_PRESENT || r.mode == MODE_REWRITE))
+        mod_fail(&m, "pv_side=dr (volumes are DR PVs) is only for state=absent and state=inspect, "
+                     "not state=%s", state);
     r.check = m.check_mode;
     r.verify = !strcmp(mod_str(&m, "verify"), "checksum");
     r.conn = (rc_conn){
@@ -1003,16 +875,20 @@ int main(int argc, char **argv)
 
     /* ---- validate everything before the first remote action */
     char *err = NULL;
-    if (rc_check_conn(&r.conn, &err) < 0)
+    if (remote && rc_check_conn(&r.conn, &err) < 0)
         mod_fail(&m, "%s", err);
-    if (r.conn.ssh_key && access(r.conn.ssh_key, R_OK) != 0)
+    if (!remote && mod_str(&m, "snapshot_dir"))
+        mod_fail(&m, "snapshot_dir is only for state=present");
+    if (!remote)
+        ;   /* no ssh, no rsync: their options are not used */
+    else if (r.conn.ssh_key && access(r.conn.ssh_key, R_OK) != 0)
         mod_fail(&m, "ssh_key '%s': cannot read it on this host: %s", r.conn.ssh_key,
                  strerror(errno));
-    if (r.conn.known_hosts && access(r.conn.known_hosts, R_OK) != 0 &&
+    if (remote && r.conn.known_hosts && access(r.conn.known_hosts, R_OK) != 0 &&
         strcmp(r.conn.host_key_checking, "yes") == 0)
         mod_fail(&m, "known_hosts '%s': cannot read it on this host: %s", r.conn.known_hosts,
                  strerror(errno));
-    {
+    if (remote) {
         rc_argv probe = { 0 };
         if (rc_sync_argv(&r.conn, &r.so, "/x", "/y", &probe, &err) < 0)
             mod_fail(&m, "%s", err);
@@ -1061,6 +937,8 @@ int main(int argc, char **argv)
                 free(snapshot_rel);
                 mod_fail(&m, "%s", err);
             }
+            if (dr_side && sp_profile_dr_side(&profs[i]) < 0)
+                mod_fail(&m, "out of memory");
             classes[i] = profs[i].class_name;
             i++;
         }
@@ -1071,14 +949,24 @@ int main(int argc, char **argv)
     r.jobs = calloc(r.njobs + 1, sizeof(job));
     for (size_t i = 0; i < r.njobs; i++)
         plan_volume(&r, &r.jobs[i], json_array_get(vols, i), i, profs, classes, nprof, snapshot_rel);
-    /* no volume directory may hold another's (in any mode, batched or not) */
-    check_overlaps(&r, mod_param(&m, "keep_volumes"), profs, nprof, false);
-    if (!r.absent)
-        check_overlaps(&r, NULL, profs, nprof, true);
+    /* no volume directory rsync writes or removes may hold another's
+     * (batched or not) */
+    if (remote) {
+        check_overlaps(&r, mod_param(&m, "keep_volumes"), profs, nprof, false);
+        if (!r.absent)
+            check_overlaps(&r, NULL, profs, nprof, true);
+    }
 
     size_t runnable = 0;
     for (size_t i = 0; i < r.njobs; i++)
         runnable += !r.jobs[i].error && !r.jobs[i].skipped;
+    if (r.mode == MODE_INSPECT) {
+        for (size_t i = 0; i < r.njobs; i++)
+            if (!r.jobs[i].error && !r.jobs[i].skipped)
+                inspect_job(&r.jobs[i]);
+    }
+    if (!remote)
+        runnable = 0;     /* nothing to connect to */
 
     /* ---- connect, check DR paths, run */
     char tmpl[] = "/tmp/ocpvdr-nfs.XXXXXX";
@@ -1096,17 +984,12 @@ int main(int argc, char **argv)
         char *conn_err = NULL;
         if (mod_bool(&m, "ssh_multiplex")) {
             /* the first master is opened by the DR path check itself */
-            size_t nm = ((size_t)par + SESSIONS_PER_MASTER - 1) / SESSIONS_PER_MASTER;
-            if (nm > runnable)
-                nm = 1;
-            r.control_paths = calloc(nm, sizeof(char *));
-            if (!r.control_paths)
+            if (sm_pool_init(&r.pool, &r.conn, sm_count((size_t)par, runnable)) < 0)
                 mod_fail(&m, "out of memory");
-            r.nmasters = nm;
             char *cp0 = xfmt("%s/cm0", tmpdir);
             conn_err = cp0 ? check_remote_paths(&r, cp0) : strdup("out of memory");
             if (!conn_err)
-                conn_err = start_masters(&r, tmpdir, 1);
+                conn_err = sm_pool_start(&r.pool, tmpdir, 1);
         } else {
             conn_err = check_remote_paths(&r, NULL);
         }
@@ -1125,7 +1008,7 @@ int main(int argc, char **argv)
                 still += !r.jobs[i].error && !r.jobs[i].skipped;
             if (!plan_tasks(&r, (size_t)par, batch_opt, still))
                 mod_fail(&m, "out of memory");
-            size_t nthreads = (size_t)par < r.ntasks ? (size_t)par : r.ntasks;
+            size_t nthreads = (size_t)par < r.plan.n ? (size_t)par : r.plan.n;
             pthread_t *th = calloc(nthreads, sizeof(*th));
             worker_arg *wa = calloc(nthreads, sizeof(*wa));
             size_t started = 0;
@@ -1136,15 +1019,15 @@ int main(int argc, char **argv)
                 else
                     break;
             }
-            if (started == 0 && r.ntasks > 0)
+            if (started == 0 && r.plan.n > 0)
                 worker(&(worker_arg){ .r = &r, .id = 0 });
             for (size_t t = 0; t < started; t++)
                 pthread_join(th[t], NULL);
             free(th);
             free(wa);
-            free_tasks(&r);
+            rb_plan_free(&r.plan);
         }
-        stop_masters(&r);
+        sm_pool_stop(&r.pool);
         remove_tmp(tmpdir, empty);
     }
 
@@ -1163,7 +1046,7 @@ int main(int argc, char **argv)
         } else {
             if (j->st.items > 0)
                 nchanged++;
-            if (!r.absent && j->pv_dr)
+            if (j->pv_dr)
                 json_array_append(pvs, j->pv_dr);
         }
         if (j->warning)

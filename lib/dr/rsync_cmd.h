@@ -1,7 +1,7 @@
 /* rsync_cmd.h - building rsync / ssh argv arrays safely and reading rsync's
  * output back (itemized changes + --stats).
  *
- * Nothing here runs a program (lib/spawn.h does): these are pure functions
+ * Nothing here runs a program (lib/base/spawn.h does): these are pure functions
  * so the exact command lines and the parsing are unit-tested.
  *
  * Safety: rsync's -e value is ONE argv element that rsync itself splits on

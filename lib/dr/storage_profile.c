@@ -318,6 +318,24 @@ void sp_profile_free(sp_profile *p)
     memset(p, 0, sizeof(*p));
 }
 
+int sp_profile_dr_side(sp_profile *p)
+{
+    char *server = strdup(p->dr_server), *exp = strdup(p->dr_export), *root = strdup(p->dr_root);
+    if (!server || !exp || !root) {
+        free(server);
+        free(exp);
+        free(root);
+        return -1;
+    }
+    free(p->primary_server);
+    free(p->primary_export);
+    free(p->primary_root);
+    p->primary_server = server;
+    p->primary_export = exp;
+    p->primary_root = root;
+    return 0;
+}
+
 /* ------------------------------------------------------------ volumes */
 /* Expands the nfs-subdir pathPattern for pv; NULL + *err on unknown
  * placeholders or a missing claimRef. */

@@ -77,6 +77,12 @@ const char *sp_kind_name(sp_kind k);
 int sp_profile_parse(const char *class_name, json_t *obj, sp_profile *p, char **err);
 void sp_profile_free(sp_profile *p);
 
+/* Turns p into the profile of PVs that already name the DR side (DR PVs,
+ * e.g. the ones a prune deleted): their server, export and root are p's DR
+ * ones, so primary_* := dr_* (dr_* unchanged: the data lies at dr_root/rel).
+ * 0, or -1 when out of memory (p unchanged). */
+int sp_profile_dr_side(sp_profile *p);
+
 /* Computes the volume's directories from PV `pv` (borrowed).  0, or -1 with
  * *err naming the PV field and reason (server, path, layout). */
 int sp_resolve(const sp_profile *p, json_t *pv, sp_volume *v, char **err);

@@ -280,7 +280,7 @@ def free_port():
 
 
 def seed_workload(lab, ns, count, prefix="demo", snapshots=0, files=None, wait=True, background=False,
-                  timeout=600):
+                  timeout=600, classes=None):
     """Runs tests/lab/seed_workload.py: count claims (+ snapshots) with data files in
     ns on the primary; --wait for them to bind unless wait=False.  background=True
     returns the Popen (stderr piped) instead of waiting for the seeder."""
@@ -288,6 +288,8 @@ def seed_workload(lab, ns, count, prefix="demo", snapshots=0, files=None, wait=T
            "--namespace", ns, "--count", str(count), "--prefix", prefix, "--snapshots", str(snapshots)]
     if files is not None:
         cmd += ["--files", str(files)]
+    if classes:
+        cmd += ["--classes", ",".join(classes)]
     if wait:
         cmd.append("--wait")
     env = dict(os.environ, LAB_ENV=str(lab_env_path()))

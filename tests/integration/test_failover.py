@@ -22,6 +22,7 @@ import time
 import uuid
 
 import pytest
+import yaml
 
 from conftest import REPO, LAB_DIR, seed_workload, wait_until
 
@@ -92,11 +93,12 @@ def ns(lab, k8s_client):
             pass
 
 
-def make_workload(lab, k8s_client, ns, count):
-    """count NFS volumes with data (seed_workload.py) and one VM per volume, running on primary.
+def make_workload(lab, k8s_client, ns, count, classes=None):
+    """count NFS volumes with data (seed_workload.py; storage classes round robin, default
+    nfs-subdir, nfs-csi, nfs-dynamic) and one VM per volume, running on primary.
     vm-0 uses spec.running (the older field), the others runStrategy."""
     from kubernetes import client
-    seed_workload(lab, ns, count, "w", files=2)
+    seed_workload(lab, ns, count, "w", files=2, classes=classes)
     co = client.CustomObjectsApi(k8s_client("primary"))
     for i in range(count):
         spec = {"template": {"metadata": {"labels": {"kubevirt.io/vm": f"vm-{i}"}},
@@ -189,8 +191,10 @@ def test_planned_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failove
     wait_until(lambda: all_in(k8s_client, "primary", ns, "Running", 3), timeout=60, what="VMs running on primary")
     backup = velero_backup(lab, k8s_client, ns)
     marker = pathlib.Path(lab["NFS_PRIMARY_EXPORT"]) / f".ocpv-dr-readonly-{ns}"
+    # the read-only step records the network namespace it ran in: nfs-primary's, not the controller's
     r, rep = run_failover(ns, {"failover_type": "planned", "backup_name": backup, "verify_checksums": True,
-                               "failover_primary_readonly_cmd": ["touch", str(marker)]})
+                               "failover_primary_readonly_cmd": [
+                                   "sh", "-c", f"readlink /proc/self/ns/net > {marker}"]})
     assert r.rc == 0, r
     assert rep and rep["ok"] is True, rep
     # phase 1: halted the way each VM asks for it, stopped, read-only step ran on nfs-primary
@@ -199,7 +203,9 @@ def test_planned_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failove
     assert vms_p["vm-0"]["spec"]["running"] is False and "runStrategy" not in vms_p["vm-0"]["spec"]
     assert all(vms_p[f"vm-{i}"]["spec"]["runStrategy"] == "Halted" for i in (1, 2))
     assert all(v["status"]["printableStatus"] == "Stopped" for v in vms_p.values())
-    assert marker.exists()
+    inv = yaml.safe_load(pathlib.Path(lab["LAB_INVENTORY"]).read_text())
+    netns = inv["all"]["children"]["primary_nfs_server"]["hosts"]["nfs-primary"]["lab_netns"]
+    assert marker.read_text().strip() == f"net:[{os.stat(f'/run/netns/{netns}').st_ino}]", marker.read_text()
     # phase 2: real Velero restore of the VMs, volumes excluded, data + PVs/PVCs on DR
     rs = restores_for(k8s_client, backup)
     assert len(rs) == 1 and rs[0]["status"]["phase"] == "Completed", rs
@@ -230,6 +236,75 @@ def test_planned_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failove
     r2, rep2 = run_failover(ns, {"failover_type": "planned", "backup_name": backup})
     assert r2.rc == 0, r2
     assert len(restores_for(k8s_client, backup)) == 1
+
+
+# Storage classes named like no built-in one: the profile's `type` says how they map.
+NAMED_CLASS_PROFILES = {
+    "gold": "{{ dr_nfs_profile_common | combine({'type': 'nfs-subdir'}) }}",
+    "silver-csi": "{{ dr_nfs_profile_common | combine({'type': 'nfs-csi', 'path_depth': 1}) }}",
+}
+
+
+def test_named_storage_class_gold(lab, k8s_client, velero, kubevirt_sim, ns, run_failover,
+                                  ansible_playbook, tmp_path):
+    """Classes `gold` (type nfs-subdir) and `silver-csi` (type nfs-csi) go through sync (mode two),
+    failover verification (the DR copy of each is checked and compared by checksum) and
+    provisioning (one volume's DR PV and claim are gone before the failover): the one mapping in
+    C decides by the profile's type, never by the class name.  With the class-name dispatch of
+    217ccc1 these classes had no sync/verify task file (unknown_class.yml): with
+    dr_on_unknown_storage_class=fail the sync already failed ("no handler for it"), with the
+    default skip their data was never replicated and the failover did not check it."""
+    from kubernetes import client
+    ev = {"dr_storage_profiles": NAMED_CLASS_PROFILES, "dr_on_unknown_storage_class": "fail"}
+    make_workload(lab, k8s_client, ns, 3, classes=["gold", "silver-csi"])
+    kubevirt_sim("primary", [ns])
+    kubevirt_sim("dr", [ns])
+    wait_until(lambda: all_in(k8s_client, "primary", ns, "Running", 3), timeout=60, what="VMs running on primary")
+    core_d = client.CoreV1Api(k8s_client("dr"))
+    core_d.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    # sync: mode two replicates the data and applies the DR PVs/PVCs
+    r = ansible_playbook(PERIODIC, extra_vars={"target_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
+                                               "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"], **ev},
+                         json_output=False, env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
+    assert r.rc == 0, r
+    src = sorted(pathlib.Path(lab["NFS_PRIMARY_EXPORT"]).glob(f"{ns}-*/file-*.bin"))
+    assert len(src) == 6
+    for f in src:
+        assert (pathlib.Path(lab["NFS_DR_EXPORT"]) / f.parent.name / f.name).read_bytes() == f.read_bytes()
+    dr_pvs = {p.metadata.name: p for p in core_d.list_persistent_volume().items if p.metadata.name.startswith(f"pv-{ns}-")}
+    assert sorted(dr_pvs) == [f"pv-{ns}-w-disk-{i}" for i in range(3)], sorted(dr_pvs)
+    # provisioning: w-disk-1 (silver-csi) loses its DR claim and volume; the failover makes them again
+    gone = f"pv-{ns}-w-disk-1"
+    core_d.delete_namespaced_persistent_volume_claim("w-disk-1", ns)
+    core_d.delete_persistent_volume(gone)
+
+    def deleted():
+        names = [p.metadata.name for p in core_d.list_persistent_volume().items]
+        claims = [c.metadata.name for c in core_d.list_namespaced_persistent_volume_claim(ns).items]
+        return gone not in names and "w-disk-1" not in claims
+    wait_until(deleted, timeout=60, what="DR claim and volume of w-disk-1 deleted")
+    backup = velero_backup(lab, k8s_client, ns)
+    r, rep = run_failover(ns, {"failover_type": "planned", "backup_name": backup, "verify_checksums": True,
+                               "failover_final_sync": False, **ev})
+    assert r.rc == 0, r
+    assert rep and rep["ok"] is True, rep
+    # verification: every volume checked on the DR host, found, and equal to the primary
+    checks = {v["pv"]: v for v in rep["volumes"]}
+    assert sorted(checks) == sorted(dr_pvs), rep["volumes"]
+    for name, v in checks.items():
+        assert v["ok"] and v["exists"] and int(v["entries"]) == 2 and v["checksum"] == "match", v
+        assert v["storage_class"] == ("silver-csi" if name == gone else "gold"), v
+        assert v["dir"] == f"{lab['NFS_DR_EXPORT']}/{ns}-w-disk-{name[-1]}-{name}", v
+    assert not any("not checked" in w for w in rep["warnings"]), rep["warnings"]
+    # provisioning: the silver-csi volume back on DR, pointing at the DR export
+    assert rep["storage"]["pvs_provisioned"] == [gone], rep["storage"]
+    pv = core_d.read_persistent_volume(gone)
+    attrs = pv.spec.csi.volume_attributes
+    assert attrs["server"] == lab["NFS_DR_ADDR"] and attrs["share"] == lab["NFS_DR_EXPORT"], attrs
+    assert pv.spec.csi.volume_handle.startswith(lab["NFS_DR_ADDR"] + "#"), pv.spec.csi.volume_handle
+    assert pv.spec.persistent_volume_reclaim_policy == "Retain"
+    assert core_d.read_namespaced_persistent_volume_claim("w-disk-1", ns).spec.volume_name == gone
+    assert all_in(k8s_client, "dr", ns, "Running", 3)
 
 
 def test_disaster_failover_latest_backup(lab, k8s_client, velero, kubevirt_sim, ns, run_failover,

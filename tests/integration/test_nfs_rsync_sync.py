@@ -36,7 +36,7 @@ PLAYBOOK = """
     - name: sync
       ocpv.dr.nfs_rsync_sync:
       args: "{{ mod_args }}"
-      delegate_to: nfs-primary
+      delegate_to: "{{ on_host }}"
       register: r
       ignore_errors: true
     - name: save result
@@ -152,10 +152,10 @@ def tree_digest(path):
     return out
 
 
-def run_module(lab, args, check=False, verbose=False):
-    """Runs the module through ansible-playbook delegated to nfs-primary;
-    returns the registered result (and ansible-playbook's output when
-    verbose, run with -vvv)."""
+def run_module(lab, args, check=False, verbose=False, host="nfs-primary"):
+    """Runs the module through ansible-playbook delegated to `host`
+    (nfs-primary; nfs-dr for state=inspect); returns the registered result
+    (and ansible-playbook's output when verbose, run with -vvv)."""
     base = {"dr_host": lab["NFS_DR_ADDR"], "dr_user": "root", "ssh_key": lab["LAB_SSH_KEY"],
             "known_hosts": lab["LAB_KNOWN_HOSTS"]}
     base.update(args)
@@ -166,7 +166,7 @@ def run_module(lab, args, check=False, verbose=False):
         out = os.path.join(td, "out.json")
         varsf = os.path.join(td, "vars.json")
         with open(varsf, "w") as f:
-            json.dump({"mod_args": base, "out_file": out}, f)
+            json.dump({"mod_args": base, "out_file": out, "on_host": host}, f)
         cmd = [lab["PLAYBOOK_BIN"], "-i", lab["LAB_INVENTORY"], pb, "-e", "@" + varsf]
         if check:
             cmd.append("--check")
@@ -695,3 +695,97 @@ def test_layout_depth_refused(lab, prefix):
                          "pv_exists_on_primary": False})
     assert r["failed"] is True and "path_depth" in r["volumes"][0]["error"]
     assert tree_digest(f"{dr}/{prefix}-x") == keep
+
+
+def tree_counts(path):
+    """(entries, regular files, bytes) below path, symlinks not followed."""
+    entries = files = size = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        entries += len(dirnames) + len(filenames)
+        for fn in filenames:
+            st = os.lstat(os.path.join(dirpath, fn))
+            if not os.path.islink(os.path.join(dirpath, fn)):
+                files += 1
+                size += st.st_size
+    return entries, files, size
+
+
+def test_named_classes_rewrite_inspect_and_dr_side_removal(lab, prefix):
+    """Classes named `gold` (type nfs-subdir) and `silver-csi` (type nfs-csi): state=rewrite
+    returns their DR form without any network or file access, state=inspect (on nfs-dr)
+    finds and measures the DR copies by the same mapping, and state=absent with pv_side=dr
+    removes a copy given the DR PV - all chosen by the profile's type, never the name."""
+    common = {"primary_server": lab["NFS_PRIMARY_ADDR"], "dr_server": lab["NFS_DR_ADDR"],
+              "primary_export": lab["PRIMARY_ROOT"], "dr_export": lab["DR_ROOT"]}
+    profs = {"gold": dict(common, type="nfs-subdir"), "silver-csi": dict(common, type="nfs-csi", path_depth=1)}
+    gold = subdir_pv(lab, prefix, "g0", "pv-g0")
+    gold["spec"]["storageClassName"] = "gold"
+    gold_missing = subdir_pv(lab, prefix, "g1", "pv-g1")
+    gold_missing["spec"]["storageClassName"] = "gold"
+    silver = csi_pv(lab, "pv-s0", "", f"{prefix}-s0")
+    silver["spec"]["storageClassName"] = "silver-csi"
+    bronze = dynamic_pv(lab, "pv-b0", f"{prefix}-b0")
+    bronze["spec"]["storageClassName"] = "bronze"          # no profile
+    for name, rel in (("pv-g0", f"{prefix}-g0-pv-g0"), ("pv-s0", f"{prefix}-s0")):
+        fill(f"{lab['PRIMARY_ROOT']}/{rel}", name)
+
+    # rewrite: no dr_host, no network (an unreachable dr_host would not matter), no files read
+    r = run_module(lab, {"state": "rewrite", "volumes": [gold, gold_missing, silver, bronze],
+                         "storage_profiles": profs, "on_unknown": "skip", "dr_host": "192.0.2.1"})
+    assert not r.get("failed"), r.get("msg")
+    assert r["changed"] is False and r["summary"] == {"total": 4, "ok": 3, "failed": 0, "skipped": 1, "changed": 0}
+    pvs = {p["metadata"]["name"]: p for p in r["pvs"]}
+    assert pvs["pv-g0"]["spec"]["nfs"] == {"server": lab["NFS_DR_ADDR"], "path": f"{lab['DR_ROOT']}/{prefix}-g0-pv-g0"}
+    assert pvs["pv-s0"]["spec"]["csi"]["volumeAttributes"]["server"] == lab["NFS_DR_ADDR"]
+    assert pvs["pv-s0"]["spec"]["csi"]["volumeAttributes"]["share"] == lab["DR_ROOT"]
+    assert all(p["spec"]["persistentVolumeReclaimPolicy"] == "Retain" for p in pvs.values())
+    assert not os.path.exists(f"{lab['DR_ROOT']}/{prefix}-g0-pv-g0")
+    # the path_pattern check applies to a named class too: a forged path is refused
+    forged = json.loads(json.dumps(gold))
+    forged["spec"]["nfs"]["path"] = f"{lab['PRIMARY_ROOT']}/{prefix}-other"
+    r = run_module(lab, {"state": "rewrite", "volumes": [forged], "storage_profiles": profs,
+                         "fail_on_error": False})
+    assert r["pvs"] == [] and "path_pattern" in (r["volumes"][0]["error"] or ""), r["volumes"]
+
+    # sync gold + silver-csi, then inspect all four on the DR storage host
+    r = run_module(lab, {"volumes": [gold, silver], "storage_profiles": profs})
+    assert not r.get("failed"), r.get("msg")
+    os.makedirs(f"{lab['DR_ROOT']}/{prefix}-empty", exist_ok=True)
+    r = run_module(lab, {"state": "inspect", "volumes": [gold, gold_missing, silver, bronze],
+                         "storage_profiles": profs, "on_unknown": "skip", "fail_on_error": False},
+                   host="nfs-dr")
+    v = by_name(r)
+    assert r["changed"] is False
+    for name, rel in (("pv-g0", f"{prefix}-g0-pv-g0"), ("pv-s0", f"{prefix}-s0")):
+        entries, files, size = tree_counts(f"{lab['DR_ROOT']}/{rel}")
+        assert v[name]["ok"] and v[name]["exists"] and v[name]["error"] is None, v[name]
+        assert (v[name]["entries"], v[name]["files"], v[name]["bytes"]) == (entries, files, size), v[name]
+        assert v[name]["dest"] == f"{lab['DR_ROOT']}/{rel}"
+    assert v["pv-g1"]["ok"] is False and v["pv-g1"]["exists"] is False
+    assert "no DR copy" in v["pv-g1"]["error"] and "pv-g1" in v["pv-g1"]["error"]
+    assert v["pv-b0"]["skipped"] is True
+    # fail_on_error (default): a missing copy fails the task, naming it
+    r = run_module(lab, {"state": "inspect", "volumes": [gold_missing], "storage_profiles": profs},
+                   host="nfs-dr")
+    assert r.get("failed") and "pv-g1" in r["msg"], r
+    # a DR copy that is a symlink to another volume's directory is not that volume's copy
+    os.symlink(f"{lab['DR_ROOT']}/{prefix}-g0-pv-g0", f"{lab['DR_ROOT']}/{prefix}-g1-pv-g1")
+    r = run_module(lab, {"state": "inspect", "volumes": [gold_missing], "storage_profiles": profs,
+                         "fail_on_error": False}, host="nfs-dr")
+    assert r["volumes"][0]["ok"] is False and r["volumes"][0]["entries"] == 0, r["volumes"]
+    os.unlink(f"{lab['DR_ROOT']}/{prefix}-g1-pv-g1")
+
+    # pv_side=dr: the DR PV (as rewrite returned it) names the DR export; its copy is removed
+    r = run_module(lab, {"state": "absent", "volumes": [pvs["pv-g0"]], "storage_profiles": profs,
+                         "pv_side": "dr", "pv_exists_on_primary": False})
+    assert not r.get("failed"), r.get("msg")
+    assert r["volumes"][0]["removed"] is True
+    assert not os.path.exists(f"{lab['DR_ROOT']}/{prefix}-g0-pv-g0")
+    assert os.path.isdir(f"{lab['DR_ROOT']}/{prefix}-s0")
+    # ... and the primary PV is no DR PV (wrong server/export): refused, nothing removed
+    r = run_module(lab, {"state": "absent", "volumes": [silver], "storage_profiles": profs,
+                         "pv_side": "dr", "pv_exists_on_primary": False, "fail_on_error": False})
+    assert r["volumes"][0]["ok"] is False and os.path.isdir(f"{lab['DR_ROOT']}/{prefix}-s0")
+    # pv_side=dr makes no sense for a sync
+    r = run_module(lab, {"volumes": [silver], "storage_profiles": profs, "pv_side": "dr"})
+    assert r.get("failed") and "pv_side=dr" in r["msg"]

@@ -234,3 +234,30 @@ def test_periodic_prune_never_removes_another_volumes_data(lab, twin_ns, k8s_cli
     assert rep["summary"]["objects_deleted"] == 1 and rep["summary"]["volumes_data_removed"] == 0, rep["summary"]
     errors = [v["error"] for v in rep["failed_volumes"] if v.get("name") == f"pv-{ns}-team"]
     assert errors and "contains the directory" in errors[0] and pv_v1 in errors[0], rep["failed_volumes"]
+
+
+def _task_block(stdout, task):
+    """The -vvv output of the first task whose header contains `task` ("" when none)."""
+    start = stdout.find(task)
+    if start < 0:
+        return ""
+    end = stdout.find("\nTASK [", start)
+    return stdout[start:end if end > 0 else len(stdout)]
+
+
+def test_periodic_sync_runs_rsync_on_the_primary_storage_host(lab, twin_ns, ansible_playbook, tmp_path):
+    """The play runs on localhost; nfs_rsync_sync is delegated to nfs-primary and must run ON it
+    (over ssh: the lab's storage hosts are network namespaces with their own sshd), not on the
+    controller.  The lab's hosts share this machine's file system, so the copy alone cannot
+    tell; Ansible's -vvv output names the connection of the delegated task.  With the
+    play-level `connection: local` of 217ccc1 it was LOCAL: the module ran on the controller."""
+    seed(lab, twin_ns, 1, snapshots=0)
+    ev = {"target_namespaces": [twin_ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
+          "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]}
+    r = ansible_playbook(PLAYBOOK, extra_vars=ev, json_output=False, args=("-vvv",),
+                         env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
+    assert r.rc == 0, r
+    block = _task_block(r.stdout, "Replicate 1 volume(s)")
+    assert block, r.stdout[-3000:]
+    assert f"<{lab['NFS_PRIMARY_ADDR']}> ESTABLISH SSH CONNECTION" in block, block[:3000]
+    assert "ESTABLISH LOCAL CONNECTION" not in block, block[:3000]

@@ -12,7 +12,7 @@ status subresource, the fields external-snapshotter writes).  Volume data is
 real files in the nfs-primary export root.
 
 Usage: seed_workload.py [--namespace vm-prod] [--count 6] [--prefix demo]
-                        [--files 5] [--wait [--wait-timeout S]]
+                        [--files 5] [--classes a,b] [--wait [--wait-timeout S]]
 Creates the namespace on the primary when it is missing.
 Reads the lab from LAB_ENV (default tests/lab/.env).
 """
@@ -36,6 +36,9 @@ def main():
     ap.add_argument("--prefix", default="demo")
     ap.add_argument("--files", type=int, default=5)
     ap.add_argument("--snapshots", type=int, default=2)
+    ap.add_argument("--classes", default="nfs-subdir,nfs-csi,nfs-dynamic",
+                    help="storage classes, round robin (comma-separated); a class that is not one "
+                         "of these three names gets an NFS PV, a CSI one when its name contains 'csi'")
     ap.add_argument("--wait", action="store_true", help="wait until every claim is Bound")
     ap.add_argument("--wait-timeout", type=float, default=None,
                     help="seconds --wait waits (default 60 + 0.5 per claim: the lab's "
@@ -47,7 +50,7 @@ def main():
     custom = client.CustomObjectsApi(api)
     export = pathlib.Path(env["NFS_PRIMARY_EXPORT"])
     server = env["NFS_PRIMARY_ADDR"]
-    classes = ["nfs-subdir", "nfs-csi", "nfs-dynamic"]
+    classes = [c for c in a.classes.split(",") if c]
     ns = a.namespace
     try:                                  # the namespace on the primary, if missing
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
@@ -72,7 +75,7 @@ def main():
             "storageClassName": sc,
             "claimRef": {"namespace": ns, "name": pvc_name},
         }
-        if sc == "nfs-csi":
+        if "csi" in sc:
             spec["csi"] = {
                 "driver": "nfs.csi.k8s.io",
                 "volumeHandle": f"{server}#{export}#{subdir}##",

@@ -653,6 +653,60 @@ static void test_overlaps(void **state)
 }
 
 
+/* A DR PV (the rewrite of a primary one) read with the profile's DR side
+ * (sp_profile_dr_side: what state=absent/inspect with pv_side=dr use)
+ * resolves to the same DR directory as the primary PV; and a class called
+ * anything ("gold") maps by its type exactly like the class of that name. */
+static void test_dr_side_and_named_class(void **state)
+{
+    (void)state;
+    json_t *all = load("profiles.json");
+    json_t *gold_obj = json_deep_copy(json_object_get(all, "nfs-subdir"));
+    json_object_set_new(gold_obj, "type", json_string("nfs-subdir"));
+    sp_profile p, gold, dr;
+    char *err = NULL;
+    assert_int_equal(sp_profile_parse("nfs-subdir", json_object_get(all, "nfs-subdir"), &p, &err), 0);
+    assert_int_equal(sp_profile_parse("gold", gold_obj, &gold, &err), 0);
+    assert_int_equal(sp_profile_parse("nfs-subdir", json_object_get(all, "nfs-subdir"), &dr, &err), 0);
+    assert_int_equal(sp_profile_dr_side(&dr), 0);
+    assert_string_equal(dr.primary_export, "/srv/nfs/dr");
+    assert_string_equal(dr.primary_root, "/data/dr-export");
+    assert_string_equal(dr.primary_server, "10.20.0.7");
+    assert_string_equal(dr.dr_root, "/data/dr-export");
+
+    json_t *pv = load("pv-subdir.json");
+    sp_volume v, vg, vd;
+    assert_int_equal(sp_resolve(&p, pv, &v, &err), 0);
+    json_t *pv_dr = sp_rewrite_pv(&p, pv, &v, &err);
+    assert_non_null(pv_dr);
+    /* the named class: same directories, same DR PV */
+    json_object_set_new(json_object_get(pv, "spec"), "storageClassName", json_string("gold"));
+    assert_int_equal(sp_resolve(&gold, pv, &vg, &err), 0);
+    assert_string_equal(vg.dest_dir, v.dest_dir);
+    json_t *pv_dr_gold = sp_rewrite_pv(&gold, pv, &vg, &err);
+    assert_string_equal(jx_str(pv_dr_gold, "spec.nfs.path"), jx_str(pv_dr, "spec.nfs.path"));
+    assert_string_equal(jx_str(pv_dr_gold, "spec.nfs.server"), "10.20.0.7");
+    /* the DR PV with the DR side: the same DR directory, the same rel */
+    assert_int_equal(sp_resolve(&dr, pv_dr, &vd, &err), 0);
+    assert_string_equal(vd.rel, v.rel);
+    assert_string_equal(vd.dest_dir, v.dest_dir);
+    assert_string_equal(vd.src_dir, v.dest_dir);
+    /* ... and the primary PV does not pass as a DR one (server, export) */
+    expect_resolve_error(&dr, pv, "server");
+
+    sp_volume_free(&v);
+    sp_volume_free(&vg);
+    sp_volume_free(&vd);
+    json_decref(pv_dr);
+    json_decref(pv_dr_gold);
+    json_decref(pv);
+    json_decref(gold_obj);
+    json_decref(all);
+    sp_profile_free(&p);
+    sp_profile_free(&gold);
+    sp_profile_free(&dr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_path_depth),
         cmocka_unit_test(test_pv_rel),
         cmocka_unit_test(test_overlaps),
+        cmocka_unit_test(test_dr_side_and_named_class),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
