@@ -302,6 +302,22 @@ static void add_copy_opts(const rc_sync_opts *o, rc_argv *a)
         rc_argv_add(a, "--checksum");
 }
 
+/* The command's tail: "SRC/ HOST:DEST/" (rsync copies the contents of SRC
+ * into DEST); -1 with "out of memory" when any argument could not be added. */
+static int add_src_dest(const rc_conn *c, const char *src, const char *dest, rc_argv *a,
+                        char **err)
+{
+    rc_argv_addf(a, "%s/", src);
+    char *h = rc_dest_host(c, true);
+    rc_argv_addf(a, "%s:%s/", h ? h : "", dest);
+    free(h);
+    if (a->oom) {
+        xerr_take(err, xfmt("out of memory"));
+        return -1;
+    }
+    return 0;
+}
+
 int rc_sync_argv(const rc_conn *c, const rc_sync_opts *o, const char *src, const char *dest,
                  rc_argv *a, char **err)
 {
@@ -316,15 +332,7 @@ int rc_sync_argv(const rc_conn *c, const rc_sync_opts *o, const char *src, const
     if (o->mkpath)
         rc_argv_add(a, "--mkpath");
     add_tail_opts(c, o, a);
-    rc_argv_addf(a, "%s/", src);
-    char *h = rc_dest_host(c, true);
-    rc_argv_addf(a, "%s:%s/", h ? h : "", dest);
-    free(h);
-    if (a->oom) {
-        xerr_take(err, xfmt("out of memory"));
-        return -1;
-    }
-    return 0;
+    return add_src_dest(c, src, dest, a, err);
 }
 
 /* A rel usable in a batch: normalized, printable, no backslash (rsync
@@ -460,17 +468,10 @@ int rc_remove_argv(const rc_conn *c, const rc_sync_opts *o, const char *empty, c
     rc_argv_addf(a, "--include=/%s/**", base);
     rc_argv_add(a, "--exclude=*");
     add_tail_opts(c, o, a);
-    rc_argv_addf(a, "%s/", empty);
-    char *h = rc_dest_host(c, true);
-    rc_argv_addf(a, "%s:%s/", h ? h : "", parent);
-    free(h);
+    int rc = add_src_dest(c, empty, parent, a, err);
     free(parent);
     free(n);
-    if (a->oom) {
-        xerr_take(err, xfmt("out of memory"));
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------ output */
