@@ -120,6 +120,14 @@ def action(target, handler, organization, window_s):
     return {"run_playbook": {"name": handler["playbook"], "extra_vars": ev}}
 
 
+class IndentedDumper(yaml.SafeDumper):
+    """Indents block sequences under their key (yamllint's / ansible-lint's
+    default indentation rule)."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
 def build(target, auth, src):
     t = TARGETS[target]
     rules = []
@@ -146,7 +154,8 @@ def build(target, auth, src):
         })
     book = [{"name": "ocpv-dr mode one - replicate PV/PVC/VolumeSnapshot events to DR",
              "hosts": "localhost", "sources": [source], "rules": rules}]
-    body = yaml.dump(copy.deepcopy(book), sort_keys=False, width=100, default_flow_style=False)
+    body = yaml.dump(copy.deepcopy(book), Dumper=IndentedDumper, sort_keys=False, width=100,
+                     default_flow_style=False)
     return HEADER.format(what=t["what"], auth=AUTH[auth],
                          hmac_vars=HMAC_VARS if auth == "hmac" else "") + "---\n" + body
 
