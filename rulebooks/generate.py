@@ -37,7 +37,8 @@ HEADER = """\
 #   webhook_token        bearer token (forwarder WEBHOOK_TOKEN[_FILE])
 {hmac_vars}# Every action gets: resource_objects (the objects of the throttle window:
 # the first event of each namespace - a PV or a PVC, a VS or a VSC),
-# resource_object (the first of them), deletion_evidence (the objects of
+# resource_object (the first of them), event_scope_namespaces (the events'
+# payload.scopeNamespace values: the job's namespaces), deletion_evidence (the objects of
 # the events with origin watch: seen deleted, not inferred), event_type / event_kind
 # (comma-separated), event_cluster, event_sequence (of the first),
 # event_count (events in the window),
@@ -82,6 +83,10 @@ def event_vars(window_s):
     return {
         "resource_objects": "{{ %s | map(attribute='payload.resource') | list }}" % EVENTS,
         "resource_object": "{{ (%s | first).payload.resource }}" % EVENTS,
+        # the forwarder's scope of each event (tf_scope_namespace): the job's
+        # namespaces, not worked out again from the objects
+        "event_scope_namespaces": ("{{ %s | map(attribute='payload.scopeNamespace') | select "
+                                   "| unique | list }}" % EVENTS),
         # the objects of the events the forwarder SAW deleted (a watch
         # DELETED); a deletion it inferred from a relist or a restart diff
         # (origin list/relist: the object was missing from a listing) is
@@ -120,6 +125,14 @@ def action(target, handler, organization, window_s):
     return {"run_playbook": {"name": handler["playbook"], "extra_vars": ev}}
 
 
+class IndentedDumper(yaml.SafeDumper):
+    """Indents block sequences under their key (yamllint's / ansible-lint's
+    default indentation rule)."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
 def build(target, auth, src):
     t = TARGETS[target]
     rules = []
@@ -146,7 +159,8 @@ def build(target, auth, src):
         })
     book = [{"name": "ocpv-dr mode one - replicate PV/PVC/VolumeSnapshot events to DR",
              "hosts": "localhost", "sources": [source], "rules": rules}]
-    body = yaml.dump(copy.deepcopy(book), sort_keys=False, width=100, default_flow_style=False)
+    body = yaml.dump(copy.deepcopy(book), Dumper=IndentedDumper, sort_keys=False, width=100,
+                     default_flow_style=False)
     return HEADER.format(what=t["what"], auth=AUTH[auth],
                          hmac_vars=HMAC_VARS if auth == "hmac" else "") + "---\n" + body
 

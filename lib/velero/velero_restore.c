@@ -173,6 +173,33 @@ fail:
     return NULL;
 }
 
+/* The Warnings:/Errors: sections as `velero restore describe --details`
+ * prints them: a heading, "  <message>" per kept message, and
+ * "  ... N more" when the cap left some out; a kind without messages has
+ * no section.  What the failover prints and reports (restore_details). */
+static void add_section(json_t *lines, const char *heading, const kind_acc *k)
+{
+    if (json_array_size(k->flat) == 0)
+        return;
+    json_array_append_new(lines, json_string(heading));
+    size_t i;
+    json_t *m;
+    json_array_foreach(k->flat, i, m) {
+        char *line = NULL;
+        if (asprintf(&line, "  %s", json_string_value(m)) < 0)
+            abort();
+        json_array_append_new(lines, json_string(line));
+        free(line);
+    }
+    if (k->total > k->kept) {
+        char *line = NULL;
+        if (asprintf(&line, "  ... %zu more", k->total - k->kept) < 0)
+            abort();
+        json_array_append_new(lines, json_string(line));
+        free(line);
+    }
+}
+
 json_t *vs_restore_results_parse(const char *text, size_t len, size_t max_msgs, char **err)
 {
     json_error_t je;
@@ -198,11 +225,17 @@ json_t *vs_restore_results_parse(const char *text, size_t len, size_t max_msgs, 
         xerr_set(err, "not a Velero restore results document: %s", *err ? *err : "bad shape");
         return NULL;
     }
-    return json_pack("{s:{s:o, s:o}, s:o, s:o, s:I, s:I}",
+    json_t *details = json_array();
+    if (!details)
+        abort();
+    add_section(details, "Warnings:", &w);
+    add_section(details, "Errors:", &e);
+    return json_pack("{s:{s:o, s:o}, s:o, s:o, s:I, s:I, s:o}",
                      "restore_results", "errors", errs, "warnings", warns,
                      "restore_error_messages", e.flat, "restore_warning_messages", w.flat,
                      "restore_error_count", (json_int_t)e.total,
-                     "restore_warning_count", (json_int_t)w.total);
+                     "restore_warning_count", (json_int_t)w.total,
+                     "restore_details", details);
 }
 
 int vs_get_restore_results(s3_client *c, const char *root, const char *name, size_t max_msgs,

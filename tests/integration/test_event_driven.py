@@ -527,9 +527,11 @@ def test_action_templates_single_and_multi_match():
     what once_after passes when a window saw several namespaces/kinds."""
     from ansible_rulebook.util import substitute_variables
 
-    def ev(kind, ns, name, n, origin="watch"):
+    def ev(kind, ns, name, n, origin="watch", scope=""):
         res = {"kind": kind, "metadata": {"name": name, "namespace": ns}}
-        return {"payload": {"kind": kind, "type": "ADDED", "namespace": ns, "cluster": "primary",
+        scope = ns if scope == "" else scope
+        return {"payload": {"kind": kind, "type": "ADDED", "namespace": ns, "scopeNamespace": scope,
+                            "cluster": "primary",
                             "sequence": n, "resource": res, **({"origin": origin} if origin else {})},
                 "meta": {"received_at": f"2026-11-22T12:00:0{n}.000000Z",
                          "rule_engine": {"events_in_window": n, "once_after_time_window": "3 SECONDS"}}}
@@ -563,5 +565,15 @@ def test_action_templates_single_and_multi_match():
                 "m_3": ev("PersistentVolumeClaim", "d", "c4", 1, origin=None)}})
             assert [o["metadata"]["name"] for o in mixed["deletion_evidence"]] == ["c2"]
             assert len(mixed["resource_objects"]) == 4
+            # the job's namespaces are the forwarder's scopeNamespace values (a
+            # PV's is its claim's namespace, an unbound PV has none), not
+            # recomputed from the objects (roles/event_pv_pvc_sync/tasks/event_scope.yml)
+            assert one["event_scope_namespaces"] == ["a"]
+            pvs = substitute_variables(xv, {"events": {
+                "m_0": ev("PersistentVolume", None, "pv1", 1, scope="b"),
+                "m_1": ev("PersistentVolume", None, "pv2", 1, scope=None),
+                "m_2": ev("PersistentVolumeClaim", "b", "c2", 1),
+                "m_3": ev("PersistentVolumeClaim", "a", "c1", 1)}})
+            assert pvs["event_scope_namespaces"] == ["b", "a"]
         src = (REPO / "rulebooks" / book).read_text()
         assert ("hmac_secret" in src) == ("token_only" not in book), book

@@ -50,6 +50,14 @@ def test_object_scope_pv_only_window(lab, twin_ns, k8s_client, ansible_playbook)
             "resource_objects": [pv], "event_type": "MODIFIED"}
     assert _dr_claims(k8s_client, ns) == ({}, [])
 
+    # a misspelt scope is refused before anything runs, naming the variable
+    # (meta/argument_specs.yml: choices), instead of syncing in some scope
+    r = ansible_playbook(SYNC, extra_vars={**base, "dr_event_scope": "objects"})
+    assert r.rc != 0 and "dr_event_scope" in r.stdout and "namespace, object" in r.stdout, \
+        (r.stdout[-3000:], r.stderr[-2000:])
+    assert _dr_claims(k8s_client, ns) == ({}, [])
+    assert all(_tree(lab["NFS_DR_EXPORT"], ns, c) is None for c in ("a-disk-0", "a-disk-1", "a-disk-2"))
+
     r = ansible_playbook(SYNC, extra_vars={**base, "dr_event_scope": "object"})
     assert r.rc == 0, (r.stdout[-3000:], r.stderr[-2000:])
     # only the PV's claim and its volume, Bound on DR (the DR binder binds it)

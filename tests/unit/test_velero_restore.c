@@ -133,6 +133,15 @@ static void test_every_kind_and_cap(void **state)
     json_t *nss = json_object_get(e, "namespaces");
     assert_int_equal(json_array_size(json_object_get(nss, "vm-a")), 1);
     assert_null(json_object_get(nss, "vm-b"));
+    /* restore_details: the sections as `velero restore describe --details`
+     * prints them, warnings first, with what the cap left out counted */
+    json_t *d = json_object_get(r, "restore_details");
+    assert_int_equal(json_array_size(d), 7);
+    assert_string_equal(str_at(d, 0), "Warnings:");
+    assert_non_null(strstr(str_at(d, 1), "  Namespace vm-a: could not restore"));
+    assert_string_equal(str_at(d, 2), "Errors:");
+    assert_string_equal(str_at(d, 3), "  Velero: error restoring from backup: stream broken");
+    assert_string_equal(str_at(d, 6), "  ... 2 more");
     json_decref(r);
     free(text);
 
@@ -141,6 +150,7 @@ static void test_every_kind_and_cap(void **state)
     assert_non_null(r);
     assert_int_equal(json_array_size(json_object_get(r, "restore_error_messages")), 0);
     assert_int_equal(json_integer_value(json_object_get(r, "restore_error_count")), 0);
+    assert_int_equal(json_array_size(json_object_get(r, "restore_details")), 0);
     json_decref(r);
 }
 
