@@ -257,7 +257,7 @@ def test_periodic_sync_runs_rsync_on_the_primary_storage_host(lab, twin_ns, ansi
     r = ansible_playbook(PLAYBOOK, extra_vars=ev, json_output=False, args=("-vvv",),
                          env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
     assert r.rc == 0, r
-    block = _task_block(r.stdout, "Replicate 1 volume(s)")
+    block = _task_block(r.stdout, "Replicate the queued volumes to")
     assert block, r.stdout[-3000:]
     assert f"<{lab['NFS_PRIMARY_ADDR']}> ESTABLISH SSH CONNECTION" in block, block[:3000]
     assert "ESTABLISH LOCAL CONNECTION" not in block, block[:3000]
