@@ -2,6 +2,7 @@
  * kind-specific rewrites (PV, PVC, VolumeSnapshot, VolumeSnapshotContent),
  * ocpv-dr marks and hashing, apply-order ranking. */
 #include "transform.h"
+#include "dr_scope.h"
 
 #include "jsonx.h"
 #include "xstr.h"
@@ -422,14 +423,12 @@ bool tf_kind_cluster_scoped(const char *kind)
     return false;
 }
 
+/* The rule itself is lib/dr/dr_scope.c's (one home): a PV / VSC by its
+ * reference, a Namespace by its name; any other object by its own
+ * metadata.namespace (NULL for other cluster-scoped kinds). */
 const char *tf_scope_namespace(const json_t *obj)
 {
-    const char *kind = jx_str((json_t *)obj, "kind");
-    if (kind && strcmp(kind, "PersistentVolume") == 0)
-        return jx_str((json_t *)obj, "spec.claimRef.namespace");
-    if (kind && strcmp(kind, "VolumeSnapshotContent") == 0)
-        return jx_str((json_t *)obj, "spec.volumeSnapshotRef.namespace");
-    if (kind && strcmp(kind, "Namespace") == 0)
-        return jx_str((json_t *)obj, "metadata.name");
-    return jx_str((json_t *)obj, "metadata.namespace");
+    bool whole;
+    const char *ns = dr_scope_namespace(obj, false, &whole);
+    return whole ? jx_str((json_t *)obj, "metadata.namespace") : ns;
 }

@@ -128,7 +128,9 @@ bool tf_kind_cluster_scoped(const char *kind);
 
 /* The namespace an object belongs to for DR scoping: its own namespace, or
  * for a PV its claimRef namespace, for a VSC its volumeSnapshotRef
- * namespace.  NULL when it has none (e.g. an unclaimed PV). */
+ * namespace, for a Namespace its name.  NULL when it has none (e.g. an
+ * unclaimed PV).  The rule is lib/dr/dr_scope.h's; this is its form for
+ * an object of any kind (the forwarder's payload.scopeNamespace). */
 const char *tf_scope_namespace(const json_t *obj);
 
 #endif
