@@ -146,7 +146,11 @@ class Scope:
         return out
 
     def dr_state(self):
-        """{(kind, ns, name): resourceVersion} of everything in scope on DR."""
+        """{(kind, ns, name): resourceVersion} of everything in scope on DR,
+        once DR's own PV binder is done with it (it binds a pre-bound claim
+        whose volume arrived after it only on its next resync, up to 15 s
+        later, and that write would read as ours)."""
+        self.wait_dr_settled()
         st = {}
         for ns in self.namespaces:
             for kind in ("pvc", "volumesnapshot"):
@@ -158,6 +162,19 @@ class Scope:
                 if ref.get("namespace") in self.namespaces or self.tag in o["metadata"]["name"]:
                     st[(o["kind"], "", o["metadata"]["name"])] = o["metadata"]["resourceVersion"]
         return st
+
+    def wait_dr_settled(self):
+        pvs = {o["metadata"]["name"]: o for o in kget(self.lab, "dr", "pv")["items"]}
+
+        def settled():
+            for ns in self.namespaces:
+                for o in kget(self.lab, "dr", "pvc", ns=ns)["items"]:
+                    vol = o["spec"].get("volumeName")
+                    if vol in pvs and not o["metadata"].get("deletionTimestamp") \
+                            and o["status"].get("phase") != "Bound":
+                        return False
+            return True
+        wait_until(settled, timeout=60, interval=0.5, what="DR claims with a volume Bound")
 
     def cleanup(self):
         for c in ("primary", "dr"):
