@@ -18,8 +18,11 @@ static void err_add(json_t *errors, const char *key, const char *what, const cha
     char shown[80];
     size_t n = strlen(val);
     if (n >= sizeof shown - 4) {                 /* never echo a huge value */
-        memcpy(shown, val, sizeof shown - 4);
-        memcpy(shown + sizeof shown - 4, "...", 4);
+        size_t cut = sizeof shown - 4;
+        while (cut > 0 && ((unsigned char)val[cut] & 0xC0) == 0x80)
+            cut--;                                  /* on a UTF-8 boundary */
+        memcpy(shown, val, cut);
+        memcpy(shown + cut, "...", 4);
     } else {
         memcpy(shown, val, n + 1);
     }

@@ -189,6 +189,26 @@ static void test_vol_malformed(void **state)
     json_decref(pv);
 }
 
+/* A long malformed value is shown cut, on a UTF-8 boundary (not dropped). */
+static void test_long_malformed_value_shown_cut(void **state)
+{
+    (void)state;
+    char v[300] = "x";                           /* odd: byte 76 is inside an é */
+    for (int i = 0; i < 100; i++)
+        strcat(v, "\xc3\xa9");                 /* é: 2 bytes each */
+    json_t *pv = json_pack("{s:{s:s,s:{s:s}}}", "metadata", "name", "pv-1", "annotations",
+                           DRR_ANN_SYNC_START, v);
+    drr_vol cur;
+    drr_vol_parse(pv, &cur);
+    assert_false(cur.has_sync);
+    const char *m = json_string_value(json_array_get(cur.errors, 0));
+    assert_non_null(m);
+    assert_non_null(strstr(m, "dr.ocpv.io/last-sync-start: not an RFC3339 UTC time: 'x\xc3\xa9"));
+    assert_non_null(strstr(m, "\xc3\xa9...'"));
+    drr_vol_free(&cur);
+    json_decref(pv);
+}
+
 static void test_reason_cap(void **state)
 {
     (void)state;
@@ -401,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_vol_old_job_loses),
         cmocka_unit_test(test_vol_failed_after_success),
         cmocka_unit_test(test_vol_malformed),
+        cmocka_unit_test(test_long_malformed_value_shown_cut),
         cmocka_unit_test(test_reason_cap),
         cmocka_unit_test(test_ns_full_sync_monotonic),
         cmocka_unit_test(test_ns_action),
