@@ -392,8 +392,8 @@ json_t *drr_ns_patch_claims(const drr_ns *cur, time_t checked_at, const json_t *
     json_t *d = json_object();
     if (!cur->claims.has_checked_at || checked_at >= cur->claims.checked_at) {
         set_time(d, "claims.checked-at", checked_at);
-        char *b = json_dumps(bound ? bound : json_array(), JSON_COMPACT);
-        char *p = json_dumps(pending, JSON_COMPACT);
+        char *b = bound ? json_dumps(bound, JSON_COMPACT) : NULL;
+        char *p = pending ? json_dumps(pending, JSON_COMPACT) : NULL;
         json_object_set_new(d, "claims.bound", json_string(b ? b : "[]"));
         json_object_set_new(d, "claims.pending", json_string(p ? p : "[]"));
         free(b);

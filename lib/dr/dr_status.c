@@ -79,18 +79,20 @@ static want *scope_volumes(const dst_input *in, const drr_ns *rec, const json_t 
         json_t *vols = json_object_get(in->primary, "volumes");
         cap = json_array_size(claims);
         w = calloc(cap + 1, sizeof *w);
+        json_t *idx = json_object();             /* primary PV name -> index in vols */
+        json_array_foreach(vols, i, o)
+            if (jx_str(o, "metadata.name"))
+                json_object_set_new(idx, jx_str(o, "metadata.name"), json_integer((json_int_t)i));
         json_array_foreach(claims, i, o) {
             const char *pv = jx_str(o, "spec.volumeName");
-            if (!pv)
+            if (!pv || !w)
                 continue;
-            const char *uid = NULL;
-            size_t j;
-            json_t *v;
-            json_array_foreach(vols, j, v)
-                if (jx_str(v, "metadata.name") && strcmp(jx_str(v, "metadata.name"), pv) == 0)
-                    uid = jx_str(v, "metadata.uid");
+            json_t *at = json_object_get(idx, pv);
+            const char *uid = at ? jx_str(json_array_get(vols, (size_t)json_integer_value(at)),
+                                          "metadata.uid") : NULL;
             w[(*n)++] = (want){ pv, jx_str(o, "metadata.name"), uid };
         }
+        json_decref(idx);
     } else if (rec->claims.bound) {
         cap = json_array_size(rec->claims.bound);
         w = calloc(cap + 1, sizeof *w);
@@ -107,16 +109,11 @@ static want *scope_volumes(const dst_input *in, const drr_ns *rec, const json_t 
     return w;
 }
 
-static const json_t *find_pv(const json_t *pvs, const char *name)
+/* DR PV by name: dr_index maps name -> index in dr_mine. */
+static const json_t *find_pv(const json_t *dr_mine, const json_t *dr_index, const char *name)
 {
-    size_t i;
-    json_t *o;
-    json_array_foreach((json_t *)pvs, i, o) {
-        const char *n = jx_str(o, "metadata.name");
-        if (n && name && strcmp(n, name) == 0)
-            return o;
-    }
-    return NULL;
+    json_t *at = name ? json_object_get(dr_index, name) : NULL;
+    return at ? json_array_get(dr_mine, (size_t)json_integer_value(at)) : NULL;
 }
 
 static const char *claim_label(const dst_volume *v)
@@ -125,7 +122,7 @@ static const char *claim_label(const dst_volume *v)
 }
 
 static void classify(const dst_input *in, const drr_ns *rec, const want *w, const json_t *dr_mine,
-                     dst_volume *v, gather *g, bool *skew)
+                     const json_t *dr_index, dst_volume *v, gather *g, bool *skew)
 {
     memset(v, 0, sizeof *v);
     v->pv = xstrdup(w->pv);
@@ -133,7 +130,7 @@ static void classify(const dst_input *in, const drr_ns *rec, const want *w, cons
     v->bytes = -1;
     v->age_s = INFINITY;
     v->attempt_reason = xstrdup("");
-    const json_t *pv = find_pv(dr_mine, w->pv);
+    const json_t *pv = find_pv(dr_mine, dr_index, w->pv);
     if (!pv) {
         json_t *p = json_object_get(rec->pending, w->pv);
         const char *puid = jx_str(p, "source_uid");
@@ -351,12 +348,14 @@ void dst_compute(const dst_input *in, dst_result *out)
     }
 
     /* DR PVs of this namespace, managed ones only */
-    json_t *mine = json_array();
+    json_t *mine = json_array(), *mine_index = json_object();
     json_t *o;
     json_array_foreach((json_t *)in->dr_pvs, i, o) {
-        const char *sn = tf_scope_namespace(o);
-        if (tf_is_managed(o) && sn && strcmp(sn, out->ns) == 0)
+        const char *sn = tf_scope_namespace(o), *name = jx_str(o, "metadata.name");
+        if (tf_is_managed(o) && sn && name && strcmp(sn, out->ns) == 0) {
+            json_object_set_new(mine_index, name, json_integer((json_int_t)json_array_size(mine)));
             json_array_append(mine, o);
+        }
     }
 
     /* volumes */
@@ -370,7 +369,7 @@ void dst_compute(const dst_input *in, dst_result *out)
     time_t oldest = 0;
     for (size_t k = 0; k < n; k++) {
         dst_volume *v = &out->vols[out->n_vols++];
-        classify(in, rec, &w[k], mine, v, &g, &skew);
+        classify(in, rec, &w[k], mine, mine_index, v, &g, &skew);
         if (v->cls == DST_VOL_MISSING || v->cls == DST_VOL_STALE_SOURCE)
             out->claims_without_dr_copy++;
         if (!v->has_start)
@@ -401,6 +400,7 @@ void dst_compute(const dst_input *in, dst_result *out)
     if (!out->has_backup)
         add(&g, DST_R_NO_BACKUP, xfmt("no Completed backup covering namespace %s", out->ns));
     json_decref(mine);
+    json_decref(mine_index);
 
     /* Degraded reasons */
     char b[XTIME_RFC3339_LEN];

@@ -345,6 +345,9 @@ static void test_ns_backup_event_targets_claims_pending(void **state)
     assert_null(drr_ns_patch_event_read(&r, T0 - 1));
     assert_null(drr_ns_patch_targets(&r, 900, 3600, 93600));
     assert_null(drr_ns_patch_claims(&r, T0 - 1, bound, pend));
+    json_t *p = drr_ns_patch_claims(&r, T0 + 1, NULL, NULL);  /* none known: empty lists */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "data"), "claims.bound")), "[]");
+    json_decref(p);
     drr_sync older = f;
     older.attempt_start = T0 - 1;
     assert_null(drr_ns_patch_pending(&r, "pv-2", &older));
@@ -354,7 +357,7 @@ static void test_ns_backup_event_targets_claims_pending(void **state)
     assert_null(drr_ns_patch_backup(&r, &old_b));
     drr_backup seen = b;
     seen.seen_at = T0 + 999;                                  /* same backup seen later */
-    json_t *p = drr_ns_patch_backup(&r, &seen);
+    p = drr_ns_patch_backup(&r, &seen);
     assert_int_equal(json_object_size(json_object_get(p, "data")), 1);
     json_decref(p);
     p = drr_ns_patch_pending(&r, "pv-2", NULL);               /* removal is a null */

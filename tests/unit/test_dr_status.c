@@ -450,6 +450,39 @@ static void test_full_sync_failed_degrades(void **state)
     dst_result_free(&r);
 }
 
+/* Many volumes: every one found by name (indexes), the one without a copy named. */
+static void test_many_volumes(void **state)
+{
+    fixture *f = *state;
+    enum { N = 3000 };
+    json_t *claims = json_array(), *vols = json_array();
+    json_array_clear(f->pvs);
+    char c[32], pv[32], uid[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(c, sizeof c, "disk-%d", i);
+        snprintf(pv, sizeof pv, "pv-%d", i);
+        snprintf(uid, sizeof uid, "uid-%d", i);
+        json_array_append_new(claims, json_pack("{s:{s:s},s:{s:s}}", "metadata", "name", c, "spec",
+                                                "volumeName", pv));
+        json_array_append_new(vols, json_pack("{s:{s:s,s:s}}", "metadata", "name", pv, "uid", uid));
+        if (i != 1234)
+            json_array_append_new(f->pvs, synced_pv(pv, c, uid, i == 77 ? TS_M20 : TS_M10));
+    }
+    json_decref(f->primary);
+    f->primary = json_pack("{s:o,s:o}", "claims", claims, "volumes", vols);
+    f->in.primary = f->primary;
+    dst_result r;
+    dst_compute(&f->in, &r);
+    assert_int_equal(r.n_vols, N);
+    assert_int_equal(r.state, DST_UNPROTECTED);
+    assert_int_equal(r.claims_without_dr_copy, 1);
+    assert_string_equal(reason_msg(&r, DST_R_CLAIM_WITHOUT_DR_COPY),
+                        "claims without a DR copy: disk-1234 (pv-1234: no DR PV)");
+    assert_int_equal(r.vols[77].cls, DST_VOL_OK);
+    assert_true(r.vols[77].age_s == 1200.0);
+    dst_result_free(&r);
+}
+
 static void test_json(void **state)
 {
     fixture *f = *state;
@@ -499,6 +532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_primary_not_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_and_future, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_sync_failed_degrades, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_volumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
