@@ -93,10 +93,16 @@ typedef struct dst_result {
     double backup_age_s;          /* INFINITY without a backup */
     dst_volume *vols;
     size_t n_vols;
-    drr_ns rec;                   /* the parsed record (full_sync, action, ... for reports) */
+    drr_ns rec;                   /* the parsed record (full_sync, action, ... for reports);
+                                   * its strings borrow from in->record: keep that alive
+                                   * while the result is used */
 } dst_result;
 
-/* Computes the state of in->ns.  Never fails: bad input is a reason. */
+/* Computes the state of in->ns.  Never fails: bad input is a reason.  The
+ * result owns its strings except out->rec's (see above); free it with
+ * dst_result_free.  Typical use: dr_state mode=status per namespace, then
+ * dst_to_json; the exporter per namespace at every scrape with now =
+ * time(NULL) over its cached records (nothing latched between scrapes). */
 void dst_compute(const dst_input *in, dst_result *out);
 void dst_result_free(dst_result *r);
 
