@@ -38,6 +38,7 @@
 #include "dr_scope.h"
 #include "dr_prune.h"
 #include "xstr.h"
+#include "xtime.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -1072,6 +1073,10 @@ static void check_same_cluster(run *r)
  * namespace). */
 static void list_mode(run *r, json_t *source, json_t *namespaces)
 {
+    /* listed_at: before the first request, so nothing the listing shows is
+     * older than it claims (the DR state records compare against it) */
+    char listed_at[XTIME_RFC3339_LEN];
+    xtime_rfc3339(time(NULL), listed_at);
     bool cmp = mod_bool(&r->m, "compare_dr");
     r->src = dr_connect(r, source, "source (primary)");
     if (cmp) {
@@ -1108,6 +1113,7 @@ static void list_mode(run *r, json_t *source, json_t *namespaces)
     json_t *v;
     json_object_foreach(inv, key, v)
         mod_set(&r->m, key, json_incref(v));
+    mod_set(&r->m, "listed_at", json_string(listed_at));
     json_decref(inv);
     json_decref(primary);
     json_decref(dr);

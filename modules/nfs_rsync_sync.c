@@ -47,6 +47,7 @@
 #include "ssh_master.h"
 #include "storage_profile.h"
 #include "xstr.h"
+#include "xtime.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -55,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_PARALLEL 64
@@ -117,6 +119,7 @@ typedef struct job {
     long long verify_diffs;
     double duration;
     bool batched;            /* synced (at least partly) by a batched rsync */
+    rb_when when;            /* started_at / finished_at of its rsync (lib/dr/rsync_batch.h) */
     bool exists;             /* inspect: the DR copy's directory exists */
     ds_stats ds;             /* inspect: what it holds */
 } job;
@@ -505,7 +508,9 @@ static void run_job(run *r, job *j, const char *cp)
         return;
     }
     spawn_result res;
+    rb_when_start(&j->when, time(NULL));
     j->rc = run_rsync(r, &a, &j->st, &res);
+    rb_when_end(&j->when, time(NULL));
     j->duration = res.duration_s;
     rc_argv_free(&a);
     if (res.spawn_errno) {
@@ -621,10 +626,15 @@ static void run_batch(run *r, const rb_task *t, const char *cp)
     }
     spawn_opts so = { .on_stdout_line = on_batch_line, .cb_ctx = &b, .tail_max = 16 * 1024 };
     spawn_result res;
+    time_t start = time(NULL);
+    for (size_t i = 0; i < t->n; i++)
+        rb_when_start(&r->jobs[t->idx[i]].when, start);
     spawn_run(rc_argv_get(&a), &so, &res);
+    time_t end = time(NULL);
     rc_argv_free(&a);
     for (size_t i = 0; i < t->n; i++) {
         job *j = &r->jobs[t->idx[i]];
+        rb_when_end(&j->when, end);
         j->duration = res.duration_s;
         j->st.have_stats = true;
     }
@@ -730,6 +740,16 @@ static char *dest_ref(const run *r, const job *j)
     return s;
 }
 
+/* An rb_when stamp as RFC 3339 UTC, null when no rsync ran. */
+static json_t *when_json(time_t t)
+{
+    if (t <= 0)
+        return json_null();
+    char buf[XTIME_RFC3339_LEN];
+    xtime_rfc3339(t, buf);
+    return json_string(buf);
+}
+
 /* state=rewrite / inspect: no rsync ran, no figures of one */
 static json_t *job_result_local(const run *r, const job *j)
 {
@@ -786,6 +806,8 @@ static json_t *job_result(const run *r, const job *j)
     json_object_set_new(o, "duration_s", json_real((double)(long long)(j->duration * 1000) / 1000.0));
     json_object_set_new(o, "rc", j->rc >= 0 ? json_integer(j->rc) : json_null());
     json_object_set_new(o, "batched", json_boolean(j->batched));
+    json_object_set_new(o, "started_at", when_json(j->when.started));
+    json_object_set_new(o, "finished_at", when_json(j->when.started ? j->when.finished : 0));
     json_object_set_new(o, "error", j->error ? json_string(j->error) : json_null());
     if (j->stderr_tail)
         json_object_set_new(o, "stderr_tail", json_string(j->stderr_tail));
@@ -1053,6 +1075,11 @@ int main(int argc, char **argv)
             mod_warn(&m, "PV %s: %s", j->name, j->warning);
     }
     mod_set(&m, "volumes", out);
+    {
+        char now[XTIME_RFC3339_LEN];
+        xtime_rfc3339(time(NULL), now);
+        mod_set(&m, "host_time", json_string(now));
+    }
     mod_set(&m, "pvs", pvs);
     mod_set(&m, "summary", json_pack("{sI,sI,sI,sI,sI}", "total", (json_int_t)r.njobs,
                                      "ok", (json_int_t)(r.njobs - nfail - nskip),

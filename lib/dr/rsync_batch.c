@@ -155,3 +155,14 @@ void rb_stats_add(rc_stats *a, const rc_stats *b)
     a->transferred_size += b->transferred_size;
     a->have_stats |= b->have_stats;
 }
+
+void rb_when_start(rb_when *w, time_t now)
+{
+    w->started = now;
+    w->finished = 0;
+}
+
+void rb_when_end(rb_when *w, time_t now)
+{
+    w->finished = now < w->started ? w->started : now;
+}

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #define RB_MAX_BATCH 64                 /* volumes per rsync (automatic sizing cap) */
 #define RB_MAX_BATCH_ARGS (128 * 1024)  /* bytes of source arguments per rsync */
@@ -64,5 +65,18 @@ void rb_stats_item(rc_stats *st, const rc_item *it);
 /* a += b (a volume re-run alone after its batch failed keeps what the
  * batch already did). */
 void rb_stats_add(rc_stats *a, const rc_stats *b);
+
+/* When a volume's copy ran (wall clock, epoch seconds; 0 = no rsync ran for
+ * it).  started: right before the rsync was spawned - per volume or for
+ * every member of a batch; a re-run alone after a failed batch starts again,
+ * so it is the start of the rsync whose result the volume reports.
+ * finished: when that rsync ended, never before started (the wall clock may
+ * step back while rsync runs).  A verify pass moves neither. */
+typedef struct rb_when {
+    time_t started, finished;
+} rb_when;
+
+void rb_when_start(rb_when *w, time_t now);   /* started = now, finished = 0 */
+void rb_when_end(rb_when *w, time_t now);     /* finished = max(now, started) */
 
 #endif

@@ -7,6 +7,7 @@
  * velero-backup.json's metadata.name. */
 #include "velero_store.h"
 #include "xstr.h"
+#include "xtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,30 +71,7 @@ char *vs_restores_root(const char *prefix)
 
 bool vs_parse_time(const char *s, time_t *out)
 {
-    if (!s)
-        return false;
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *r = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!r)
-        return false;
-    if (*r == '.')
-        for (r++; *r >= '0' && *r <= '9'; r++)
-            ;
-    long off = 0;
-    if (*r == 'Z' || *r == 'z') {
-        r++;
-    } else if ((*r == '+' || *r == '-') && strlen(r) >= 6 && r[3] == ':') {
-        int hh = atoi(r + 1), mm = atoi(r + 4);
-        off = (hh * 3600L + mm * 60L) * (*r == '+' ? 1 : -1);
-        r += 6;
-    } else {
-        return false;
-    }
-    if (*r)
-        return false;
-    *out = timegm(&tm) - off;
-    return true;
+    return xtime_parse(s, out);
 }
 
 bool vs_phase_ok(const char *phase, bool accept_partial)

@@ -39,7 +39,7 @@ char *vs_backups_root(const char *prefix);
 char *vs_restores_root(const char *prefix);
 
 /* RFC 3339 ("2024-05-01T10:00:00Z", fractions and offsets accepted) to
- * epoch seconds; false when unparsable. */
+ * epoch seconds; false when unparsable.  xtime_parse (lib/base/xtime.h). */
 bool vs_parse_time(const char *s, time_t *out);
 
 /* Summary of a velero-backup.json document (new reference):

@@ -1,8 +1,8 @@
 /* test_rsync_batch.c - unit tests for lib/dr/rsync_batch.c: which volumes share
  * one rsync run (same source and destination base, batch size, the argument
  * byte cap, volumes that cannot be batched run alone, failed ones not at
- * all), batch sizing, and attributing a batch's itemized lines to a
- * volume's figures.
+ * all), batch sizing, attributing a batch's itemized lines to a
+ * volume's figures, and a volume's started/finished stamps.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -148,6 +148,30 @@ static void test_stats_attribution(void **state)
     assert_true(st.have_stats);
 }
 
+/* started_at/finished_at of a volume: a batch stamps its members, a re-run
+ * alone after the failed batch re-stamps (the start of the rsync that
+ * completed), and finished is never before started. */
+static void test_when(void **state)
+{
+    (void)state;
+    rb_when w = { 0 };
+    assert_int_equal(w.started, 0);                /* no rsync ran: nothing stamped */
+    rb_when_start(&w, 1000);                       /* the batch's rsync spawned */
+    rb_when_end(&w, 1010);                         /* ... and failed */
+    assert_int_equal(w.started, 1000);
+    assert_int_equal(w.finished, 1010);
+    rb_when_start(&w, 1011);                       /* re-run alone */
+    assert_int_equal(w.started, 1011);
+    assert_int_equal(w.finished, 0);               /* the batch's end is not this run's */
+    rb_when_end(&w, 1020);
+    assert_int_equal(w.started, 1011);
+    assert_int_equal(w.finished, 1020);
+    rb_when_start(&w, 2000);                       /* wall clock stepped back meanwhile */
+    rb_when_end(&w, 1990);
+    assert_int_equal(w.finished, 2000);
+    assert_true(w.started <= w.finished);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_plan),
         cmocka_unit_test(test_plan_arg_cap),
         cmocka_unit_test(test_stats_attribution),
+        cmocka_unit_test(test_when),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
