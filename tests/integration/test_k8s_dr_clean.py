@@ -7,8 +7,10 @@ objects.  The module binary is taken from K8S_DR_CLEAN_BIN (default: the one
 installed in the repo's collection) and run from a private copy of the
 collection, so nobody else's installed modules are touched.
 """
+import calendar
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -410,9 +412,14 @@ def test_list_selects_protected_objects_and_dr_copies(lab, collection, scope2):
     kapply(lab, "primary", [vs("not-ready", ns0, "data-0"), pvc("waiting", ns0, "")])
     src = {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}
     args = dict(dr_conn(lab), mode="list", namespaces=[ns0], source=src)
+    t0 = time.time()
     res = run_module(lab, collection, dict(args, compare_dr=True))
     assert not res.get("failed"), res.get("msg")
     assert res["changed"] is False
+    # taken before the first request: a full sync that starts from this
+    # listing is at least this old (issue #16's full-sync.start)
+    listed_at = calendar.timegm(time.strptime(res["listed_at"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert int(t0) - 1 <= listed_at <= time.time(), res["listed_at"]
     names = lambda key: sorted(o["metadata"]["name"] for o in res[key])  # noqa: E731
     pvs0 = [f"pv-{s.tag}-{ns0[-1]}-{i}" for i in range(3)]
     assert names("claims") == ["data-0", "data-1", "data-2"]

@@ -14,12 +14,15 @@ users do not see each other's volumes.
 Run:  LAB_ENV=tests/lab/.state-<name>/env $LAB_VENV/bin/pytest tests/integration/test_nfs_rsync_sync.py
       (the module must be installed: meson install -C <build> --tags modules)
 """
+import calendar
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -191,6 +194,12 @@ def by_name(r):
 
 
 # ---------------------------------------------------------------- tests
+def rfc3339(v):
+    """Seconds since the epoch of a module's RFC 3339 UTC stamp (2026-12-03T13:00:07Z)."""
+    assert isinstance(v, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v), v
+    return calendar.timegm(time.strptime(v, "%Y-%m-%dT%H:%M:%SZ"))
+
+
 def test_sync_byte_identical_then_idempotent(lab, prefix):
     ns = prefix
     vols = [subdir_pv(lab, ns, "disk0", "pv-a"), dynamic_pv(lab, "pv-b", f"{prefix}-dyn/nested/vol"),
@@ -204,9 +213,15 @@ def test_sync_byte_identical_then_idempotent(lab, prefix):
 
     log = dr_sshd_log(lab)
     log_size = os.path.getsize(log)
+    t0 = int(time.time())
     r, out = run_module(lab, {"volumes": vols, "storage_profiles": profiles(lab), "parallel": 3},
                         verbose=True)
+    t1 = int(time.time())
     assert not r.get("failed"), r.get("msg")
+    # the storage host's clock, and each volume's rsync window (the RPO basis
+    # of issue #16: the data on DR is at least as fresh as started_at)
+    host_time = rfc3339(r["host_time"])
+    assert t0 - 5 <= host_time <= t1 + 5, r["host_time"]
     # the static binary was copied to nfs-primary's remote temp dir and run
     # there, and it was nfs-primary (not this host) that logged in to nfs-dr
     assert "ESTABLISH SSH CONNECTION FOR USER: root" in out and f"{lab['NFS_PRIMARY_ADDR']}" in out
@@ -225,6 +240,7 @@ def test_sync_byte_identical_then_idempotent(lab, prefix):
         assert v["files_transferred"] == 6
         assert v["bytes_sent"] > 200_000
         assert v["dest"] == f"root@{lab['NFS_DR_ADDR']}:{dest}"
+        assert t0 - 5 <= rfc3339(v["started_at"]) <= rfc3339(v["finished_at"]) <= host_time + 1, v
     # the DR PVs point at the DR export, Retain
     pvs = {p["metadata"]["name"]: p for p in r["pvs"]}
     assert set(pvs) == {"pv-a", "pv-b", "pv-c"}
