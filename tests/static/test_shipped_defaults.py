@@ -113,7 +113,7 @@ def check(s):
     injected = set()
     creds = {cr["name"]: cr for cr in s["credentials"].get("eda_credentials", [])}
     types = {t["name"]: t for t in s["credentials"].get("eda_credential_types", [])}
-    for name in act.get("credentials", []):
+    for name in act.get("eda_credentials", []):     # the field infra.aap_configuration passes on
         cr = creds.get(name)
         if cr and cr["credential_type"] in types:
             injected |= set(types[cr["credential_type"]].get("injectors", {}).get("extra_vars", {}))
@@ -313,7 +313,7 @@ MUTATIONS = {
                              "is 'x-signature'"]),
     "token-only rulebook": (lambda s: _rulebook_source(s).pop("hmac_secret"),
                             ["does not require hmac_secret"]),
-    "credential": (lambda s: s["activation"].update(credentials=["ocpv-dr AAP controller"]),
+    "credential": (lambda s: s["activation"].update(eda_credentials=["ocpv-dr AAP controller"]),
                    ["token comes from '{{ webhook_token }}', which no credential"]),
     "namespaces": (lambda s: _env(s, "WATCH_NAMESPACES", "vm-dev"),
                    ["lacks the activation's watched_namespaces ['vm-prod']"]),
