@@ -10,9 +10,13 @@ A static check: reads files, needs no lab, no build.
   read; every other site variable aap/ defines (`ocpv_dr_*`) is documented;
 - every playbook a job template runs, the inventory source's file, the
   activation's rulebook and every repository path docs/aap.md mentions exist;
-- every `-f <file>` of an `oc apply` in docs/aap.md exists, and every
-  playbook docs/aap.md assigns to a template is the one aap/ assigns.
+- every `-f <file>` of an `oc apply` in docs/aap.md exists, every playbook
+  docs/aap.md assigns to a template is the one aap/ assigns, and its
+  `oc create secret` makes the Secret (name, namespace, keys) the forwarder's
+  Deployment mounts. tests/integration/test_aap_docs_commands.py runs the
+  forwarder commands against the lab's apiserver.
 """
+import functools
 import re
 from pathlib import Path
 
@@ -47,6 +51,7 @@ OBJECT_VARS = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def aap_vars():
     """Every top-level variable of aap/*.yml (the variable files)."""
     out = {}
@@ -58,6 +63,7 @@ def aap_vars():
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def aap_text():
     return "\n".join(f.read_text() for f in sorted(AAP.glob("*.yml")))
 
@@ -140,8 +146,22 @@ def template_table_problems(doc):
     return [f"{n}: docs/aap.md {rows[n]}, aap/ {want[n]}" for n in want if rows[n] != want[n]]
 
 
+def forwarder_secret_problems(doc):
+    """docs/aap.md's `oc create secret generic` makes the Secret the
+    Deployment mounts: forwarder/deploy/secret.yaml's name, namespace, keys."""
+    sec = yaml.safe_load((REPO / "forwarder/deploy/secret.yaml").read_text())
+    m = re.search(r"oc create secret generic (\S+) -n (\S+)((?:\s+\\?\s*--from-file=[\w.-]+=\S+)+)", doc)
+    if not m:
+        return ["docs/aap.md: no `oc create secret generic <name> -n <namespace> --from-file=...` for the forwarder"]
+    keys = set(re.findall(r"--from-file=([\w.-]+)=", m.group(3)))
+    want = (sec["metadata"]["name"], sec["metadata"]["namespace"], set(sec.get("stringData", {})) | set(sec.get("data", {})))
+    got = (m.group(1), m.group(2), keys)
+    return [] if got == want else [f"docs/aap.md creates the forwarder's Secret as {got}, "
+                                   f"forwarder/deploy/secret.yaml is {want}"]
+
+
 def problems(doc):
-    return (objects_missing(doc) + secrets_problems(doc)
+    return (objects_missing(doc) + secrets_problems(doc) + forwarder_secret_problems(doc)
             + [f"site variable {v} not documented" for v in site_variables_missing(doc)]
             + [f"path {p} does not exist" for p in doc_paths_missing(doc)]
             + template_table_problems(doc))
@@ -174,6 +194,11 @@ def test_every_path_in_the_doc_exists():
     assert not missing, f"docs/aap.md names paths that do not exist: {missing}"
 
 
+def test_doc_creates_the_forwarders_secret():
+    bad = forwarder_secret_problems(DOC.read_text())
+    assert not bad, "\n".join(bad)
+
+
 def test_doc_template_table_matches_aap():
     bad = template_table_problems(DOC.read_text())
     assert not bad, "\n".join(bad)
@@ -188,6 +213,8 @@ MUTATIONS = {
                      "aap/ does not read: ['vault_nfs_password']"),
     "password": ("`aap_password` (or `aap_token`)", "`x`", "neither aap_password nor aap_token"),
     "site variable": ("`ocpv_dr_git_branch`", "`git_branch`", "site variable ocpv_dr_git_branch"),
+    "secret key": ("--from-file=hmac-secret=", "--from-file=hmac_secret=",
+                   "creates the forwarder's Secret as"),
     "path": ("forwarder/deploy/pvc.yaml", "forwarder/deploy/state-pvc.yaml", "path forwarder/deploy/state-pvc.yaml"),
     "playbook": ("`playbooks/scheduled/execute_periodic_sync.yml`", "`playbooks/scheduled/periodic_sync.yml`",
                  "ocpv-dr - Periodic Sync: docs/aap.md playbooks/scheduled/periodic_sync.yml"),
