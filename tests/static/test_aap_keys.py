@@ -14,7 +14,8 @@ The roles are read from ../shared/upstream/infra.aap_configuration (the
 version configure.yml is applied with; INFRA_AAP_CONFIGURATION overrides):
 the dispatch role's defaults bind each variable to its role, and each role's
 tasks name the fields of its loop item (and of nested loops such as a
-workflow's simplified_workflow_nodes).
+workflow's simplified_workflow_nodes); the fields a role reads `| mandatory`
+must be given.
 """
 import os
 import re
@@ -75,7 +76,8 @@ def role_fields(coll, role, var):
     text = "\n".join(texts)
     item = next((lv for loop, lv in loops if re.search(r"\b%s\b" % re.escape(var), loop)), None)
     assert item, f"infra.aap_configuration role {role}: no loop over {var}"
-    out = {(): set(re.findall(r"\b%s\.(\w+)" % re.escape(item), text))}
+    out = {(): set(re.findall(r"\b%s\.(\w+)" % re.escape(item), text)),
+           "mandatory": set(re.findall(r"\b%s\.(\w+) \| mandatory" % re.escape(item), text))}
     for loop, lv in loops:
         m = re.fullmatch(r"\{\{\s*%s\.(\w+)\s*\}\}" % re.escape(item), loop.strip())
         if m:
@@ -104,6 +106,8 @@ def problems(objects, coll):
         fields = role_fields(coll, role, var)
         for o in items:
             name = o.get("name", "?")
+            for k in sorted(fields["mandatory"] - set(o)):
+                bad.append(f"aap/{fname} {var} {name!r}: no {k!r} ({role} requires it)")
             for k, v in o.items():
                 if k not in fields[()]:
                     bad.append(f"aap/{fname} {var} {name!r}: field {k!r} is dropped by "
@@ -133,10 +137,13 @@ def test_check_catches():
     fname_t, jts = objs["controller_templates"]
     fname_w, wfs = objs["controller_workflows"]
     wf = dict(wfs[0], simplified_workflow_nodes=[dict(wfs[0]["simplified_workflow_nodes"][0], job_template="x")])
+    ee_f, ees = objs["controller_execution_environments"]
     bad = problems({"eda_rulebook_activations": (fname, [act]),
+                    "controller_execution_environments": (ee_f, [{k: v for k, v in ees[0].items() if k != "image"}]),
                     "controller_templates": (fname_t, [dict(jts[0], ask_vars_on_launch=True)]),
                     "controller_workflows": (fname_w, [wf])}, coll)
     for want in ("field 'credentials' is dropped by infra.aap_configuration's eda_rulebook_activations",
                  "field 'ask_vars_on_launch' is dropped",
-                 "simplified_workflow_nodes: field 'job_template' is dropped"):
+                 "simplified_workflow_nodes: field 'job_template' is dropped",
+                 "'ocpv-dr EE': no 'image' (controller_execution_environments requires it)"):
         assert any(want in b for b in bad), f"no problem containing {want!r} in {bad}"
