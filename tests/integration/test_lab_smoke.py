@@ -10,9 +10,9 @@ Run:  tests/lab/up && .cache/venv/bin/pytest tests/integration/test_lab_smoke.py
 
 import json
 import os
+import re
 import subprocess
 import threading
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -270,7 +270,6 @@ def test_cluster_rebuild_gives_an_empty_dr_with_the_same_address(lab, dr_api, k8
 def _lab_kubernetes_version():
     """The k8s.io/kubernetes version tests/lab/go/k8s/go.mod pins (what the
     lab's apiservers, controller-manager and kubectl are built from)."""
-    import re
     text = (REPO / "tests/lab/go/k8s/go.mod").read_text()
     m = re.search(r"^\s*k8s\.io/kubernetes (v\d+\.\d+\.\d+\S*)\s*$", text, re.M)
     assert m, "tests/lab/go/k8s/go.mod does not require k8s.io/kubernetes"
@@ -282,7 +281,6 @@ def test_kubernetes_binaries_report_their_version(lab, primary_api, dr_api):
     credential check): the lab's apiservers, kubectl and controller-manager
     report the Kubernetes release they are built from, not the unstamped
     v0.0.0-master+$Format:%H$ of a plain `go build` (tests/lab/build-bins)."""
-    import re
     from kubernetes import client
     want = _lab_kubernetes_version()
     major, minor = re.match(r"v(\d+)\.(\d+)", want).groups()
