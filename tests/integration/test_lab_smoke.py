@@ -10,9 +10,9 @@ Run:  tests/lab/up && .cache/venv/bin/pytest tests/integration/test_lab_smoke.py
 
 import json
 import os
+import re
 import subprocess
 import threading
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -265,3 +265,35 @@ def test_cluster_rebuild_gives_an_empty_dr_with_the_same_address(lab, dr_api, k8
     client.CoreV1Api(k8s_client("dr", limited=True)).list_persistent_volume()
     out = lab_cluster("dr", "status").stdout
     assert "apiserver: running" in out and "api: ready" in out
+
+
+def _lab_kubernetes_version():
+    """The k8s.io/kubernetes version tests/lab/go/k8s/go.mod pins (what the
+    lab's apiservers, controller-manager and kubectl are built from)."""
+    text = (REPO / "tests/lab/go/k8s/go.mod").read_text()
+    m = re.search(r"^\s*k8s\.io/kubernetes (v\d+\.\d+\.\d+\S*)\s*$", text, re.M)
+    assert m, "tests/lab/go/k8s/go.mod does not require k8s.io/kubernetes"
+    return m.group(1)
+
+
+def test_kubernetes_binaries_report_their_version(lab, primary_api, dr_api):
+    """Clients read /version (Velero, kubernetes.core, AWX's OpenShift
+    credential check): the lab's apiservers, kubectl and controller-manager
+    report the Kubernetes release they are built from, not the unstamped
+    v0.0.0-master+$Format:%H$ of a plain `go build` (tests/lab/build-bins)."""
+    from kubernetes import client
+    want = _lab_kubernetes_version()
+    major, minor = re.match(r"v(\d+)\.(\d+)", want).groups()
+    for name, api in (("primary", primary_api), ("dr", dr_api)):
+        v = client.VersionApi(api).get_code()
+        assert not v.git_version.startswith("v0.0.0"), f"{name} apiserver /version: {v.git_version}"
+        assert (v.git_version, v.major, v.minor.rstrip("+")) == (want, major, minor), \
+            f"{name} apiserver /version: {v}"
+        assert "$Format" not in (v.git_commit or ""), f"{name} apiserver /version: {v}"
+    out = subprocess.run([os.path.join(lab["LAB_BIN"], "kubectl"), "version", "--client", "-o", "json"],
+                         capture_output=True, text=True, check=True).stdout
+    cv = json.loads(out)["clientVersion"]
+    assert (cv["gitVersion"], cv["major"]) == (want, major), f"kubectl version --client: {cv}"
+    out = subprocess.run([os.path.join(lab["LAB_BIN"], "kube-controller-manager"), "--version"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["Kubernetes", want], f"kube-controller-manager --version: {out!r}"

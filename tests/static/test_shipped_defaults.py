@@ -59,6 +59,7 @@ def load():
     activation = next(a for a in eda["eda_rulebook_activations"] if a["name"] == "ocpv-dr events")
     rulebook = REPO / "rulebooks" / activation["rulebook"]
     return {
+        "deploy": deploy,
         "deployment": deploy["Deployment"],
         "secret": deploy["Secret"],
         "route": yaml.safe_load((REPO / "aap/eda-route.yaml").read_text())
@@ -96,6 +97,9 @@ def check(s):
     svc, port = act.get("k8s_service_name"), xv.get("webhook_port")
     if not svc:
         bad.append("aap/eda.yml: the activation has no k8s_service_name (no Service to post to)")
+    elif not re.fullmatch(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?", svc):
+        # eda-server refuses it (aap_eda/core/utils/k8s_service_name.py is_rfc_1035_compliant)
+        bad.append(f"aap/eda.yml: k8s_service_name {svc!r} is not an RFC 1035 label")
     if not s["rulebook"]:
         bad.append(f"aap/eda.yml: rulebook {s['rulebook_name']} does not exist in rulebooks/")
         return bad
@@ -109,7 +113,7 @@ def check(s):
     injected = set()
     creds = {cr["name"]: cr for cr in s["credentials"].get("eda_credentials", [])}
     types = {t["name"]: t for t in s["credentials"].get("eda_credential_types", [])}
-    for name in act.get("credentials", []):
+    for name in act.get("eda_credentials", []):     # the field infra.aap_configuration passes on
         cr = creds.get(name)
         if cr and cr["credential_type"] in types:
             injected |= set(types[cr["credential_type"]].get("injectors", {}).get("extra_vars", {}))
@@ -138,6 +142,13 @@ def check(s):
         bad.append(f"deployment.yaml: WEBHOOK_URL {url!r} has no path (the docs and rulebooks use /endpoint)")
     route = s["route"]
     host = u.hostname or ""
+    if route and route["metadata"].get("namespace"):
+        # docs/aap.md: `oc apply -n <AAP namespace> -f aap/eda-route.yaml`; a fixed
+        # namespace makes that fail for every other namespace ("the namespace from
+        # the provided object ... does not match"), and the Route must be where the
+        # activation's Service is
+        bad.append(f"aap/eda-route.yaml: metadata.namespace {route['metadata']['namespace']!r} is fixed; "
+                   "the Route belongs in the AAP namespace given with -n")
     if route and host == route["spec"].get("host"):
         rs = route["spec"]
         if rs["to"].get("kind") != "Service" or rs["to"].get("name") != svc:
@@ -214,6 +225,32 @@ def check(s):
         if fwd.lower() != want.lower():
             bad.append(f"deployment.yaml: {var}={fwd!r}, the rulebook's {arg} is {want!r}")
 
+    # --- the forwarder's objects refer to each other (namespace, account, claim)
+    d = s["deploy"]
+    ns = dep["metadata"].get("namespace")
+    pod = dep["spec"]["template"]["spec"]
+    for kind in ("Secret", "ServiceAccount", "PersistentVolumeClaim"):
+        if kind in d and d[kind]["metadata"].get("namespace") != ns:
+            bad.append(f"forwarder/deploy: {kind} {d[kind]['metadata']['name']} is in namespace "
+                       f"{d[kind]['metadata'].get('namespace')!r}, the Deployment in {ns!r}")
+    sa = pod.get("serviceAccountName")
+    if "ServiceAccount" in d and sa != d["ServiceAccount"]["metadata"]["name"]:
+        bad.append(f"deployment.yaml: serviceAccountName {sa!r} is not serviceaccount.yaml's "
+                   f"{d['ServiceAccount']['metadata']['name']!r}")
+    crb = d.get("ClusterRoleBinding")
+    if crb:
+        if not any(sub.get("kind") == "ServiceAccount" and sub.get("name") == sa
+                   and sub.get("namespace") == ns for sub in crb.get("subjects", [])):
+            bad.append(f"clusterrolebinding.yaml: does not bind ServiceAccount {ns}/{sa}")
+        if "ClusterRole" in d and crb["roleRef"].get("name") != d["ClusterRole"]["metadata"]["name"]:
+            bad.append(f"clusterrolebinding.yaml: roleRef {crb['roleRef'].get('name')!r} is not "
+                       f"clusterrole.yaml's {d['ClusterRole']['metadata']['name']!r}")
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes", [])
+              if "persistentVolumeClaim" in v}
+    if "PersistentVolumeClaim" in d and claims != {d["PersistentVolumeClaim"]["metadata"]["name"]}:
+        bad.append(f"deployment.yaml: claims {sorted(claims)}, pvc.yaml is "
+                   f"{d['PersistentVolumeClaim']['metadata']['name']!r}")
+
     # --- what is watched covers what the rules act on
     ns = {n.strip() for n in (env.get("WATCH_NAMESPACES") or "").split(",") if n.strip()}
     watched = xv.get("watched_namespaces") or []
@@ -276,10 +313,24 @@ MUTATIONS = {
                              "is 'x-signature'"]),
     "token-only rulebook": (lambda s: _rulebook_source(s).pop("hmac_secret"),
                             ["does not require hmac_secret"]),
-    "credential": (lambda s: s["activation"].update(credentials=["ocpv-dr AAP controller"]),
+    "credential": (lambda s: s["activation"].update(eda_credentials=["ocpv-dr AAP controller"]),
                    ["token comes from '{{ webhook_token }}', which no credential"]),
     "namespaces": (lambda s: _env(s, "WATCH_NAMESPACES", "vm-dev"),
                    ["lacks the activation's watched_namespaces ['vm-prod']"]),
+    "service name not RFC 1035": (lambda s: s["activation"].update(k8s_service_name="ocpv_dr_events"),
+                                  ["k8s_service_name 'ocpv_dr_events' is not an RFC 1035 label"]),
+    # aap/eda-route.yaml as shipped before this check
+    "route namespace fixed": (lambda s: s["route"]["metadata"].update(namespace="aap"),
+                              ["metadata.namespace 'aap' is fixed"]),
+    "secret namespace": (lambda s: s["deploy"]["Secret"]["metadata"].update(namespace="aap"),
+                         ["Secret ocpv-dr-forwarder-webhook is in namespace 'aap', the Deployment in 'ocpv-dr'"]),
+    "service account": (lambda s: s["deployment"]["spec"]["template"]["spec"].update(serviceAccountName="default"),
+                        ["serviceAccountName 'default' is not serviceaccount.yaml's",
+                         "does not bind ServiceAccount ocpv-dr/default"]),
+    "role ref": (lambda s: s["deploy"]["ClusterRoleBinding"]["roleRef"].update(name="view"),
+                 ["roleRef 'view' is not clusterrole.yaml's"]),
+    "state claim": (lambda s: s["deploy"]["PersistentVolumeClaim"]["metadata"].update(name="state"),
+                    ["claims ['ocpv-dr-forwarder-state'], pvc.yaml is 'state'"]),
 }
 
 
