@@ -52,6 +52,13 @@ static void eprefix(k8s_error *e, const char *fmt, ...)
     }
 }
 
+/* metadata.labels[key] (label keys hold dots: not a jx path). */
+static const char *label_of(const json_t *obj, const char *key)
+{
+    json_t *l = json_object_get(json_object_get(obj, "metadata"), "labels");
+    return json_string_value(json_object_get(l, key));
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -193,7 +200,7 @@ int dsi_read(k8s_client *dr, const dsi_scope *s, dsi_snapshot *out, k8s_error *e
     json_t *cm;
     json_array_foreach(lc.items, i, cm) {
         const char *name = jx_str(cm, "metadata.name");
-        const char *ns = jx_str(cm, "metadata.labels." DSI_NS_LABEL);
+        const char *ns = label_of(cm, DSI_NS_LABEL);
         char want[80];
         if (!ns || !name || !dsi_cm_name(ns, want, sizeof want) || strcmp(want, name) != 0) {
             char *w = xfmt("ConfigMap %s/%s is labelled %s=%s but its %s label (\"%s\") does "
@@ -347,8 +354,8 @@ static json_t *apply_data(const json_t *data, const json_t *pdata)
 
 static bool is_record(const json_t *cm, const char *ns)
 {
-    const char *st = jx_str((json_t *)cm, "metadata.labels." DSI_STATE_LABEL);
-    const char *lns = jx_str((json_t *)cm, "metadata.labels." DSI_NS_LABEL);
+    const char *st = label_of(cm, DSI_STATE_LABEL);
+    const char *lns = label_of(cm, DSI_NS_LABEL);
     return st && strcmp(st, DSI_STATE_VALUE) == 0 && lns && strcmp(lns, ns) == 0;
 }
 
