@@ -207,3 +207,57 @@ def test_dashboard_loads_and_every_panel_queries():
                    "ocpv_dr_namespace_rpo_target_seconds", "ocpv_dr_namespace_backup_age_seconds",
                    "ocpv_dr_volume_last_sync_success", "ocpv_dr_primary_up"):
         assert needed in text, f"the dashboard does not show {needed}"
+
+
+def _deploy_docs():
+    docs = []
+    for f in sorted((REPO / "exporter/deploy").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(f.read_text()) if d]
+    return docs
+
+
+def test_exporter_deploy_is_read_only_and_agrees_with_the_rules():
+    """exporter/deploy/: RBAC only get/list/watch on exactly the records the
+    exporter reads; the Service's name is the job the ExporterDown alert
+    matches; the ServiceMonitor selects that Service's port; the Deployment
+    sets only variables exporter/config.c knows and listens on the port the
+    Service targets."""
+    docs = _deploy_docs()
+    kinds = {}
+    for d in docs:
+        kinds.setdefault(d["kind"], []).append(d)
+    granted = set()
+    for role in kinds["Role"] + kinds["ClusterRole"]:
+        ns = role["metadata"].get("namespace", "*")
+        for rule in role["rules"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, (role["metadata"], rule)
+            for g in rule["apiGroups"]:
+                for r in rule["resources"]:
+                    granted.add((ns, g, r))
+    assert granted == {("ocpv-dr", "", "configmaps"), ("openshift-adp", "velero.io", "backups"),
+                       ("*", "", "persistentvolumes")}
+    for b in kinds["RoleBinding"] + kinds["ClusterRoleBinding"]:
+        assert b["subjects"] == [{"kind": "ServiceAccount", "name": "ocpv-dr-status-exporter",
+                                  "namespace": "ocpv-dr"}]
+    svc, = kinds["Service"]
+    down = {r["alert"]: r for r in alerts()}["OcpvDrStatusExporterDown"]
+    assert f'job="{svc["metadata"]["name"]}"' in down["expr"]
+    sm, = kinds["ServiceMonitor"]
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert [e["port"] for e in sm["spec"]["endpoints"]] == [p["name"] for p in svc["spec"]["ports"]]
+    dep, = kinds["Deployment"]
+    spec = dep["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "ocpv-dr-status-exporter"
+    c, = spec["containers"]
+    assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports[svc["spec"]["ports"][0]["targetPort"]] == 9750
+    known = set(re.findall(r'(?:getenv|env_or|env_long)\("([A-Z_]+)"',
+                           (REPO / "exporter/config.c").read_text()))
+    assert {"KUBECONFIG", "PRIMARY_KUBECONFIG", "CACHE_SECONDS", "LISTEN_ADDRESS"} <= known
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert set(env) <= known, set(env) - known
+    assert env["LISTEN_ADDRESS"].endswith(":9750")
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert c[probe]["httpGet"]["path"] == path
