@@ -6,8 +6,9 @@ ns-<namespace> in a state namespace, a Velero Backup) show in a real
 between and turns the namespace Degraded with no job; a failed attempt shows
 as ocpv_dr_volume_last_sync_success 0; series go when their records go;
 `promtool check metrics` accepts a real scrape; every ocpv_dr_* metric the
-alert rules and the dashboard query is in a real scrape; a kubeconfig token
-never reaches the exporter's log.
+alert rules and the dashboard query is in a real scrape; the scrape and the
+dr_state module's status (the dr_status.yml playbook's source) agree on the
+same records; a kubeconfig token never reaches the exporter's log.
 
 Each test uses a state namespace of its own on DR (also the "OADP namespace":
 no Velero server watches it) and a protected namespace made on the primary
@@ -28,7 +29,10 @@ from pathlib import Path
 
 import pytest
 
+import _modrun
 from conftest import REPO, _free_port, wait_until
+
+collection = _modrun.collection_fixture("dr_state", "DR_STATE_BIN")
 
 BUILDS = ("build-ci", "build-me", "build-exp", "build")
 ANN = "dr.ocpv.io/"
@@ -305,3 +309,39 @@ def test_failed_dr_read_never_logs_the_token(lab, tmp_path):
     assert "ocpv_dr_status_dr_up 0" in p.stdout
     assert "cannot read the DR records" in p.stderr and "127.0.0.1 port 9" in p.stderr
     assert token not in p.stdout + p.stderr
+
+
+def test_scrape_agrees_with_dr_state_status(lab, protected, tmp_path, collection):
+    """Same records, same clock: the exporter's states, reason codes and RPO
+    are the dr_state module's (mode status, what dr_status.yml reports) -
+    both computed by dst_compute; RPO within CACHE_SECONDS + 5 s."""
+    p = protected
+    start = int(time.time())
+    p.record(start, rpo_s=3600)
+    exp = Exporter(lab, tmp_path, STATE_NAMESPACE=p.state_ns, OADP_NAMESPACE=p.state_ns,
+                   PRIMARY_KUBECONFIG=lab["PRIMARY_KUBECONFIG"])
+    L = f'protected_namespace="{p.ns}",source_cluster="{SOURCE}"'
+    try:
+        for step in ("fresh", "failed attempt"):
+            if step == "failed attempt":
+                kubectl(lab, "annotate", "--overwrite", "pv", p.pv,
+                        f"{ANN}last-attempt-start={ts(time.time())}",
+                        f"{ANN}last-attempt-result=failed", f"{ANN}last-attempt-reason=test")
+                time.sleep(3)   # > CACHE_SECONDS: the exporter re-reads
+            res = _modrun.run_task(lab, collection, "dr_state", {
+                "kubeconfig": lab["DR_KUBECONFIG"], "mode": "status", "namespaces": [p.ns],
+                "state_namespace": p.state_ns, "oadp_namespace": p.state_ns,
+                "primary": {"kubeconfig": lab["PRIMARY_KUBECONFIG"]}}, drop_env_prefix="K8S_AUTH_")
+            assert not res.get("failed"), res.get("msg")
+            s = samples(exp.scrape())
+            n, = res["namespaces"]
+            states = {k.split('state="')[1][:-2] for k, v in s.items()
+                      if k.startswith(f"ocpv_dr_namespace_state{{{L},") and v == 1}
+            reasons = {k.split('reason="')[1][:-2] for k, v in s.items()
+                       if k.startswith(f"ocpv_dr_namespace_reason{{{L},") and v == 1}
+            assert states == {n["state"]}, (step, states, n)
+            assert reasons == {r["code"] for r in n["reasons"]}, (step, reasons, n["reasons"])
+            assert abs(s[f"ocpv_dr_namespace_rpo_seconds{{{L}}}"] - n["rpo_s"]) <= 2 + 5, (step, n)
+        assert n["state"] == "Degraded"
+    finally:
+        exp.stop()
