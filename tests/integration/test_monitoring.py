@@ -22,6 +22,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime, timezone
@@ -344,4 +345,106 @@ def test_scrape_agrees_with_dr_state_status(lab, protected, tmp_path, collection
             assert abs(s[f"ocpv_dr_namespace_rpo_seconds{{{L}}}"] - n["rpo_s"]) <= 2 + 5, (step, n)
         assert n["state"] == "Degraded"
     finally:
+        exp.stop()
+
+
+class Prometheus:
+    """The lab's real Prometheus (tests/lab/go/prometheus), scraping the
+    exporter every second and evaluating monitoring/ocpv-dr.rules.yml every
+    second with every `for:` set to 0s (the clearing, not the waiting, is
+    under test; promtool's unit tests cover `for:`)."""
+
+    def __init__(self, lab, tmp_path, exporter_port):
+        binary = Path(os.environ.get("PROMETHEUS_BIN") or Path(lab["LAB_BIN"]) / "prometheus")
+        assert binary.is_file(), f"prometheus not found at {binary}: tests/lab/build-bins builds it"
+        rules = re.sub(r"(?m)^(\s+for:) \S+$", r"\1 0s",
+                       (REPO / "monitoring/ocpv-dr.rules.yml").read_text())
+        (tmp_path / "rules.yml").write_text(rules)
+        (tmp_path / "prometheus.yml").write_text(json.dumps({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(tmp_path / "rules.yml")],
+            "scrape_configs": [{"job_name": "ocpv-dr-status-exporter",
+                                "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}]}))
+        self.port = _free_port()
+        self.log = tmp_path / "prometheus.log"
+        self.proc = subprocess.Popen(
+            [str(binary), f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        wait_until(lambda: self.api("/-/ready", raw=True) == "ok", timeout=60,
+                   what="prometheus ready", state=lambda: self.log.read_text()[-2000:])
+
+    def api(self, path, raw=False, **params):
+        q = urllib.parse.urlencode(params)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}" + (f"?{q}" if q else ""),
+                                        timeout=10) as r:
+                body = r.read().decode()
+        except urllib.error.HTTPError as e:
+            body = e.read().decode()
+        except OSError:
+            return None
+        if raw:
+            return "ok" if body.strip().lower().startswith("prometheus server is ready") else body
+        return json.loads(body)
+
+    def firing(self, ns):
+        res = self.api("/api/v1/alerts") or {}
+        return {a["labels"]["alertname"] for a in res.get("data", {}).get("alerts", [])
+                if a["state"] == "firing" and a["labels"].get("protected_namespace") == ns}
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def test_alerts_fire_and_clear_in_a_real_prometheus(lab, protected, tmp_path):
+    """A real Prometheus scraping the exporter: a failed attempt fires
+    OcpvDrVolumeSyncFailing; a later successful sync (written on DR) clears
+    it with nothing restarted.  Every dashboard panel expr ($namespace = the
+    test's namespace) is a valid query there, the state and RPO panels with
+    data."""
+    p = protected
+    start = int(time.time())
+    p.record(start, rpo_s=3600)
+    exp = Exporter(lab, tmp_path, STATE_NAMESPACE=p.state_ns, OADP_NAMESPACE=p.state_ns,
+                   CACHE_SECONDS="1")
+    prom = None
+    try:
+        prom = Prometheus(lab, tmp_path, exp.port)
+        wait_until(lambda: (prom.api("/api/v1/query", query=f'ocpv_dr_namespace_state{{protected_namespace="{p.ns}",state="Protected"}} == 1') or {}).get("data", {}).get("result"),
+                   timeout=30, interval=1, what="Protected in Prometheus")
+        assert prom.firing(p.ns) == set()
+        kubectl(lab, "annotate", "--overwrite", "pv", p.pv, f"{ANN}last-attempt-start={ts(time.time())}",
+                f"{ANN}last-attempt-result=failed", f"{ANN}last-attempt-reason=rsync exited 23")
+        wait_until(lambda: "OcpvDrVolumeSyncFailing" in prom.firing(p.ns), timeout=40, interval=1,
+                   what="OcpvDrVolumeSyncFailing firing", state=lambda: prom.firing(p.ns))
+        # dashboard queries against the real Prometheus
+        dash = json.loads((REPO / "monitoring/ocpv-dr-dashboard.json").read_text())
+        for panel in dash["panels"]:
+            for t in panel["targets"]:
+                expr = t["expr"].replace("$namespace", p.ns)
+                res = prom.api("/api/v1/query", query=expr)
+                assert res and res["status"] == "success", (panel["title"], expr, res)
+                if any(m in expr for m in ("ocpv_dr_namespace_state", "ocpv_dr_namespace_rpo_seconds",
+                                           "ocpv_dr_volume_last_sync_success")):
+                    assert res["data"]["result"], (panel["title"], expr)
+        # repaired: a newer successful sync recorded -> the alert clears by itself
+        ok = int(time.time()) + 1
+        kubectl(lab, "annotate", "--overwrite", "pv", p.pv, f"{ANN}last-sync-start={ts(ok)}",
+                f"{ANN}last-attempt-start={ts(ok)}", f"{ANN}last-attempt-result=ok",
+                f"{ANN}last-attempt-reason=")
+        wait_until(lambda: "OcpvDrVolumeSyncFailing" not in prom.firing(p.ns), timeout=40,
+                   interval=1, what="OcpvDrVolumeSyncFailing cleared",
+                   state=lambda: prom.firing(p.ns))
+        assert exp.proc.poll() is None and prom.proc.poll() is None   # nothing restarted
+    finally:
+        if prom:
+            prom.stop()
         exp.stop()
