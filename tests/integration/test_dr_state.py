@@ -165,6 +165,7 @@ def test_record_sync_writes_pv_annotations_and_newer_start_wins(env):
     res = ok(env.record_sync([(a, True, t1 - 300, t1 - 200, 1, None)], targets={"rpo_s": 900}))
     assert res["changed"] is False, res
     assert res["volumes"][0]["patch"] is None
+    assert res["records"][0]["patch"] is None and res["records"][0]["changed"] is False
     assert kjson(env.lab, "get", "pv", a)["metadata"]["resourceVersion"] == rv
     assert env.pv_ann(a)[ANN + "last-sync-start"] == ts(t1)
 
