@@ -617,3 +617,32 @@ def test_record_backup_from_an_oadp_summary_and_failed_failover_guard(env):
     res = env.run(dict(mode="guard", namespaces=[env.ns, env.ns + "-free"]))
     assert res.get("failed") and "failed" in res["msg"]
     assert [r["namespace"] for r in res["guard"]["refused"]] == [env.ns]
+
+
+def test_two_writers_on_one_volume_newest_start_wins(env):
+    """Two jobs record the same volume at once, the older one writing last
+    (same read, then a longer pause): whatever order the writes land in, the
+    newer start is the record (the late one gets 409, re-reads, finds
+    nothing newer to write)."""
+    a = env.make_pv(0)
+    t1 = int(time.time()) - 200
+    results = {}
+
+    def writer(key, start, delay):
+        results[key] = env.record_sync([(a, True, start, start + 1, 1, None)],
+                                       write_delay_ms=delay, job=key)
+    th = [threading.Thread(target=writer, args=("new", t1 + 50, 500)),
+          threading.Thread(target=writer, args=("old", t1, 4000))]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    ok(results["new"])
+    ok(results["old"])
+    ann = env.pv_ann(a)
+    assert ann[ANN + "last-sync-start"] == ts(t1 + 50), (ann, results)
+    assert ann[ANN + "last-sync-by"] == "periodic/new"
+    vol_old = results["old"]["volumes"][0]
+    # the old writer read before the new one wrote (it then lost the race),
+    # or after (nothing newer from the start): either way it wrote nothing
+    assert vol_old["changed"] is False, vol_old
