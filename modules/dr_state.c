@@ -719,6 +719,8 @@ static void status_mode(run *r)
     char *perr = NULL;
     json_t *primary = mod_param(&r->m, "primary");
     if (json_is_object(primary) && json_object_size(primary)) {
+        if (!mod_dict_str(primary, "kubeconfig") && !mod_dict_str(primary, "host"))
+            mod_fail(&r->m, "primary: give kubeconfig or host for the primary cluster");
         long tmo = mod_int(&r->m, "primary_timeout");
         r->primary = cluster_connect(r, primary, "primary", (tmo > 0 ? tmo : 5) * 1000, 1);
         k8s_error e = { 0 };

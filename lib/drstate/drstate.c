@@ -420,6 +420,8 @@ int dsi_update_ns(k8s_client *dr, const char *state_ns, const char *ns, dsi_muta
         bool differs = !json_equal(after, before);
         json_decref(empty);
         if ((!u->patch || (!differs && cm)) && !need_meta) {
+            json_decref(u->patch);          /* nothing is sent */
+            u->patch = NULL;
             json_decref(after);
             json_decref(patch);
             json_decref(cm);

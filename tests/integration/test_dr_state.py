@@ -165,6 +165,7 @@ def test_record_sync_writes_pv_annotations_and_newer_start_wins(env):
     res = ok(env.record_sync([(a, True, t1 - 300, t1 - 200, 1, None)], targets={"rpo_s": 900}))
     assert res["changed"] is False, res
     assert res["volumes"][0]["patch"] is None
+    assert res["records"][0]["patch"] is None and res["records"][0]["changed"] is False
     assert kjson(env.lab, "get", "pv", a)["metadata"]["resourceVersion"] == rv
     assert env.pv_ann(a)[ANN + "last-sync-start"] == ts(t1)
 
@@ -271,6 +272,8 @@ def test_record_action_and_guard_refuses_sync_after_failover(env):
     d = env.record()["data"]
     assert d["action.kind"] == "failover" and d["action.phase"] == "running"
     assert d["action.by"] == "failover/job-42"
+    started = d["action.started"]
+    assert ts(t0) <= started <= ts(time.time())
     res = env.run(dict(mode="guard", namespaces=[env.ns]))
     assert res.get("failed"), res
     msg = res["msg"]
@@ -288,8 +291,7 @@ def test_record_action_and_guard_refuses_sync_after_failover(env):
                     action="failover", phase="completed", job="job-42")))
     d = env.record()["data"]
     assert d["action.phase"] == "completed"
-    assert abs(int(datetime.strptime(d["action.started"], "%Y-%m-%dT%H:%M:%SZ")
-                   .replace(tzinfo=timezone.utc).timestamp()) - t0) <= 5   # the running start kept
+    assert d["action.started"] == started      # the running marker's start kept (closed)
     assert int(d["action.rto-s"]) >= 1
     assert env.run(dict(mode="guard", namespaces=[env.ns])).get("failed")
     st = ok(env.run(dict(mode="status", namespaces=[env.ns])))
@@ -532,3 +534,115 @@ def test_stale_resource_version_gets_409_and_is_retried(env):
     assert data["target.rpo-s"] == "1234" and "other.key" in data
     ann = env.pv_ann(a)
     assert ann[ANN + "last-sync-start"] == ts(t1) and "other.io/bump" in ann
+
+
+# ------------------------------------------------------------------ other modes
+
+def test_record_full_sync_failed_object_and_volume(env):
+    """full-sync.result is ok only when every bound claim's volume synced and
+    nothing of the namespace failed to apply; last-ok-start stays at the last
+    good run; an older listing changes nothing."""
+    a, b = env.make_pv(0), env.make_pv(1)
+    t1 = int(time.time()) - 400
+
+    def listing(t):
+        return {"listed_at": ts(t),
+                "claims": [{"metadata": {"name": f"data-{i}", "namespace": env.ns},
+                            "spec": {"volumeName": pv}} for i, pv in enumerate((a, b))],
+                "claims_pending": ["waiting"],
+                "volumes": [{"metadata": {"name": pv, "uid": f"uid-{env.tag}-{i}"},
+                             "spec": {"claimRef": {"namespace": env.ns, "name": f"data-{i}"}}}
+                            for i, pv in enumerate((a, b))]}
+    good = env.sync_result([(a, True, t1, t1 + 1, 1, None), (b, True, t1, t1 + 1, 1, None)])
+    ok(env.run(dict(mode="record_full_sync", source_cluster=SOURCE, namespaces=[env.ns],
+                    listing=listing(t1), sync=good, applied={"results": []}, job="j1")))
+    d = env.record()["data"]
+    assert (d["full-sync.result"], d["full-sync.volumes"], d["full-sync.volumes-failed"]) == \
+        ("ok", "2", "0")
+    assert d["full-sync.last-ok-start"] == ts(t1) and d["full-sync.by"] == "periodic/j1"
+    assert json.loads(d["claims.pending"]) == ["waiting"]
+    # second run: b failed to sync, a PVC failed to apply
+    t2 = t1 + 100
+    bad = env.sync_result([(a, True, t2, t2 + 1, 1, None), (b, False, t2, t2, 0, "disk gone")])
+    applied = {"results": [{"kind": "PersistentVolumeClaim", "namespace": env.ns,
+                            "name": "data-0", "action": "failed", "reason": "403 Forbidden"}]}
+    ok(env.run(dict(mode="record_full_sync", source_cluster=SOURCE, namespaces=[env.ns],
+                    listing=listing(t2), sync=bad, applied=applied)))
+    d = env.record()["data"]
+    assert d["full-sync.result"] == "failed" and d["full-sync.volumes-failed"] == "1"
+    assert "disk gone" in d["full-sync.reason"]
+    assert d["full-sync.start"] == ts(t2) and d["full-sync.last-ok-start"] == ts(t1)
+    assert env.pv_ann(b)[ANN + "last-attempt-result"] == "failed"
+    # only an apply failure: still failed, named
+    ok(env.run(dict(mode="record_full_sync", source_cluster=SOURCE, namespaces=[env.ns],
+                    listing=listing(t2 + 10), sync=good, applied=applied)))
+    d = env.record()["data"]
+    assert d["full-sync.result"] == "failed" and "data-0" in d["full-sync.reason"]
+    # an older listing finishing late changes nothing
+    res = ok(env.run(dict(mode="record_full_sync", source_cluster=SOURCE, namespaces=[env.ns],
+                          listing=listing(t1 + 5), sync=good, applied={"results": []})))
+    assert env.record()["data"]["full-sync.start"] == ts(t2 + 10)
+    assert res["changed"] is False, res["records"]
+
+
+def test_note_event_read_keeps_the_newest(env):
+    t1 = int(time.time()) - 100
+    ok(env.run(dict(mode="note_event_read", source_cluster=SOURCE, namespaces=[env.ns],
+                    listing={"listed_at": ts(t1)}, kind="event")))
+    assert env.record()["data"]["event.pv-pvc-read-at"] == ts(t1)
+    res = ok(env.run(dict(mode="note_event_read", source_cluster=SOURCE, namespaces=[env.ns],
+                          listing={"listed_at": ts(t1 - 50)}, kind="event")))
+    assert res["changed"] is False
+    assert env.record()["data"]["event.pv-pvc-read-at"] == ts(t1)
+    st = ok(env.run(dict(mode="status", namespaces=[env.ns])))
+    assert st["namespaces"][0]["state"] == "Unprotected"      # nothing synced: never Protected
+
+
+def test_record_backup_from_an_oadp_summary_and_failed_failover_guard(env):
+    t1 = int(time.time()) - 3600
+    ok(env.run(dict(mode="record_backup", source_cluster=SOURCE, namespaces=[env.ns],
+                    backup={"name": "daily-1", "phase": "Completed", "started": ts(t1),
+                            "completed": ts(t1 + 60), "source": "s3://velero/backups/daily-1"})))
+    d = env.record()["data"]
+    assert (d["backup.name"], d["backup.source"], d["backup.started"]) == ("daily-1", "s3", ts(t1))
+    res = env.run(dict(mode="record_backup", source_cluster=SOURCE, namespaces=[env.ns],
+                       backup={"name": "daily-2", "phase": "PartiallyFailed", "started": ts(t1)}))
+    assert res.get("failed") and "not Completed" in res["msg"]
+    # a failed failover may have started VMs on DR: still refused
+    ok(env.run(dict(mode="record_action", source_cluster=SOURCE, namespaces=[env.ns],
+                    action="failover", phase="failed", reason="VM did not start",
+                    started_at=ts(t1 + 100))))
+    d = env.record()["data"]
+    assert d["action.phase"] == "failed" and d["action.reason"] == "VM did not start"
+    res = env.run(dict(mode="guard", namespaces=[env.ns, env.ns + "-free"]))
+    assert res.get("failed") and "failed" in res["msg"]
+    assert [r["namespace"] for r in res["guard"]["refused"]] == [env.ns]
+
+
+def test_two_writers_on_one_volume_newest_start_wins(env):
+    """Two jobs record the same volume at once, the older one writing last
+    (same read, then a longer pause): whatever order the writes land in, the
+    newer start is the record (the late one gets 409, re-reads, finds
+    nothing newer to write)."""
+    a = env.make_pv(0)
+    t1 = int(time.time()) - 200
+    results = {}
+
+    def writer(key, start, delay):
+        results[key] = env.record_sync([(a, True, start, start + 1, 1, None)],
+                                       write_delay_ms=delay, job=key)
+    th = [threading.Thread(target=writer, args=("new", t1 + 50, 500)),
+          threading.Thread(target=writer, args=("old", t1, 4000))]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    ok(results["new"])
+    ok(results["old"])
+    ann = env.pv_ann(a)
+    assert ann[ANN + "last-sync-start"] == ts(t1 + 50), (ann, results)
+    assert ann[ANN + "last-sync-by"] == "periodic/new"
+    vol_old = results["old"]["volumes"][0]
+    # the old writer read before the new one wrote (it then lost the race),
+    # or after (nothing newer from the start): either way it wrote nothing
+    assert vol_old["changed"] is False, vol_old
