@@ -153,7 +153,7 @@ static void refresh_dr(exp_collector *c, double mono)
         s.records = json_object();
     if (!s.pvs)
         s.pvs = json_array();
-    if (!c->dr_up && c->dr_tried)
+    if (!c->dr_up)   /* the first good read, or the first after failures */
         LOGJ(LOGL_INFO, "read the DR records", "{s:I,s:I,s:b}", "records",
              (json_int_t)json_object_size(s.records), "volumes", (json_int_t)json_array_size(s.pvs),
              "backups_read", s.backups != NULL);

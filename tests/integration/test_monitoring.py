@@ -448,3 +448,45 @@ def test_alerts_fire_and_clear_in_a_real_prometheus(lab, protected, tmp_path):
         if prom:
             prom.stop()
         exp.stop()
+
+
+def test_new_claim_on_the_primary_is_unprotected_without_a_job(lab, protected, tmp_path):
+    """Honesty rule: a new bound claim on the primary with no DR copy makes
+    the namespace Unprotected in the scrape (PRIMARY_KUBECONFIG, within
+    PRIMARY_CACHE_SECONDS) with no job run, naming nothing stale: RPO +Inf."""
+    p = protected
+    p.record(int(time.time()), rpo_s=3600)
+    exp = Exporter(lab, tmp_path, STATE_NAMESPACE=p.state_ns, OADP_NAMESPACE=p.state_ns,
+                   PRIMARY_KUBECONFIG=lab["PRIMARY_KUBECONFIG"])
+    L = f'protected_namespace="{p.ns}",source_cluster="{SOURCE}"'
+    pk = lab["PRIMARY_KUBECONFIG"]
+    pv2 = f"pvn-{p.tag}"
+    try:
+        s = samples(exp.scrape())
+        assert s[f'ocpv_dr_namespace_state{{{L},state="Protected"}}'] == 1
+        kubectl(lab, "apply", "-f", "-", kubeconfig=pk, input=json.dumps({
+            "apiVersion": "v1", "kind": "List", "items": [
+                {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv2},
+                 "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                          "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "nfs-csi",
+                          "claimRef": {"namespace": p.ns, "name": "disk-new"},
+                          "nfs": {"server": "10.0.0.10", "path": f"/srv/{pv2}"}}},
+                {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                 "metadata": {"name": "disk-new", "namespace": p.ns},
+                 "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "nfs-csi",
+                          "resources": {"requests": {"storage": "1Gi"}}, "volumeName": pv2}}]}))
+
+        def unprotected():
+            s = samples(exp.scrape())
+            return s if s[f'ocpv_dr_namespace_state{{{L},state="Unprotected"}}'] == 1 else None
+        s = wait_until(unprotected, timeout=60, interval=1, what="Unprotected after a new claim")
+        assert s[f'ocpv_dr_namespace_reason{{{L},reason="claim_without_dr_copy"}}'] == 1
+        assert s[f"ocpv_dr_namespace_claims_without_dr_copy{{{L}}}"] == 1
+        assert s[f"ocpv_dr_namespace_rpo_seconds{{{L}}}"] == float("inf")
+        vol = f'{L},persistentvolume="{pv2}",persistentvolumeclaim="disk-new"'
+        assert s[f"ocpv_dr_volume_rpo_seconds{{{vol}}}"] == float("inf")
+    finally:
+        exp.stop()
+        kubectl(lab, "delete", "pvc", "disk-new", "-n", p.ns, "--wait=false", check=False,
+                kubeconfig=pk)
+        kubectl(lab, "delete", "pv", pv2, "--wait=false", check=False, kubeconfig=pk)
