@@ -490,3 +490,32 @@ def test_new_claim_on_the_primary_is_unprotected_without_a_job(lab, protected, t
         kubectl(lab, "delete", "pvc", "disk-new", "-n", p.ns, "--wait=false", check=False,
                 kubeconfig=pk)
         kubectl(lab, "delete", "pv", pv2, "--wait=false", check=False, kubeconfig=pk)
+
+
+def test_primary_unreachable_answers_from_the_dr_records(lab, protected, tmp_path):
+    """The primary not answering (a kubeconfig to a closed port): the scrape
+    still answers from DR's records (recorded claims), says
+    ocpv_dr_primary_up 0 and primary_not_checked, counts the failed reads."""
+    p = protected
+    p.record(int(time.time()), rpo_s=3600)
+    kc = tmp_path / "primary.kubeconfig"
+    kc.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": "https://127.0.0.1:9",
+                                               "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "x", "user": {"token": "not-a-real-token"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}))
+    exp = Exporter(lab, tmp_path, STATE_NAMESPACE=p.state_ns, OADP_NAMESPACE=p.state_ns,
+                   PRIMARY_KUBECONFIG=str(kc))
+    L = f'protected_namespace="{p.ns}",source_cluster="{SOURCE}"'
+    try:
+        s = samples(exp.scrape())
+        assert s[f'ocpv_dr_primary_up{{source_cluster="{SOURCE}"}}'] == 0
+        assert s['ocpv_dr_status_read_errors_total{cluster="primary"}'] >= 1
+        assert s["ocpv_dr_status_dr_up"] == 1
+        assert s[f'ocpv_dr_namespace_reason{{{L},reason="primary_not_checked"}}'] == 1
+        assert s[f'ocpv_dr_namespace_state{{{L},state="Protected"}}'] == 1   # recorded claim disk-0
+        assert s[f"ocpv_dr_namespace_claims{{{L}}}"] == 1
+    finally:
+        exp.stop()
+    assert "not-a-real-token" not in exp.log.read_text()
