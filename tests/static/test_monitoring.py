@@ -125,10 +125,11 @@ def _minutes(d):
 
 
 def test_every_alert_has_a_unit_test_that_fires_after_for_and_clears():
-    """For each alert some test case expects: nothing at t0, the alert at t1 >
-    t0, nothing at t2 > t1 - and t0 is where its input is already bad (the
-    case's own comment says pending) when t1 - t0 < for: checked by promtool
-    below; here: the three evaluation points exist."""
+    """For each alert some unit-test case expects nothing at a time t0, the
+    alert at a later t1 and nothing again at a later t2 (it clears).  That t0
+    lies after the input went bad but before `for:` has passed is what the
+    cases are written for (their comments say "pending"); promtool checks
+    the values below."""
     tests = yaml.safe_load(RULE_TESTS.read_text())
     assert tests["rule_files"] == ["../ocpv-dr.rules.yml"]
     for r in alerts():
