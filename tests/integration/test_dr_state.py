@@ -14,7 +14,6 @@ The module binary is DR_STATE_BIN (default: the one installed in the repo's
 collection), run from a private copy of the collection.
 """
 import json
-import os
 import subprocess
 import threading
 import time
