@@ -773,6 +773,26 @@ static void guard_mode(run *r)
         drr_ns_parse(cm ? json_object_get(cm, "data") : NULL, &rec);
         bool fo = rec.action.kind == DRR_ACT_FAILOVER;
         bool fb_open = rec.action.kind == DRR_ACT_FAILBACK && rec.action.phase != DRR_PH_COMPLETED;
+        /* an action marker that cannot be read is treated as a failover
+         * (fail closed: it may say DR is live) */
+        const char *bad = NULL;
+        size_t ei;
+        json_t *ev;
+        json_array_foreach(rec.errors, ei, ev) {
+            const char *t = json_string_value(ev);
+            if (t && (strncmp(t, "action.kind", 11) == 0 || strncmp(t, "action.phase", 12) == 0
+                      || strncmp(t, "action.started", 14) == 0 || strncmp(t, "action:", 7) == 0))
+                bad = bad ? bad : t;
+        }
+        if (bad && !fo && !fb_open) {
+            json_array_append_new(refused, json_pack("{s:s, s:s, s:s, s:s, s:s}", "namespace", ns,
+                                  "action", "unreadable", "phase", "unknown", "by", "unknown job",
+                                  "started", "unknown"));
+            if (!first[0])
+                snprintf(first, sizeof first, "namespace %s: its action record cannot be read "
+                         "(%s): it may say DR holds the live data; fix or remove the action.* "
+                         "keys of ConfigMap %s/ns-%s", ns, bad, r->state_ns, ns);
+        }
         if (fo || fb_open) {
             char st[XTIME_RFC3339_LEN] = "unknown";
             if (rec.action.has_started)

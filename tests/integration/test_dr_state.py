@@ -14,7 +14,6 @@ The module binary is DR_STATE_BIN (default: the one installed in the repo's
 collection), run from a private copy of the collection.
 """
 import json
-import os
 import subprocess
 import threading
 import time
@@ -434,6 +433,13 @@ def test_malformed_record_is_a_reason_never_a_crash(env):
     errs = " ".join(n["record_errors"]) + " ".join(r["message"] for r in n["reasons"])
     assert "yesterday" in errs and "full-sync.start" in errs
     assert "record_malformed" in {r["code"] for r in n["reasons"]}
+    # an action marker that cannot be read: guard fails closed
+    ok(env.run(dict(mode="guard", namespaces=[env.ns])))
+    kubectl(env.lab, "patch", "configmap", f"ns-{env.ns}", "-n", env.state_ns, "--type=merge",
+            "-p", json.dumps({"data": {"action.kind": "failover", "action.phase": "completed",
+                                       "action.started": "last tuesday"}}))
+    res = env.run(dict(mode="guard", namespaces=[env.ns]))
+    assert res.get("failed") and "cannot be read" in res["msg"] and "last tuesday" in res["msg"], res
     # a new sync record repairs the malformed value (absent counts as older)
     t1 = int(time.time()) - 30
     ok(env.record_sync([(a, True, t1, t1 + 1, 1, None)]))
