@@ -7,6 +7,7 @@
 
 #include "kinds.h"
 #include "log.h"
+#include "xstr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -323,17 +324,6 @@ int config_load(fwd_config *c, int argc, char **argv, char *err, size_t errlen)
     return rc;
 }
 
-static bool dns_label(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-'))
-            return false;
-    return true;
-}
-
 static int readable(const char *what, const char *path, char *err, size_t errlen)
 {
     if (path && access(path, R_OK) != 0) {
@@ -402,7 +392,7 @@ int config_validate(fwd_config *c, char *err, size_t errlen)
         return -1;
     }
     for (size_t i = 0; i < c->n_namespaces; i++)
-        if (!dns_label(c->namespaces[i])) {
+        if (!xstr_dns_label(c->namespaces[i])) {
             snprintf(err, errlen, "WATCH_NAMESPACES: \"%s\" is not a valid namespace name", c->namespaces[i]);
             return -1;
         }

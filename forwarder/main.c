@@ -6,10 +6,10 @@
 #include "deliver.h"
 #include "clock.h"
 #include "kinds.h"
-#include "http.h"
 #include "k8s.h"
 #include "log.h"
 #include "metrics.h"
+#include "ops_http.h"
 #include "queue.h"
 #include "state.h"
 #include "watcher.h"
@@ -53,6 +53,13 @@ static int ready(void *ud, char *why, size_t len)
             used += (size_t)n;
     }
     return ok;
+}
+
+/* /metrics: the forwarder's counters (metrics.h). */
+static char *render_metrics(void *ud, size_t *len)
+{
+    (void)ud;
+    return metrics_render(len);
 }
 
 static volatile int stop_flag;
@@ -152,7 +159,8 @@ int main(int argc, char **argv)
     fwd_queue *q = queue_new((size_t)cfg.queue_max, state_next_seq(st));
     deliver *d = deliver_start(&cfg, q, st, err, sizeof err);
     app a = { .d = d, .stall_s = (double)cfg.stall_s };
-    fwd_http *http = d ? http_start(cfg.listen, ready, &a, err, sizeof err) : NULL;
+    ops_http_handlers hh = { .ready = ready, .metrics = render_metrics, .ud = &a };
+    ops_http *http = d ? ops_http_start(cfg.listen, &hh, err, sizeof err) : NULL;
     int exit_code = 0;
     if (!d || !http) {
         LOGJ(LOGL_ERROR, "cannot start", "{s:s}", "error", err);
@@ -243,7 +251,7 @@ int main(int argc, char **argv)
     if (left)
         LOGJ(LOGL_ERROR, "grace period over: events not delivered (a restart with STATE_DIR re-derives them)",
              "{s:I}", "events", (json_int_t)left);
-    http_stop(http);
+    ops_http_stop(http);
     LOGJ(LOGL_INFO, "stopped", "{s:I,s:f}", "undelivered", (json_int_t)left, "seconds",
          fwd_mono() - t0);
     if (busy) {   /* a watcher still uses the client, queue and state: no teardown */

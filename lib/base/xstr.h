@@ -5,6 +5,7 @@
 #define OCPVDR_XSTR_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* vasprintf into a new string; out of memory aborts (as xstrdup), so the
@@ -35,5 +36,9 @@ void xerr_first(char **err, const char *fmt, ...) __attribute__((format(printf, 
 /* Trims ASCII space (isspace) from both ends of s in place: returns a pointer
  * into s, past the leading space, and cuts the trailing space with a NUL. */
 char *xstr_trim(char *s);
+
+/* s is an RFC 1123 DNS label (what a Kubernetes namespace name must be):
+ * 1-63 characters of [a-z0-9-], starting and ending alphanumeric. */
+bool xstr_dns_label(const char *s);
 
 #endif

@@ -16,7 +16,7 @@
 #include "dict.h"
 #include "clock.h"
 #include "event.h"
-#include "http.h"
+#include "ops_http.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
@@ -1652,13 +1652,20 @@ static int ready_cb(void *ud, char *why, size_t len)
     return ready_flag;
 }
 
+static char *render_metrics(void *ud, size_t *len)
+{
+    (void)ud;
+    return metrics_render(len);
+}
+
 static void test_http(void **s)
 {
     (void)s;
     char err[256] = "";
-    fwd_http *h = http_start("127.0.0.1:0", ready_cb, NULL, err, sizeof err);
+    ops_http_handlers hh = { .ready = ready_cb, .metrics = render_metrics };
+    ops_http *h = ops_http_start("127.0.0.1:0", &hh, err, sizeof err);
     assert_non_null(h);
-    int port = http_port(h);
+    int port = ops_http_port(h);
     char *body = NULL;
     assert_int_equal(get(port, "/healthz", &body), 200);
     free(body);
@@ -1681,8 +1688,8 @@ static void test_http(void **s)
     body = NULL;
     assert_int_equal(get(port, "/nope", &body), 404);
     free(body);
-    http_stop(h);
-    assert_null(http_start("127.0.0.1", NULL, NULL, err, sizeof err));
+    ops_http_stop(h);
+    assert_null(ops_http_start("127.0.0.1", &hh, err, sizeof err));
     assert_non_null(strstr(err, "host:port"));
 }
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "k8s_int.h"
+#include "scripted_http.h"
 
 /* ---- resources and paths ------------------------------------------------ */
 
@@ -398,97 +399,7 @@ static void test_encoding_and_bodies(void **state)
     assert_true(json_is_null(v));
 }
 
-/* ---- scripted HTTP server ----------------------------------------------- */
-
-typedef struct script {
-    int fd;
-    int port;
-    const char *const *responses;   /* one raw response per connection */
-    int served;
-    char last_request[4096];
-    char lines[16][300];            /* the request line of each connection */
-    long long t_first, t_second;    /* ms timestamps of the first two requests */
-    size_t piece;                   /* bytes per send (0: 7, with a pause) */
-} script;
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void *serve(void *ud)
-{
-    script *s = ud;
-    for (const char *const *r = s->responses; *r; r++) {
-        int c = accept(s->fd, NULL, NULL);
-        if (c < 0)
-            break;
-        char req[4096];
-        ssize_t n = recv(c, req, sizeof req - 1, 0);
-        if (n > 0) {
-            req[n] = '\0';
-            snprintf(s->last_request, sizeof s->last_request, "%s", req);
-            if (s->served < 16)
-                snprintf(s->lines[s->served], sizeof s->lines[0], "%.*s",
-                         (int)strcspn(req, "\r\n"), req);
-        }
-        if (s->served == 0)
-            s->t_first = now_ms();
-        else if (s->served == 1)
-            s->t_second = now_ms();
-        s->served++;
-        /* write in small pieces so line splitting is exercised */
-        const char *p = *r;
-        size_t left = strlen(p);
-        while (left) {
-            size_t k = left < (s->piece ? s->piece : 7) ? left : (s->piece ? s->piece : 7);
-            if (send(c, p, k, MSG_NOSIGNAL) < 0)
-                break;
-            p += k;
-            left -= k;
-            if (!s->piece)
-                usleep(200);
-        }
-        close(c);
-    }
-    return NULL;
-}
-
-static void start_server(script *s, pthread_t *th)
-{
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s->fd >= 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s->fd, 8), 0);
-    socklen_t l = sizeof a;
-    getsockname(s->fd, (struct sockaddr *)&a, &l);
-    s->port = ntohs(a.sin_port);
-    assert_int_equal(pthread_create(th, NULL, serve, s), 0);
-}
-
-/* A client of the scripted server s, with this config (NULL: 3 retries, 5 s). */
-static k8s_client *client_cfg(script *s, const char *token, const k8s_config *cfg)
-{
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", s->port);
-    k8s_conn conn = { .host = url, .api_key = token, .validate_certs = -1,
-                      .allow_insecure_http = true };   /* the scripted server is plain http */
-    static const k8s_config dflt = { .max_retries = 3, .timeout_ms = 5000 };
-    k8s_error e;
-    k8s_client *c = k8s_client_new(&conn, cfg ? cfg : &dflt, &e);
-    assert_non_null(c);
-    return c;
-}
-
-static k8s_client *client_for(script *s, const char *token)
-{
-    return client_cfg(s, token, NULL);
-}
-
-#define CLOSE "Connection: close\r\n"
+/* ---- scripted HTTP server: scripted_http.h ------------------------------ */
 
 static void test_retry_loop(void **state)
 {
@@ -845,6 +756,43 @@ static void test_batch_one_in_flight(void **state)
     assert_int_equal(s.served, 13);
     /* reusable: an empty run does nothing */
     assert_int_equal(k8s_batch_run(b), 0);
+    k8s_batch_free(b);
+    close(s.fd);
+    k8s_client_free(c);
+}
+
+/* k8s_batch_merge_patch: PATCH with the merge-patch content type, the field
+ * manager and the body (resourceVersion precondition included) as given; a
+ * 409 is reported to the callback (never retried: the caller re-reads). */
+static void test_batch_merge_patch(void **state)
+{
+    (void)state;
+    static const char *const rs[] = {
+        "HTTP/1.1 409 Conflict\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+        "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"code\":409}",
+        NULL };
+    script s = { .responses = rs, .piece = 4096 };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_config cfg = { .max_in_flight = 1, .max_retries = 3 };
+    k8s_client *c = client_cfg(&s, NULL, &cfg);
+    k8s_batch *b = k8s_batch_new(c);
+    bres r = { 0 };
+    const k8s_resource *pv = k8s_resource_builtin("v1", "PersistentVolume");
+    json_t *patch = json_pack("{s:{s:s, s:{s:s}}}", "metadata", "resourceVersion", "41",
+                              "annotations", "dr.ocpv.io/last-sync-start", "2026-12-03T13:00:07Z");
+    k8s_write_opts wo = { .field_manager = "ocpv-dr-state" };
+    k8s_batch_merge_patch(b, pv, NULL, "pv-1", patch, &wo, on_done, &r);
+    k8s_batch_merge_patch(b, pv, NULL, "..", patch, &wo, on_done, &r);   /* invalid: no request */
+    json_decref(patch);                                                  /* the batch copied it */
+    assert_int_equal(k8s_batch_run(b), 2);
+    pthread_join(th, NULL);
+    assert_int_equal(r.failed, 2);
+    assert_int_equal(s.served, 1);
+    assert_string_equal(s.lines[0],
+                        "PATCH /api/v1/persistentvolumes/pv-1?fieldManager=ocpv-dr-state HTTP/1.1");
+    assert_non_null(strstr(s.last_request, "Content-Type: application/merge-patch+json"));
+    assert_non_null(strstr(s.last_request, "\"resourceVersion\":\"41\""));
     k8s_batch_free(b);
     close(s.fd);
     k8s_client_free(c);
@@ -1319,6 +1267,7 @@ int main(void)
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_batch_one_in_flight),
         cmocka_unit_test(test_batch_lists),
+        cmocka_unit_test(test_batch_merge_patch),
         cmocka_unit_test(test_list_restart_on_410),
         cmocka_unit_test(test_list_not_a_list),
         cmocka_unit_test(test_builtin_kind),

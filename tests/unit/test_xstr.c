@@ -85,6 +85,28 @@ static void test_trim(void **state)
     assert_string_equal(xstr_trim(c), "z");
 }
 
+static void test_dns_label(void **state)
+{
+    (void)state;
+    assert_true(xstr_dns_label("vm-prod"));
+    assert_true(xstr_dns_label("a"));
+    assert_true(xstr_dns_label("0x9"));
+    char l63[64], l64[65];
+    memset(l63, 'a', 63);
+    l63[63] = '\0';
+    memset(l64, 'a', 64);
+    l64[64] = '\0';
+    assert_true(xstr_dns_label(l63));
+    assert_false(xstr_dns_label(l64));
+    assert_false(xstr_dns_label(""));
+    assert_false(xstr_dns_label(NULL));
+    assert_false(xstr_dns_label("-a"));
+    assert_false(xstr_dns_label("a-"));
+    assert_false(xstr_dns_label("Vm"));
+    assert_false(xstr_dns_label("vm_prod"));
+    assert_false(xstr_dns_label("vm.prod"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -95,6 +117,7 @@ int main(void)
         cmocka_unit_test(test_strdup),
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_trim),
+        cmocka_unit_test(test_dns_label),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,5 @@
-/* http.c - /healthz, /readyz and /metrics on libmicrohttpd (see http.h). */
-#include "http.h"
-
-#include "metrics.h"
+/* ops_http.c - /healthz, /readyz and /metrics on libmicrohttpd (see ops_http.h). */
+#include "ops_http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -10,69 +8,78 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct fwd_http {
+struct ops_http {
     struct MHD_Daemon *d;
-    http_ready_fn ready;
-    void *ud;
+    ops_http_handlers h;
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
                              char *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
-    if (!r)
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(body);
         return MHD_NO;
+    }
     MHD_add_response_header(r, "Content-Type", type);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
+#define CONST_BODY(s) (char *)(s), sizeof(s) - 1, MHD_RESPMEM_PERSISTENT
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_len, void **con_cls)
 {
-    fwd_http *h = cls;
+    ops_http *h = cls;
     (void)version;
     (void)upload;
     (void)upload_len;
     (void)con_cls;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return reply(c, 405, "text/plain", (char *)"method not allowed\n", 19,
-                     MHD_RESPMEM_PERSISTENT);
+        return reply(c, 405, "text/plain", CONST_BODY("method not allowed\n"));
     if (!strcmp(url, "/healthz"))
-        return reply(c, 200, "text/plain", (char *)"ok\n", 3, MHD_RESPMEM_PERSISTENT);
+        return reply(c, 200, "text/plain", CONST_BODY("ok\n"));
     if (!strcmp(url, "/readyz")) {
         char why[1024] = "";
-        int ok = h->ready ? h->ready(h->ud, why, sizeof why) : 1;
+        int ok = h->h.ready ? h->h.ready(h->h.ud, why, sizeof why) : 1;
         char *body = NULL;
         int n = asprintf(&body, "%s%s%s\n", ok ? "ready" : "not ready", *why ? ": " : "", why);
         if (n < 0)
             return MHD_NO;
         return reply(c, ok ? 200 : 503, "text/plain", body, (size_t)n, MHD_RESPMEM_MUST_FREE);
     }
-    if (!strcmp(url, "/metrics")) {
+    if (!strcmp(url, "/metrics") && h->h.metrics) {
         size_t len = 0;
-        char *body = metrics_render(&len);
+        char *body = h->h.metrics(h->h.ud, &len);
         if (!body)
-            return MHD_NO;
+            return reply(c, 500, "text/plain", CONST_BODY("metrics cannot be rendered\n"));
         return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", body, len,
                      MHD_RESPMEM_MUST_FREE);
     }
-    return reply(c, 404, "text/plain", (char *)"not found\n", 10, MHD_RESPMEM_PERSISTENT);
+    return reply(c, 404, "text/plain", CONST_BODY("not found\n"));
 }
 
-fwd_http *http_start(const char *listen, http_ready_fn ready, void *ud, char *err, size_t errlen)
+ops_http *ops_http_start(const char *listen, const ops_http_handlers *hd, char *err, size_t errlen)
 {
     const char *colon = listen ? strrchr(listen, ':') : NULL;
     if (!colon) {
         snprintf(err, errlen, "LISTEN_ADDRESS: \"%s\" is not host:port", listen ? listen : "");
         return NULL;
     }
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || port < 0 || port > 65535) {
+        snprintf(err, errlen, "LISTEN_ADDRESS: \"%s\" has no port 0-65535", listen);
+        return NULL;
+    }
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    sa.sin_port = htons((uint16_t)port);
     char host[64];
     size_t hl = (size_t)(colon - listen);
     if (hl >= sizeof host)
@@ -85,11 +92,13 @@ fwd_http *http_start(const char *listen, http_ready_fn ready, void *ud, char *er
         snprintf(err, errlen, "LISTEN_ADDRESS: \"%s\" is not an IPv4 address", host);
         return NULL;
     }
-    fwd_http *h = calloc(1, sizeof *h);
-    if (!h)
+    ops_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
         return NULL;
-    h->ready = ready;
-    h->ud = ud;
+    }
+    if (hd)
+        h->h = *hd;
     h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                             handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
@@ -102,13 +111,13 @@ fwd_http *http_start(const char *listen, http_ready_fn ready, void *ud, char *er
     return h;
 }
 
-int http_port(fwd_http *h)
+int ops_http_port(ops_http *h)
 {
     const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     return i ? i->port : 0;
 }
 
-void http_stop(fwd_http *h)
+void ops_http_stop(ops_http *h)
 {
     if (!h)
         return;
