@@ -49,12 +49,19 @@ ALWAYS_CHANGED_OBJECTS = {
     ("credential", "ocpv-dr Primary Cluster"): {"inputs"},
     ("credential", "ocpv-dr DR Cluster"): {"inputs"},
     ("credential", "ocpv-dr NFS hosts (ssh)"): {"inputs"},
+    ("credential", "ocpv-dr OADP Backup Bucket"): {"inputs"},
     ("inventory", "ocpv-dr"): {"host_filter"},
 }
 ALWAYS_CHANGED_TASKS = {
     "infra.aap_configuration.controller_credentials : Managing Controller Credentials | Wait for finish the credential management",
     "infra.aap_configuration.controller_inventory_source_update : Controller inventory source update | Wait for finish of the inventory source update",
 }
+
+
+def rsync_key_path(lab):
+    """The ssh key the lab's primary storage host uses to reach the DR one."""
+    inv = yaml.safe_load(Path(lab["LAB_INVENTORY"]).read_text())["all"]["children"]
+    return inv["primary_nfs_server"]["hosts"]["nfs-primary"]["dr_rsync_ssh_key"]
 
 
 class AWX(dict):
@@ -152,8 +159,15 @@ def site(lab, awx, tmp_path_factory):
         "vault_nfs_ssh_private_key": Path(lab["LAB_SSH_KEY"]).read_text(),
         "vault_webhook_token": secrets.token_hex(16), "vault_webhook_hmac_secret": secrets.token_hex(16),
         "vault_eda_controller_password": secrets.token_hex(16),
-        # the site's execution environment: the lab's image
-        "controller_execution_environments": [{"name": "ocpv-dr EE", "image": awx["image"], "pull": "missing"}],
+        # the failover's backup bucket: the lab's MinIO (its BSL's bucket and prefix)
+        "ocpv_dr_oadp_s3_endpoint": lab["S3_ENDPOINT"], "ocpv_dr_oadp_s3_bucket": lab["S3_BUCKET"],
+        "ocpv_dr_oadp_s3_prefix": lab["S3_PREFIX"], "ocpv_dr_oadp_s3_region": lab["S3_REGION"],
+        "vault_oadp_cloud_credentials": Path(lab["S3_CREDENTIALS_FILE"]).read_text(),
+        "vault_oadp_s3_ca_cert": Path(lab["S3_CA_FILE"]).read_text() if lab.get("S3_CA_FILE") else "",
+        # the site's execution environment image: the lab's, built from execution-environment.yml
+        "ocpv_dr_ee_image": awx["image"],
+        # where the primary storage host keeps its key to the DR storage host
+        "ocpv_dr_rsync_ssh_key_path": rsync_key_path(lab),
         # controller only: the lab has no EDA controller (yet)
         "aap_configuration_dispatcher_roles": "{{ controller_configuration_dispatcher_roles }}",
     }
@@ -258,6 +272,13 @@ def test_configure_applies_and_is_idempotent(lab, awx, site, configured):
     sched = by_name(awx, "schedules", "ocpv-dr hourly periodic sync")
     assert sched["unified_job_template"] == jt["id"]
     assert "FREQ=HOURLY" in sched["rrule"] and "BYMINUTE=0" in sched["rrule"], sched["rrule"]
+    # the site values reach AWX (aap/ named an example registry's image and a fixed
+    # key path literally, whatever the site passed)
+    ee = by_name(awx, "execution_environments", "ocpv-dr EE")
+    assert ee["image"] == awx["image"], f"EE 'ocpv-dr EE' has image {ee['image']!r}, the site passed {awx['image']!r}"
+    assert jt["execution_environment"] == ee["id"]
+    rsync = by_name(awx, "credentials", "ocpv-dr NFS rsync key")
+    assert rsync["inputs"]["ssh_key_path"] == rsync_key_path(lab), rsync["inputs"]
     last = api(awx, "GET", "activity_stream/?order_by=-id&page_size=1")["results"][0]["id"]
 
     p, out = configure(lab, awx, site)
@@ -285,15 +306,10 @@ def point_hosts_at_lab(lab, awx):
         for host, hv in inv[group]["hosts"].items():
             res = api(awx, "GET", "hosts/", params={"name": host, "inventory": inventory["id"]})["results"]
             assert res, f"inventory ocpv-dr has no host {host} (inventory source not synced?)"
-            keep = {k: v for k, v in hv.items() if k in ("ansible_host", "export_root", "dr_rsync_ssh_key",
+            keep = {k: v for k, v in hv.items() if k in ("ansible_host", "export_root",
                                                          "dr_rsync_known_hosts")}
             keep["ansible_python_interpreter"] = "/usr/bin/python3"
             api(awx, "PATCH", f"hosts/{res[0]['id']}/", json={"variables": json.dumps(keep)})
-    # aap/credentials.yml names the rsync key path on the primary NFS server literally
-    # (/root/.ssh/id_ocpv_dr); the lab's is elsewhere: set it as a site would in AWX
-    key = inv["primary_nfs_server"]["hosts"]["nfs-primary"]["dr_rsync_ssh_key"]
-    cred = by_name(awx, "credentials", "ocpv-dr NFS rsync key")
-    api(awx, "PATCH", f"credentials/{cred['id']}/", json={"inputs": {"ssh_key_path": key}})
 
 
 def test_periodic_job_template_runs(lab, awx, site, configured, k8s_client):
