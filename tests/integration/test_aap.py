@@ -15,7 +15,9 @@ look like a pass.
    CAs, and the execution environment image (the shipped one names an example
    registry). The EDA roles are left out: there is no EDA controller in the lab yet.
 2. The periodic job template, launched through the API, runs in a job container
-   with the credentials AWX injects and succeeds against the lab clusters.
+   with the credentials AWX injects and succeeds against the lab clusters; and a
+   schedule set a minute ahead fires it (AWX's own scheduler, as the shipped hourly
+   schedule would).
 """
 
 import json
@@ -23,6 +25,7 @@ import os
 import secrets
 import subprocess
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -330,3 +333,27 @@ def test_periodic_job_template_runs(lab, awx, site, configured, k8s_client):
     dr = {c.metadata.name for c in client.CoreV1Api(k8s_client("dr")).list_namespaced_persistent_volume_claim(ns).items}
     assert len(primary) == 2 and dr == primary, f"claims on primary {sorted(primary)}, on DR {sorted(dr)}"
     assert "Write the report" in stdout and "failed=0" in stdout, stdout[-4000:]
+
+
+def test_schedule_fires_periodic_job(lab, awx, site, configured):
+    """A schedule of the periodic template set a minute ahead (with the test's
+    namespace as its extra data, which the template accepts on launch): AWX's
+    scheduler, not the test, starts the job, and the job succeeds."""
+    point_hosts_at_lab(lab, awx)
+    jt = by_name(awx, "job_templates", "ocpv-dr - Periodic Sync")
+    start = (datetime.now(timezone.utc) + timedelta(seconds=60)).strftime("%Y%m%dT%H%M%SZ")
+    name = f"ocpv-dr test schedule {site['ns']}"
+    sched = api(awx, "POST", f"job_templates/{jt['id']}/schedules/", json={
+        "name": name, "rrule": f"DTSTART:{start} RRULE:FREQ=MINUTELY;INTERVAL=1;COUNT=1",
+        "extra_data": {"target_namespaces": [site["ns"]]}})
+    try:
+        job_ref = wait_until(lambda: (api(awx, "GET", "jobs/", params={"schedule": sched["id"]})["results"] or [None])[0],
+                             300, 5, f"AWX's scheduler to start schedule {name!r} (due {start})")
+        assert job_ref["launch_type"] == "scheduled", job_ref["launch_type"]
+        job = wait_job(awx, job_ref["id"])
+        stdout = requests.get(f"{awx['url']}/api/v2/jobs/{job['id']}/stdout/?format=txt", auth=awx["auth"], timeout=60).text
+        assert job["status"] == "successful", f"scheduled job {job['id']} {job['status']}: {job.get('job_explanation')}\n{stdout[-6000:]}"
+        assert json.loads(job["extra_vars"]).get("target_namespaces") == [site["ns"]], job["extra_vars"]
+        assert "Write the report" in stdout and "failed=0" in stdout, stdout[-4000:]
+    finally:
+        api(awx, "DELETE", f"schedules/{sched['id']}/")
