@@ -18,11 +18,17 @@ look like a pass.
    with the credentials AWX injects and succeeds against the lab clusters; and a
    schedule set a minute ahead fires it (AWX's own scheduler, as the shipped hourly
    schedule would).
+3. Mode one as the activation runs it: the real C forwarder posts (token + HMAC)
+   to a real ansible-rulebook running the AAP rulebook rulebooks/ocp_dr_events.yml,
+   whose run_job_template launches "EDA - Sync PV/PVC to DR" in AWX as a controller
+   user of its own (EDA_CONTROLLER_* as the activation's AAP credential injects
+   them); the claim arrives on DR with identical data.
 """
 
 import json
 import os
 import secrets
+import signal
 import subprocess
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -32,8 +38,9 @@ import pytest
 import requests
 import yaml
 
-from conftest import REPO, seed_workload, wait_until
-from _lab import read_env_file
+from conftest import REPO, _free_port, seed_workload, tree_sums, wait_until
+from _lab import forwarder_bin, read_env_file
+from _webhook import wait_readyz, wait_webhook
 
 # the configuration under test: the shipped aap/ (AAP_DIR: a corrected copy, to try a fix;
 # AAP_GIT_REPO: the checkout whose HEAD the AWX project clones, default this one)
@@ -357,3 +364,109 @@ def test_schedule_fires_periodic_job(lab, awx, site, configured):
         assert "Write the report" in stdout and "failed=0" in stdout, stdout[-4000:]
     finally:
         api(awx, "DELETE", f"schedules/{sched['id']}/")
+
+
+def controller_user_for_eda(awx, ns):
+    """The AWX user the activation's "ocpv-dr AAP controller" credential names: a
+    member of organization Default with execute on the four event templates (what
+    run_job_template needs; aap/ does not create it: a site does)."""
+    password = secrets.token_hex(16)
+    user = api(awx, "POST", "users/", json={"username": f"eda-{ns}", "password": password})
+    org = by_name(awx, "organizations", "Default")
+    api(awx, "POST", f"organizations/{org['id']}/users/", json={"id": user["id"]})
+    for name in ("EDA - Sync PV/PVC to DR", "EDA - Delete PV/PVC from DR",
+                 "EDA - Sync Snapshot to DR", "EDA - Delete Snapshot from DR"):
+        jt = by_name(awx, "job_templates", name)
+        role = jt["summary_fields"]["object_roles"]["execute_role"]["id"]
+        api(awx, "POST", f"users/{user['id']}/roles/", json={"id": role})
+    return user, password
+
+
+def _stop(proc):
+    if proc and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_rulebook_launches_event_job_template(lab, awx, site, configured, k8s_client, tmp_path):
+    """Mode one as AAP runs it: forwarder -> ansible-rulebook (ocp_dr_events.yml,
+    token + HMAC) -> run_job_template in AWX -> the job (its container, AWX's
+    credentials) syncs a new claim to DR, data identical."""
+    from kubernetes import client
+    ns = site["ns"]
+    point_hosts_at_lab(lab, awx)
+    user, password = controller_user_for_eda(awx, ns)
+    jt = by_name(awx, "job_templates", "EDA - Sync PV/PVC to DR")
+    before = api(awx, "GET", "jobs/", params={"order_by": "-id", "page_size": 1})["results"]
+    last_job = before[0]["id"] if before else 0
+    token, hmac_secret = secrets.token_hex(16), secrets.token_hex(16)
+    port, health = _free_port(), _free_port()
+    # the activation's extra vars + the webhook credential's injected vars
+    rb_vars = tmp_path / "vars.yml"
+    rb_vars.write_text(yaml.safe_dump({"watched_namespaces": [ns], "webhook_port": port,
+                                       "webhook_token": token, "webhook_hmac_secret": hmac_secret}))
+    rb_vars.chmod(0o600)
+    env = dict(os.environ, JAVA_HOME=lab.get("JAVA_HOME", ""), PYTHONUNBUFFERED="1",
+               PATH=f"{lab['LAB_VENV']}/bin:{os.environ['PATH']}",
+               EDA_CONTROLLER_URL=awx["url"], EDA_CONTROLLER_USERNAME=user["username"],
+               EDA_CONTROLLER_PASSWORD=password, EDA_CONTROLLER_SSL_VERIFY="no")
+    rb_log, fwd_log = tmp_path / "rulebook.log", tmp_path / "forwarder.log"
+    # The shipped rulebook as is but for one name: the lab has no ansible.eda
+    # collection (AAP's decision environment has it; no Galaxy here), and
+    # ansible-rulebook 1.3.2 carries the same webhook source as eda.builtin.webhook
+    # (same arguments: the CLI rulebooks use it). Rules and actions unchanged.
+    shipped = (REPO / "rulebooks" / "ocp_dr_events.yml").read_text()
+    assert shipped.count("- ansible.eda.webhook:") == 1, "the AAP rulebook's source changed: adapt this test"
+    rulebook = tmp_path / "ocp_dr_events.yml"
+    rulebook.write_text(shipped.replace("- ansible.eda.webhook:", "- eda.builtin.webhook:"))
+    rb = fwd = None
+    try:
+        with open(rb_log, "a") as out:
+            rb = subprocess.Popen([os.path.join(lab["LAB_VENV"], "bin", "ansible-rulebook"),
+                                   "--rulebook", str(rulebook), "--vars", str(rb_vars),
+                                   "--print-events"],
+                                  cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        wait_webhook(rb, port, rb_log)
+        fenv = dict(os.environ, KUBECONFIG=lab["PRIMARY_KUBECONFIG"],
+                    WEBHOOK_URL=f"http://127.0.0.1:{port}/endpoint",
+                    WEBHOOK_ALLOW_INSECURE_HTTP="true",   # loopback; on OpenShift the Route is HTTPS
+                    WEBHOOK_TOKEN=token, WEBHOOK_HMAC_SECRET=hmac_secret,
+                    WATCH_NAMESPACES=ns, CLUSTER_NAME="primary", LISTEN_ADDRESS=f"127.0.0.1:{health}")
+        with open(fwd_log, "a") as out:
+            fwd = subprocess.Popen([forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
+                                   env=fenv, start_new_session=True)
+        wait_readyz(fwd, health, fwd_log, timeout=90)
+        seed_workload(lab, ns, 1, prefix="eda", files=2)
+        claim = next(c.metadata.name for c in client.CoreV1Api(k8s_client("primary"))
+                     .list_namespaced_persistent_volume_claim(ns).items if c.metadata.name.startswith("eda"))
+
+        def synced():
+            jobs = api(awx, "GET", "jobs/", params={"job_template": jt["id"], "id__gt": last_job,
+                                                    "order_by": "id"})["results"]
+            done = [j for j in jobs if j["status"] in ("successful", "failed", "error", "canceled")]
+            dr = {c.metadata.name for c in client.CoreV1Api(k8s_client("dr"))
+                  .list_namespaced_persistent_volume_claim(ns).items}
+            return (jobs, done) if claim in dr and done and len(done) == len(jobs) else None
+        jobs, done = wait_until(synced, 600, 3, f"claim {claim} on DR through AWX jobs of {jt['name']!r}",
+                                state=lambda: rb_log.read_text(errors="replace")[-3000:])
+        bad = [j for j in done if j["status"] != "successful"]
+        assert not bad, f"event jobs failed: {[(j['id'], j['status']) for j in bad]}"
+        # launched by the rulebook as the activation's controller user, not by the test
+        assert all(j["summary_fields"].get("created_by", {}).get("username") == user["username"] for j in jobs), \
+            [(j["id"], j["launch_type"], j["summary_fields"].get("created_by")) for j in jobs]
+        ev = json.loads(jobs[0]["extra_vars"])
+        assert ev.get("event_scope_namespaces") == [ns] and ev.get("resource_object"), ev.keys()
+        src = tree_sums(lab["NFS_PRIMARY_EXPORT"], f"{ns}-{claim}-*")
+        dst = tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-{claim}-*")
+        assert src and src == dst, f"data of {claim}: primary {src}, DR {dst}"
+    finally:
+        _stop(fwd)
+        _stop(rb)
+        api(awx, "DELETE", f"users/{user['id']}/")
+        logs = (rb_log.read_text(errors="replace") if rb_log.exists() else "") + \
+            (fwd_log.read_text(errors="replace") if fwd_log.exists() else "")
+        assert password not in logs and hmac_secret not in logs, "a secret reached a log"
