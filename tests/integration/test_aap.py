@@ -15,22 +15,32 @@ look like a pass.
    CAs, and the execution environment image (the shipped one names an example
    registry). The EDA roles are left out: there is no EDA controller in the lab yet.
 2. The periodic job template, launched through the API, runs in a job container
-   with the credentials AWX injects and succeeds against the lab clusters.
+   with the credentials AWX injects and succeeds against the lab clusters; and a
+   schedule set a minute ahead fires it (AWX's own scheduler, as the shipped hourly
+   schedule would).
+3. Mode one as the activation runs it: the real C forwarder posts (token + HMAC)
+   to a real ansible-rulebook running the AAP rulebook rulebooks/ocp_dr_events.yml,
+   whose run_job_template launches "EDA - Sync PV/PVC to DR" in AWX as a controller
+   user of its own (EDA_CONTROLLER_* as the activation's AAP credential injects
+   them); the claim arrives on DR with identical data.
 """
 
 import json
 import os
 import secrets
+import signal
 import subprocess
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
-from conftest import REPO, seed_workload, wait_until
-from _lab import read_env_file
+from conftest import REPO, _free_port, seed_workload, tree_sums, wait_until
+from _lab import forwarder_bin, read_env_file
+from _webhook import wait_readyz, wait_webhook
 
 # the configuration under test: the shipped aap/ (AAP_DIR: a corrected copy, to try a fix;
 # AAP_GIT_REPO: the checkout whose HEAD the AWX project clones, default this one)
@@ -49,12 +59,19 @@ ALWAYS_CHANGED_OBJECTS = {
     ("credential", "ocpv-dr Primary Cluster"): {"inputs"},
     ("credential", "ocpv-dr DR Cluster"): {"inputs"},
     ("credential", "ocpv-dr NFS hosts (ssh)"): {"inputs"},
+    ("credential", "ocpv-dr OADP Backup Bucket"): {"inputs"},
     ("inventory", "ocpv-dr"): {"host_filter"},
 }
 ALWAYS_CHANGED_TASKS = {
     "infra.aap_configuration.controller_credentials : Managing Controller Credentials | Wait for finish the credential management",
     "infra.aap_configuration.controller_inventory_source_update : Controller inventory source update | Wait for finish of the inventory source update",
 }
+
+
+def rsync_key_path(lab):
+    """The ssh key the lab's primary storage host uses to reach the DR one."""
+    inv = yaml.safe_load(Path(lab["LAB_INVENTORY"]).read_text())["all"]["children"]
+    return inv["primary_nfs_server"]["hosts"]["nfs-primary"]["dr_rsync_ssh_key"]
 
 
 class AWX(dict):
@@ -152,8 +169,15 @@ def site(lab, awx, tmp_path_factory):
         "vault_nfs_ssh_private_key": Path(lab["LAB_SSH_KEY"]).read_text(),
         "vault_webhook_token": secrets.token_hex(16), "vault_webhook_hmac_secret": secrets.token_hex(16),
         "vault_eda_controller_password": secrets.token_hex(16),
-        # the site's execution environment: the lab's image
-        "controller_execution_environments": [{"name": "ocpv-dr EE", "image": awx["image"], "pull": "missing"}],
+        # the failover's backup bucket: the lab's MinIO (its BSL's bucket and prefix)
+        "ocpv_dr_oadp_s3_endpoint": lab["S3_ENDPOINT"], "ocpv_dr_oadp_s3_bucket": lab["S3_BUCKET"],
+        "ocpv_dr_oadp_s3_prefix": lab["S3_PREFIX"], "ocpv_dr_oadp_s3_region": lab["S3_REGION"],
+        "vault_oadp_cloud_credentials": Path(lab["S3_CREDENTIALS_FILE"]).read_text(),
+        "vault_oadp_s3_ca_cert": Path(lab["S3_CA_FILE"]).read_text() if lab.get("S3_CA_FILE") else "",
+        # the site's execution environment image: the lab's, built from execution-environment.yml
+        "ocpv_dr_ee_image": awx["image"],
+        # where the primary storage host keeps its key to the DR storage host
+        "ocpv_dr_rsync_ssh_key_path": rsync_key_path(lab),
         # controller only: the lab has no EDA controller (yet)
         "aap_configuration_dispatcher_roles": "{{ controller_configuration_dispatcher_roles }}",
     }
@@ -247,6 +271,9 @@ def activity_since(awx, last_id):
         if a["object1"] == "o_auth2_access_token":
             continue
         objs = a.get("summary_fields", {}).get(a["object1"]) or [{}]
+        if a["operation"] == "create" and a["object1"] == "job" and objs[0].get("id") and \
+                api(awx, "GET", f"jobs/{objs[0]['id']}/")["launch_type"] == "scheduled":
+            continue    # a schedule firing meanwhile (the shipped hourly one at minute 0)
         out.append((a["operation"], a["object1"], objs[0].get("name"), set((a.get("changes") or {}).keys())))
     return out
 
@@ -258,6 +285,13 @@ def test_configure_applies_and_is_idempotent(lab, awx, site, configured):
     sched = by_name(awx, "schedules", "ocpv-dr hourly periodic sync")
     assert sched["unified_job_template"] == jt["id"]
     assert "FREQ=HOURLY" in sched["rrule"] and "BYMINUTE=0" in sched["rrule"], sched["rrule"]
+    # the site values reach AWX (aap/ named an example registry's image and a fixed
+    # key path literally, whatever the site passed)
+    ee = by_name(awx, "execution_environments", "ocpv-dr EE")
+    assert ee["image"] == awx["image"], f"EE 'ocpv-dr EE' has image {ee['image']!r}, the site passed {awx['image']!r}"
+    assert jt["execution_environment"] == ee["id"]
+    rsync = by_name(awx, "credentials", "ocpv-dr NFS rsync key")
+    assert rsync["inputs"]["ssh_key_path"] == rsync_key_path(lab), rsync["inputs"]
     last = api(awx, "GET", "activity_stream/?order_by=-id&page_size=1")["results"][0]["id"]
 
     p, out = configure(lab, awx, site)
@@ -270,8 +304,10 @@ def test_configure_applies_and_is_idempotent(lab, awx, site, configured):
 
 
 def wait_job(awx, job_id, timeout=900):
+    """The job once finished AND its events stored (the callback receiver lags:
+    stdout read at the status change missed the play's last tasks)."""
     return wait_until(lambda: (lambda j: j if j["status"] in ("successful", "failed", "error", "canceled")
-                               else None)(api(awx, "GET", f"jobs/{job_id}/")),
+                               and j.get("event_processing_finished") else None)(api(awx, "GET", f"jobs/{job_id}/")),
                       timeout, 2, f"AWX job {job_id} to finish")
 
 
@@ -285,15 +321,10 @@ def point_hosts_at_lab(lab, awx):
         for host, hv in inv[group]["hosts"].items():
             res = api(awx, "GET", "hosts/", params={"name": host, "inventory": inventory["id"]})["results"]
             assert res, f"inventory ocpv-dr has no host {host} (inventory source not synced?)"
-            keep = {k: v for k, v in hv.items() if k in ("ansible_host", "export_root", "dr_rsync_ssh_key",
+            keep = {k: v for k, v in hv.items() if k in ("ansible_host", "export_root",
                                                          "dr_rsync_known_hosts")}
             keep["ansible_python_interpreter"] = "/usr/bin/python3"
             api(awx, "PATCH", f"hosts/{res[0]['id']}/", json={"variables": json.dumps(keep)})
-    # aap/credentials.yml names the rsync key path on the primary NFS server literally
-    # (/root/.ssh/id_ocpv_dr); the lab's is elsewhere: set it as a site would in AWX
-    key = inv["primary_nfs_server"]["hosts"]["nfs-primary"]["dr_rsync_ssh_key"]
-    cred = by_name(awx, "credentials", "ocpv-dr NFS rsync key")
-    api(awx, "PATCH", f"credentials/{cred['id']}/", json={"inputs": {"ssh_key_path": key}})
 
 
 def test_periodic_job_template_runs(lab, awx, site, configured, k8s_client):
@@ -314,3 +345,133 @@ def test_periodic_job_template_runs(lab, awx, site, configured, k8s_client):
     dr = {c.metadata.name for c in client.CoreV1Api(k8s_client("dr")).list_namespaced_persistent_volume_claim(ns).items}
     assert len(primary) == 2 and dr == primary, f"claims on primary {sorted(primary)}, on DR {sorted(dr)}"
     assert "Write the report" in stdout and "failed=0" in stdout, stdout[-4000:]
+
+
+def test_schedule_fires_periodic_job(lab, awx, site, configured):
+    """A schedule of the periodic template set a minute ahead (with the test's
+    namespace as its extra data, which the template accepts on launch): AWX's
+    scheduler, not the test, starts the job, and the job succeeds."""
+    point_hosts_at_lab(lab, awx)
+    jt = by_name(awx, "job_templates", "ocpv-dr - Periodic Sync")
+    start = (datetime.now(timezone.utc) + timedelta(seconds=60)).strftime("%Y%m%dT%H%M%SZ")
+    name = f"ocpv-dr test schedule {site['ns']}"
+    sched = api(awx, "POST", f"job_templates/{jt['id']}/schedules/", json={
+        "name": name, "rrule": f"DTSTART:{start} RRULE:FREQ=MINUTELY;INTERVAL=1;COUNT=1",
+        "extra_data": {"target_namespaces": [site["ns"]]}})
+    try:
+        job_ref = wait_until(lambda: (api(awx, "GET", "jobs/", params={"schedule": sched["id"]})["results"] or [None])[0],
+                             300, 5, f"AWX's scheduler to start schedule {name!r} (due {start})")
+        assert job_ref["launch_type"] == "scheduled", job_ref["launch_type"]
+        job = wait_job(awx, job_ref["id"])
+        stdout = requests.get(f"{awx['url']}/api/v2/jobs/{job['id']}/stdout/?format=txt", auth=awx["auth"], timeout=60).text
+        assert job["status"] == "successful", f"scheduled job {job['id']} {job['status']}: {job.get('job_explanation')}\n{stdout[-6000:]}"
+        assert json.loads(job["extra_vars"]).get("target_namespaces") == [site["ns"]], job["extra_vars"]
+        assert "Write the report" in stdout and "failed=0" in stdout, stdout[-4000:]
+    finally:
+        api(awx, "DELETE", f"schedules/{sched['id']}/")
+
+
+def controller_user_for_eda(awx, ns):
+    """The AWX user the activation's "ocpv-dr AAP controller" credential names: a
+    member of organization Default with execute on the four event templates (what
+    run_job_template needs; aap/ does not create it: a site does)."""
+    password = secrets.token_hex(16)
+    user = api(awx, "POST", "users/", json={"username": f"eda-{ns}", "password": password})
+    org = by_name(awx, "organizations", "Default")
+    api(awx, "POST", f"organizations/{org['id']}/users/", json={"id": user["id"]})
+    for name in ("EDA - Sync PV/PVC to DR", "EDA - Delete PV/PVC from DR",
+                 "EDA - Sync Snapshot to DR", "EDA - Delete Snapshot from DR"):
+        jt = by_name(awx, "job_templates", name)
+        role = jt["summary_fields"]["object_roles"]["execute_role"]["id"]
+        api(awx, "POST", f"users/{user['id']}/roles/", json={"id": role})
+    return user, password
+
+
+def _stop(proc):
+    if proc and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_rulebook_launches_event_job_template(lab, awx, site, configured, k8s_client, tmp_path):
+    """Mode one as AAP runs it: forwarder -> ansible-rulebook (ocp_dr_events.yml,
+    token + HMAC) -> run_job_template in AWX -> the job (its container, AWX's
+    credentials) syncs a new claim to DR, data identical."""
+    from kubernetes import client
+    ns = site["ns"]
+    point_hosts_at_lab(lab, awx)
+    user, password = controller_user_for_eda(awx, ns)
+    jt = by_name(awx, "job_templates", "EDA - Sync PV/PVC to DR")
+    before = api(awx, "GET", "jobs/", params={"order_by": "-id", "page_size": 1})["results"]
+    last_job = before[0]["id"] if before else 0
+    token, hmac_secret = secrets.token_hex(16), secrets.token_hex(16)
+    port, health = _free_port(), _free_port()
+    # the activation's extra vars + the webhook credential's injected vars
+    rb_vars = tmp_path / "vars.yml"
+    rb_vars.write_text(yaml.safe_dump({"watched_namespaces": [ns], "webhook_port": port,
+                                       "webhook_token": token, "webhook_hmac_secret": hmac_secret}))
+    rb_vars.chmod(0o600)
+    env = dict(os.environ, JAVA_HOME=lab.get("JAVA_HOME", ""), PYTHONUNBUFFERED="1",
+               PATH=f"{lab['LAB_VENV']}/bin:{os.environ['PATH']}",
+               EDA_CONTROLLER_URL=awx["url"], EDA_CONTROLLER_USERNAME=user["username"],
+               EDA_CONTROLLER_PASSWORD=password, EDA_CONTROLLER_SSL_VERIFY="no")
+    rb_log, fwd_log = tmp_path / "rulebook.log", tmp_path / "forwarder.log"
+    # The shipped rulebook as is but for one name: the lab has no ansible.eda
+    # collection (AAP's decision environment has it; no Galaxy here), and
+    # ansible-rulebook 1.3.2 carries the same webhook source as eda.builtin.webhook
+    # (same arguments: the CLI rulebooks use it). Rules and actions unchanged.
+    shipped = (REPO / "rulebooks" / "ocp_dr_events.yml").read_text()
+    assert shipped.count("- ansible.eda.webhook:") == 1, "the AAP rulebook's source changed: adapt this test"
+    rulebook = tmp_path / "ocp_dr_events.yml"
+    rulebook.write_text(shipped.replace("- ansible.eda.webhook:", "- eda.builtin.webhook:"))
+    rb = fwd = None
+    try:
+        with open(rb_log, "a") as out:
+            rb = subprocess.Popen([os.path.join(lab["LAB_VENV"], "bin", "ansible-rulebook"),
+                                   "--rulebook", str(rulebook), "--vars", str(rb_vars),
+                                   "--print-events"],
+                                  cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        wait_webhook(rb, port, rb_log)
+        fenv = dict(os.environ, KUBECONFIG=lab["PRIMARY_KUBECONFIG"],
+                    WEBHOOK_URL=f"http://127.0.0.1:{port}/endpoint",
+                    WEBHOOK_ALLOW_INSECURE_HTTP="true",   # loopback; on OpenShift the Route is HTTPS
+                    WEBHOOK_TOKEN=token, WEBHOOK_HMAC_SECRET=hmac_secret,
+                    WATCH_NAMESPACES=ns, CLUSTER_NAME="primary", LISTEN_ADDRESS=f"127.0.0.1:{health}")
+        with open(fwd_log, "a") as out:
+            fwd = subprocess.Popen([forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
+                                   env=fenv, start_new_session=True)
+        wait_readyz(fwd, health, fwd_log, timeout=90)
+        seed_workload(lab, ns, 1, prefix="eda", files=2)
+        claim = next(c.metadata.name for c in client.CoreV1Api(k8s_client("primary"))
+                     .list_namespaced_persistent_volume_claim(ns).items if c.metadata.name.startswith("eda"))
+
+        def synced():
+            jobs = api(awx, "GET", "jobs/", params={"job_template": jt["id"], "id__gt": last_job,
+                                                    "order_by": "id"})["results"]
+            done = [j for j in jobs if j["status"] in ("successful", "failed", "error", "canceled")]
+            dr = {c.metadata.name for c in client.CoreV1Api(k8s_client("dr"))
+                  .list_namespaced_persistent_volume_claim(ns).items}
+            return (jobs, done) if claim in dr and done and len(done) == len(jobs) else None
+        jobs, done = wait_until(synced, 600, 3, f"claim {claim} on DR through AWX jobs of {jt['name']!r}",
+                                state=lambda: rb_log.read_text(errors="replace")[-3000:])
+        bad = [j for j in done if j["status"] != "successful"]
+        assert not bad, f"event jobs failed: {[(j['id'], j['status']) for j in bad]}"
+        # launched by the rulebook as the activation's controller user, not by the test
+        assert all(j["summary_fields"].get("created_by", {}).get("username") == user["username"] for j in jobs), \
+            [(j["id"], j["launch_type"], j["summary_fields"].get("created_by")) for j in jobs]
+        ev = json.loads(jobs[0]["extra_vars"])
+        assert ev.get("event_scope_namespaces") == [ns] and ev.get("resource_object"), ev.keys()
+        src = tree_sums(lab["NFS_PRIMARY_EXPORT"], f"{ns}-{claim}-*")
+        dst = tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-{claim}-*")
+        assert src and src == dst, f"data of {claim}: primary {src}, DR {dst}"
+    finally:
+        _stop(fwd)
+        _stop(rb)
+        api(awx, "DELETE", f"users/{user['id']}/")
+        logs = (rb_log.read_text(errors="replace") if rb_log.exists() else "") + \
+            (fwd_log.read_text(errors="replace") if fwd_log.exists() else "")
+        assert password not in logs and hmac_secret not in logs, "a secret reached a log"
