@@ -867,18 +867,41 @@ int k8s_create(k8s_client *c, const k8s_resource *r, json_t *obj,
     return rc;
 }
 
+int k8s_build_merge_patch(k8s_client *c, const k8s_resource *r, const char *ns,
+                          const char *name, json_t *patch, const k8s_write_opts *opts,
+                          char **path, char **body, k8s_error *err)
+{
+    *path = *body = NULL;
+    if (!name || !*name || !json_is_object(patch)) {
+        k8s_error_printf(err, "patch %s: a name and a JSON object patch are required", r->kind);
+        return -1;
+    }
+    *path = write_path(c, r, ns, name, NULL, opts, false, err);
+    if (!*path)
+        return -1;
+    *body = json_dumps(patch, JSON_COMPACT);
+    if (!*body) {
+        free(*path);
+        *path = NULL;
+        k8s_error_printf(err, "patch %s: out of memory", r->kind);
+        return -1;
+    }
+    return 0;
+}
+
 int k8s_merge_patch(k8s_client *c, const k8s_resource *r, const char *ns,
                     const char *name, json_t *patch, const k8s_write_opts *opts,
                     json_t **out, k8s_error *err)
 {
     if (out)
         *out = NULL;
-    if (!name || !*name || !json_is_object(patch)) {
-        k8s_error_printf(err, "patch %s: a name and a JSON object patch are required", r->kind);
+    char *path, *body;
+    if (k8s_build_merge_patch(c, r, ns, name, patch, opts, &path, &body, err) != 0)
         return -1;
-    }
-    char *path = write_path(c, r, ns, name, NULL, opts, false, err);
-    return write_req(c, "PATCH", path, "application/merge-patch+json", patch, out, err);
+    int rc = k8s_request(c, "PATCH", path, "application/merge-patch+json", body, out, err);
+    free(path);
+    free(body);
+    return rc;
 }
 
 int k8s_update_status(k8s_client *c, const k8s_resource *r, json_t *obj,

@@ -8,7 +8,8 @@
  * (streamed, bookmarks, timeouts), server-side apply, merge patch, create,
  * delete (propagation policy, uid / resourceVersion preconditions).
  * Batches: many requests in flight at once on one curl multi handle
- * (gets, applies, deletes, whole paginated lists; several clients at once).
+ * (gets, applies, merge patches, deletes, whole paginated lists; several
+ * clients at once).
  *
  * Every failing call fills a k8s_error: the HTTP status, and the API
  * `Status` reason and message when the server sent one, or the curl error.
@@ -276,6 +277,13 @@ k8s_batch *k8s_batch_new(k8s_client *c);
 /* Queue requests; the body is copied.  Nothing is sent until run. */
 void k8s_batch_apply(k8s_batch *b, const k8s_resource *r, json_t *obj,
                      const k8s_write_opts *opts, k8s_batch_cb cb, void *ud);
+/* A JSON merge patch, as k8s_merge_patch sends it (the patch is copied; a
+ * metadata.resourceVersion in it makes it conditional: 409 Conflict when the
+ * object changed since).  Retried like the other writes (only when it never
+ * reached the server, or on 429/503). */
+void k8s_batch_merge_patch(k8s_batch *b, const k8s_resource *r, const char *ns,
+                           const char *name, json_t *patch, const k8s_write_opts *opts,
+                           k8s_batch_cb cb, void *ud);
 void k8s_batch_get(k8s_batch *b, const k8s_resource *r, const char *ns,
                    const char *name, k8s_batch_cb cb, void *ud);
 void k8s_batch_delete(k8s_batch *b, const k8s_resource *r, const char *ns,

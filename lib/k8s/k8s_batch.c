@@ -96,6 +96,20 @@ void k8s_batch_apply(k8s_batch *b, const k8s_resource *res, json_t *obj,
         r->invalid = true;
 }
 
+void k8s_batch_merge_patch(k8s_batch *b, const k8s_resource *res, const char *ns,
+                           const char *name, json_t *patch, const k8s_write_opts *opts,
+                           k8s_batch_cb cb, void *ud)
+{
+    breq *r = push(b, cb, ud);
+    if (!r)
+        return;
+    r->method = "PATCH";
+    r->ctype = "application/merge-patch+json";
+    if (k8s_build_merge_patch(b->c, res, ns, name, patch, opts, &r->path, &r->body,
+                              &r->err) != 0)
+        r->invalid = true;
+}
+
 void k8s_batch_get(k8s_batch *b, const k8s_resource *res, const char *ns,
                    const char *name, k8s_batch_cb cb, void *ud)
 {

@@ -146,6 +146,10 @@ json_t *k8s_delete_body(const k8s_delete_opts *o);
  * and batches); both malloc'd.  -1 with err on an invalid object. */
 int k8s_build_apply(k8s_client *c, const k8s_resource *r, json_t *obj,
                     const k8s_write_opts *opts, char **path, char **body, k8s_error *err);
+/* Path and body of a JSON merge patch (k8s_merge_patch and batches). */
+int k8s_build_merge_patch(k8s_client *c, const k8s_resource *r, const char *ns,
+                          const char *name, json_t *patch, const k8s_write_opts *opts,
+                          char **path, char **body, k8s_error *err);
 int k8s_build_delete(const k8s_resource *r, const char *ns, const char *name,
                      const k8s_delete_opts *opts, char **path, char **body, k8s_error *err);
 

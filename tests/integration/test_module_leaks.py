@@ -185,3 +185,84 @@ def test_nfs_rsync_sync_sync_check_and_absent(tmp_path, lab):
     run_module(tmp_path, "nfs_rsync_sync", dict(args, state="absent"), netns=ns, expect_failed=True)
     r = run_module(tmp_path, "nfs_rsync_sync", dict(args, state="absent", pv_exists_on_primary=False), netns=ns)
     assert not (pathlib.Path(lab["NFS_DR_EXPORT"]) / d.name / "f").exists()
+
+
+def test_dr_state_write_status_guard_and_failures(tmp_path, lab):
+    """dr_state (lib/drstate): a write with a 409 retry, status with an
+    unreachable primary, guard refusing, a failed DR read."""
+    import threading
+    import time
+    tag = uuid.uuid4().hex[:8]
+    st_ns, ns, pv = f"leak-st-{tag}", f"leak-app-{tag}", f"leak-pv-{tag}"
+    kc = lab["DR_KUBECONFIG"]
+    kubectl = [str(pathlib.Path(lab["LAB_BIN"]) / "kubectl"), "--kubeconfig", kc]
+    subprocess.run(kubectl + ["create", "namespace", st_ns], check=True, capture_output=True)
+    subprocess.run(kubectl + ["apply", "-f", "-"], check=True, capture_output=True, text=True,
+                   input=json.dumps({
+                       "apiVersion": "v1", "kind": "PersistentVolume",
+                       "metadata": {"name": pv, "labels": {"dr.ocpv.io/managed-by": "ocpv-dr"},
+                                    "annotations": {"dr.ocpv.io/source-cluster": "leak",
+                                                    "dr.ocpv.io/source-uid": "u1"}},
+                       "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"],
+                                "persistentVolumeReclaimPolicy": "Retain",
+                                "claimRef": {"namespace": ns, "name": "d"},
+                                "nfs": {"server": "10.0.0.10", "path": "/x"}}}))
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    base = {"kubeconfig": kc, "state_namespace": st_ns, "source_cluster": "leak"}
+    sync = {"volumes": [{"name": pv, "ok": True, "skipped": False, "started_at": now,
+                         "finished_at": now, "bytes_sent": 5, "error": None},
+                        {"name": pv + "-x", "ok": False, "skipped": False, "started_at": now,
+                         "error": "failed"}],
+            "host_time": now}
+    listing = {"listed_at": now, "volumes": [{"metadata": {"name": pv + "-x", "uid": "u2"},
+                                              "spec": {"claimRef": {"namespace": ns, "name": "e"}}}]}
+    stop = threading.Event()
+
+    def bump():   # another writer: the module's first patches get 409
+        i = 0
+        while not stop.is_set():
+            subprocess.run(kubectl + ["annotate", "--overwrite", "pv", pv, f"x.io/b={i}"],
+                           capture_output=True)
+            i += 1
+            time.sleep(0.3)
+    try:
+        r = run_module(tmp_path, "dr_state", dict(base, mode="record_sync", job="leak", sync=sync,
+                                                  listing=listing))
+        assert r["changed"] is True
+        th = threading.Thread(target=bump)
+        th.start()
+        try:
+            later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30))
+            sync2 = {"volumes": [dict(sync["volumes"][0], started_at=later)], "host_time": later}
+            r = run_module(tmp_path, "dr_state", dict(base, mode="record_sync", sync=sync2,
+                                                      write_delay_ms=2000))
+        finally:
+            stop.set()
+            th.join()
+        assert r["conflicts_retried"] >= 1, r
+        run_module(tmp_path, "dr_state", dict(base, mode="record_full_sync", namespaces=[ns],
+                                              listing=dict(listing, claims=[]), sync=sync,
+                                              applied={"results": []}),
+                   expect_failed=False)
+        run_module(tmp_path, "dr_state", dict(base, mode="record_action", namespaces=[ns],
+                                              action="failover", phase="running",
+                                              _ansible_check_mode=True))
+        run_module(tmp_path, "dr_state", dict(base, mode="record_action", namespaces=[ns],
+                                              action="failover", phase="running"))
+        r = run_module(tmp_path, "dr_state", dict(base, mode="status", namespaces=[ns],
+                                                  primary={"host": "https://127.0.0.1:9",
+                                                           "api_key": "x"}, primary_timeout=1))
+        assert r["namespaces"][0]["state"] == "FailingOver" and r["primary_checked"] is False
+        r = run_module(tmp_path, "dr_state", dict(base, mode="guard", namespaces=[ns]),
+                       expect_failed=True)
+        assert "failover" in r["msg"]
+        run_module(tmp_path, "dr_state", dict(base, mode="note_event_read", namespaces=[ns],
+                                              listing=listing))
+        run_module(tmp_path, "dr_state", dict(base, mode="status",
+                                              kubeconfig=str(tmp_path / "none.kubeconfig")),
+                   expect_failed=True)
+        run_module(tmp_path, "dr_state", {"mode": "record_sync", "kubeconfig": kc},
+                   expect_failed=True)
+    finally:
+        subprocess.run(kubectl + ["delete", "namespace", st_ns, "--wait=false"], capture_output=True)
+        subprocess.run(kubectl + ["delete", "pv", pv, "--wait=false"], capture_output=True)

@@ -850,6 +850,43 @@ static void test_batch_one_in_flight(void **state)
     k8s_client_free(c);
 }
 
+/* k8s_batch_merge_patch: PATCH with the merge-patch content type, the field
+ * manager and the body (resourceVersion precondition included) as given; a
+ * 409 is reported to the callback (never retried: the caller re-reads). */
+static void test_batch_merge_patch(void **state)
+{
+    (void)state;
+    static const char *const rs[] = {
+        "HTTP/1.1 409 Conflict\r\n" CLOSE "Content-Type: application/json\r\n\r\n"
+        "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"code\":409}",
+        NULL };
+    script s = { .responses = rs, .piece = 4096 };
+    pthread_t th;
+    start_server(&s, &th);
+    k8s_config cfg = { .max_in_flight = 1, .max_retries = 3 };
+    k8s_client *c = client_cfg(&s, NULL, &cfg);
+    k8s_batch *b = k8s_batch_new(c);
+    bres r = { 0 };
+    const k8s_resource *pv = k8s_resource_builtin("v1", "PersistentVolume");
+    json_t *patch = json_pack("{s:{s:s, s:{s:s}}}", "metadata", "resourceVersion", "41",
+                              "annotations", "dr.ocpv.io/last-sync-start", "2026-12-03T13:00:07Z");
+    k8s_write_opts wo = { .field_manager = "ocpv-dr-state" };
+    k8s_batch_merge_patch(b, pv, NULL, "pv-1", patch, &wo, on_done, &r);
+    k8s_batch_merge_patch(b, pv, NULL, "..", patch, &wo, on_done, &r);   /* invalid: no request */
+    json_decref(patch);                                                  /* the batch copied it */
+    assert_int_equal(k8s_batch_run(b), 2);
+    pthread_join(th, NULL);
+    assert_int_equal(r.failed, 2);
+    assert_int_equal(s.served, 1);
+    assert_string_equal(s.lines[0],
+                        "PATCH /api/v1/persistentvolumes/pv-1?fieldManager=ocpv-dr-state HTTP/1.1");
+    assert_non_null(strstr(s.last_request, "Content-Type: application/merge-patch+json"));
+    assert_non_null(strstr(s.last_request, "\"resourceVersion\":\"41\""));
+    k8s_batch_free(b);
+    close(s.fd);
+    k8s_client_free(c);
+}
+
 /* One batch list: its items (all pages) or its error. */
 typedef struct blist {
     int rc;
@@ -1319,6 +1356,7 @@ int main(void)
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_batch_one_in_flight),
         cmocka_unit_test(test_batch_lists),
+        cmocka_unit_test(test_batch_merge_patch),
         cmocka_unit_test(test_list_restart_on_410),
         cmocka_unit_test(test_list_not_a_list),
         cmocka_unit_test(test_builtin_kind),
