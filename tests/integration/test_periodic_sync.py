@@ -6,6 +6,7 @@ kube-apiserver) and the real kube-controller-manager binding the DR claims.
 The only stand-in is the lab's workload seeder playing the CSI snapshotter
 for VolumeSnapshot status (tests/lab/seed_workload.py says so)."""
 import pathlib
+import time
 
 import pytest
 
@@ -66,15 +67,28 @@ def test_periodic_sync_mirrors_then_changes_nothing(lab, twin_ns, k8s_client, ru
     assert tree_sums(lab["NFS_PRIMARY_EXPORT"], f"{ns}-*") == tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-*")
     assert len(tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-*")) == 6 * 5
 
-    # a second run changes nothing: no data moved, no object written
-    rv_before = {n: p.metadata.resource_version for n, p in pvs.items()}
+    # a second run changes nothing: no data moved, no object written - only each DR PV's
+    # sync record (dr.ocpv.io/last-*, field manager ocpv-dr-state, #16) moves to this run
+    def _objects(pvs):
+        return {n: (dr.sanitize_for_serialization(p.spec), p.metadata.labels,
+                    {k: v for k, v in (p.metadata.annotations or {}).items() if not k.startswith("dr.ocpv.io/last-")})
+                for n, p in pvs.items()}
+
+    def _record(pvs, key):
+        return {n: (p.metadata.annotations or {}).get(f"dr.ocpv.io/{key}") for n, p in pvs.items()}
+    before, starts_before = _objects(pvs), _record(pvs, "last-sync-start")
+    assert all(starts_before.values()), starts_before
+    time.sleep(1.1)                 # the next run's starts are a later second
     r, rep = run_periodic(ns)
     assert r.rc == 0, r
     s = rep["summary"]
     assert s["volumes_changed"] == 0 and s["objects_created"] == 0 and s["objects_updated"] == 0, s
     assert s["objects_deleted"] == 0 and s["objects_unchanged"] == 16, s
     _, pvs = _dr_objects(dr, ns)
-    assert {n: p.metadata.resource_version for n, p in pvs.items()} == rv_before
+    assert _objects(pvs) == before
+    after = _record(pvs, "last-sync-start")
+    assert all(after[n] > starts_before[n] for n in after), (starts_before, after)
+    assert set(_record(pvs, "last-attempt-result").values()) == {"ok"}
 
 
 def test_periodic_sync_creates_missing_dr_namespace(lab, twin_ns, k8s_client, run_periodic):
