@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -120,18 +121,22 @@ class Rig:
                                         env=fenv, start_new_session=True)
         wait_readyz(self.fwd, self.health, self.fwd_log, timeout=90)
 
+    # what the tools themselves leave in a runner's HOME / TMPDIR (none of it ocpv-dr state):
+    # ansible's temp dirs, ansible-rulebook's ansible-runner private data dirs (tmp/eda*),
+    # the kubernetes client's API discovery cache (k8srcp-*.json), python multiprocessing
+    RUNNER_OWN = re.compile(r"^(home/\.ansible/(tmp|cp)/|tmp/ansible-local|tmp/eda[^/]*/|tmp/k8srcp-[0-9a-f]+\.json$"
+                            r"|tmp/pymp-[^/]+/)")
+
     def runner_files(self):
-        """Files under the runner's HOME and TMPDIR other than ansible's own
-        temp and cache files (ANSIBLE_HOME/tmp, ANSIBLE_LOCAL_TEMP)."""
+        """Files the jobs left under the runner's HOME and TMPDIR, other than the
+        tools' own (RUNNER_OWN)."""
         if not self.run_dir:
             return []
-        own = (os.path.join(self.run_dir, "home", ".ansible", "tmp"), os.path.join(self.run_dir, "home", ".ansible", "cp"),
-               os.path.join(self.run_dir, "tmp", "ansible-local"))
         out = []
         for top in ("home", "tmp"):
             for d, _dirs, files in os.walk(os.path.join(self.run_dir, top)):
-                out += [os.path.join(d, f) for f in files if not os.path.join(d, f).startswith(own)]
-        return sorted(out)
+                out += [os.path.relpath(os.path.join(d, f), self.run_dir) for f in files]
+        return sorted(f for f in out if not self.RUNNER_OWN.match(f))
 
     def post(self, body, token=TOKEN, sign=False):
         """POST body (bytes) to the rulebook's webhook; returns the HTTP status."""

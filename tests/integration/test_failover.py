@@ -23,7 +23,7 @@ import uuid
 import pytest
 import yaml
 
-from conftest import REPO, LAB_DIR, seed_workload, wait_until
+from conftest import REPO, seed_workload, wait_until
 
 PLAYBOOK = REPO / "playbooks/manual_dr/execute_failover.yml"
 PERIODIC = REPO / "playbooks/scheduled/execute_periodic_sync.yml"
@@ -36,21 +36,31 @@ def _lab_name(lab):
     return lab.get("LAB_NAME") or pathlib.Path(lab["LAB_STATE_DIR"]).name.removeprefix(".state-")
 
 
+def _lab_scripts(lab):
+    """tests/lab of the checkout that runs this lab instance (LAB_REPO: its state dir
+    lives there), so a test run from another worktree drives the same lab."""
+    return pathlib.Path(lab.get("LAB_REPO") or REPO) / "tests/lab"
+
+
 def velero_start(lab, cluster):
-    """tests/lab/velero/start (idempotent: returns at once when the server runs)."""
-    p = subprocess.run([str(LAB_DIR / "velero/start"), cluster], capture_output=True, text=True,
+    """tests/lab/velero/start (idempotent: returns at once when the server runs).
+    True when this call started it."""
+    p = subprocess.run([str(_lab_scripts(lab) / "velero/start"), cluster], capture_output=True, text=True,
                        env=dict(os.environ, LAB_NAME=_lab_name(lab)), timeout=300)
     assert p.returncode == 0, f"velero/start {cluster} failed:\n{p.stderr[-3000:]}"
+    return "already running" not in p.stderr
 
 
 @pytest.fixture(scope="module")
 def velero(lab):
-    """Real Velero servers against primary (backups) and dr (BSL sync + restores)."""
+    """Real Velero servers against primary (backups) and dr (BSL sync + restores);
+    stopped afterwards only when this module started them (the lab's are shared)."""
     env = dict(os.environ, LAB_NAME=_lab_name(lab))
-    for c in ("primary", "dr"):
-        velero_start(lab, c)
+    started = [c for c in ("primary", "dr") if velero_start(lab, c)]
     yield
-    subprocess.run([str(LAB_DIR / "velero/stop")], capture_output=True, env=env, timeout=120)
+    if started:
+        subprocess.run([str(_lab_scripts(lab) / "velero/stop"), *started], capture_output=True, env=env,
+                       timeout=120)
 
 
 @pytest.fixture
