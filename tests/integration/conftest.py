@@ -16,8 +16,12 @@ Fixtures (all general; build on them):
   unique_ns        factory: unique_ns("primary"|"dr", prefix="t") -> namespace name,
                    created now (admin) and deleted at the end of the test
   ansible_playbook runner: ansible_playbook(playbook, ...) -> AnsibleResult(rc, stdout,
-                   stderr, json) with the real ansible-playbook of LAB_VENV and the
-                   repo's ansible.cfg
+                   stderr, json, run_dir) with the real ansible-playbook of LAB_VENV and the
+                   repo's ansible.cfg; every run is a FRESH RUNNER (fresh_run_env): its own
+                   empty HOME, TMPDIR, ANSIBLE_HOME, ANSIBLE_LOCAL_TEMP and report dir,
+                   removed when the test ends (read its reports with result.report(kind))
+  fresh_run_env    factory: fresh_run_env(env) -> (run_dir, env) for a process that runs
+                   jobs outside ansible_playbook (ansible-rulebook); same rule
   lab_cluster      lab_cluster("dr", "rebuild") -> runs tests/lab/cluster for this instance
   netns_run        netns_run("nfs-primary", [argv...]) -> CompletedProcess inside that
                    storage host's network namespace
@@ -25,12 +29,15 @@ Fixtures (all general; build on them):
   free_port        free TCP port on 127.0.0.1
 """
 
+import glob
 import hashlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +50,7 @@ from _lab import (REPO, LAB_DIR, LabMissing, free_port as _free_port, lab_env_pa
 
 # what the test files import from here (`from conftest import ...`)
 __all__ = ["REPO", "LAB_DIR", "_free_port", "read_lab_env", "wait_until", "ansible_env", "s3_credentials",
-           "seed_workload", "tree_sums"]
+           "seed_workload", "tree_sums", "make_fresh_run_env"]
 
 # every key a test may read; a lab env file without one of them is an old or broken lab
 REQUIRED_KEYS = ("LAB_NAME", "LAB_STATE_DIR", "LAB_BIN", "LAB_VENV", "PRIMARY_KUBECONFIG", "DR_KUBECONFIG",
@@ -148,6 +155,25 @@ class AnsibleResult:
     stderr: str
     json: dict = field(default=None)
     cmd: list = field(default_factory=list)
+    run_dir: str = None     # this run's fresh runner dir (removed when the test ends)
+
+    @property
+    def report_dir(self):
+        return os.path.join(self.run_dir, "reports") if self.run_dir else None
+
+    def reports(self, kind):
+        """Paths of this run's JSON reports of one kind (periodic, failover, status...), oldest first."""
+        return sorted(glob.glob(os.path.join(self.report_dir, f"{kind}-*.json"))) if self.run_dir else []
+
+    def report(self, kind):
+        """This run's (newest) JSON report of that kind, with "_md" = its Markdown file; None without one."""
+        paths = self.reports(kind)
+        if not paths:
+            return None
+        with open(paths[-1]) as f:
+            rep = json.load(f)
+        rep["_md"] = paths[-1][:-len(".json")] + ".md"
+        return rep
 
     def task_results(self, host=None):
         """Every task result of the json callback: [(task name, host, result), ...]."""
@@ -198,14 +224,63 @@ def twin_ns(k8s_client):
             pass
 
 
-@pytest.fixture(scope="session")
-def ansible_playbook(lab):
+# Variables a job must not inherit from the machine that runs the tests: in AAP
+# every job starts in a fresh execution-environment container, so state that
+# must outlive a job lives in the clusters (#16), never in these.
+RUNNER_STATE_VARS = ("OCPV_DR_EVENT_STATE_DIR", "OCPV_DR_REPORT_DIR", "ANSIBLE_HOME", "ANSIBLE_LOCAL_TEMP",
+                     "ANSIBLE_PERSISTENT_CONTROL_PATH_DIR", "ANSIBLE_SSH_CONTROL_PATH_DIR", "TMPDIR", "HOME")
+
+
+def make_fresh_run_env(env):
+    """(run_dir, env): env with a new empty runner - HOME, TMPDIR, ANSIBLE_HOME,
+    ANSIBLE_LOCAL_TEMP and OCPV_DR_REPORT_DIR inside run_dir (a short path under
+    /tmp: ssh control sockets live there) - and no OCPV_DR_EVENT_STATE_DIR.
+    The caller removes run_dir.  A value the test passed for one of these is an
+    error: nothing may carry state from one job to the next through the runner."""
+    run_dir = tempfile.mkdtemp(prefix="ocpvdr-run-", dir="/tmp")
+    env = dict(env)
+    for k in RUNNER_STATE_VARS:
+        env.pop(k, None)
+    home, tmp = os.path.join(run_dir, "home"), os.path.join(run_dir, "tmp")
+    for d in (home, tmp):
+        os.mkdir(d, 0o700)
+    env.update(HOME=home, TMPDIR=tmp, ANSIBLE_HOME=os.path.join(home, ".ansible"),
+               ANSIBLE_LOCAL_TEMP=os.path.join(tmp, "ansible-local"),
+               OCPV_DR_REPORT_DIR=os.path.join(run_dir, "reports"))
+    return run_dir, env
+
+
+@pytest.fixture
+def fresh_run_env():
+    """fresh_run_env(env) -> (run_dir, env) (make_fresh_run_env); every run_dir is
+    removed when the test ends."""
+    made = []
+
+    def make(env):
+        run_dir, env = make_fresh_run_env(env)
+        made.append(run_dir)
+        return run_dir, env
+    yield make
+    for d in made:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def ansible_playbook(lab, fresh_run_env):
     """ansible_playbook(playbook, inventory=None (lab inventory), extra_vars=None (dict),
     venv="LAB_VENV" | "LAB_VENV_216", check=False, diff=False, limit=None, args=(),
-    env=None (extra variables), json_output=True, timeout=600) -> AnsibleResult"""
+    env=None (extra variables), json_output=True, timeout=600) -> AnsibleResult
+
+    Every run is a fresh runner (make_fresh_run_env): nothing of an earlier run
+    (reports, ~/.ansible, temp files, event marks) is there; its reports are
+    read with result.report(kind) before the test ends."""
 
     def run(playbook, inventory=None, extra_vars=None, venv="LAB_VENV", check=False, diff=False,
             limit=None, args=(), env=None, json_output=True, timeout=600):
+        clash = sorted(set(env or {}) & set(RUNNER_STATE_VARS))
+        if clash:
+            raise ValueError(f"ansible_playbook: {', '.join(clash)} are the fresh runner's (one per run, "
+                             f"read reports with result.report(kind)), not the test's")
         cmd = [os.path.join(lab[venv], "bin", "ansible-playbook"), "-i", str(inventory or lab["LAB_INVENTORY"])]
         if extra_vars:
             cmd += ["-e", json.dumps(extra_vars)]
@@ -216,8 +291,8 @@ def ansible_playbook(lab):
         if limit:
             cmd += ["--limit", limit]
         cmd += list(args) + [str(playbook)]
-        p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                           env=ansible_env(lab, venv, json_output, env))
+        run_dir, run_env = fresh_run_env(ansible_env(lab, venv, json_output, env))
+        p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=run_env)
         parsed = None
         if json_output:
             start = p.stdout.find("{")
@@ -226,7 +301,7 @@ def ansible_playbook(lab):
                     parsed = json.loads(p.stdout[start:])
                 except ValueError:
                     parsed = None
-        return AnsibleResult(p.returncode, p.stdout, p.stderr, parsed, cmd)
+        return AnsibleResult(p.returncode, p.stdout, p.stderr, parsed, cmd, run_dir)
     return run
 
 

@@ -53,14 +53,13 @@ def _changed(r):
     return sum(h.get("changed", 0) for h in (r.json or {}).get("stats", {}).values())
 
 
-def test_check_mode_changes_nothing_on_dr(lab, twin_ns, k8s_client, ansible_playbook, tmp_path):
+def test_check_mode_changes_nothing_on_dr(lab, twin_ns, k8s_client, ansible_playbook):
     from kubernetes import client
     ns = twin_ns
     base = {"target_namespaces": [ns], "watched_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
             "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]}
-    env = {"OCPV_DR_REPORT_DIR": str(tmp_path)}
     seed_workload(lab, ns, 3, "a", snapshots=1, files=2)
-    r = ansible_playbook(PERIODIC, extra_vars=base, env=env)
+    r = ansible_playbook(PERIODIC, extra_vars=base)
     assert r.rc == 0, r.stderr[-3000:]
     # DR's controller-manager binds the new pairs after the sync returns (its
     # writes raise their resourceVersions): compare only once DR has settled -
@@ -108,7 +107,7 @@ def test_check_mode_changes_nothing_on_dr(lab, twin_ns, k8s_client, ansible_play
         r = ansible_playbook(EVENT / f"{name}.yml", extra_vars={**base, **ev}, check=True)
         assert r.rc == 0, f"{name} --check failed: {_failures(r)}"
         changed[name] = _changed(r)
-    r = ansible_playbook(PERIODIC, extra_vars=base, env=env, check=True)
+    r = ansible_playbook(PERIODIC, extra_vars=base, check=True)
     assert r.rc == 0, _failures(r)
     changed["periodic"] = _changed(r)
     print(f"CHECK-MODE tasks that would change: {changed}")

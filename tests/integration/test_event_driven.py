@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -34,7 +35,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, _free_port, ansible_env, seed_workload, tree_sums, wait_until
+from conftest import REPO, _free_port, ansible_env, make_fresh_run_env, seed_workload, tree_sums, wait_until
 from _lab import forwarder_bin
 from _webhook import wait_readyz, wait_webhook
 
@@ -60,7 +61,7 @@ class Rig:
 
     def __init__(self, lab, workdir, watched, also_forwarded, hmac=True):
         self.lab, self.workdir, self.hmac = lab, Path(workdir), hmac
-        self.rb = self.fwd = None
+        self.rb = self.fwd = self.run_dir = None
         self.rulebook = ((os.environ.get("EDA_RULEBOOK") or "rulebooks/ocp_dr_events_cli.yml") if hmac
                          else "rulebooks/ocp_dr_events_cli_token_only.yml")
         try:
@@ -88,14 +89,15 @@ class Rig:
         self.vars.write_text(yaml.safe_dump(rb_vars))
         self.rb_log = self.workdir / "rulebook.log"
         self.fwd_log = self.workdir / "forwarder.log"
-        env = ansible_env(lab, json_output=False)
-        (self.workdir / "state").mkdir(exist_ok=True)
-        # jobs note when they read the primary: a queued job whose window a
-        # later-started job already covered ends at once (docs/eda.md)
+        # a fresh runner (conftest make_fresh_run_env: empty HOME, TMPDIR, no
+        # OCPV_DR_EVENT_STATE_DIR): jobs keep nothing on the runner's disk - a
+        # queued job whose window a later-started job already covered finds
+        # that out from DR's record (docs/eda.md); stop() checks that nothing
+        # but ansible's own temp files was left there
+        self.run_dir, env = make_fresh_run_env(ansible_env(lab, json_output=False))
         # profile_tasks: every task of every job with a timestamp and its
         # duration in rulebook.log (where a burst's time goes)
         env.update(JAVA_HOME=lab.get("JAVA_HOME", ""), PYTHONUNBUFFERED="1",
-                   OCPV_DR_EVENT_STATE_DIR=str(self.workdir / "state"),
                    ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks")
         with open(self.rb_log, "a") as out:
             self.rb = subprocess.Popen(
@@ -118,6 +120,23 @@ class Rig:
             self.fwd = subprocess.Popen([forwarder_bin()], stdout=out, stderr=subprocess.STDOUT,
                                         env=fenv, start_new_session=True)
         wait_readyz(self.fwd, self.health, self.fwd_log, timeout=90)
+
+    # what the tools themselves leave in a runner's HOME / TMPDIR (none of it ocpv-dr state):
+    # ansible's temp dirs, ansible-rulebook's ansible-runner private data dirs (tmp/eda*),
+    # the kubernetes client's API discovery cache (k8srcp-*.json), python multiprocessing
+    RUNNER_OWN = re.compile(r"^(home/\.ansible/(tmp|cp)/|tmp/ansible-local|tmp/eda[^/]*/|tmp/k8srcp-[0-9a-f]+\.json$"
+                            r"|tmp/pymp-[^/]+/)")
+
+    def runner_files(self):
+        """Files the jobs left under the runner's HOME and TMPDIR, other than the
+        tools' own (RUNNER_OWN)."""
+        if not self.run_dir:
+            return []
+        out = []
+        for top in ("home", "tmp"):
+            for d, _dirs, files in os.walk(os.path.join(self.run_dir, top)):
+                out += [os.path.relpath(os.path.join(d, f), self.run_dir) for f in files]
+        return sorted(f for f in out if not self.RUNNER_OWN.match(f))
 
     def post(self, body, token=TOKEN, sign=False):
         """POST body (bytes) to the rulebook's webhook; returns the HTTP status."""
@@ -192,8 +211,13 @@ class Rig:
                 except subprocess.TimeoutExpired:
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait(10)
+        left = self.runner_files()
+        if self.run_dir:
+            import shutil
+            shutil.rmtree(self.run_dir, ignore_errors=True)
         if not check_logs:
             return
+        assert not left, f"jobs left state on the runner's disk (AAP would lose it): {left[:20]}"
         logs = self.rb_log.read_text(errors="replace") + self.fwd_log.read_text(errors="replace")
         assert TOKEN not in logs.replace(f"webhook_token: {TOKEN}", "") and HMAC_SECRET not in self.fwd_log.read_text(), \
             "a secret reached a log"

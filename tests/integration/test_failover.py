@@ -10,7 +10,6 @@ hosts, replicated by the real rsync over ssh (mode two / the final sync).
 
 RTO figures: FAILOVER_RTO_VMS=10 pytest tests/integration/test_failover.py -k rto -s
 """
-import glob
 import json
 import os
 import pathlib
@@ -24,7 +23,7 @@ import uuid
 import pytest
 import yaml
 
-from conftest import REPO, LAB_DIR, seed_workload, wait_until
+from conftest import REPO, seed_workload, wait_until
 
 PLAYBOOK = REPO / "playbooks/manual_dr/execute_failover.yml"
 PERIODIC = REPO / "playbooks/scheduled/execute_periodic_sync.yml"
@@ -37,21 +36,31 @@ def _lab_name(lab):
     return lab.get("LAB_NAME") or pathlib.Path(lab["LAB_STATE_DIR"]).name.removeprefix(".state-")
 
 
+def _lab_scripts(lab):
+    """tests/lab of the checkout that runs this lab instance (LAB_REPO: its state dir
+    lives there), so a test run from another worktree drives the same lab."""
+    return pathlib.Path(lab.get("LAB_REPO") or REPO) / "tests/lab"
+
+
 def velero_start(lab, cluster):
-    """tests/lab/velero/start (idempotent: returns at once when the server runs)."""
-    p = subprocess.run([str(LAB_DIR / "velero/start"), cluster], capture_output=True, text=True,
+    """tests/lab/velero/start (idempotent: returns at once when the server runs).
+    True when this call started it."""
+    p = subprocess.run([str(_lab_scripts(lab) / "velero/start"), cluster], capture_output=True, text=True,
                        env=dict(os.environ, LAB_NAME=_lab_name(lab)), timeout=300)
     assert p.returncode == 0, f"velero/start {cluster} failed:\n{p.stderr[-3000:]}"
+    return "already running" not in p.stderr
 
 
 @pytest.fixture(scope="module")
 def velero(lab):
-    """Real Velero servers against primary (backups) and dr (BSL sync + restores)."""
+    """Real Velero servers against primary (backups) and dr (BSL sync + restores);
+    stopped afterwards only when this module started them (the lab's are shared)."""
     env = dict(os.environ, LAB_NAME=_lab_name(lab))
-    for c in ("primary", "dr"):
-        velero_start(lab, c)
+    started = [c for c in ("primary", "dr") if velero_start(lab, c)]
     yield
-    subprocess.run([str(LAB_DIR / "velero/stop")], capture_output=True, env=env, timeout=120)
+    if started:
+        subprocess.run([str(_lab_scripts(lab) / "velero/stop"), *started], capture_output=True, env=env,
+                       timeout=120)
 
 
 @pytest.fixture
@@ -160,19 +169,14 @@ def collections_env(tmp_path_factory):
 
 
 @pytest.fixture
-def run_failover(lab, ansible_playbook, tmp_path, collections_env):
+def run_failover(lab, ansible_playbook, collections_env):
     def run(ns, extra=None, timeout=900):
         ev = {"namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
               "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"], "failover_vm_ready_timeout": 180}
         ev.update(extra or {})
-        before = set(glob.glob(str(tmp_path / "failover-*.json")))
-        r = ansible_playbook(PLAYBOOK, extra_vars=ev, json_output=False, timeout=timeout,
-                             env={"OCPV_DR_REPORT_DIR": str(tmp_path), **collections_env})
-        new = sorted(set(glob.glob(str(tmp_path / "failover-*.json"))) - before)
-        report = json.loads(pathlib.Path(new[-1]).read_text()) if new else None
-        if report is not None:
-            report["_md"] = new[-1][:-len(".json")] + ".md"
-        return r, report
+        # a fresh runner per run (conftest): no report of an earlier run is there
+        r = ansible_playbook(PLAYBOOK, extra_vars=ev, json_output=False, timeout=timeout, env=collections_env)
+        return r, r.report("failover")
     return run
 
 
@@ -183,7 +187,7 @@ def restores_for(k8s_client, backup):
                                             label_selector=f"dr.ocpv.io/failover-backup={backup}")["items"]
 
 
-def test_planned_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failover, tmp_path):
+def test_planned_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failover):
     from kubernetes import client
     make_workload(lab, k8s_client, ns, 3)
     kubevirt_sim("primary", [ns])
@@ -229,8 +233,9 @@ def test_planned_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failove
     assert rep["summary"]["vms_ready"] == "3" or rep["summary"]["vms_ready"] == 3
     assert float(rep["rto_s"]) > 0 and set(rep["phases"]) >= {"primary_shutdown", "restore", "vms_ready"}
     assert rep["backup"]["name"] == backup and int(rep["rpo"]["backup_age_s"]) >= 0
-    assert all(v["last_sync"] for v in rep["rpo"]["volumes"]), rep["rpo"]
-    md = pathlib.Path(glob.glob(str(tmp_path / "failover-*.md"))[-1]).read_text()
+    # per-volume RPO from DR's records: the final sync's own start (a fresh runner has no old reports)
+    assert len(rep["rpo"]["volumes"]) == 3 and all(v["last_sync_start"] for v in rep["rpo"]["volumes"]), rep["rpo"]
+    md = pathlib.Path(rep["_md"]).read_text()
     assert "RTO (measured)" in md and backup in md and "vm-2" in md
     # re-run: nothing duplicated, still OK
     r2, rep2 = run_failover(ns, {"failover_type": "planned", "backup_name": backup})
@@ -246,7 +251,7 @@ NAMED_CLASS_PROFILES = {
 
 
 def test_named_storage_class_gold(lab, k8s_client, velero, kubevirt_sim, ns, run_failover,
-                                  ansible_playbook, tmp_path):
+                                  ansible_playbook):
     """Classes `gold` (type nfs-subdir) and `silver-csi` (type nfs-csi) go through sync (mode two),
     failover verification (the DR copy of each is checked and compared by checksum) and
     provisioning (one volume's DR PV and claim are gone before the failover): the one mapping in
@@ -265,7 +270,7 @@ def test_named_storage_class_gold(lab, k8s_client, velero, kubevirt_sim, ns, run
     # sync: mode two replicates the data and applies the DR PVs/PVCs
     r = ansible_playbook(PERIODIC, extra_vars={"target_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
                                                "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"], **ev},
-                         json_output=False, env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
+                         json_output=False)
     assert r.rc == 0, r
     src = sorted(pathlib.Path(lab["NFS_PRIMARY_EXPORT"]).glob(f"{ns}-*/file-*.bin"))
     assert len(src) == 6
@@ -308,7 +313,7 @@ def test_named_storage_class_gold(lab, k8s_client, velero, kubevirt_sim, ns, run
 
 
 def test_disaster_failover_latest_backup(lab, k8s_client, velero, kubevirt_sim, ns, run_failover,
-                                         ansible_playbook, lab_cluster, tmp_path):
+                                         ansible_playbook, lab_cluster):
     make_workload(lab, k8s_client, ns, 3)
     kubevirt_sim("primary", [ns])
     kubevirt_sim("dr", [ns])
@@ -318,7 +323,7 @@ def test_disaster_failover_latest_backup(lab, k8s_client, velero, kubevirt_sim, 
     client.CoreV1Api(k8s_client("dr")).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     r = ansible_playbook(PERIODIC, extra_vars={"target_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
                                                "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]},
-                         json_output=False, env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
+                         json_output=False)
     assert r.rc == 0, r
     older = velero_backup(lab, k8s_client, ns)
     latest = velero_backup(lab, k8s_client, ns)
@@ -335,8 +340,10 @@ def test_disaster_failover_latest_backup(lab, k8s_client, velero, kubevirt_sim, 
     assert float(rep["phases"]["primary_shutdown"]) < 60, rep["phases"]
     assert took < 600
     assert all_in(k8s_client, "dr", ns, "Running", 3)
-    # the RPO of the data comes from the last periodic report
-    assert all(v["last_sync"] for v in rep["rpo"]["volumes"]), rep["rpo"]
+    # the RPO of the data comes from DR's records of the last periodic run (design case 9: this
+    # fresh runner has no periodic-*.json; the old fileglob left every volume's last sync empty)
+    assert len(rep["rpo"]["volumes"]) == 3 and all(v["last_sync_start"] for v in rep["rpo"]["volumes"]), rep["rpo"]
+    assert all(v["age_s"] is not None and v["age_s"] >= 0 for v in rep["rpo"]["volumes"]), rep["rpo"]
 
 
 def test_missing_dr_data_aborts(lab, k8s_client, velero, kubevirt_sim, ns, run_failover):
@@ -394,7 +401,7 @@ def test_restore_errors_are_reported(lab, k8s_client, velero, kubevirt_sim, ns, 
     assert [x.metadata.name for x in core_d.list_namespaced_service(ns).items] == []
 
 
-def test_rerun_after_interrupted_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failover, tmp_path):
+def test_rerun_after_interrupted_failover(lab, k8s_client, velero, kubevirt_sim, ns, run_failover, fresh_run_env):
     from conftest import ansible_env
     make_workload(lab, k8s_client, ns, 3)
     kubevirt_sim("primary", [ns])
@@ -406,7 +413,7 @@ def test_rerun_after_interrupted_failover(lab, k8s_client, velero, kubevirt_sim,
     cmd = [os.path.join(lab["LAB_VENV"], "bin", "ansible-playbook"), "-i", lab["LAB_INVENTORY"],
            "-e", json.dumps(ev), str(PLAYBOOK)]
     p = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                         env=ansible_env(lab, json_output=False, extra={"OCPV_DR_REPORT_DIR": str(tmp_path)}))
+                         env=fresh_run_env(ansible_env(lab, json_output=False))[1])
     try:
         wait_until(lambda: any((x.get("status") or {}).get("phase") == "Completed"
                                for x in restores_for(k8s_client, backup)), timeout=400, interval=1,

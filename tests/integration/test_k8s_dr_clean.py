@@ -991,7 +991,7 @@ def test_insecure_transport_is_refused_or_said(lab, collection, scope):
 
 
 def test_event_delete_playbook_deletes_on_evidence_without_relaxing_guards(lab, twin_ns, k8s_client,
-                                                                           ansible_playbook, tmp_path):
+                                                                           ansible_playbook):
     """handle_pv_pvc_delete as the rulebook runs it: the event's objects are
     evidence for what they name (deleted), but a deletion the events do not
     name that would empty the namespace stops the job with nothing deleted
@@ -1002,8 +1002,7 @@ def test_event_delete_playbook_deletes_on_evidence_without_relaxing_guards(lab, 
     base = {"target_namespaces": [ns], "watched_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
             "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]}
     seed_workload(lab, ns, 2, "a", files=1)
-    r = ansible_playbook(REPO / "playbooks/scheduled/execute_periodic_sync.yml", extra_vars=base,
-                         env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
+    r = ansible_playbook(REPO / "playbooks/scheduled/execute_periodic_sync.yml", extra_vars=base)
     assert r.rc == 0, r.stderr[-3000:]
     api = k8s_client("primary")
     core = client.CoreV1Api(api)

@@ -5,9 +5,8 @@ kube-apiserver) and the real kube-controller-manager binding the DR claims.
 
 The only stand-in is the lab's workload seeder playing the CSI snapshotter
 for VolumeSnapshot status (tests/lab/seed_workload.py says so)."""
-import glob
-import json
 import pathlib
+import time
 
 import pytest
 
@@ -23,17 +22,15 @@ def seed(lab, ns, count, prefix="demo", snapshots=2):
 
 
 @pytest.fixture
-def run_periodic(lab, ansible_playbook, tmp_path):
+def run_periodic(lab, ansible_playbook):
     def run(ns, check=False, extra=None):
         ev = {"target_namespaces": [ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
               "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]}
         ev.update(extra or {})
-        before = set(glob.glob(str(tmp_path / "periodic-*.json")))
-        r = ansible_playbook(PLAYBOOK, extra_vars=ev, check=check, json_output=False,
-                             env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
-        new = sorted(set(glob.glob(str(tmp_path / "periodic-*.json"))) - before)
-        report = json.loads(pathlib.Path(new[-1]).read_text()) if new else None
-        return r, report
+        # a fresh runner per run (conftest): the report is this run's only one
+        r = ansible_playbook(PLAYBOOK, extra_vars=ev, check=check, json_output=False)
+        assert len(r.reports("periodic")) <= 1, r.reports("periodic")
+        return r, r.report("periodic")
     return run
 
 
@@ -70,15 +67,28 @@ def test_periodic_sync_mirrors_then_changes_nothing(lab, twin_ns, k8s_client, ru
     assert tree_sums(lab["NFS_PRIMARY_EXPORT"], f"{ns}-*") == tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-*")
     assert len(tree_sums(lab["NFS_DR_EXPORT"], f"{ns}-*")) == 6 * 5
 
-    # a second run changes nothing: no data moved, no object written
-    rv_before = {n: p.metadata.resource_version for n, p in pvs.items()}
+    # a second run changes nothing: no data moved, no object written - only each DR PV's
+    # sync record (dr.ocpv.io/last-*, field manager ocpv-dr-state, #16) moves to this run
+    def _objects(pvs):
+        return {n: (dr.sanitize_for_serialization(p.spec), p.metadata.labels,
+                    {k: v for k, v in (p.metadata.annotations or {}).items() if not k.startswith("dr.ocpv.io/last-")})
+                for n, p in pvs.items()}
+
+    def _record(pvs, key):
+        return {n: (p.metadata.annotations or {}).get(f"dr.ocpv.io/{key}") for n, p in pvs.items()}
+    before, starts_before = _objects(pvs), _record(pvs, "last-sync-start")
+    assert all(starts_before.values()), starts_before
+    time.sleep(1.1)                 # the next run's starts are a later second
     r, rep = run_periodic(ns)
     assert r.rc == 0, r
     s = rep["summary"]
     assert s["volumes_changed"] == 0 and s["objects_created"] == 0 and s["objects_updated"] == 0, s
     assert s["objects_deleted"] == 0 and s["objects_unchanged"] == 16, s
     _, pvs = _dr_objects(dr, ns)
-    assert {n: p.metadata.resource_version for n, p in pvs.items()} == rv_before
+    assert _objects(pvs) == before
+    after = _record(pvs, "last-sync-start")
+    assert all(after[n] > starts_before[n] for n in after), (starts_before, after)
+    assert set(_record(pvs, "last-attempt-result").values()) == {"ok"}
 
 
 def test_periodic_sync_creates_missing_dr_namespace(lab, twin_ns, k8s_client, run_periodic):
@@ -245,7 +255,7 @@ def _task_block(stdout, task):
     return stdout[start:end if end > 0 else len(stdout)]
 
 
-def test_periodic_sync_runs_rsync_on_the_primary_storage_host(lab, twin_ns, ansible_playbook, tmp_path):
+def test_periodic_sync_runs_rsync_on_the_primary_storage_host(lab, twin_ns, ansible_playbook):
     """The play runs on localhost; nfs_rsync_sync is delegated to nfs-primary and must run ON it
     (over ssh: the lab's storage hosts are network namespaces with their own sshd), not on the
     controller.  The lab's hosts share this machine's file system, so the copy alone cannot
@@ -254,8 +264,7 @@ def test_periodic_sync_runs_rsync_on_the_primary_storage_host(lab, twin_ns, ansi
     seed(lab, twin_ns, 1, snapshots=0)
     ev = {"target_namespaces": [twin_ns], "dr_rsync_ssh_key": lab["LAB_SSH_KEY"],
           "dr_rsync_known_hosts": lab["LAB_KNOWN_HOSTS"]}
-    r = ansible_playbook(PLAYBOOK, extra_vars=ev, json_output=False, args=("-vvv",),
-                         env={"OCPV_DR_REPORT_DIR": str(tmp_path)})
+    r = ansible_playbook(PLAYBOOK, extra_vars=ev, json_output=False, args=("-vvv",))
     assert r.rc == 0, r
     block = _task_block(r.stdout, "Replicate the queued volumes to")
     assert block, r.stdout[-3000:]
