@@ -869,18 +869,8 @@ static void finish(run *r)
 
 int main(int argc, char **argv)
 {
-    size_t nconn = 0;
-    while (nconn < K8S_CONN_OPT_COUNT && k8s_conn_opts[nconn].name)
-        nconn++;
-    memcpy(all_opts, k8s_conn_opts, nconn * sizeof all_opts[0]);
-    memcpy(all_opts + nconn, own_opts, sizeof own_opts);
-    /* the primary's connection never falls back to K8S_AUTH_* (the DR's) */
-    memcpy(primary_opts, k8s_conn_opts, nconn * sizeof primary_opts[0]);
-    for (size_t i = 0; i < nconn; i++)
-        primary_opts[i].env_fallback = NULL;
-    for (size_t i = 0; all_opts[i].name; i++)
-        if (strcmp(all_opts[i].name, "primary") == 0)
-            all_opts[i].suboptions = primary_opts;
+    /* the primary connection never falls back to K8S_AUTH_* (the DR's) */
+    k8s_conn_opts_compose(all_opts, own_opts, primary_opts, "primary");
 
     run r;
     memset(&r, 0, sizeof r);

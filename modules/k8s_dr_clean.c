@@ -1125,19 +1125,8 @@ static void list_mode(run *r, json_t *source, json_t *namespaces)
 
 int main(int argc, char **argv)
 {
-    size_t nconn = 0;
-    while (nconn < K8S_CONN_OPT_COUNT && k8s_conn_opts[nconn].name)
-        nconn++;
-    memcpy(all_opts, k8s_conn_opts, nconn * sizeof all_opts[0]);
-    memcpy(all_opts + nconn, own_opts, sizeof own_opts);
-    /* the primary's connection never falls back to K8S_AUTH_* (those are the
-     * DR cluster's): it must be given explicitly */
-    memcpy(source_opts, k8s_conn_opts, nconn * sizeof source_opts[0]);
-    for (size_t i = 0; i < nconn; i++)
-        source_opts[i].env_fallback = NULL;
-    for (size_t i = 0; all_opts[i].name; i++)
-        if (strcmp(all_opts[i].name, "source") == 0)
-            all_opts[i].suboptions = source_opts;
+    /* the source (primary) connection never falls back to K8S_AUTH_* (the DR's) */
+    k8s_conn_opts_compose(all_opts, own_opts, source_opts, "source");
 
     run r;
     memset(&r, 0, sizeof r);

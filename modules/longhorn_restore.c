@@ -56,8 +56,9 @@ static const mod_opt own_opts[] = {
     { .name = "timeout", .type = OPT_INT, .def = "600" },
     { .name = "poll_interval", .type = OPT_FLOAT, .def = "1.0" },
     { .name = "create_pvc", .type = OPT_DICT, .suboptions = create_pvc_opts },
+    { 0 },
 };
-#define OWN_COUNT (sizeof own_opts / sizeof own_opts[0])
+#define OWN_COUNT (sizeof own_opts / sizeof own_opts[0] - 1)
 
 static mod_opt all_opts[K8S_CONN_OPT_COUNT + OWN_COUNT + 1];
 
@@ -476,8 +477,7 @@ static void ensure_pvcs(ctx *c)
 
 int main(int argc, char **argv)
 {
-    memcpy(all_opts, k8s_conn_opts, K8S_CONN_OPT_COUNT * sizeof all_opts[0]);
-    memcpy(all_opts + K8S_CONN_OPT_COUNT, own_opts, sizeof own_opts);
+    k8s_conn_opts_compose(all_opts, own_opts, NULL, NULL);
 
     module m;
     mod_init(&m, &spec, argc, argv);

@@ -6,6 +6,8 @@
  * warnings every such module gives about an unsafe transport. */
 #include "k8s_conn_opts.h"
 
+#include <string.h>
+
 static const char *const verify_aliases[] = { "verify_ssl", NULL };
 static const char *const ca_aliases[] = { "ssl_ca_cert", NULL };
 static const char *const cert_aliases[] = { "cert_file", NULL };
@@ -46,4 +48,25 @@ void k8s_mod_warn_transport(struct module *m, const k8s_client *c, const char *w
                  "(validate_certs: false or insecure-skip-tls-verify): the server is not "
                  "authenticated, anyone in the path can read the token and the objects",
                  what, k8s_client_server(c));
+}
+
+void k8s_conn_opts_compose(struct mod_opt *all, const struct mod_opt *own,
+                           struct mod_opt *peer, const char *peer_name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < K8S_CONN_OPT_COUNT; i++)
+        all[n++] = k8s_conn_opts[i];
+    for (size_t i = 0; own[i].name; i++)
+        all[n++] = own[i];
+    all[n] = (struct mod_opt){ 0 };
+    if (!peer_name)
+        return;
+    for (size_t i = 0; i < K8S_CONN_OPT_COUNT; i++) {
+        peer[i] = k8s_conn_opts[i];
+        peer[i].env_fallback = NULL;
+    }
+    peer[K8S_CONN_OPT_COUNT] = (struct mod_opt){ 0 };
+    for (size_t i = 0; all[i].name; i++)
+        if (strcmp(all[i].name, peer_name) == 0)
+            all[i].suboptions = peer;
 }

@@ -18,6 +18,16 @@
 extern const struct mod_opt k8s_conn_opts[];
 #define K8S_CONN_OPT_COUNT 9
 
+/* Builds a module's option table: `all` (room for K8S_CONN_OPT_COUNT + the
+ * entries of `own` + 1) gets the connection entries, then `own`
+ * ({0}-terminated), then the terminator.  With peer_name set, `peer` (room
+ * for K8S_CONN_OPT_COUNT + 1) gets the connection entries WITHOUT their
+ * K8S_AUTH_* fallbacks - those name the DR cluster; a second cluster's
+ * connection (the primary) must be given explicitly - and becomes the
+ * suboptions of own's option peer_name.  Call once at the top of main(). */
+void k8s_conn_opts_compose(struct mod_opt *all, const struct mod_opt *own,
+                           struct mod_opt *peer, const char *peer_name);
+
 /* Emits a module warning (mod_warn) for each transport risk of the client
  * (k8s_client_plain_http, k8s_client_tls_unverified), naming `what` ("DR",
  * "source (primary)") and the server.  Every module that connects calls it
