@@ -325,7 +325,8 @@ def wait_job(awx, job_id, timeout=900):
 def point_hosts_at_lab(lab, awx):
     """The inventory source imports the repository's inventory/hosts.ini (example
     addresses): point its two hosts at the lab's storage hosts, as a site edits its
-    hosts.ini (the ssh key comes from the Machine credential, not from here)."""
+    hosts.ini (the ssh key comes from the Machine credential, not from here), and give
+    localhost the lab inventory's opt-in to its plain-http MinIO."""
     inv = yaml.safe_load(Path(lab["LAB_INVENTORY"]).read_text())["all"]["children"]
     inventory = by_name(awx, "inventories", "ocpv-dr")
     for group in ("primary_nfs_server", "dr_nfs_server"):
@@ -336,6 +337,16 @@ def point_hosts_at_lab(lab, awx):
                                                          "dr_rsync_known_hosts")}
             keep["ansible_python_interpreter"] = "/usr/bin/python3"
             api(awx, "PATCH", f"hosts/{res[0]['id']}/", json={"variables": json.dumps(keep)})
+    # the lab's plain-http MinIO: the lab inventory opts in (all.vars, tests/lab/components.sh);
+    # hosts.ini's group_vars/all.yml says false, so the same opt-in on the job's localhost
+    all_vars = yaml.safe_load(Path(lab["LAB_INVENTORY"]).read_text())["all"].get("vars") or {}
+    if all_vars.get("oadp_s3_allow_insecure_http"):
+        host = api(awx, "GET", "hosts/", params={"name": "localhost", "inventory": inventory["id"]})["results"]
+        assert host, "inventory ocpv-dr has no host localhost (inventory source not synced?)"
+        hv = yaml.safe_load(host[0]["variables"] or "{}") or {}
+        if hv.get("oadp_s3_allow_insecure_http") is not True:
+            hv["oadp_s3_allow_insecure_http"] = True
+            api(awx, "PATCH", f"hosts/{host[0]['id']}/", json={"variables": json.dumps(hv)})
 
 
 def test_periodic_job_template_runs(lab, awx, site, configured, k8s_client):
