@@ -23,6 +23,13 @@ look like a pass.
    whose run_job_template launches "EDA - Sync PV/PVC to DR" in AWX as a controller
    user of its own (EDA_CONTROLLER_* as the activation's AAP credential injects
    them); the claim arrives on DR with identical data.
+4. Mode three as the workflow runs it: "ocpv-dr One-Click Failover" launched through
+   the API with its survey answers (backup_name, namespaces, failover_type) fails a
+   namespace of VMs over to DR (lab preparation of test_failover.py: KubeVirt
+   stand-in, a real Velero Backup on the primary, Velero on DR); the job's report
+   is in AWX's job events and the namespace's DR record says the failover completed
+   (state in the cluster, not on the job's runner). A launch without a required
+   answer is refused (400) and starts nothing.
 """
 
 import json
@@ -41,6 +48,10 @@ import yaml
 from conftest import REPO, _free_port, seed_workload, tree_sums, wait_until
 from _lab import forwarder_bin, read_env_file
 from _webhook import wait_readyz, wait_webhook
+import test_failover as failover_lab
+
+# the failover's lab preparation (fixtures of test_failover.py, shared, not copied)
+velero, kubevirt_sim, ns = failover_lab.velero, failover_lab.kubevirt_sim, failover_lab.ns
 
 # the configuration under test: the shipped aap/ (AAP_DIR: a corrected copy, to try a fix;
 # AAP_GIT_REPO: the checkout whose HEAD the AWX project clones, default this one)
@@ -314,7 +325,8 @@ def wait_job(awx, job_id, timeout=900):
 def point_hosts_at_lab(lab, awx):
     """The inventory source imports the repository's inventory/hosts.ini (example
     addresses): point its two hosts at the lab's storage hosts, as a site edits its
-    hosts.ini (the ssh key comes from the Machine credential, not from here)."""
+    hosts.ini (the ssh key comes from the Machine credential, not from here), and give
+    localhost the lab inventory's opt-in to its plain-http MinIO."""
     inv = yaml.safe_load(Path(lab["LAB_INVENTORY"]).read_text())["all"]["children"]
     inventory = by_name(awx, "inventories", "ocpv-dr")
     for group in ("primary_nfs_server", "dr_nfs_server"):
@@ -325,6 +337,16 @@ def point_hosts_at_lab(lab, awx):
                                                          "dr_rsync_known_hosts")}
             keep["ansible_python_interpreter"] = "/usr/bin/python3"
             api(awx, "PATCH", f"hosts/{res[0]['id']}/", json={"variables": json.dumps(keep)})
+    # the lab's plain-http MinIO: the lab inventory opts in (all.vars, tests/lab/components.sh);
+    # hosts.ini's group_vars/all.yml says false, so the same opt-in on the job's localhost
+    all_vars = yaml.safe_load(Path(lab["LAB_INVENTORY"]).read_text())["all"].get("vars") or {}
+    if all_vars.get("oadp_s3_allow_insecure_http"):
+        host = api(awx, "GET", "hosts/", params={"name": "localhost", "inventory": inventory["id"]})["results"]
+        assert host, "inventory ocpv-dr has no host localhost (inventory source not synced?)"
+        hv = yaml.safe_load(host[0]["variables"] or "{}") or {}
+        if hv.get("oadp_s3_allow_insecure_http") is not True:
+            hv["oadp_s3_allow_insecure_http"] = True
+            api(awx, "PATCH", f"hosts/{host[0]['id']}/", json={"variables": json.dumps(hv)})
 
 
 def test_periodic_job_template_runs(lab, awx, site, configured, k8s_client):
@@ -475,3 +497,101 @@ def test_rulebook_launches_event_job_template(lab, awx, site, configured, k8s_cl
         logs = (rb_log.read_text(errors="replace") if rb_log.exists() else "") + \
             (fwd_log.read_text(errors="replace") if fwd_log.exists() else "")
         assert password not in logs and hmac_secret not in logs, "a secret reached a log"
+
+
+def grant_failover_on_primary(lab, site, ns):
+    """What the failover's primary account needs in the failed-over namespace beyond the
+    site fixture's read access: stop the VMs (get/list/patch VirtualMachines, read their
+    instances) and read what the final sync reads (claims, snapshots)."""
+    kubectl = [os.path.join(lab["LAB_BIN"], "kubectl"), "--kubeconfig", lab["PRIMARY_KUBECONFIG"], "-n", ns]
+    for args in (["create", "role", "ocpv-dr-failover", "--verb=get,list,watch,patch,update",
+                  "--resource=virtualmachines.kubevirt.io,virtualmachineinstances.kubevirt.io,"
+                  "persistentvolumeclaims,volumesnapshots.snapshot.storage.k8s.io"],
+                 ["create", "rolebinding", "ocpv-dr-failover", "--role=ocpv-dr-failover",
+                  f"--serviceaccount={site['ns']}:ocpv-dr-awx"]):
+        subprocess.run(kubectl + args, check=True, capture_output=True)
+
+
+def workflow_jobs_since(awx, wfjt_id, last_id):
+    return api(awx, "GET", "workflow_jobs/", params={"workflow_job_template": wfjt_id, "id__gt": last_id})["results"]
+
+
+def test_failover_workflow(lab, awx, site, configured, k8s_client, velero, kubevirt_sim, ns):
+    """Mode three as AAP runs it: the workflow launched through the API with its survey
+    answers only; its node's job (own container, AWX's credentials incl. the backup
+    bucket) fails ns over to DR from a real Velero Backup."""
+    failover_lab.make_workload(lab, k8s_client, ns, 2)
+    kubevirt_sim("primary", [ns])
+    kubevirt_sim("dr", [ns])
+    wait_until(lambda: failover_lab.all_in(k8s_client, "primary", ns, "Running", 2), 60, 1, "VMs running on primary")
+    backup = failover_lab.velero_backup(lab, k8s_client, ns)
+    grant_failover_on_primary(lab, site, ns)
+    point_hosts_at_lab(lab, awx)
+    wf = by_name(awx, "workflow_job_templates", "ocpv-dr One-Click Failover")
+    fo_jt = by_name(awx, "job_templates", "ocpv-dr - Failover")
+    # the survey offers the site's protected namespaces (docs/aap.md: "edit the choices"):
+    # ns among them, as a site's edited workflows.yml would send it
+    shipped_survey = api(awx, "GET", f"workflow_job_templates/{wf['id']}/survey_spec/")
+    survey = json.loads(json.dumps(shipped_survey))
+    q = next(q for q in survey["spec"] if q["variable"] == "namespaces")
+    choices = q["choices"].splitlines() if isinstance(q["choices"], str) else list(q["choices"])
+    q["choices"] = choices + [ns]
+    api(awx, "POST", f"workflow_job_templates/{wf['id']}/survey_spec/", json=survey)
+    try:
+        run_failover_workflow(lab, awx, k8s_client, ns, backup, wf, fo_jt)
+    finally:
+        api(awx, "POST", f"workflow_job_templates/{wf['id']}/survey_spec/", json=shipped_survey)
+
+
+def run_failover_workflow(lab, awx, k8s_client, ns, backup, wf, fo_jt):
+    from kubernetes import client
+    last_wf = (api(awx, "GET", "workflow_jobs/", params={"order_by": "-id", "page_size": 1})["results"] or [{"id": 0}])[0]["id"]
+    last_job = (api(awx, "GET", "jobs/", params={"order_by": "-id", "page_size": 1})["results"] or [{"id": 0}])[0]["id"]
+
+    # a required answer missing: AWX refuses the launch and starts nothing
+    r = requests.post(f"{awx['url']}/api/v2/workflow_job_templates/{wf['id']}/launch/", auth=awx["auth"], timeout=60,
+                      json={"extra_vars": {"backup_name": backup, "namespaces": [ns]}})
+    assert r.status_code == 400, f"launch without failover_type: HTTP {r.status_code}: {r.text[:1000]}"
+    assert "'failover_type' value missing" in r.text, r.text[:1000]
+    assert workflow_jobs_since(awx, wf["id"], last_wf) == [], "a refused launch started a workflow job"
+
+    # the launch a user makes: survey answers only
+    answers = {"backup_name": backup, "namespaces": [ns], "failover_type": "planned"}
+    r = api(awx, "POST", f"workflow_job_templates/{wf['id']}/launch/", json={"extra_vars": answers})
+    wj_id = r["workflow_job"]
+    wj = wait_until(lambda: (lambda w: w if w["status"] in ("successful", "failed", "error", "canceled") else None)(
+        api(awx, "GET", f"workflow_jobs/{wj_id}/")), 1200, 5, f"AWX workflow job {wj_id} to finish")
+    nodes = api(awx, "GET", f"workflow_jobs/{wj_id}/workflow_nodes/")["results"]
+    job_ids = [n["summary_fields"]["job"]["id"] for n in nodes if n.get("summary_fields", {}).get("job")]
+    assert len(job_ids) == 1, f"workflow job {wj_id} ({wj['status']}) ran jobs {job_ids}: {nodes}"
+    job = wait_job(awx, job_ids[0])
+    stdout = requests.get(f"{awx['url']}/api/v2/jobs/{job['id']}/stdout/?format=txt", auth=awx["auth"], timeout=60).text
+    assert job["status"] == "successful" and wj["status"] == "successful", \
+        f"workflow job {wj_id} {wj['status']}, job {job['id']} {job['status']}: {job.get('job_explanation')}\n{stdout[-8000:]}"
+    assert job["unified_job_template"] == fo_jt["id"] and job["execution_environment"], job
+    assert {k: v for k, v in json.loads(job["extra_vars"]).items() if k in answers} == answers, job["extra_vars"]
+    assert [j["id"] for j in api(awx, "GET", "jobs/", params={"id__gt": last_job, "unified_job_template": fo_jt["id"]})["results"]] \
+        == [job["id"]], "the refused launch started a failover job"
+    # the report, as AWX stored the job's output (its events)
+    evs = api(awx, "GET", f"jobs/{job['id']}/job_events/", params={"task": "Build the report", "event": "runner_on_ok"})["results"]
+    assert len(evs) == 1, f"{len(evs)} 'Build the report' events\n{stdout[-4000:]}"
+    rep = evs[0]["event_data"]["res"]["ansible_facts"]["dr_report"]
+    assert rep["ok"] is True and rep["kind"] == "failover" and rep["failover_type"] == "planned", rep
+    assert rep["namespaces"] == [ns] and rep["backup"]["name"] == backup, rep
+    assert int(rep["summary"]["vms_ready"]) == 2 and int(rep["summary"]["volumes_missing"]) == 0, rep["summary"]
+    assert "failover OK" in stdout and "Write the report" in stdout, stdout[-4000:]
+    # on DR: the VMs run, their claims are bound to the DR copies
+    assert failover_lab.all_in(k8s_client, "dr", ns, "Running", 2), failover_lab.vm_states(k8s_client, "dr", ns)
+    core_d = client.CoreV1Api(k8s_client("dr"))
+    for i in range(2):
+        pvc = wait_until(lambda: (lambda c: c if c.status.phase == "Bound" else None)(
+            core_d.read_namespaced_persistent_volume_claim(f"w-disk-{i}", ns)), 60, 1, f"DR claim w-disk-{i} Bound")
+        pv = core_d.read_persistent_volume(pvc.spec.volume_name)
+        assert pv.spec.claim_ref.name == f"w-disk-{i}" and pv.spec.claim_ref.namespace == ns, pv.spec.claim_ref
+        server = pv.spec.nfs.server if pv.spec.nfs else pv.spec.csi.volume_attributes["server"]
+        assert server == lab["NFS_DR_ADDR"], pv.spec
+    # the primary's VMs stopped
+    assert failover_lab.all_in(k8s_client, "primary", ns, "Stopped", 2), failover_lab.vm_states(k8s_client, "primary", ns)
+    # DR's record of the namespace: the state lives in the cluster, not in the job's container
+    rec = core_d.read_namespaced_config_map(f"ns-{ns}", "ocpv-dr").data
+    assert rec.get("action.kind") == "failover" and rec.get("action.phase") == "completed", rec
