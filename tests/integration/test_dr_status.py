@@ -30,39 +30,12 @@ import uuid
 import pytest
 
 from conftest import REPO, seed_workload, tree_sums, wait_until
+from test_failover import velero_backup, velero_start  # the lab's real Velero, one home
 
 PERIODIC = REPO / "playbooks/scheduled/execute_periodic_sync.yml"
 STATUS = REPO / "playbooks/status/dr_status.yml"
 ADP = "openshift-adp"
 VELERO = ("velero.io", "v1")
-
-
-def velero_start(lab, cluster):
-    """The lab instance's tests/lab/velero/start (from the checkout that runs the lab:
-    LAB_REPO; idempotent). Never stopped here: the lab's Velero is shared."""
-    import subprocess
-    p = subprocess.run([os.path.join(lab["LAB_REPO"], "tests/lab/velero/start"), cluster], capture_output=True,
-                       text=True, env=dict(os.environ, LAB_NAME=lab["LAB_NAME"]), timeout=300)
-    assert p.returncode == 0, f"velero/start {cluster} failed:\n{p.stderr[-3000:]}"
-
-
-def velero_backup(lab, k8s_client, ns):
-    """A real Velero Backup of ns on the primary (no volume snapshots: ocpv-dr owns the data)."""
-    from kubernetes import client
-    velero_start(lab, "primary")
-    co = client.CustomObjectsApi(k8s_client("primary"))
-    name = f"{ns}-{uuid.uuid4().hex[:5]}"
-    co.create_namespaced_custom_object(*VELERO, ADP, "backups", {
-        "apiVersion": "velero.io/v1", "kind": "Backup", "metadata": {"name": name, "namespace": ADP},
-        "spec": {"includedNamespaces": [ns], "storageLocation": "default", "snapshotVolumes": False,
-                 "defaultVolumesToFsBackup": False, "ttl": "24h0m0s"}})
-
-    def done():
-        st = co.get_namespaced_custom_object(*VELERO, ADP, "backups", name).get("status") or {}
-        return st.get("phase") in ("Completed", "PartiallyFailed", "Failed", "FailedValidation") and st
-    st = wait_until(done, timeout=180, interval=1, what=f"velero backup {name}")
-    assert st["phase"] == "Completed", st
-    return name
 
 
 @pytest.fixture
