@@ -54,6 +54,9 @@ static const mod_opt target_opts[] = {
     { .name = "rpo_s", .type = OPT_FLOAT, .def = "7200" },
     { .name = "rto_s", .type = OPT_FLOAT, .def = "3600" },
     { .name = "backup_max_age_s", .type = OPT_FLOAT, .def = "93600" },
+    /* per namespace: {<namespace>: {rpo_s, rto_s, backup_max_age_s}}, each key
+     * overriding the ones above for that namespace only */
+    { .name = "namespaces", .type = OPT_DICT, .def = "{}" },
     { 0 }
 };
 
@@ -135,6 +138,7 @@ typedef struct run {
     bool check;
     long delay_ms;
     dst_targets targets;
+    json_t *ns_targets;           /* targets.namespaces (borrowed from the params), or NULL */
     dsi_snapshot snap;
     json_t *info;               /* pv name -> {ns, uid} learnt from the inputs */
     vol *vols; size_t nvols;
@@ -181,6 +185,46 @@ static double num_or(json_t *o, const char *key, double def)
 {
     json_t *v = json_object_get(o, key);
     return json_is_number(v) ? json_number_value(v) : def;
+}
+
+/* The targets in force for ns: the job's, overridden by targets.namespaces[ns]
+ * (validated in main). */
+static dst_targets targets_for(const run *r, const char *ns)
+{
+    dst_targets t = r->targets;
+    json_t *o = json_object_get(r->ns_targets, ns);
+    t.rpo_s = num_or(o, "rpo_s", t.rpo_s);
+    t.rto_s = num_or(o, "rto_s", t.rto_s);
+    t.backup_max_age_s = num_or(o, "backup_max_age_s", t.backup_max_age_s);
+    return t;
+}
+
+/* targets.namespaces: a dict of namespace -> dict of the three positive targets;
+ * anything else fails the task naming the field. */
+static void check_ns_targets(module *m, json_t *nst)
+{
+    const char *ns;
+    json_t *o;
+    json_object_foreach(nst, ns, o) {
+        if (!json_is_object(o))
+            mod_fail(m, "targets.namespaces.%s: must be a dict of rpo_s, rto_s, backup_max_age_s", ns);
+        const char *k;
+        json_t *v;
+        json_object_foreach(o, k, v) {
+            if (strcmp(k, "rpo_s") && strcmp(k, "rto_s") && strcmp(k, "backup_max_age_s"))
+                mod_fail(m, "targets.namespaces.%s.%s: unknown target (rpo_s, rto_s, backup_max_age_s)",
+                         ns, k);
+            if (json_is_string(v)) {     /* "900" from a Jinja template */
+                char *end = NULL;
+                double d = strtod(json_string_value(v), &end);
+                if (end && end != json_string_value(v) && !*end)
+                    json_object_set_new(o, k, json_real(d));
+                v = json_object_get(o, k);
+            }
+            if (!json_is_number(v) || !(json_number_value(v) > 0))
+                mod_fail(m, "targets.namespaces.%s.%s: must be a positive number of seconds", ns, k);
+        }
+    }
 }
 
 static bool opt_time(const char *s, time_t *out)
@@ -510,10 +554,11 @@ static json_t *write_namespaces(run *r)
     int conflicts = 0;
     for (size_t i = 0; i < r->njobs; i++) {
         nsjob *j = &r->jobs[i];
+        dst_targets t = targets_for(r, j->ns);
         j->has_targets = true;
-        j->t_rpo = r->targets.rpo_s;
-        j->t_rto = r->targets.rto_s;
-        j->t_bk = r->targets.backup_max_age_s;
+        j->t_rpo = t.rpo_s;
+        j->t_rto = t.rto_s;
+        j->t_bk = t.backup_max_age_s;
         j->u = (dsi_update){ .source_cluster = r->source_cluster, .dry_run = r->check,
                              .delay_first_write_ms = r->delay_ms };
         k8s_error e = { 0 };
@@ -737,7 +782,7 @@ static void status_mode(run *r)
     json_array_foreach(nss, i, nsv) {
         const char *ns = json_string_value(nsv);
         dst_result res;
-        dsi_status(&r->snap, ns, inv ? json_object_get(inv, ns) : NULL, perr, r->targets,
+        dsi_status(&r->snap, ns, inv ? json_object_get(inv, ns) : NULL, perr, targets_for(r, ns),
                    r->now, &res);
         json_array_append_new(out, dst_to_json(&res));
         if (res.state != DST_PROTECTED)
@@ -891,6 +936,10 @@ int main(int argc, char **argv)
                                .backup_max_age_s = num_or(t, "backup_max_age_s", 93600) };
     if (!(r.targets.rpo_s > 0) || !(r.targets.rto_s > 0) || !(r.targets.backup_max_age_s > 0))
         mod_fail(&r.m, "targets: rpo_s, rto_s and backup_max_age_s must be positive seconds");
+    r.ns_targets = json_object_get(t, "namespaces");
+    if (r.ns_targets && !json_is_object(r.ns_targets))
+        mod_fail(&r.m, "targets.namespaces: must be a dict of namespace -> targets");
+    check_ns_targets(&r.m, r.ns_targets);
     const char *job = mod_str(&r.m, "job");
     if (job && *job) {
         r.job = xstrdup(job);

@@ -652,3 +652,31 @@ def test_two_writers_on_one_volume_newest_start_wins(env):
     # the old writer read before the new one wrote (it then lost the race),
     # or after (nothing newer from the start): either way it wrote nothing
     assert vol_old["changed"] is False, vol_old
+
+
+def test_per_namespace_targets_override_the_jobs(env):
+    """targets.namespaces overrides the job's targets for that namespace only:
+    its record stores them (target.*) and its status is judged by them; a bad
+    key fails naming the field and writes nothing."""
+    other = env.ns + "-b"
+    t1 = int(time.time()) - 100
+    targets = {"rpo_s": 7200, "rto_s": 3600, "backup_max_age_s": 93600,
+               "namespaces": {env.ns: {"rpo_s": "30"}}}     # a string, as Jinja renders it
+    ok(env.run(dict(mode="note_event_read", source_cluster=SOURCE, namespaces=[env.ns, other],
+                    listing={"listed_at": ts(t1)}, kind="event", targets=targets)))
+    d = env.record()["data"]
+    assert float(d["target.rpo-s"]) == 30 and float(d["target.rto-s"]) == 3600, d
+    d_other = kjson(env.lab, "get", "configmap", f"ns-{other}", "-n", env.state_ns)["data"]
+    assert float(d_other["target.rpo-s"]) == 7200, d_other
+    st = ok(env.run(dict(mode="status", namespaces=[env.ns, other])))
+    by = {n["namespace"]: n for n in st["namespaces"]}
+    assert by[env.ns]["rpo_target_s"] == 30 and by[other]["rpo_target_s"] == 7200, st["namespaces"]
+    before = env.record()["metadata"]["resourceVersion"]
+    for bad, field in (({env.ns: {"rpo": 5}}, f"targets.namespaces.{env.ns}.rpo"),
+                       ({env.ns: {"rpo_s": -1}}, f"targets.namespaces.{env.ns}.rpo_s"),
+                       ({env.ns: 900}, f"targets.namespaces.{env.ns}")):
+        res = env.run(dict(mode="note_event_read", source_cluster=SOURCE, namespaces=[env.ns],
+                           listing={"listed_at": ts(t1 + 10)}, kind="event",
+                           targets=dict(targets, namespaces=bad)))
+        assert res.get("failed") and field in res["msg"], res.get("msg")
+    assert env.record()["metadata"]["resourceVersion"] == before
