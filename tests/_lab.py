@@ -23,6 +23,7 @@ import configparser
 import os
 import shlex
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -130,3 +131,14 @@ def s3_credentials(lab):
     cp = configparser.ConfigParser()
     cp.read(lab["S3_CREDENTIALS_FILE"])
     return cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"]
+
+
+def kubectl(lab, *args, cluster="dr", input=None, check=True, kubeconfig=None):
+    """The lab's real kubectl against `cluster` (dr | primary) or `kubeconfig`;
+    fails the test with kubectl's stderr unless check=False."""
+    kc = kubeconfig or lab["DR_KUBECONFIG" if cluster == "dr" else "PRIMARY_KUBECONFIG"]
+    p = subprocess.run([str(Path(lab["LAB_BIN"]) / "kubectl"), "--kubeconfig", kc, *args],
+                       input=input, capture_output=True, text=True, timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {p.stderr}")
+    return p

@@ -14,16 +14,15 @@ The module binary is DR_STATE_BIN (default: the one installed in the repo's
 collection), run from a private copy of the collection.
 """
 import json
-import subprocess
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
 import _modrun
+from _lab import kubectl
 
 collection = _modrun.collection_fixture("dr_state", "DR_STATE_BIN")
 
@@ -33,15 +32,6 @@ ANN = "dr.ocpv.io/"
 
 def ts(t):
     return datetime.fromtimestamp(int(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def kubectl(lab, *args, input=None, check=True, kubeconfig=None):
-    p = subprocess.run([str(Path(lab["LAB_BIN"]) / "kubectl"), "--kubeconfig",
-                        kubeconfig or lab["DR_KUBECONFIG"], *args],
-                       input=input, capture_output=True, text=True, timeout=120)
-    if check and p.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {p.stderr}")
-    return p
 
 
 def kjson(lab, *args):

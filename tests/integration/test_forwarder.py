@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import _lab
 from _lab import REPO, forwarder_bin, free_port, wait_until
 from _webhook import wait_readyz, wait_webhook
 
@@ -39,13 +40,8 @@ HMAC_SECRET = "fwd-test-hmac-" + uuid.uuid4().hex[:12]
 # ------------------------------------------------------------------ lab
 # `lab` is conftest's session fixture (the env file named by LAB_ENV).
 
-def kubectl(lab, *args, input=None, check=True, kubeconfig=None):
-    p = subprocess.run([str(Path(lab["LAB_BIN"]) / "kubectl"), "--kubeconfig",
-                        kubeconfig or lab["PRIMARY_KUBECONFIG"], *args],
-                       input=input, capture_output=True, text=True, timeout=120)
-    if check and p.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {p.stderr}")
-    return p
+def kubectl(lab, *args, **kw):
+    return _lab.kubectl(lab, *args, cluster="primary", **kw)
 
 
 def apply(lab, obj):

@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 import _modrun
+from _lab import kubectl
 from conftest import REPO, _free_port, wait_until
 
 collection = _modrun.collection_fixture("dr_state", "DR_STATE_BIN")
@@ -61,15 +62,6 @@ def promtool(lab):
     p = Path(os.environ.get("PROMTOOL") or Path(lab["LAB_BIN"]) / "promtool")
     assert p.is_file(), f"promtool not found at {p}: tests/lab/build-bins builds it"
     return str(p)
-
-
-def kubectl(lab, *args, input=None, check=True, kubeconfig=None):
-    p = subprocess.run([str(Path(lab["LAB_BIN"]) / "kubectl"), "--kubeconfig",
-                        kubeconfig or lab["DR_KUBECONFIG"], *args],
-                       input=input, capture_output=True, text=True, timeout=120)
-    if check and p.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {p.stderr}")
-    return p
 
 
 def samples(text):
