@@ -511,3 +511,18 @@ def test_primary_unreachable_answers_from_the_dr_records(lab, protected, tmp_pat
     finally:
         exp.stop()
     assert "not-a-real-token" not in exp.log.read_text()
+
+
+def test_exporter_manifests_server_dry_run(lab):
+    """Every manifest in exporter/deploy is accepted by the real DR API server as
+    shipped - except servicemonitor.yaml: the lab has no Prometheus Operator
+    CRDs (its fields are checked statically in tests/static/test_monitoring.py)."""
+    files = sorted((REPO / "exporter/deploy").glob("*.yaml"))
+    names = {f.name for f in files}
+    assert names >= {"serviceaccount.yaml", "clusterrole.yaml", "role.yaml", "service.yaml",
+                     "deployment.yaml", "servicemonitor.yaml"}, names
+    for f in files:
+        if f.name == "servicemonitor.yaml":
+            continue
+        p = kubectl(lab, "apply", "--dry-run=server", "-f", str(f), check=False)
+        assert p.returncode == 0, f"{f.name}: {p.stderr}"
